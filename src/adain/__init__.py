@@ -1,0 +1,2 @@
+"""adain: arbitrary style transfer in real time with Adaptive Instance Normalization."""
+

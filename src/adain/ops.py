@@ -1,0 +1,106 @@
+"""Adaptive Instance Normalization and per-channel feature statistics.
+
+All functions are pure and work on feature maps of shape ``(N, C, H, W)``.
+Statistics are taken per sample and per channel over space (optionally only
+where a mask is set). The standard deviation is ``sqrt(var + eps)`` with the
+population variance (divide by the number of positions) and ``eps = 1e-5``,
+so that constant channels give a finite, small σ instead of a division by zero.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+EPS = 1e-5
+
+
+def _check_features(x: Tensor, name: str) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"{name} must be a (N, C, H, W) tensor, got shape {tuple(x.shape)}")
+
+
+def mean_std(x: Tensor, mask: Tensor | None = None, eps: float = EPS) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and standard deviation over space.
+
+    Args:
+        x: features, ``(N, C, H, W)``.
+        mask: optional weights in [0, 1], ``(N or 1, 1, H, W)``; statistics are
+            taken over the masked positions only (weighted by the mask).
+        eps: added to the variance before the square root.
+
+    Returns:
+        ``(mean, std)``, each ``(N, C, 1, 1)``, in float32 or the input's dtype
+        if it is float64.
+    """
+    _check_features(x, "features")
+    x = x.float() if x.dtype not in (torch.float32, torch.float64) else x
+    if mask is None:
+        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+        return mean, (var + eps).sqrt()
+    _check_features(mask, "mask")
+    if mask.shape[1] != 1 or mask.shape[2:] != x.shape[2:]:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit features of shape {tuple(x.shape)}")
+    mask = mask.to(x.dtype)
+    total = mask.sum(dim=(2, 3), keepdim=True)
+    if bool((total <= 0).any()):
+        raise ValueError("mask covers no position of the feature map")
+    mean = (x * mask).sum(dim=(2, 3), keepdim=True) / total
+    var = ((x - mean) ** 2 * mask).sum(dim=(2, 3), keepdim=True) / total
+    return mean, (var + eps).sqrt()
+
+
+def adain_with_stats(content: Tensor, mean: Tensor, std: Tensor, mask: Tensor | None = None, eps: float = EPS) -> Tensor:
+    """Renormalise content features to a target per-channel mean and std.
+
+    ``σ_target · (x − μ(x)) / σ(x) + μ_target``; with ``mask`` the content
+    statistics are taken over the masked region only (spatial control).
+
+    Args:
+        content: ``(N, C, H, W)``.
+        mean, std: target statistics, ``(N or 1, C, 1, 1)``.
+        mask: optional ``(N or 1, 1, H, W)``.
+
+    Returns:
+        ``(N, C, H, W)`` float32 features.
+    """
+    _check_features(content, "content features")
+    if mean.shape != std.shape or mean.dim() != 4 or mean.shape[1] != content.shape[1] or mean.shape[2:] != (1, 1):
+        raise ValueError(
+            f"target statistics of shape {tuple(mean.shape)} / {tuple(std.shape)} do not fit "
+            f"content features of shape {tuple(content.shape)}"
+        )
+    if mean.shape[0] not in (1, content.shape[0]):
+        raise ValueError(f"batch of the statistics ({mean.shape[0]}) must be 1 or the content's ({content.shape[0]})")
+    c_mean, c_std = mean_std(content, mask, eps)
+    return (content.float() - c_mean) / c_std * std + mean
+
+
+def adain(content: Tensor, style: Tensor, eps: float = EPS) -> Tensor:
+    """AdaIN(x, y) = σ(y) · (x − μ(x)) / σ(x) + μ(y).
+
+    Args:
+        content: ``(N, C, H, W)``.
+        style: ``(N or 1, C, H', W')``; spatial size may differ from the content's.
+
+    Returns:
+        ``(N, C, H, W)``: the content features with the style's channel statistics.
+    """
+    _check_features(content, "content features")
+    _check_features(style, "style features")
+    if content.shape[1] != style.shape[1]:
+        raise ValueError(f"content has {content.shape[1]} channels but style has {style.shape[1]}")
+    if style.shape[0] not in (1, content.shape[0]):
+        raise ValueError(f"style batch ({style.shape[0]}) must be 1 or the content's ({content.shape[0]})")
+    return adain_with_stats(content, *mean_std(style, eps=eps), eps=eps)
+
+
+class AdaIN(nn.Module):
+    """Module form of :func:`adain` (no parameters)."""
+
+    def __init__(self, eps: float = EPS) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, content: Tensor, style: Tensor) -> Tensor:
+        return adain(content, style, self.eps)

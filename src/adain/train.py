@@ -1,0 +1,289 @@
+"""Decoder training with the paper's objective ``L = Lc + λ·Ls``.
+
+Single process, or several under ``torchrun`` (DDP: gloo on CPU, NCCL on CUDA).
+Checkpoints are atomic and hold the decoder, the optimizer, the step, the
+elapsed time and the RNG state; the batch drawn at each step depends only on
+``(seed, rank, step)``, so ``--resume`` continues exactly where a run stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import platform
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from adain.data import CropSampler, find_images
+from adain.decoder import Decoder, init_like_paper, load_decoder, save_decoder
+from adain.encoder import Encoder
+from adain.io import save_image
+from adain.losses import content_loss, style_loss
+from adain.ops import adain
+
+
+@dataclass
+class TrainConfig:
+    """Training options; defaults are the paper's (Adam 1e-4, batch 8, 512 → 256 crops, 160k steps)."""
+
+    content: Path
+    style: Path
+    out: Path = Path("runs/adain")
+    steps: int = 160_000
+    batch: int = 8
+    size: int = 512
+    crop: int = 256
+    lr: float = 1e-4
+    lr_decay: float = 5e-5
+    style_weight: float = 10.0
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool | None = None
+    channels_last: bool = False
+    compile: bool = False
+    init: Path | None = None
+    resume: bool = False
+    max_minutes: float = 0.0
+    save_every: int = 200
+    sample_every: int = 500
+    log_every: int = 10
+    width: float = 1.0
+    extra_meta: dict = field(default_factory=dict)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` → cuda if available else cpu; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is available")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def cpu_has_bf16() -> bool:
+    """True where the CPU computes bf16 natively (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    native = "avx512_bf16" in flags or "amx_bf16" in flags
+    try:
+        return native and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_for(device: torch.device, bf16: bool | None) -> contextlib.AbstractContextManager:
+    """bf16 autocast where it is supported (or forced), else a no-op."""
+    use = bf16 if bf16 is not None else (device.type == "cuda" or cpu_has_bf16())
+    if not use:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def hardware_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name} ({os.cpu_count()} cpus)"
+
+
+def loss_terms(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One forward pass of the objective.
+
+    Args:
+        content, style: ``(N, 3, H, W)`` RGB in [0, 1].
+
+    Returns:
+        ``(Lc, Ls, output image (N, 3, H, W))``.
+    """
+    with torch.no_grad():
+        c4 = encoder.encode(content)
+        s_feats = encoder(style)
+        t = adain(c4, s_feats[-1])
+    out = decoder(t)
+    o_feats = encoder(out)
+    return content_loss(o_feats[-1], t), style_loss(o_feats, s_feats), out
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _batch_generator(cfg: TrainConfig, rank: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed((cfg.seed * 1_000_003 + rank) * 10_000_019 + step)
+
+
+def _sample_grid(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor) -> Tensor:
+    """Rows of content | style | output, ``(3, N·H, 3·W)``."""
+    with torch.no_grad():
+        out = decoder(adain(encoder.encode(content), encoder.encode(style))).float().clamp(0, 1)
+    rows = [torch.cat([c, s, o], dim=2) for c, s, o in zip(content, style, out)]
+    return torch.cat(rows, dim=1)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume); returns the path of the exported decoder weights."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = pick_device(cfg.device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    main = rank == 0
+    out = Path(cfg.out)
+    ckpt_path = out / "checkpoint.pt"
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    content_files, style_files = find_images(cfg.content), find_images(cfg.style)
+    torch.manual_seed(cfg.seed)
+    encoder = Encoder().to(device)
+    decoder = Decoder(width=cfg.width)
+    init_like_paper(decoder, cfg.seed)
+    if cfg.init is not None:
+        decoder.load_state_dict(load_decoder(cfg.init).state_dict())
+    decoder = decoder.to(device).train().requires_grad_(True)
+    if cfg.channels_last:
+        encoder = encoder.to(memory_format=torch.channels_last)
+        decoder = decoder.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 / (1.0 + cfg.lr_decay * s))
+
+    step, elapsed = 0, 0.0
+    if cfg.resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        decoder.load_state_dict(state["decoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        torch.set_rng_state(state["torch_rng"])
+        if main:
+            print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
+    elif cfg.resume and main:
+        print(f"no checkpoint at {ckpt_path}: starting from scratch", file=sys.stderr)
+
+    model: nn.Module = decoder
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(decoder, device_ids=[device.index] if device.type == "cuda" else None)
+    forward_model = torch.compile(model) if cfg.compile else model
+
+    def checkpoint() -> None:
+        _atomic_save(
+            {
+                "decoder": decoder.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "elapsed": elapsed,
+                "torch_rng": torch.get_rng_state(),
+                "config": json.loads(json.dumps(asdict(cfg), default=str)),
+            },
+            ckpt_path,
+        )
+        meta = {
+            "steps": step,
+            "crop": cfg.crop,
+            "size": cfg.size,
+            "batch": cfg.batch * world,
+            "style_weight": cfg.style_weight,
+            "loss": "Lc + style_weight*Ls, mse of relu4_1 / of channel mean and std at relu1_1..relu4_1",
+            "lr": cfg.lr,
+            "lr_decay": cfg.lr_decay,
+            "data": {"content": f"{Path(cfg.content).name} ({len(content_files)} images)", "style": f"{Path(cfg.style).name} ({len(style_files)} images)"},
+            "hardware": f"{world} x {hardware_name(device)}",
+            "bf16": cfg.bf16 if cfg.bf16 is not None else (device.type == "cuda" or cpu_has_bf16()),
+            "wall_time_s": round(elapsed),
+            "init": str(cfg.init) if cfg.init else "scratch",
+            "torch": torch.__version__,
+            **cfg.extra_meta,
+        }
+        save_decoder(decoder, out / "decoder.safetensors", meta)
+
+    stop = {"flag": False}
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop["flag"] = True
+
+    old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)} if main and world == 1 else {}
+
+    sample_gen = torch.Generator().manual_seed(12345)
+    sample_c = CropSampler(content_files[:], size=cfg.size, crop=cfg.crop, gen=sample_gen).batch(4).to(device)
+    sample_s = CropSampler(style_files[:], size=cfg.size, crop=cfg.crop, gen=sample_gen).batch(4).to(device)
+    log_path = out / "log.csv"
+    new_log = main and not log_path.exists()
+    log_file = open(log_path, "a", newline="") if main else None
+    writer = csv.writer(log_file) if log_file else None
+    if new_log:
+        writer.writerow(["step", "loss", "content", "style", "lr", "images_per_s", "elapsed_s"])
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not main, dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30)
+    budget_end = time.time() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else float("inf")
+    ctx = autocast_for(device, cfg.bf16)
+    try:
+        while step < cfg.steps and not stop["flag"] and time.time() < budget_end:
+            t0 = time.time()
+            gen = _batch_generator(cfg, rank, step)
+            content = CropSampler(content_files, size=cfg.size, crop=cfg.crop, gen=gen).batch(cfg.batch).to(device, non_blocking=True)
+            style = CropSampler(style_files, size=cfg.size, crop=cfg.crop, gen=gen).batch(cfg.batch).to(device, non_blocking=True)
+            if cfg.channels_last:
+                content = content.contiguous(memory_format=torch.channels_last)
+                style = style.contiguous(memory_format=torch.channels_last)
+            with ctx:
+                lc, ls, _ = loss_terms(encoder, forward_model, content, style)
+                loss = lc + cfg.style_weight * ls
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            dt = time.time() - t0
+            elapsed += dt
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"loss became {loss.item()} at step {step}; lower --lr")
+            if main:
+                ips = cfg.batch * world / dt
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", lc=f"{lc.item():.3f}", ls=f"{ls.item():.3f}", img_s=f"{ips:.1f}")
+                if step % cfg.log_every == 0 or step == 1:
+                    writer.writerow([step, f"{loss.item():.5f}", f"{lc.item():.5f}", f"{ls.item():.5f}", f"{scheduler.get_last_lr()[0]:.3e}", f"{ips:.2f}", f"{elapsed:.1f}"])
+                    log_file.flush()
+                if step % cfg.save_every == 0:
+                    checkpoint()
+                if step % cfg.sample_every == 0:
+                    decoder.eval()
+                    with ctx:
+                        grid = _sample_grid(encoder, decoder, sample_c, sample_s)
+                    decoder.train()
+                    save_image(grid, out / "samples" / f"step_{step:07d}.jpg", quality=90)
+        if main:
+            checkpoint()
+    finally:
+        bar.close()
+        if log_file:
+            log_file.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        if world > 1:
+            dist.destroy_process_group()
+    return out / "decoder.safetensors"

@@ -1,0 +1,360 @@
+"""Style transfer with every control of the paper.
+
+Pure tensor functions (feature mixing, colour transforms, resizing) and a
+:class:`Stylizer` that holds the encoder and decoder once and applies them.
+
+Controls:
+    * ``alpha`` in [0, 1]: ``t ← α·t + (1 − α)·f(c)`` (content–style trade-off);
+    * several styles with float ``weights`` (interpolation of their statistics);
+    * ``masks``: spatial control, one soft/binary mask per style (any number of
+      styles), resized to the feature grid; positions no mask covers keep the
+      content features;
+    * ``preserve_color="color"``: recolour each style image to the content's
+      mean and covariance of RGB before encoding (as the original);
+      ``"luminance"``: transfer on luminance only, keep the content's chroma.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from adain.decoder import Decoder, load_decoder
+from adain.encoder import Encoder
+from adain.ops import adain_with_stats, mean_std
+
+PRESERVE_MODES = (None, "color", "luminance")
+MULTIPLE = 8  # the encoder downsamples by 8: inputs are padded to a multiple of it
+
+
+# ---------------------------------------------------------------- pure functions
+
+
+def check_alpha(alpha: float) -> float:
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    return float(alpha)
+
+
+def normalise_weights(weights: list[float] | Tensor | None, n_styles: int) -> Tensor:
+    """Interpolation weights → ``(K,)`` summing to 1; ``None`` gives equal weights.
+
+    Raises:
+        ValueError: wrong count, a negative or non-finite weight, or all zero.
+    """
+    if weights is None:
+        return torch.full((n_styles,), 1.0 / n_styles)
+    w = torch.as_tensor(weights, dtype=torch.float32).flatten()
+    if w.numel() != n_styles:
+        raise ValueError(f"{w.numel()} style weights given for {n_styles} styles")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError(f"style weights must be finite and ≥ 0, got {w.tolist()}")
+    if float(w.sum()) <= 0:
+        raise ValueError("style weights are all zero")
+    return w / w.sum()
+
+
+def index_map_to_masks(index_map: Tensor, n_styles: int) -> Tensor:
+    """Integer map ``(H, W)`` with values in ``0..K-1`` → one-hot masks ``(K, H, W)``."""
+    if index_map.dim() != 2:
+        raise ValueError(f"index map must be (H, W), got shape {tuple(index_map.shape)}")
+    idx = index_map.long()
+    if int(idx.min()) < 0 or int(idx.max()) >= n_styles:
+        raise ValueError(f"index map values must be in 0..{n_styles - 1}, got {int(idx.min())}..{int(idx.max())}")
+    return F.one_hot(idx, n_styles).permute(2, 0, 1).float()
+
+
+def masks_to_grid(masks: Tensor, size: tuple[int, int]) -> Tensor:
+    """Masks ``(K, H, W)`` in [0, 1] → feature-grid masks ``(K, 1, h, w)`` (area average).
+
+    Where masks overlap, they are divided by their sum so the styles share the position.
+
+    Raises:
+        ValueError: a mask covers nothing (before or after resizing).
+    """
+    if masks.dim() != 3:
+        raise ValueError(f"masks must be (K, H, W), got shape {tuple(masks.shape)}")
+    for k, m in enumerate(masks):
+        if float(m.max()) <= 0:
+            raise ValueError(f"mask {k + 1} covers nothing")
+    grid = F.interpolate(masks[:, None].float().clamp(0, 1), size=size, mode="area")
+    total = grid.sum(0, keepdim=True)
+    grid = torch.where(total > 1, grid / total.clamp_min(1e-8), grid)
+    for k, m in enumerate(grid):
+        if float(m.sum()) <= 0:
+            raise ValueError(f"mask {k + 1} covers nothing once reduced to the {size[1]}x{size[0]} feature grid")
+    return grid
+
+
+def target_features(
+    content_feat: Tensor,
+    style_mean: Tensor,
+    style_std: Tensor,
+    *,
+    alpha: float = 1.0,
+    weights: Tensor | None = None,
+    masks: Tensor | None = None,
+) -> Tensor:
+    """The decoder's input ``t`` for one or several styles.
+
+    Args:
+        content_feat: relu4_1 content features ``(N, C, h, w)``.
+        style_mean, style_std: statistics of K styles, ``(K, C, 1, 1)``.
+        alpha: content–style trade-off in [0, 1].
+        weights: ``(K,)`` interpolation weights summing to 1 (ignored with masks).
+        masks: ``(K, 1, h, w)`` feature-grid masks (spatial control).
+
+    Returns:
+        ``(N, C, h, w)``.
+    """
+    alpha = check_alpha(alpha)
+    k = style_mean.shape[0]
+    if masks is None:
+        w = normalise_weights(weights, k).to(style_mean).view(k, 1, 1, 1)
+        mean = (w * style_mean).sum(0, keepdim=True)
+        std = (w * style_std).sum(0, keepdim=True)
+        t = adain_with_stats(content_feat, mean, std)
+    else:
+        if masks.shape[0] != k:
+            raise ValueError(f"{masks.shape[0]} masks given for {k} styles")
+        masks = masks.to(content_feat.device, torch.float32)
+        t = content_feat.float() * (1 - masks.sum(0, keepdim=True)).clamp_min(0)
+        for i in range(k):
+            m = masks[i : i + 1]
+            t = t + m * adain_with_stats(content_feat, style_mean[i : i + 1], style_std[i : i + 1], mask=m)
+    return alpha * t + (1 - alpha) * content_feat.float()
+
+
+def match_color(style: Tensor, content: Tensor, eps: float = 1e-5) -> Tensor:
+    """Recolour ``style`` so its RGB mean and covariance equal the content's.
+
+    Args:
+        style: ``(3, Hs, Ws)``; content: ``(3, Hc, Wc)``; both in [0, 1].
+
+    Returns:
+        ``(3, Hs, Ws)`` clipped to [0, 1].
+    """
+    s = style.reshape(3, -1).double()
+    c = content.reshape(3, -1).double()
+    s_mean, c_mean = s.mean(1, keepdim=True), c.mean(1, keepdim=True)
+    eye = torch.eye(3, dtype=torch.float64)
+    s_cov = torch.cov(s) + eps * eye
+    c_cov = torch.cov(c) + eps * eye
+
+    def sqrt_and_inv(m: Tensor) -> tuple[Tensor, Tensor]:
+        vals, vecs = torch.linalg.eigh(m)
+        vals = vals.clamp_min(eps)
+        return vecs @ torch.diag(vals.sqrt()) @ vecs.T, vecs @ torch.diag(vals.rsqrt()) @ vecs.T
+
+    c_sqrt, _ = sqrt_and_inv(c_cov)
+    _, s_isqrt = sqrt_and_inv(s_cov)
+    out = c_sqrt @ s_isqrt @ (s - s_mean) + c_mean
+    return out.float().reshape(style.shape).clamp(0, 1)
+
+
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def rgb_to_yiq(image: Tensor) -> Tensor:
+    """``(…, 3, H, W)`` RGB → YIQ."""
+    return torch.einsum("ij,...jhw->...ihw", _RGB_TO_YIQ.to(image), image)
+
+
+def yiq_to_rgb(image: Tensor) -> Tensor:
+    """``(…, 3, H, W)`` YIQ → RGB."""
+    return torch.einsum("ij,...jhw->...ihw", torch.linalg.inv(_RGB_TO_YIQ).to(image), image)
+
+
+def luminance_image(image: Tensor, like: Tensor | None = None) -> Tensor:
+    """Grey RGB image ``(3, H, W)`` of the luminance; with ``like``, its mean/std are matched to ``like``'s luminance."""
+    y = rgb_to_yiq(image)[0]
+    if like is not None:
+        ly = rgb_to_yiq(like)[0]
+        y = (y - y.mean()) / (y.std() + 1e-5) * ly.std() + ly.mean()
+    return y.clamp(0, 1).expand(3, -1, -1).contiguous()
+
+
+def keep_chroma(stylized: Tensor, content: Tensor) -> Tensor:
+    """Luminance of ``stylized`` with the chroma (I, Q) of ``content``, both ``(3, H, W)``."""
+    out = torch.cat([rgb_to_yiq(stylized)[:1], rgb_to_yiq(content)[1:]], dim=0)
+    return yiq_to_rgb(out).clamp(0, 1)
+
+
+def resize_shorter(image: Tensor, size: int) -> Tensor:
+    """Resize ``(3, H, W)`` so its shorter side is ``size`` (0 keeps it), antialiased bilinear."""
+    if size <= 0:
+        return image
+    if size < 16:
+        raise ValueError(f"size must be 0 (keep) or at least 16, got {size}")
+    h, w = image.shape[-2:]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    if (nh, nw) == (h, w):
+        return image
+    out = F.interpolate(image[None], size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)[0]
+    return out.clamp(0, 1)
+
+
+def center_crop(image: Tensor, size: int) -> Tensor:
+    """Centre square crop of side ``min(size, H, W)`` from ``(C, H, W)``."""
+    h, w = image.shape[-2:]
+    s = min(size, h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return image[..., top : top + s, left : left + s]
+
+
+def prepare(image: Tensor, size: int = 0, crop: bool = False) -> Tensor:
+    """Shorter side to ``size`` (0 keeps), then an optional centre square crop."""
+    image = resize_shorter(image, size)
+    return center_crop(image, min(image.shape[-2:])) if crop else image
+
+
+def pad_to_multiple(x: Tensor, multiple: int = MULTIPLE) -> tuple[Tensor, tuple[int, int]]:
+    """Reflect-pad ``(N, C, H, W)`` on the bottom/right to a multiple; returns the padded tensor and ``(H, W)``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+# ---------------------------------------------------------------- model
+
+
+@dataclass
+class StyleStats:
+    """Encoded styles: relu4_1 channel statistics, ``mean`` and ``std`` each ``(K, 512, 1, 1)``."""
+
+    mean: Tensor
+    std: Tensor
+
+    def __len__(self) -> int:
+        return self.mean.shape[0]
+
+
+class Stylizer(nn.Module):
+    """Encoder + decoder, loaded once; stylizes images with all controls.
+
+    Args:
+        decoder: a :class:`Decoder`, a path to weights, or ``None`` for the shipped decoder.
+        encoder: an :class:`Encoder` (default: the pretrained, normalised VGG-19).
+        device: ``auto``, ``cpu``, ``cuda`` (or a :class:`torch.device`).
+        bf16: bf16 autocast (default: on CUDA only).
+    """
+
+    def __init__(
+        self,
+        decoder: Decoder | str | Path | None = None,
+        *,
+        encoder: Encoder | None = None,
+        device: str | torch.device = "auto",
+        bf16: bool | None = None,
+    ) -> None:
+        super().__init__()
+        from adain.train import pick_device
+
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.encoder = (encoder or Encoder()).to(self.device).eval()
+        self.decoder = (decoder if isinstance(decoder, nn.Module) else load_decoder(decoder)).to(self.device).eval()
+        self.bf16 = (self.device.type == "cuda") if bf16 is None else bf16
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    @torch.no_grad()
+    def encode(self, images: Tensor) -> Tensor:
+        """``(N, 3, H, W)`` → relu4_1 ``(N, 512, ⌈H/8⌉, ⌈W/8⌉)`` (after padding to a multiple of 8)."""
+        x, _ = pad_to_multiple(images.to(self.device))
+        with self._autocast():
+            return self.encoder.encode(x).float()
+
+    @torch.no_grad()
+    def decode(self, t: Tensor, size: tuple[int, int]) -> Tensor:
+        """Features ``(N, 512, h, w)`` → images ``(N, 3, H, W)`` cropped to ``size``, clipped to [0, 1]."""
+        with self._autocast():
+            out = self.decoder(t.to(self.device))
+        return out.float()[..., : size[0], : size[1]].clamp(0, 1)
+
+    @torch.no_grad()
+    def style_stats(self, styles: list[Tensor]) -> StyleStats:
+        """Encode style images (each ``(3, H, W)``, any size) → :class:`StyleStats`."""
+        if not styles:
+            raise ValueError("at least one style image is needed")
+        stats = [mean_std(self.encode(s[None])) for s in styles]
+        return StyleStats(torch.cat([m for m, _ in stats]), torch.cat([s for _, s in stats]))
+
+    @torch.no_grad()
+    def stylize_batch(
+        self,
+        contents: Tensor,
+        stats: StyleStats,
+        *,
+        alpha: float = 1.0,
+        weights: list[float] | Tensor | None = None,
+        masks: Tensor | None = None,
+    ) -> Tensor:
+        """Stylize a batch of same-size content images with encoded styles.
+
+        Args:
+            contents: ``(N, 3, H, W)`` in [0, 1].
+            stats: K encoded styles.
+            masks: ``(K, H, W)`` image-sized masks, or ``None``.
+
+        Returns:
+            ``(N, 3, H, W)`` in [0, 1].
+        """
+        alpha = check_alpha(alpha)
+        size = tuple(contents.shape[-2:])
+        if masks is not None and tuple(masks.shape[-2:]) != size:
+            raise ValueError(f"masks are {masks.shape[-1]}x{masks.shape[-2]} but the content is {size[1]}x{size[0]}")
+        if masks is not None and masks.shape[0] != len(stats):
+            raise ValueError(f"{masks.shape[0]} masks given for {len(stats)} styles")
+        w = None if masks is not None else normalise_weights(weights, len(stats))
+        feats = self.encode(contents)
+        grid = None
+        if masks is not None:
+            padded, _ = pad_to_multiple(masks[:, None].float())
+            grid = masks_to_grid(padded[:, 0], tuple(feats.shape[-2:]))
+        t = target_features(feats, stats.mean.to(feats), stats.std.to(feats), alpha=alpha, weights=w, masks=grid)
+        return self.decode(t, size).cpu()
+
+    @torch.no_grad()
+    def stylize(
+        self,
+        content: Tensor,
+        styles: list[Tensor] | Tensor,
+        *,
+        alpha: float = 1.0,
+        weights: list[float] | None = None,
+        masks: Tensor | None = None,
+        preserve_color: str | None = None,
+    ) -> Tensor:
+        """Stylize one image.
+
+        Args:
+            content: ``(3, H, W)`` RGB in [0, 1], any size.
+            styles: one ``(3, H', W')`` image or a list of them.
+            alpha: content–style trade-off in [0, 1].
+            weights: interpolation weights, one per style (default: equal).
+            masks: ``(K, H, W)`` in [0, 1], one per style, the content's size.
+            preserve_color: ``None``, ``"color"`` or ``"luminance"``.
+
+        Returns:
+            ``(3, H, W)`` in [0, 1], the content's size.
+        """
+        styles = [styles] if isinstance(styles, Tensor) else list(styles)
+        if preserve_color not in PRESERVE_MODES:
+            raise ValueError(f"preserve_color must be one of {PRESERVE_MODES}, got {preserve_color!r}")
+        source = content
+        if preserve_color == "color":
+            styles = [match_color(s, content) for s in styles]
+        elif preserve_color == "luminance":
+            styles = [luminance_image(s, like=content) for s in styles]
+            content = luminance_image(content)
+        out = self.stylize_batch(content[None], self.style_stats(styles), alpha=alpha, weights=weights, masks=masks)[0]
+        return keep_chroma(out, source) if preserve_color == "luminance" else out

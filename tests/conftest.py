@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny images and nets, the path of the shared data (tests using it skip without it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def write_image(path: Path, size: tuple[int, int] = (40, 32), seed: int = 0, mode: str = "RGB") -> Path:
+    """A random smooth-ish test image of ``size`` (W, H)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = rng.integers(0, 256, (h // 4 + 1, w // 4 + 1, 3), dtype=np.uint8)
+    img = Image.fromarray(base, "RGB").resize((w, h), Image.BILINEAR)
+    if mode != "RGB":
+        img = img.convert(mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path) -> Path:
+    """A folder with 3 content and 3 style images of 48x40 px."""
+    for i in range(3):
+        write_image(tmp_path / "content" / f"c{i}.png", (48, 40), seed=i)
+        write_image(tmp_path / "style" / f"s{i}.jpg", (40, 48), seed=10 + i)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder():
+    """VGG-shaped encoder with random weights (no file needed)."""
+    from adain.encoder import Encoder
+
+    torch.manual_seed(0)
+    return Encoder(weights="random")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is not available")
+    return SHARED
