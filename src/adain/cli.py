@@ -70,10 +70,247 @@ def run_train(args: argparse.Namespace) -> None:
     print(f"decoder weights: {path}")
 
 
+STYLIZE_EXAMPLES = """examples:
+  adain stylize --content photo.jpg --style wave.jpg --output out.jpg
+  adain stylize --content photo.jpg --style wave.jpg --output out.jpg --alpha 0.6 --preserve-color color
+  adain stylize --content photo.jpg --style a.jpg b.jpg --weights 3 1 --output mix.jpg      # interpolation
+  adain stylize --content photo.jpg --style a.jpg b.jpg --mask left.png right.png --output split.jpg
+  adain stylize --content photo.jpg --style a.jpg b.jpg c.jpg --index-map regions.png --output regions.jpg
+  adain stylize --content photos/ --style paintings/ --output out/ --grid grid.jpg       # every pair
+
+A folder (for --content or --style) stylizes every content x style combination into the
+output folder as <content>_<style>.jpg; a bad image there is skipped with a warning, the rest
+is written, and the exit code is 2 at the end. With one content file, --output is one image and
+several styles are mixed (equal weights unless --weights, or placed by --mask / --index-map).
+"""
+
+
+def add_stylize_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stylize",
+        help="stylize images",
+        description="Render a content image in the style of one or several style images (AdaIN).",
+        epilog=STYLIZE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-c", "--content", type=Path, required=True, help="content image, or a folder of them")
+    p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s), or a folder of them")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .webp), or a folder in folder mode")
+    p.add_argument("--alpha", type=float, default=1.0, help="style strength in [0, 1]; 0 gives back the content (default %(default)s)")
+    p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weights, one per style (≥ 0, normalised to sum 1)")
+    p.add_argument("--mask", type=Path, nargs="+", metavar="FILE", help="one mask per style, the content's size; white = this style here")
+    p.add_argument("--index-map", type=Path, metavar="FILE", help="palette or grey PNG, the content's size; pixel value k (0..K-1) picks style k")
+    p.add_argument("--preserve-color", choices=("color", "luminance"), help="keep the content's colours: recolour the styles first, or transfer luminance only")
+    p.add_argument("--content-size", type=int, default=0, metavar="N", help="resize the content's shorter side to N first (0: keep; the output has the input's size) (default %(default)s)")
+    p.add_argument("--style-size", type=int, default=512, metavar="N", help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
+    p.add_argument("--crop", action="store_true", help="centre square crop of content and styles (after resizing)")
+    p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (decompression bombs, memory) (default: 50 million)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default %(default)s: cuda if available)")
+    p.add_argument("--decoder", type=Path, help="decoder weights (.safetensors) (default: the one shipped with adain)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1..100 (default %(default)s)")
+    p.add_argument("--grid", type=Path, metavar="FILE", help="folder mode: also write a picture grid (styles across, contents down)")
+    p.add_argument("--grid-height", type=int, default=160, metavar="PX", help="height of a grid row (default %(default)s)")
+    p.set_defaults(func=run_stylize)
+
+
+def run_stylize(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from adain.io import InputError, image_format, list_images, save_image
+    from adain.transfer import StylizeOptions, Stylizer, load_pair, stylize_folders
+
+    opts = StylizeOptions(
+        alpha=args.alpha, preserve_color=args.preserve_color, content_size=args.content_size,
+        style_size=args.style_size, crop=args.crop, quality=args.quality,
+        **({} if args.max_pixels is None else {"max_pixels": args.max_pixels}),
+    )
+    if args.grid_height < 16:
+        raise ValueError(f"--grid-height must be at least 16, got {args.grid_height}")
+
+    def make_stylizer() -> Stylizer:
+        return Stylizer(args.decoder, device=args.device)
+
+    if not args.content.is_dir() and not any(s.is_dir() for s in args.style):
+        if args.grid is not None:
+            raise ValueError("--grid needs a folder of contents or styles")
+        if args.output.is_dir():
+            raise InputError(f"{args.output}: is a folder; give an image file name (a folder is for folder mode)")
+        image_format(args.output)
+        job = load_pair(args.content, args.style, opts, weights=args.weights, masks=args.mask, index_map=args.index_map)
+        save_image(job.run(make_stylizer(), opts), args.output, opts.quality)
+        print(f"wrote {args.output}")
+        return
+    if args.weights is not None or args.mask is not None or args.index_map is not None:
+        raise ValueError("--weights, --mask and --index-map mix styles into one picture: use one --content file and style files, not folders")
+    contents = list_images(args.content) if args.content.is_dir() else [args.content]
+    styles = [p for s in args.style for p in (list_images(s) if s.is_dir() else [s])]
+    report = stylize_folders(
+        contents, styles, args.output, opts, make_stylizer, grid=args.grid, grid_height=args.grid_height,
+        warn=lambda msg: tqdm.write(f"adain stylize: warning: {msg}", file=sys.stderr),
+    )
+    print(f"wrote {len(report.written)} images to {args.output}" + (f" and the grid {args.grid}" if args.grid and report.written else ""))
+    if report.skipped:
+        raise InputError(f"{len(report.skipped)} input file(s) skipped, their results are missing (see the warnings above)")
+
+
+EVAL_EXAMPLES = """examples:
+  adain eval --set release --report docs/eval/release          # the 6 pairs of the original release
+  adain eval --set full --limit 6 --report docs/eval/full     # first 6 pairs of content x style, vs the baseline
+  adain eval --set release --decoder runs/cpu/decoder.safetensors --json numbers.json
+  adain eval --set release --write-metadata                    # store the numbers in the shipped decoder
+"""
+
+
+def add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="measure a decoder (content, style and Gram loss, speed)",
+        description="Stylize the evaluation pairs at alpha = 1 and report content, style and Gram loss and seconds per image.",
+        epilog=EVAL_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--set", choices=("release", "full"), default="release", help="release: the 6 pairs of the original's examples; full: content x style at 512 px (default %(default)s)")
+    p.add_argument("--data", type=Path, default=Path("../shared/data/eval"), help="eval data folder (default %(default)s)")
+    p.add_argument("--decoder", type=Path, help="decoder weights (default: the shipped decoder)")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N pairs (full: in the diagonal order; 0: all)")
+    p.add_argument("--baseline", type=Path, default=Path("docs/eval/optimize_full.json"), help="optimisation baseline of the full set (default %(default)s)")
+    p.add_argument("--size", type=int, default=512, help="full set: shorter side of content and style images (default %(default)s)")
+    p.add_argument("--report", type=Path, help="write report.md, grid.jpg and results.json into this folder")
+    p.add_argument("--json", type=Path, help="write the numbers as JSON to this file")
+    p.add_argument("--write-metadata", action="store_true", help="store the results in the decoder file's metadata")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default %(default)s)")
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    from adain.decoder import DECODER_PATH
+    from adain.evaluate import evaluate, write_eval_metadata, write_json, write_report
+
+    if args.limit < 0:
+        raise ValueError(f"--limit must be ≥ 0, got {args.limit}")
+    results, images = evaluate(args.set, data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device)
+    command = " ".join(
+        ["adain eval", f"--set {args.set}"]
+        + [f"{flag} {value}" for flag, value in (("--data", args.data), ("--decoder", args.decoder), ("--limit", args.limit), ("--report", args.report)) if value]
+        + ([f"--size {args.size}"] if args.set == "full" and args.size != 512 else [])
+    )
+    m = results["mean"]
+    print(f"{results['pairs_evaluated']} pairs, mean: content {m['content']:.4g}  style {m['style']:.4g}  gram {m['gram']:.4g}  {m['seconds']:.3f} s/image")
+    if args.set == "release":
+        r = results["mean_ratio"]
+        print(f"ours / original (mean ratio): content {r['content']:.3f}  style {r['style']:.3f}  gram {r['gram']:.3f}; target met: {results['target']['met']}")
+    elif results["baseline"].get("pairs_compared"):
+        b = results["baseline"]
+        r = b["ratio_of_means"]
+        print(f"ours / baseline on {b['pairs_compared']} pairs: content {r['content']:.3f}  style {r['style']:.3f}  gram {r['gram']:.3f}; target met: {b['target']['met']}")
+    else:
+        print(f"no optimisation baseline for these pairs at size {args.size} in {args.baseline}")
+    if args.json:
+        write_json(args.json, results)
+    if args.report:
+        print(f"report: {write_report(args.report, results, images, command)}")
+    if args.write_metadata:
+        path = args.decoder or DECODER_PATH
+        write_eval_metadata(path, results)
+        print(f"metadata eval_{args.set} written to {path}")
+
+
+OPTIMIZE_EXAMPLES = """examples:
+  adain optimize --content photo.jpg --style painting.jpg --output best.png
+  adain optimize --content photo.jpg --style painting.jpg --output best.png --steps 300 --method adam --lr 0.02
+  adain optimize --baseline docs/eval/optimize_full.json --limit 6    # baseline of adain eval --set full
+"""
+
+
+def add_optimize_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "optimize",
+        help="optimise the image itself for Lc + λ·Ls (slow, best single image; eval baseline)",
+        description="Gatys-style optimisation of the output pixels for the decoder's training objective Lc + λ·Ls, from the content image.",
+        epilog=OPTIMIZE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--content", type=Path, help="content image")
+    p.add_argument("--style", type=Path, help="style image")
+    p.add_argument("--output", type=Path, help="output image (.jpg, .png, .webp)")
+    p.add_argument("--size", type=int, default=512, help="shorter side of the content image (with --baseline: of both), 0 keeps it (default %(default)s)")
+    p.add_argument("--style-size", type=int, default=512, help="shorter side of the style image, 0 keeps it (default %(default)s)")
+    p.add_argument("--baseline", type=Path, help="instead of one image: optimise the pairs of 'adain eval --set full' and cache their metrics in this JSON file")
+    p.add_argument("--data", type=Path, default=Path("../shared/data/eval"), help="eval data folder for --baseline (default %(default)s)")
+    p.add_argument("--limit", type=int, default=0, help="--baseline: only the first N pairs of the diagonal order (0: all 231)")
+    p.add_argument("--outputs", type=Path, help="--baseline: also save the optimised images into this folder")
+    p.add_argument("--steps", type=int, default=100, help="optimiser steps (default %(default)s)")
+    p.add_argument("--method", choices=("lbfgs", "adam"), default="lbfgs", help="optimiser (default %(default)s)")
+    p.add_argument("--lr", type=float, help="learning rate (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    p.add_argument("--style-weight", type=float, default=10.0, help="λ in Lc + λ·Ls (default %(default)s)")
+    p.add_argument("--content-target", choices=("adain", "content"), default="adain", help="relu4_1 target of Lc: AdaIN(f(c), f(s)) as in training, or f(c) (default %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default %(default)s)")
+    p.set_defaults(func=run_optimize)
+
+
+def run_optimize(args: argparse.Namespace) -> None:
+    from adain.optimize import OptimizeConfig, optimize_file, run_baseline
+
+    config = OptimizeConfig(steps=args.steps, method=args.method, lr=args.lr, style_weight=args.style_weight, content_target=args.content_target)
+    single = (args.content, args.style, args.output)
+    if args.baseline is not None:
+        if any(single):
+            raise ValueError("--baseline runs over the eval pairs: do not give --content, --style or --output with it")
+        if args.limit < 0:
+            raise ValueError(f"--limit must be ≥ 0, got {args.limit}")
+        cache = run_baseline(args.baseline, data=args.data, limit=args.limit, config=config, size=args.size, device=args.device, outputs=args.outputs)
+        m = cache["mean"]
+        print(f"{len(cache['pairs'])} pairs in {args.baseline}, mean: content {m['content']:.4g}  style {m['style']:.4g}  gram {m['gram']:.4g}  {m['seconds']:.1f} s/pair")
+        return
+    if not all(single):
+        raise ValueError("give --content, --style and --output (or --baseline FILE)")
+    metrics = optimize_file(args.content, args.style, args.output, config=config, size=args.size, style_size=args.style_size, device=args.device)
+    print(f"{args.output}: content {metrics['content']:.4g}  style {metrics['style']:.4g}  gram {metrics['gram']:.4g}  ({metrics['seconds']:.1f} s)")
+
+
+SERVE_EXAMPLES = """examples:
+  adain serve                                   # http://127.0.0.1:8000/ (page), /openapi.json (API schema)
+  adain serve --host 0.0.0.0 --port 8080        # reachable from other machines
+  adain serve --max-size 768 --queue 8 --max-upload-mb 10
+  curl -F content=@photo.jpg -F style_name=hokusai -F alpha=0.8 -o out.png http://127.0.0.1:8000/api/stylize
+"""
+
+
+def add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="web page and HTTP API",
+        description="Serve the web page (/) and the HTTP API (/api/stylize, schema at /openapi.json) over one model loaded once.",
+        epilog=SERVE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="(default %(default)s)")
+    p.add_argument("--decoder", type=Path, help="decoder weights (.safetensors) (default: the one shipped with adain)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default %(default)s: cuda if available)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request body in MiB (default %(default)s)")
+    p.add_argument("--max-size", type=int, default=1024, help="largest output shorter side a request may ask for (default %(default)s)")
+    p.add_argument("--max-styles", type=int, default=4, help="styles per request (default %(default)s)")
+    p.add_argument("--queue", type=int, default=4, help="requests waiting or running before 503 (default %(default)s)")
+    p.add_argument("--cache", type=int, default=64, help="encoded styles kept in memory (default %(default)s)")
+    p.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    from adain.server import Limits, serve
+
+    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_size=args.max_size, max_styles=args.max_styles, queue=args.queue, cache=args.cache)
+    serve(args.host, args.port, decoder=args.decoder, device=args.device, limits=limits)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adain", description="Arbitrary style transfer in real time with AdaIN (Huang & Belongie, 2017).")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_stylize_parser(sub)
     add_train_parser(sub)
+    add_eval_parser(sub)
+    add_optimize_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 

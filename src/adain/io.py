@@ -33,14 +33,15 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     old = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None  # open() reads the header only: check its size ourselves, with a clear message
             img = Image.open(path)
             w, h = img.size
             if w * h > max_pixels:
                 raise InputError(f"{path}: {w}x{h} = {w * h} pixels is over the limit of {max_pixels} (--max-pixels)")
+            Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own check still guards formats that grow on load
             img.load()
     except InputError:
         raise
@@ -55,11 +56,25 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     return img
 
 
+def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and decode an image file in its stored mode, EXIF rotation applied.
+
+    Raises:
+        InputError: missing, empty, truncated, not an image or over ``max_pixels``.
+    """
+    img = _open(Path(path), max_pixels)
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not stop us; keep the stored orientation
+        return img
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode (L, LA, P, RGBA, CMYK, I;16, I, F, …) → 8-bit RGB; alpha is composited on white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if arr.max() > 255 else 255.0
+        # 16-bit modes span 0..65535 even when dark; 32-bit "I" (old PNG readers) is guessed from its range
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     elif img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
@@ -80,11 +95,7 @@ def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: i
         InputError: missing, empty, truncated, not an image, too small or too large.
     """
     path = Path(path)
-    img = _open(path, max_pixels)
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not stop us; keep the stored orientation
-        pass
+    img = open_oriented(path, max_pixels)
     if min(img.size) < min_side:
         raise InputError(f"{path}: {img.size[0]}x{img.size[1]} is too small (each side must be at least {min_side} px)")
     return to_rgb(img)
@@ -103,17 +114,31 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor
 
 def load_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
     """Mask image → ``(H, W)`` float32 in [0, 1] (luminance; alpha, if any, is multiplied in)."""
-    path = Path(path)
-    img = _open(path, max_pixels)
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:
-        pass
+    img = open_oriented(path, max_pixels)
     if img.mode in ("RGBA", "LA", "PA", "P"):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
         lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         return torch.from_numpy(lum * rgba[..., 3])
     return pil_to_tensor(to_rgb(img).convert("L").convert("RGB"))[0]
+
+
+def load_index_map(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
+    """Index map → ``(H, W)`` int64 of its raw pixel values (palette indices or grey levels).
+
+    Raises:
+        InputError: unreadable, or a colour image (an index map must be palette or greyscale).
+    """
+    img = open_oriented(path, max_pixels)
+    if img.mode in ("RGB", "RGBA"):
+        arr = np.asarray(img)[..., :3]
+        if not (arr == arr[..., :1]).all():
+            raise InputError(f"{path}: an index map must be a palette or greyscale image, not a colour {img.mode} image")
+        arr = arr[..., 0]
+    elif img.mode in ("P", "L", "I", "I;16", "I;16B", "I;16L", "I;16N"):
+        arr = np.asarray(img)
+    else:
+        raise InputError(f"{path}: an index map must be a palette or greyscale image, got mode {img.mode}")
+    return torch.from_numpy(arr.astype(np.int64))
 
 
 def tensor_to_pil(image: Tensor) -> Image.Image:
@@ -124,13 +149,22 @@ def tensor_to_pil(image: Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95) -> None:
-    """Write an image atomically (temp file in the same folder, then rename); format from the suffix."""
+def image_format(path: str | Path) -> str:
+    """PIL format name for an output file's suffix (``.jpg`` → ``JPEG``).
+
+    Raises:
+        InputError: unknown suffix.
+    """
     path = Path(path)
-    img = tensor_to_pil(image) if isinstance(image, Tensor) else image
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"{path}: unknown image format '{path.suffix}' (use .jpg, .png or .webp)")
+    return fmt
+
+
+def _save_atomic(image: Tensor | Image.Image, path: Path, quality: int) -> None:
+    img = tensor_to_pil(image) if isinstance(image, Tensor) else image
+    fmt = image_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -142,6 +176,46 @@ def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95) -> None:
+    """Write an image atomically (temp file in the same folder, then rename); format from the suffix.
+
+    Raises:
+        InputError: unknown suffix, or the file cannot be written (permissions, disk full, …).
+    """
+    path = Path(path)
+    try:
+        _save_atomic(image, path, quality)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def fit_height(img: Image.Image, height: int) -> Image.Image:
+    """Scale to ``height`` px, keeping the aspect ratio (Lanczos)."""
+    if img.height == height:
+        return img
+    return img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)
+
+
+def make_grid(rows: list[list[Image.Image | None]], height: int = 160, gap: int = 4) -> Image.Image:
+    """Lay images out in a table on white.
+
+    Every row is ``height`` px high; every image is scaled to that height and
+    centred in its cell; a column is as wide as its widest image; ``None``
+    leaves a cell empty (e.g. the top-left corner).
+    """
+    rows = [[None if im is None else fit_height(im, height) for im in row] for row in rows]
+    n_cols = max(len(row) for row in rows)
+    widths = [max((row[j].width for row in rows if j < len(row) and row[j] is not None), default=0) for j in range(n_cols)]
+    grid = Image.new("RGB", (sum(widths) + gap * (n_cols + 1), len(rows) * (height + gap) + gap), "white")
+    for i, row in enumerate(rows):
+        x = gap
+        for j, im in enumerate(row):
+            if im is not None:
+                grid.paste(im.convert("RGB"), (x + (widths[j] - im.width) // 2, gap + i * (height + gap)))
+            x += widths[j] + gap
+    return grid
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -1,0 +1,454 @@
+"""Web page and HTTP API: ``adain serve``.
+
+A FastAPI app over one :class:`~adain.transfer.Stylizer`, loaded once. Requests
+run on a single worker thread (off the event loop) behind a bounded queue (503
+when full); encoded styles are kept in an LRU cache keyed by the SHA-256 of the
+style file, so a repeated style costs nothing. Uploads are written to a
+per-request temporary folder that is removed before the response is sent.
+
+Endpoints:
+    * ``GET /``: the page (``adain/static``), no external asset;
+    * ``GET /api/info``: bundled styles and photos, the limits;
+    * ``POST /api/stylize``: multipart form in, image out (JSON ``{"detail": ...}`` on error);
+    * ``GET /api/health``: queue and cache counters;
+    * ``GET /openapi.json``: the schema.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import re
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+import torch
+import torch.nn.functional as F
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from torch import Tensor
+
+from adain.io import IMAGE_SUFFIXES, MIN_SIDE, InputError, load_mask, load_pil, pil_to_tensor, tensor_to_pil
+from adain.transfer import StyleStats, Stylizer, color_inputs, color_output, prepare, resize_shorter
+
+PACKAGE = Path(__file__).parent
+EXAMPLES = PACKAGE / "examples"
+STATIC = PACKAGE / "static"
+FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
+T = TypeVar("T")
+ASPECT_TOLERANCE = 0.02  # a mask may differ from the content's aspect ratio by this fraction
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; over a limit is a 4xx answer.
+
+    Attributes:
+        max_upload_bytes: the whole request body (413 over it).
+        max_pixels: pixels of each uploaded image, as decoded.
+        max_size: the largest output shorter side a request may ask for.
+        max_output_pixels: pixels of the output image.
+        max_styles: styles per request.
+        queue: requests waiting or running at once (503 over it).
+        cache: encoded styles kept (LRU).
+        style_size: styles are resized to this shorter side before encoding (the paper's 512, as ``adain stylize``).
+    """
+
+    max_upload_bytes: int = 20 * 2**20
+    max_pixels: int = 40_000_000
+    max_size: int = 1024
+    max_output_pixels: int = 2_000_000
+    max_styles: int = 4
+    queue: int = 4
+    cache: int = 64
+    style_size: int = 512
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
+        if self.max_size < MIN_SIDE or self.style_size < MIN_SIDE:
+            raise ValueError(f"max size and style size must be at least {MIN_SIDE}")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: one message for the user."""
+
+    detail: str
+
+
+class Example(BaseModel):
+    name: str
+    url: str
+
+
+class Info(BaseModel):
+    styles: list[Example]
+    contents: list[Example]
+    limits: dict[str, int]
+
+
+class Health(BaseModel):
+    status: str
+    pending: int
+    queue: int
+    cache_size: int
+    cache_hits: int
+    cache_misses: int
+
+
+def bundled(kind: str) -> dict[str, Path]:
+    """Bundled example images of ``kind`` (``style`` or ``content``): name (file stem) → path."""
+    folder = EXAMPLES / kind
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input image: a label for messages, the file to read, the SHA-256 of its bytes."""
+
+    label: str
+    path: Path
+    digest: str
+
+
+def load_source(source: Source, loader: Callable[[Path, int], T], max_pixels: int) -> T:
+    """``loader(source.path, max_pixels)`` with the label, not the temp path, in error messages."""
+    try:
+        return loader(source.path, max_pixels)
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(source.path), source.label)) from None
+
+
+def resize_mask(mask: Tensor, size: tuple[int, int], label: str) -> Tensor:
+    """Mask ``(h, w)`` → ``(H, W)`` of the content's ``size``; its aspect ratio must match the content's."""
+    (h, w), (mh, mw) = size, mask.shape
+    if abs(mw / mh - w / h) > ASPECT_TOLERANCE * (w / h):
+        raise InputError(f"{label}: {mw}x{mh} does not have the content's aspect ratio ({w}x{h})")
+    return F.interpolate(mask[None, None], size=size, mode="bilinear", antialias=True, align_corners=False)[0, 0].clamp(0, 1)
+
+
+def complete_masks(masks: list[Tensor], n_styles: int) -> Tensor:
+    """``K`` masks ``(H, W)`` as given, or ``K − 1``: then the first style takes what the others leave.
+
+    Returns:
+        ``(K, H, W)``.
+    """
+    stack = torch.stack(masks)
+    if len(masks) == n_styles:
+        return stack
+    rest = (1 - stack.sum(0)).clamp(0, 1)
+    if float(rest.max()) <= 0:
+        raise InputError("the masks cover the whole image: nothing is left for style 1")
+    return torch.cat([rest[None], stack])
+
+
+def encode_image(image: Tensor, fmt: str) -> bytes:
+    """``(3, H, W)`` in [0, 1] → file bytes in ``fmt`` (a key of :data:`FORMATS`)."""
+    buffer = io.BytesIO()
+    pil_format = FORMATS[fmt][0]
+    tensor_to_pil(image).save(buffer, format=pil_format, **({"quality": 92} if pil_format != "PNG" else {}))
+    return buffer.getvalue()
+
+
+class StyleCache:
+    """LRU cache of encoded single styles, with hit and miss counters."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.items: OrderedDict[tuple, StyleStats] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple, encode: Callable[[], StyleStats]) -> tuple[StyleStats, bool]:
+        """The cached value of ``key`` or ``encode()`` (then stored); also whether it was a hit."""
+        if key in self.items:
+            self.items.move_to_end(key)
+            self.hits += 1
+            return self.items[key], True
+        value = encode()
+        self.misses += 1
+        self.items[key] = value
+        while len(self.items) > self.capacity:
+            self.items.popitem(last=False)
+        return value, False
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stylization request, validated; its files are on disk until it is done."""
+
+    content: Source
+    styles: list[Source]
+    masks: list[Source]
+    weights: list[float] | None
+    alpha: float
+    preserve_color: str | None
+    size: int
+    format: str
+
+
+class Service:
+    """The model, the worker thread, the queue counter and the style cache."""
+
+    def __init__(self, stylizer: Stylizer, limits: Limits) -> None:
+        self.stylizer = stylizer
+        self.limits = limits
+        self.cache = StyleCache(limits.cache)
+        self.pending = 0
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adain-worker")
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def run(self, job: Job) -> tuple[bytes, list[bool]]:
+        """Run ``job`` on the worker thread; 503 when the queue is full."""
+        if self.pending >= self.limits.queue:
+            raise HTTPException(503, f"busy: {self.pending} requests are queued (limit {self.limits.queue}), try again shortly", headers={"Retry-After": "5"})
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self.render, job)
+        finally:
+            self.pending -= 1
+
+    def style_stats(self, job: Job, content: Tensor) -> tuple[StyleStats, list[bool]]:
+        """Encoded styles of ``job`` (from the cache where possible), and which were cache hits."""
+        # recoloured styles depend on the content too
+        context = None if job.preserve_color is None else (job.content.digest, job.size)
+        parts, hits = [], []
+        for source in job.styles:
+
+            def encode(source: Source = source) -> StyleStats:
+                style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
+                style = resize_shorter(style, self.limits.style_size)
+                return self.stylizer.style_stats(color_inputs(content, [style], job.preserve_color)[1])
+
+            stats, hit = self.cache.get((source.digest, job.preserve_color, context), encode)
+            parts.append(stats)
+            hits.append(hit)
+        return StyleStats(torch.cat([s.mean for s in parts]), torch.cat([s.std for s in parts])), hits
+
+    def render(self, job: Job) -> tuple[bytes, list[bool]]:
+        """Decode, stylize and encode one job (on the worker thread): image bytes and the cache hits."""
+        content = prepare(pil_to_tensor(load_source(job.content, load_pil, self.limits.max_pixels)), job.size)
+        h, w = content.shape[-2:]
+        if h * w > self.limits.max_output_pixels:
+            raise InputError(f"the output would be {w}x{h} = {w * h} pixels, over the limit of {self.limits.max_output_pixels}: ask for a smaller size")
+        masks = None
+        if job.masks:
+            loaded = [resize_mask(load_source(m, load_mask, self.limits.max_pixels), (h, w), m.label) for m in job.masks]
+            masks = complete_masks(loaded, len(job.styles))
+        stats, hits = self.style_stats(job, content)
+        net_content, _ = color_inputs(content, [], job.preserve_color)
+        out = self.stylizer.stylize_batch(net_content[None], stats, alpha=job.alpha, weights=job.weights, masks=masks)[0]
+        return encode_image(color_output(out, content, job.preserve_color), job.format), hits
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over ``max_bytes`` (by Content-Length, else counted as it streams)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def message(self) -> str:
+        return f"the upload is over the limit of {self.max_bytes / 2**20:g} MiB"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await JSONResponse({"detail": self.message()}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, self.message())
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def save_upload(upload: UploadFile, folder: Path, name: str, label: str) -> Source:
+    """Write an upload to ``folder/name`` (never the client's file name) → :class:`Source`."""
+    data = await upload.read()
+    path = folder / name
+    path.write_bytes(data)
+    return Source(f"{label} '{upload.filename or name}'", path, hashlib.sha256(data).hexdigest())
+
+
+def bundled_source(name: str, examples: dict[str, Path], kind: str) -> Source:
+    """A bundled example by name → :class:`Source`; unknown names are a :class:`InputError`."""
+    if name not in examples:
+        raise InputError(f"unknown bundled {kind} '{name}' (bundled: {', '.join(examples)})")
+    path = examples[name]
+    return Source(f"bundled {kind} '{name}'", path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def check_counts(n_content: int, n_styles: int, n_masks: int, n_weights: int, limits: Limits) -> None:
+    """Validate how many inputs of each kind a request has (before anything is decoded)."""
+    if n_content != 1:
+        raise InputError("give exactly one content image: a 'content' file or a 'content_name'")
+    if n_styles == 0:
+        raise InputError("give at least one style: a 'style' file or a 'style_name'")
+    if n_styles > limits.max_styles:
+        raise InputError(f"{n_styles} styles given, the limit is {limits.max_styles}")
+    if n_masks and n_masks not in (n_styles, n_styles - 1):
+        raise InputError(f"{n_masks} masks given for {n_styles} styles: give one per style, or one fewer (style 1 then takes the rest)")
+    if n_weights and n_weights != n_styles:
+        raise InputError(f"{n_weights} weights given for {n_styles} styles")
+    if n_weights and n_masks:
+        raise InputError("give either weights or masks, not both (masks place the styles, weights blend them)")
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors → one line, ``field: problem; …``."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query")]
+        parts.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None, temp_dir: str | Path | None = None) -> FastAPI:
+    """The app: page, API and schema over one model.
+
+    Args:
+        stylizer: the model (default: the shipped decoder, loaded now).
+        limits: request limits (default :class:`Limits`).
+        temp_dir: where per-request temp folders go (default: the system's).
+    """
+    limits = limits or Limits()
+    service = Service(stylizer or Stylizer(), limits)
+    styles, contents = bundled("style"), bundled("content")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
+    app = FastAPI(
+        title="adain",
+        summary="Arbitrary style transfer with AdaIN (Huang & Belongie, 2017)",
+        version="0.1.0",
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: the page works offline, the schema is at /openapi.json
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
+
+    @app.exception_handler(InputError)
+    @app.exception_handler(ValueError)
+    async def bad_input(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
+    errors = {
+        400: {"model": ErrorBody, "description": "bad image or bad parameters"},
+        413: {"model": ErrorBody, "description": "upload over the size limit"},
+        422: {"model": ErrorBody, "description": "a parameter of the wrong type or out of range"},
+        503: {"model": ErrorBody, "description": "the queue is full: retry after a few seconds"},
+    }
+    image_types = {mime: {"schema": {"type": "string", "format": "binary"}} for _, mime in FORMATS.values()}
+
+    @app.post(
+        "/api/stylize",
+        response_class=Response,
+        responses={200: {"content": image_types, "description": "the stylized image"}, **errors},
+        summary="Stylize a content image",
+    )
+    async def stylize(
+        content: Annotated[UploadFile | None, File(description="content image (or use content_name)")] = None,
+        content_name: Annotated[str | None, Form(description=f"a bundled photo: {', '.join(contents)}")] = None,
+        style: Annotated[list[UploadFile], File(description="style images, in order after the style_name ones")] = [],  # noqa: B006 (FastAPI copies defaults)
+        style_name: Annotated[list[str], Form(description=f"bundled styles, first in order: {', '.join(styles)}")] = [],  # noqa: B006
+        weight: Annotated[list[float], Form(description="interpolation weights, one per style (default: equal)")] = [],  # noqa: B006
+        mask: Annotated[list[UploadFile], File(description="masks (white = the style): one per style, or one fewer and style 1 takes the rest")] = [],  # noqa: B006
+        alpha: Annotated[float, Form(ge=0, le=1, description="content–style trade-off: 0 the photo, 1 fully stylized")] = 1.0,
+        preserve_color: Annotated[Literal["none", "color", "luminance"], Form(description="keep the photo's colours")] = "none",
+        size: Annotated[int, Form(ge=0, le=limits.max_size, description="output shorter side in px, 0 keeps the photo's")] = 512,
+        format: Annotated[Literal["png", "jpeg", "webp"], Form(description="output format")] = "png",
+    ) -> Response:
+        n_content = (content is not None) + (content_name is not None)
+        check_counts(n_content, len(style_name) + len(style), len(mask), len(weight), limits)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="adain-upload-", dir=temp_dir) as folder:
+            tmp = Path(folder)
+            if content is not None:
+                content_source = await save_upload(content, tmp, "content", "content")
+            else:
+                content_source = bundled_source(content_name, contents, "content")
+            style_sources = [bundled_source(n, styles, "style") for n in style_name]
+            style_sources += [await save_upload(f, tmp, f"style{i}", f"style {len(style_name) + i + 1}") for i, f in enumerate(style)]
+            mask_sources = [await save_upload(f, tmp, f"mask{i}", f"mask {i + 1}") for i, f in enumerate(mask)]
+            job = Job(
+                content=content_source, styles=style_sources, masks=mask_sources, weights=weight or None, alpha=alpha,
+                preserve_color=None if preserve_color == "none" else preserve_color, size=size, format=format,
+            )
+            data, hits = await service.run(job)
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(content.filename or "content").stem if content is not None else content_name)
+        headers = {
+            "Content-Disposition": f'inline; filename="adain-{stem}.{format}"',
+            "X-Style-Cache": ",".join("hit" if h else "miss" for h in hits),
+            "X-Elapsed-Seconds": f"{time.perf_counter() - started:.3f}",
+        }
+        return Response(data, media_type=FORMATS[format][1], headers=headers)
+
+    @app.get("/api/info", summary="Bundled styles and photos, and the limits")
+    async def info() -> Info:
+        return Info(
+            styles=[Example(name=n, url=f"/examples/style/{p.name}") for n, p in styles.items()],
+            contents=[Example(name=n, url=f"/examples/content/{p.name}") for n, p in contents.items()],
+            limits=asdict(limits),
+        )
+
+    @app.get("/api/health", summary="Queue and cache counters")
+    async def health() -> Health:
+        cache = service.cache
+        return Health(status="ok", pending=service.pending, queue=limits.queue, cache_size=len(cache.items), cache_hits=cache.hits, cache_misses=cache.misses)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/examples/style", StaticFiles(directory=EXAMPLES / "style"), name="example-styles")
+    app.mount("/examples/content", StaticFiles(directory=EXAMPLES / "content"), name="example-contents")
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, decoder: str | Path | None = None, device: str = "auto", bf16: bool | None = None, limits: Limits | None = None) -> None:
+    """Load the model once and serve the app under uvicorn until interrupted."""
+    import uvicorn
+
+    started = time.perf_counter()
+    stylizer = Stylizer(decoder, device=device, bf16=bf16)
+    print(f"model loaded on {stylizer.device} in {time.perf_counter() - started:.1f} s; open http://{host}:{port}/", flush=True)
+    uvicorn.run(create_app(stylizer, limits=limits), host=host, port=port, log_level="info")

@@ -1,0 +1,325 @@
+// adain web page: pick a photo and styles, paint an optional mask, POST /api/stylize, show the result.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  limits: { max_styles: 4, max_upload_bytes: 20 * 2 ** 20 },
+  content: null,          // {name, url} (bundled) or {file, url} (upload)
+  styles: [],             // every tile: {name, url, file?, selected, weight}
+  maskPainted: false,
+  resultUrl: null,
+};
+
+// ------------------------------------------------------------ messages
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+}
+
+// ------------------------------------------------------------ photo
+
+function setContent(content) {
+  if (state.content && state.content.file) URL.revokeObjectURL(state.content.url);
+  state.content = content;
+  const img = $("content-img");
+  img.hidden = false;
+  $("content-placeholder").hidden = true;
+  img.onerror = () => {
+    img.hidden = true;
+    $("content-placeholder").hidden = false;
+    $("content-placeholder").textContent = `${content.file ? content.file.name : content.name}: this browser cannot show a preview (the server may still read it).`;
+  };
+  img.onload = resetMask;
+  img.src = content.url;
+  document.querySelectorAll("#contents .tile").forEach((t) => t.classList.toggle("selected", t.dataset.name === content.name));
+}
+
+function takeContentFile(file) {
+  if (!file) return;
+  clearError();
+  if (file.size > state.limits.max_upload_bytes) {
+    showError(`${file.name}: ${(file.size / 2 ** 20).toFixed(1)} MiB is over the upload limit of ${(state.limits.max_upload_bytes / 2 ** 20).toFixed(0)} MiB`);
+    return;
+  }
+  setContent({ file, url: URL.createObjectURL(file), name: null });
+}
+
+// ------------------------------------------------------------ styles
+
+function orderedStyles() {
+  // the API takes bundled names first, then uploaded files: number the styles that way
+  const chosen = state.styles.filter((s) => s.selected);
+  return [...chosen.filter((s) => !s.file), ...chosen.filter((s) => s.file)];
+}
+
+function addStyleTile(style) {
+  const tile = document.createElement("button");
+  tile.type = "button";
+  tile.className = "tile";
+  tile.title = style.name;
+  const img = document.createElement("img");
+  img.src = style.url;
+  img.alt = style.name;
+  const name = document.createElement("span");
+  name.className = "name";
+  name.textContent = style.name;
+  tile.append(img, name);
+  tile.addEventListener("click", () => toggleStyle(style));
+  style.tile = tile;
+  $("styles").insertBefore(tile, $("styles").querySelector(".upload"));
+  state.styles.push(style);
+}
+
+function toggleStyle(style) {
+  clearError();
+  if (!style.selected && orderedStyles().length >= state.limits.max_styles) {
+    showError(`at most ${state.limits.max_styles} styles: unselect one first`);
+    return;
+  }
+  style.selected = !style.selected;
+  renderStyles();
+}
+
+function renderStyles() {
+  const order = orderedStyles();
+  for (const s of state.styles) {
+    s.tile.classList.toggle("selected", s.selected);
+    s.tile.querySelector(".badge")?.remove();
+    const i = order.indexOf(s);
+    if (i >= 0) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = String(i + 1);
+      s.tile.append(badge);
+    }
+  }
+  const box = $("weights");
+  box.replaceChildren();
+  if (order.length < 2) return;
+  const title = document.createElement("p");
+  title.className = "hint";
+  title.textContent = "Blend (interpolation weights):";
+  box.append(title);
+  order.forEach((s, i) => {
+    const row = document.createElement("label");
+    row.className = "w";
+    const label = document.createElement("span");
+    label.textContent = `${i + 1} ${s.name}`;
+    const slider = Object.assign(document.createElement("input"), { type: "range", min: 0, max: 1, step: 0.05, value: s.weight });
+    slider.setAttribute("aria-label", `weight of ${s.name}`);
+    const out = document.createElement("output");
+    out.textContent = Number(s.weight).toFixed(2);
+    slider.addEventListener("input", () => { s.weight = Number(slider.value); out.textContent = s.weight.toFixed(2); });
+    row.append(label, slider, out);
+    box.append(row);
+  });
+}
+
+// ------------------------------------------------------------ mask
+
+const mask = $("mask");
+const maskCtx = mask.getContext("2d");
+
+function resetMask() {
+  const img = $("content-img");
+  mask.width = img.naturalWidth || 1;
+  mask.height = img.naturalHeight || 1;
+  state.maskPainted = false;
+}
+
+function maskPoint(event) {
+  const rect = mask.getBoundingClientRect();
+  return [(event.clientX - rect.left) * (mask.width / rect.width), (event.clientY - rect.top) * (mask.height / rect.height)];
+}
+
+let last = null;
+function paint(event) {
+  if (!last) return;
+  const [x, y] = maskPoint(event);
+  maskCtx.globalCompositeOperation = $("erase").checked ? "destination-out" : "source-over";
+  maskCtx.strokeStyle = "#ff4fa3";
+  maskCtx.lineCap = maskCtx.lineJoin = "round";
+  maskCtx.lineWidth = (Number($("brush").value) / 100) * Math.min(mask.width, mask.height);
+  maskCtx.beginPath();
+  maskCtx.moveTo(last[0], last[1]);
+  maskCtx.lineTo(x, y);
+  maskCtx.stroke();
+  last = [x, y];
+  if (!$("erase").checked) state.maskPainted = true;
+}
+
+mask.addEventListener("pointerdown", (e) => { mask.setPointerCapture(e.pointerId); last = maskPoint(e); paint(e); });
+mask.addEventListener("pointermove", paint);
+mask.addEventListener("pointerup", () => { last = null; });
+$("paint").addEventListener("change", () => $("content-img").parentElement.classList.toggle("painting", $("paint").checked));
+$("clear-mask").addEventListener("click", () => { maskCtx.clearRect(0, 0, mask.width, mask.height); state.maskPainted = false; });
+
+function maskBlob() {
+  // white where painted, black elsewhere, at the photo's own size
+  const out = document.createElement("canvas");
+  out.width = mask.width;
+  out.height = mask.height;
+  const ctx = out.getContext("2d");
+  ctx.drawImage(mask, 0, 0);
+  ctx.globalCompositeOperation = "source-in";
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.globalCompositeOperation = "destination-over";
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, out.width, out.height);
+  return new Promise((resolve) => out.toBlob(resolve, "image/png"));
+}
+
+// ------------------------------------------------------------ request
+
+async function buildForm() {
+  if (!state.content) throw new Error("choose a photo first");
+  const styles = orderedStyles();
+  if (styles.length === 0) throw new Error("pick at least one style");
+  const useMask = state.maskPainted && $("paint").checked;
+  if (useMask && styles.length > 2) throw new Error("a painted mask places two styles: select one or two");
+  const form = new FormData();
+  if (state.content.file) form.append("content", state.content.file, state.content.file.name);
+  else form.append("content_name", state.content.name);
+  for (const s of styles) {
+    if (s.file) form.append("style", s.file, s.file.name);
+    else form.append("style_name", s.name);
+  }
+  if (useMask) form.append("mask", await maskBlob(), "mask.png");
+  else if (styles.length > 1) for (const s of styles) form.append("weight", String(s.weight));
+  form.append("alpha", $("alpha").value);
+  form.append("preserve_color", $("preserve").checked ? $("preserve-mode").value : "none");
+  form.append("size", $("size").value);
+  form.append("format", $("format").value);
+  return form;
+}
+
+function setBusy(busy, text = "") {
+  $("go").disabled = busy;
+  $("progress").hidden = !busy && !text;
+  $("status").textContent = text;
+  document.querySelector("#result-frame .busy").hidden = !busy;
+}
+
+let timer = null;
+async function stylize() {
+  clearError();
+  let form;
+  try {
+    form = await buildForm();
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  const started = performance.now();
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/api/stylize");
+  xhr.responseType = "blob";
+  const progress = $("progress");
+  const bar = progress.querySelector(".bar");
+  progress.classList.remove("working");
+  bar.style.width = "0";
+  setBusy(true, "Uploading…");
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.style.width = `${(100 * e.loaded) / e.total}%`; };
+  xhr.upload.onload = () => {
+    progress.classList.add("working");
+    timer = setInterval(() => { $("status").textContent = `Stylizing… ${((performance.now() - started) / 1000).toFixed(1)} s`; }, 100);
+  };
+  const done = (text) => { clearInterval(timer); progress.classList.remove("working"); setBusy(false, text); };
+  xhr.onerror = () => { done(""); showError("the server cannot be reached"); };
+  xhr.onload = async () => {
+    if (xhr.status === 200) {
+      done(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      showResult(xhr.response, xhr.getResponseHeader("Content-Disposition"));
+      return;
+    }
+    done("");
+    let message = `the server answered ${xhr.status}`;
+    try {
+      const body = JSON.parse(await xhr.response.text());
+      if (body.detail) message = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    } catch (_) { /* not JSON: keep the status line */ }
+    showError(message);
+  };
+  xhr.send(form);
+}
+
+function showResult(blob, disposition) {
+  if (state.resultUrl) URL.revokeObjectURL(state.resultUrl);
+  state.resultUrl = URL.createObjectURL(blob);
+  const img = $("result");
+  img.src = state.resultUrl;
+  img.hidden = false;
+  $("result-placeholder").hidden = true;
+  const link = $("download");
+  link.href = state.resultUrl;
+  const match = /filename="([^"]+)"/.exec(disposition || "");
+  link.download = match ? match[1] : `adain-result.${$("format").value}`;
+  link.hidden = false;
+}
+
+// ------------------------------------------------------------ wiring
+
+function dropTarget(element) {
+  element.addEventListener("dragover", (e) => { e.preventDefault(); element.classList.add("over"); });
+  element.addEventListener("dragleave", () => element.classList.remove("over"));
+  element.addEventListener("drop", (e) => {
+    e.preventDefault();
+    element.classList.remove("over");
+    takeContentFile(e.dataTransfer.files[0]);
+  });
+}
+
+$("content-file").addEventListener("change", (e) => takeContentFile(e.target.files[0]));
+$("drop").addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") $("content-file").click(); });
+dropTarget($("drop"));
+dropTarget($("content-frame"));
+
+$("style-file").addEventListener("change", (e) => {
+  clearError();
+  for (const file of e.target.files) {
+    if (file.size > state.limits.max_upload_bytes) { showError(`${file.name}: over the upload limit`); continue; }
+    const style = { name: file.name.replace(/\.[^.]+$/, ""), url: URL.createObjectURL(file), file, selected: false, weight: 1 };
+    addStyleTile(style);
+    if (orderedStyles().length < state.limits.max_styles) style.selected = true;
+  }
+  e.target.value = "";
+  renderStyles();
+});
+
+$("alpha").addEventListener("input", () => { $("alpha-value").textContent = Number($("alpha").value).toFixed(2); });
+$("preserve").addEventListener("change", () => { $("preserve-mode").disabled = !$("preserve").checked; });
+$("go").addEventListener("click", stylize);
+document.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) stylize(); });
+
+async function init() {
+  try {
+    const info = await (await fetch("/api/info")).json();
+    state.limits = info.limits;
+    $("max-styles").textContent = info.limits.max_styles;
+    for (const opt of $("size").options) opt.disabled = Number(opt.value) > info.limits.max_size;
+    for (const c of info.contents) {
+      const tile = document.createElement("button");
+      tile.type = "button";
+      tile.className = "tile";
+      tile.dataset.name = c.name;
+      tile.title = c.name;
+      tile.innerHTML = `<img src="${c.url}" alt="${c.name}">`;
+      tile.addEventListener("click", () => { clearError(); setContent({ name: c.name, url: c.url }); });
+      $("contents").append(tile);
+    }
+    info.styles.forEach((s, i) => addStyleTile({ name: s.name, url: s.url, selected: i === 0, weight: 1 }));
+    renderStyles();
+  } catch (err) {
+    showError(`cannot load the bundled examples: ${err.message}`);
+  }
+}
+
+init();

@@ -1,0 +1,190 @@
+"""Stylize images far larger than fits in memory at once, in tiles, without seams.
+
+Two passes over tiles, each tile encoded with enough surrounding context that
+its features equal the untiled ones:
+
+1. The relu4_1 channel statistics of the whole image are accumulated tile by
+   tile (sums and sums of squares in float64), so AdaIN normalises every tile
+   with the statistics of the whole picture, as the untiled transfer does.
+2. Every tile is encoded with a margin, renormalised with the whole-image
+   statistics (:func:`adain.video.rebase_stats`), decoded with a margin of
+   features, and blended into the output with linear ramps where tiles overlap.
+
+The margins cover the receptive fields (relu4_1: 68 px wide; the decoder:
+about ±3 feature positions), so tiles agree with the untiled result up to
+float rounding; the ramps hide what differs under bf16. Memory is bounded by
+the tile size: the networks never see more than ``tile + 2·margin`` pixels a
+side; the image, the output and a weight map are held whole (16 bytes a pixel).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from adain.ops import EPS, mean_std
+from adain.transfer import (
+    MULTIPLE,
+    Stylizer,
+    check_alpha,
+    color_inputs,
+    color_output,
+    normalise_weights,
+    pad_to_multiple,
+    target_features,
+)
+from adain.video import rebase_stats
+
+ENCODER_MARGIN = 48  # image px around an encoded region: > the relu4_1 receptive radius (34 px), a multiple of 8
+DECODER_MARGIN = 4  # feature positions around a decoded region: > the decoder's receptive radius (≈2.75)
+AUTO_PIXELS = 4_000_000  # ``tile="auto"`` tiles images above this many pixels
+AUTO_TILE = 1024
+
+
+def tile_spans(n: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Cover ``[0, n)`` with spans ``[start, end)`` of length ``min(tile, n)`` overlapping by at least ``overlap``."""
+    if tile <= overlap:
+        raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
+    if n <= tile:
+        return [(0, n)]
+    step = tile - overlap
+    count = math.ceil((n - overlap) / step)
+    return [(s, s + tile) for s in (min(i * step, n - tile) for i in range(count))]
+
+
+def ramp(length: int, rise: int, fall: int) -> Tensor:
+    """Blend weights ``(length,)``: linear from ~0 to 1 over the first ``rise`` and back over the last ``fall`` entries."""
+    w = torch.ones(length)
+    if rise:
+        w[:rise] = (torch.arange(rise) + 0.5) / rise
+    if fall:
+        w[length - fall :] = torch.minimum(w[length - fall :], (torch.arange(fall, 0, -1) - 0.5) / fall)
+    return w
+
+
+class StatsAccumulator:
+    """Per-channel mean and std of a feature map seen in pieces (float64 sums)."""
+
+    def __init__(self) -> None:
+        self.sum = self.sumsq = None
+        self.count = 0
+
+    def add(self, feats: Tensor) -> None:
+        """Add positions of ``(1, C, h, w)`` features (each position exactly once over all calls)."""
+        x = feats.double().flatten(2)[0]
+        s, sq = x.sum(1), (x * x).sum(1)
+        self.sum = s if self.sum is None else self.sum + s
+        self.sumsq = sq if self.sumsq is None else self.sumsq + sq
+        self.count += x.shape[1]
+
+    def mean_std(self, eps: float = EPS) -> tuple[Tensor, Tensor]:
+        """``(mean, std)`` each ``(1, C, 1, 1)`` float32, std as in :func:`adain.ops.mean_std` (population, + eps)."""
+        mean = self.sum / self.count
+        var = (self.sumsq / self.count - mean * mean).clamp_min(0)
+        return mean.float().view(1, -1, 1, 1), (var + eps).sqrt().float().view(1, -1, 1, 1)
+
+
+def encode_region(stylizer: Stylizer, image: Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> Tensor:
+    """relu4_1 features of a region of the feature grid, computed from a crop with context.
+
+    Args:
+        image: ``(1, 3, H, W)`` with H and W multiples of 8.
+        rows, cols: ``[start, end)`` on the feature grid (``H/8 × W/8``).
+
+    Returns:
+        ``(1, 512, rows, cols)``: equal to the same slice of the whole image's features.
+    """
+    m = ENCODER_MARGIN
+    y0, y1 = max(0, rows[0] * MULTIPLE - m), min(image.shape[-2], rows[1] * MULTIPLE + m)
+    x0, x1 = max(0, cols[0] * MULTIPLE - m), min(image.shape[-1], cols[1] * MULTIPLE + m)
+    feats = stylizer.encode(image[..., y0:y1, x0:x1])
+    fy, fx = y0 // MULTIPLE, x0 // MULTIPLE
+    return feats[..., rows[0] - fy : rows[1] - fy, cols[0] - fx : cols[1] - fx]
+
+
+def resolve_tile(tile: int | str, height: int, width: int) -> int:
+    """``--tile`` value → tile side in px (0: no tiling); ``"auto"`` tiles above :data:`AUTO_PIXELS`."""
+    if tile == "auto":
+        return AUTO_TILE if height * width > AUTO_PIXELS else 0
+    tile = int(tile)
+    if tile and tile < 64:
+        raise ValueError(f"tile must be 0 (off), 'auto' or at least 64 px, got {tile}")
+    return tile
+
+
+@torch.no_grad()
+def stylize_tiled(
+    stylizer: Stylizer,
+    content: Tensor,
+    styles: list[Tensor] | Tensor,
+    *,
+    alpha: float = 1.0,
+    weights: list[float] | None = None,
+    preserve_color: str | None = None,
+    tile: int = AUTO_TILE,
+    overlap: int = 64,
+    progress: bool = False,
+) -> Tensor:
+    """Stylize one image in tiles; the result matches :meth:`Stylizer.stylize` (no masks).
+
+    Args:
+        stylizer: the networks.
+        content: ``(3, H, W)`` RGB in [0, 1], any size.
+        styles: one ``(3, H', W')`` image or a list of them.
+        alpha, weights, preserve_color: as in :meth:`Stylizer.stylize`.
+        tile: tile side in output px (rounded down to a multiple of 8).
+        overlap: px by which neighbouring tiles overlap and are blended.
+        progress: show a progress bar over tiles.
+
+    Returns:
+        ``(3, H, W)`` in [0, 1].
+    """
+    from tqdm import tqdm
+
+    alpha = check_alpha(alpha)
+    styles = [styles] if isinstance(styles, Tensor) else list(styles)
+    tile_f, overlap_f = tile // MULTIPLE, overlap // MULTIPLE
+    if overlap < 0 or tile_f <= overlap_f:
+        raise ValueError(f"tile ({tile} px) must be larger than the overlap ({overlap} px) by at least {MULTIPLE} px")
+    net_content, net_styles = color_inputs(content, styles, preserve_color)
+    stats = stylizer.style_stats(net_styles)
+    w = normalise_weights(weights, len(stats))
+    image, (h, wd) = pad_to_multiple(net_content[None])
+    del net_content
+    gh, gw = image.shape[-2] // MULTIPLE, image.shape[-1] // MULTIPLE
+    rows, cols = tile_spans(gh, tile_f, overlap_f), tile_spans(gw, tile_f, overlap_f)
+    bar = tqdm(total=len(tile_spans(gh, tile_f, 0)) * len(tile_spans(gw, tile_f, 0)) + len(rows) * len(cols),
+               unit="tile", disable=not progress, leave=False)
+    acc = StatsAccumulator()
+    for r in tile_spans(gh, tile_f, 0):
+        for c in tile_spans(gw, tile_f, 0):
+            acc.add(encode_region(stylizer, image, r, c))
+            bar.update()
+    whole = acc.mean_std()
+    out = torch.zeros(3, *image.shape[-2:])
+    total = torch.zeros(1, *image.shape[-2:])
+    d = DECODER_MARGIN
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            rr = (max(0, r[0] - d), min(gh, r[1] + d))
+            cc = (max(0, c[0] - d), min(gw, c[1] + d))
+            feats = encode_region(stylizer, image, rr, cc)
+            local = mean_std(feats)
+            rebased = rebase_stats(stats, local, whole)
+            t = target_features(feats, rebased.mean.to(feats), rebased.std.to(feats), alpha=alpha, weights=w)
+            size = ((rr[1] - rr[0]) * MULTIPLE, (cc[1] - cc[0]) * MULTIPLE)
+            piece = stylizer.decode(t, size)[0].cpu()
+            y0, x0 = (r[0] - rr[0]) * MULTIPLE, (c[0] - cc[0]) * MULTIPLE
+            piece = piece[:, y0 : y0 + (r[1] - r[0]) * MULTIPLE, x0 : x0 + (c[1] - c[0]) * MULTIPLE]
+            ov_y = [(rows[i - 1][1] - r[0]) * MULTIPLE if i else 0, (r[1] - rows[i + 1][0]) * MULTIPLE if i + 1 < len(rows) else 0]
+            ov_x = [(cols[j - 1][1] - c[0]) * MULTIPLE if j else 0, (c[1] - cols[j + 1][0]) * MULTIPLE if j + 1 < len(cols) else 0]
+            blend = ramp(piece.shape[1], *ov_y)[:, None] * ramp(piece.shape[2], *ov_x)[None, :]
+            ys, xs = slice(r[0] * MULTIPLE, r[1] * MULTIPLE), slice(c[0] * MULTIPLE, c[1] * MULTIPLE)
+            out[:, ys, xs] += piece * blend
+            total[:, ys, xs] += blend
+            bar.update()
+    bar.close()
+    result = (out / total)[:, :h, :wd].clamp(0, 1)
+    return color_output(result, content, preserve_color)

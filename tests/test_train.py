@@ -1,0 +1,103 @@
+"""Training: steps run, checkpoints resume with identical state, DDP with gloo on CPU."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from adain.cli import main
+from adain.decoder import read_metadata
+from adain.train import TrainConfig, train
+
+TINY = dict(size=32, crop=32, batch=2, width=0.125, bf16=False, save_every=1, sample_every=2, log_every=1)
+
+
+def _cfg(image_dir: Path, out: Path, steps: int, **kw) -> TrainConfig:
+    return TrainConfig(content=image_dir / "content", style=image_dir / "style", out=out, steps=steps, **{**TINY, **kw})
+
+
+def test_two_steps_then_resume_matches_uninterrupted(image_dir: Path, tmp_path: Path):
+    straight = train(_cfg(image_dir, tmp_path / "a", steps=2))
+    train(_cfg(image_dir, tmp_path / "b", steps=1))
+    resumed = train(_cfg(image_dir, tmp_path / "b", steps=2, resume=True))
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=f"{k} differs after resume")
+    state_a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    state_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert state_a["step"] == state_b["step"] == 2
+    for (ka, va), (kb, vb) in zip(state_a["optimizer"]["state"].items(), state_b["optimizer"]["state"].items()):
+        torch.testing.assert_close(va["exp_avg"], vb["exp_avg"], rtol=0, atol=0)
+    # the step changed the weights at all
+    init = train(_cfg(image_dir, tmp_path / "c", steps=0))
+    assert any(not torch.equal(a[k], v) for k, v in load_file(str(init)).items())
+
+
+def test_outputs_log_samples_and_metadata(image_dir: Path, tmp_path: Path):
+    path = train(_cfg(image_dir, tmp_path / "run", steps=2))
+    meta = read_metadata(path)
+    assert meta["steps"] == 2 and meta["crop"] == 32 and meta["style_weight"] == 10.0
+    assert "content" in meta["data"] and meta["wall_time_s"] >= 0 and meta["hardware"]
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2]
+    assert all(float(r["loss"]) > 0 for r in rows)
+    assert (tmp_path / "run" / "samples" / "step_0000002.jpg").is_file()
+    assert not list((tmp_path / "run").glob(".*tmp"))
+
+
+def test_loss_decreases_on_a_fixed_pair(image_dir: Path, tmp_path: Path):
+    """Overfitting a tiny decoder to one image pair must lower the objective."""
+    from adain.decoder import Decoder
+    from adain.encoder import Encoder
+    from adain.io import load_image
+    from adain.train import loss_terms
+
+    torch.manual_seed(0)
+    enc, dec = Encoder(), Decoder(width=0.25)
+    c = load_image(image_dir / "content" / "c0.png")[None]
+    s = load_image(image_dir / "style" / "s0.jpg")[None]
+    opt = torch.optim.Adam(dec.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(15):
+        lc, ls, _ = loss_terms(enc, dec, c[..., :32, :32], s[..., :32, :32])
+        loss = lc + 10 * ls
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+def test_cli_train_and_errors(image_dir: Path, tmp_path: Path, capsys):
+    args = ["train", "--content", str(image_dir / "content"), "--style", str(image_dir / "style"), "--out", str(tmp_path / "cli"),
+            "--steps", "1", "--size", "32", "--crop", "32", "--batch", "1", "--no-bf16"]
+    assert main(args) == 0
+    assert (tmp_path / "cli" / "decoder.safetensors").is_file()
+    assert main(args[:-7] + ["--steps", "1", "--size", "32", "--crop", "64"]) == 2
+    assert "--crop" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--content", str(empty), "--style", str(image_dir / "style"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no images" in err[0] and str(empty) in err[0]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="torchrun with gloo is tested on Linux")
+def test_ddp_two_processes_gloo(image_dir: Path, tmp_path: Path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "adain.cli",
+           "train", "--content", str(image_dir / "content"), "--style", str(image_dir / "style"), "--out", str(out),
+           "--steps", "2", "--size", "32", "--crop", "32", "--batch", "1", "--no-bf16", "--device", "cpu", "--save-every", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = read_metadata(out / "decoder.safetensors")
+    assert meta["steps"] == 2 and meta["batch"] == 2 and meta["hardware"].startswith("2 x")
