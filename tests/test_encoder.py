@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from test_transfer import one_thread  # noqa: F401  (autouse: one thread for small images)
 
 import adain.encoder as encoder_module
 from adain.encoder import TAPS, Encoder, WeightsError, load_norm, load_vgg19
@@ -64,7 +65,7 @@ def test_first_layer_is_vgg_conv1_1_with_reflection_padding(vgg, raw_encoder):
 def test_normalisation_divides_each_tap_by_its_imagenet_mean(raw_encoder, norm_encoder):
     means = load_norm()
     image = torch.rand(1, 3, 24, 32)
-    for tap, raw, normed in zip(TAPS, raw_encoder(image), norm_encoder(image)):
+    for tap, raw, normed in zip(TAPS, raw_encoder(image), norm_encoder(image), strict=True):
         m = means[tap.replace("relu", "conv")].view(1, -1, 1, 1)
         torch.testing.assert_close(normed, raw / m, rtol=1e-3, atol=1e-4)
 
@@ -75,7 +76,7 @@ def test_normalised_mean_activation_is_about_one_on_photos(norm_encoder):
     batch = torch.stack([prepare(load_image(p), 96)[:, :96, :160] for p in photos])
     with torch.no_grad():
         feats = norm_encoder(batch)
-    for tap, f in zip(TAPS, feats):
+    for tap, f in zip(TAPS, feats, strict=True):
         channel_means = f.mean(dim=(0, 2, 3))
         # loose: 4 small photos are not ImageNet, but the scale must be ~1, not ~10 or ~100 as without it
         assert 0.5 < float(channel_means.mean()) < 2.0, tap

@@ -137,13 +137,13 @@ def test_eval_release_report_json_and_metadata(tmp_path: Path, capsys):
     assert "target met" in capsys.readouterr().out
 
 
-def test_eval_full_compares_with_the_baseline_on_common_pairs(image_dir: Path, tmp_path: Path):
+def test_eval_full_compares_with_the_baseline_on_common_pairs(image_dir: Path, tmp_path: Path, encoder5: Encoder):
     decoder = _tiny_decoder(tmp_path / "dec.safetensors")
     pairs = full_pairs(image_dir)
     baseline = tmp_path / "base.json"
     cached = {name: {"content": 2.0, "style": 4.0, "gram": 8.0, "seconds": 1.0} for name in (pairs[0].name, pairs[2].name)}
     baseline.write_text(json.dumps({"config": {"size": 32}, "pairs": cached}))
-    results, images = evaluate("full", data=image_dir, decoder=decoder, limit=3, baseline=baseline, size=32, device="cpu", progress=False)
+    results, images = evaluate("full", data=image_dir, decoder=decoder, limit=3, baseline=baseline, size=32, device="cpu", encoder=encoder5, progress=False)
     assert [p["name"] for p in results["pairs"]] == [p.name for p in pairs[:3]] and len(images) == 3
     assert images[0][2].shape == images[0][0].shape and min(images[0][0].shape[1:]) == 32
     b = results["baseline"]
@@ -152,7 +152,7 @@ def test_eval_full_compares_with_the_baseline_on_common_pairs(image_dir: Path, t
     assert b["ratio_of_means"]["style"] == pytest.approx(ours_style / 4.0)
     assert b["target"]["met"] == (b["ratio_of_means"]["style"] <= 1.5 and b["ratio_of_means"]["content"] <= 1.0)
     # a baseline made at another size is not compared
-    other, _ = evaluate("full", data=image_dir, decoder=decoder, limit=1, baseline=baseline, size=40, device="cpu", progress=False)
+    other, _ = evaluate("full", data=image_dir, decoder=decoder, limit=1, baseline=baseline, size=40, device="cpu", encoder=encoder5, progress=False)
     assert other["baseline"]["pairs_compared"] == 0 and other["baseline"]["size_mismatch"]
 
 
@@ -174,8 +174,8 @@ def test_eval_cli_errors(tmp_path: Path, image_dir: Path, capsys):
     assert code == 2 and "bad.json: not a baseline file" in capsys.readouterr().err
 
 
-def test_reference_of_another_size_is_an_error(tmp_path: Path):
+def test_reference_of_another_size_is_an_error(tmp_path: Path, encoder5: Encoder):
     data = _release_folder(tmp_path, size=40)
     save_image(torch.rand(3, 40, 48), data / "examples" / "avril_stylized_impronte_d_artista.jpg")
     with pytest.raises(InputError, match="avril_stylized_impronte_d_artista.jpg: 48x40 but the content is 40x40"):
-        evaluate("release", data=data, decoder=_tiny_decoder(tmp_path / "d.safetensors"), device="cpu", progress=False)
+        evaluate("release", data=data, decoder=_tiny_decoder(tmp_path / "d.safetensors"), device="cpu", encoder=encoder5, progress=False)

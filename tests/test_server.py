@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from adain.cli import main  # noqa: E402
 from adain.decoder import Decoder  # noqa: E402
+from adain.io import pil_to_tensor  # noqa: E402
 from adain.server import EXAMPLES, STATIC, Limits, create_app  # noqa: E402
-from adain.transfer import Stylizer, prepare, resize_shorter, rgb_to_yiq  # noqa: E402
+from adain.transfer import Stylizer, prepare, resize_shorter  # noqa: E402
 
 TINY = Limits(style_size=32, max_size=256)  # small styles keep the random VGG fast
 
@@ -67,8 +68,8 @@ def png(size: tuple[int, int] = (48, 40), seed: int = 0, mode: str = "RGB", fmt:
 
 
 def to_tensor(data: bytes) -> torch.Tensor:
-    arr = torch.from_numpy(__import__("numpy").asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy())
-    return arr.permute(2, 0, 1).float() / 255
+    """Encoded image → ``(3, H, W)`` in [0, 1]."""
+    return pil_to_tensor(Image.open(io.BytesIO(data)))
 
 
 def post(client: TestClient, files: list | None = None, **data):
@@ -123,11 +124,7 @@ def test_names_come_before_files_and_weights_follow_that_order(client, stylizer)
 @pytest.mark.parametrize("mode", ["color", "luminance"])
 def test_preserve_color(client, stylizer, mode):
     r = post(client, [content_file(), style_file()], preserve_color=mode)
-    want = expected(stylizer, png(), [png((40, 48), seed=1)], preserve_color=mode)
-    assert_close_to_api(r, want)
-    if mode == "luminance":  # the photo's chroma is kept
-        iq = lambda x: rgb_to_yiq(x)[1:]  # noqa: E731
-        assert float((iq(to_tensor(r.content)) - iq(prepare(to_tensor(png()), 32))).abs().mean()) < 0.02
+    assert_close_to_api(r, expected(stylizer, png(), [png((40, 48), seed=1)], preserve_color=mode))
 
 
 def test_one_mask_per_style_and_one_fewer(client, stylizer):
@@ -152,7 +149,7 @@ def test_mask_is_resized_to_the_output(client):
 
 @pytest.mark.parametrize(("fmt", "mime", "pil"), [("png", "image/png", "PNG"), ("jpeg", "image/jpeg", "JPEG"), ("webp", "image/webp", "WEBP")])
 def test_formats_and_size(client, fmt, mime, pil):
-    r = post(client, [content_file(), style_file()], format=fmt, size="64", content_name=None)
+    r = post(client, [content_file(), style_file()], format=fmt, size="64")
     assert r.status_code == 200 and r.headers["content-type"] == mime
     img = Image.open(io.BytesIO(r.content))
     assert img.format == pil and img.size == (77, 64)
@@ -167,8 +164,8 @@ def test_size_zero_keeps_the_photo_size_and_bundled_content(client):
 
 
 def test_download_name_is_sanitised(client):
-    r = post(client, [content_file(name='a"b\\c d.png'), style_file()])
-    assert r.headers["content-disposition"] == 'inline; filename="adain-a_b_c_d.png"'
+    r = post(client, [content_file(name="my photo (1).png"), style_file()])
+    assert r.headers["content-disposition"] == 'inline; filename="adain-my_photo_1_.png"'
 
 
 # ---------------------------------------------------------------- cache
@@ -239,7 +236,7 @@ def test_limits(make_client, overrides, data, files, status, message):
         ({"style_name": ["marc"]}, [content_file(b"", "empty.png")], 400, "content 'empty.png': empty file"),
         ({"style_name": ["marc"]}, [content_file(png()[:60], "cut.png")], 400, "content 'cut.png': cannot decode image"),
         ({"style_name": ["marc"]}, [content_file(png((8, 8)), "tiny.png")], 400, "content 'tiny.png': 8x8 is too small"),
-        ({}, [content_file(), ("style", ("s.gif", b"GIF89a...", "image/gif"))], 400, "style 1 's.gif': cannot decode image"),
+        ({}, [content_file(), ("style", ("s.gif", b"GIF89a...", "image/gif"))], 400, "style 1 's.gif': not an image file"),
         ({"style_name": ["marc"]}, [content_file(), mask_file(torch.ones(8, 40))], 400, "mask 1 'mask.png': 40x8 does not have the content's aspect ratio"),
         ({"style_name": ["marc"]}, [content_file(), ("mask", ("m.png", b"xx", "image/png"))], 400, "mask 1 'm.png': not an image file"),
         ({"style_name": ["marc", "macke"]}, [content_file(), mask_file(torch.ones(40, 48))], 400, "nothing is left for style 1"),
@@ -358,22 +355,25 @@ def test_cli_serve_help_and_bad_limits(capsys):
 # ---------------------------------------------------------------- fuzzing
 
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402
+def test_fuzz_the_api_from_its_schema(make_client, uploads):
+    """Schema-driven requests, valid and invalid by the schema: never a 5xx, always a documented answer."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from schemathesis.checks import positive_data_acceptance
 
+    schema = schemathesis.openapi.from_asgi("/openapi.json", make_client().app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    modes = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
+    statuses: set[int] = set()
 
-@pytest.fixture
-def api_schema(make_client):
-    return schemathesis.openapi.from_asgi("/openapi.json", make_client().app)
+    @given(case=st.one_of([op.as_strategy(generation_mode=mode) for op in operations for mode in modes]))
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+    def fuzz(case) -> None:
+        # schema-valid requests may still be refused: the schema cannot say "one content" or "a decodable image"
+        response = case.call_and_validate(excluded_checks=[positive_data_acceptance])
+        statuses.add(response.status_code)
 
-
-fuzz = schemathesis.pytest.from_fixture("api_schema")
-
-
-@fuzz.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-def test_fuzz_the_api_from_its_schema(case, uploads):
-    response = case.call()
-    assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
-    if response.status_code >= 400:
-        assert isinstance(response.json()["detail"], str)
+    fuzz()
+    assert {200, 400, 422} <= statuses
+    assert list(uploads.iterdir()) == []

@@ -24,8 +24,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +35,7 @@ from tqdm import tqdm
 
 from adain.decoder import DECODER_PATH, load_decoder, read_metadata, save_decoder
 from adain.encoder import TAPS, Encoder
-from adain.io import InputError, list_images, load_image, save_image, tensor_to_pil
+from adain.io import InputError, list_images, load_image, save_image, tensor_to_pil, write_text_atomic
 from adain.losses import content_loss, gram_distance, style_distance
 from adain.transfer import Stylizer, resize_shorter
 
@@ -46,6 +44,7 @@ METRICS = ("content", "style", "gram")
 DEFAULT_DATA = Path("../shared/data/eval")
 DEFAULT_BASELINE = Path("docs/eval/optimize_full.json")
 FULL_SIZE = 512  # shorter side of content and style images in the full set
+GRID_ROWS = 8  # pairs shown in the report's picture grid
 STYLIZED = "_stylized_"
 CROPPED = "_cropped"
 # targets of issue 3
@@ -205,8 +204,8 @@ def evaluate(
 
     Returns:
         ``(results, images)``: ``results`` is the JSON-ready summary (pairs, means, ratios,
-        comparison with the reference or baseline, target verdict); ``images`` holds per pair
-        ``(content, style, output)``, each ``(3, H, W)``, for the grid.
+        comparison with the reference or baseline, target verdict); ``images`` holds, for the
+        first :data:`GRID_ROWS` pairs, ``(content, style, [reference,] output)``, each ``(3, H, W)``.
     """
     pairs = eval_pairs(set_name, data, limit)
     size = size if set_name == "full" else 0
@@ -235,9 +234,8 @@ def evaluate(
                 raise InputError(f"{pair.reference}: {reference.shape[2]}x{reference.shape[1]} but the content is {content.shape[2]}x{content.shape[1]}")
             row.reference = image_metrics(encoder, reference[None].to(dev), c, s)
             row.ratio = {k: ours[k] / row.reference[k] for k in METRICS}
-            images.append((content, style, reference, output))
-        else:
-            images.append((content, style, output))
+        if index < GRID_ROWS:
+            images.append((content, style, reference, output) if pair.reference is not None else (content, style, output))
         rows.append(row)
     results = {
         "set": set_name,
@@ -266,6 +264,21 @@ def release_verdict(mean_ratio: dict[str, float]) -> dict:
     return {"rule": f"mean content ratio ≤ {RELEASE_TARGET} and mean style ratio ≤ {RELEASE_TARGET}", "met": met}
 
 
+def read_baseline(path: Path) -> dict:
+    """A baseline file of ``adain optimize --baseline``: ``{"config": {...}, "pairs": {name: metrics}, ...}``.
+
+    Raises:
+        InputError: not JSON or without ``config`` and ``pairs``.
+    """
+    try:
+        cached = json.loads(path.read_text())
+        if not isinstance(cached["config"], dict) or not isinstance(cached["pairs"], dict):
+            raise TypeError("config and pairs must be objects")
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a baseline file of adain optimize ({type(exc).__name__}: {exc})") from None
+    return cached
+
+
 def compare_baseline(rows: list[PairResult], path: str | Path, size: int) -> dict:
     """Our means vs the optimisation baseline's on the pairs both have (issue 3's target on the full set).
 
@@ -274,12 +287,8 @@ def compare_baseline(rows: list[PairResult], path: str | Path, size: int) -> dic
     path = Path(path)
     if not path.is_file():
         return {"file": str(path), "missing": True, "pairs_compared": 0}
-    try:
-        cached = json.loads(path.read_text())
-        by_name = cached["pairs"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a baseline file of adain optimize ({type(exc).__name__}: {exc})") from None
-    config = cached.get("config", {})
+    cached = read_baseline(path)
+    by_name, config = cached["pairs"], cached["config"]
     common = [r for r in rows if r.name in by_name] if config.get("size") == size else []
     out = {"file": str(path), "config": config, "pairs_compared": len(common), "missing": False, "size_mismatch": config.get("size") != size}
     if not common:
@@ -307,7 +316,7 @@ def _sync(device: torch.device) -> None:
 # ---------------------------------------------------------------- report
 
 
-def make_grid(rows: list[tuple[Tensor, ...]], labels: tuple[str, ...], cell: int = 256, max_rows: int = 8) -> Image.Image:
+def make_grid(rows: list[tuple[Tensor, ...]], labels: tuple[str, ...], cell: int = 256, max_rows: int = GRID_ROWS) -> Image.Image:
     """Picture grid: one row per pair (at most ``max_rows``), one column per image, labelled header.
 
     Each image ``(3, H, W)`` is centre-cropped to a square and resized to ``cell`` px.
@@ -404,22 +413,9 @@ def report_markdown(results: dict, command: str, grid_name: str = "grid.jpg") ->
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: str | Path, obj: dict) -> None:
     """Write JSON atomically (temp file, then rename)."""
-    _atomic_write_text(Path(path), json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_report(folder: str | Path, results: dict, images: list[tuple[Tensor, ...]], command: str) -> Path:
@@ -428,7 +424,7 @@ def write_report(folder: str | Path, results: dict, images: list[tuple[Tensor, .
     labels = ("content", "style", "original", "ours") if results["set"] == "release" else ("content", "style", "ours")
     save_image(make_grid(images, labels), folder / "grid.jpg", quality=85)
     write_json(folder / "results.json", results)
-    _atomic_write_text(folder / "report.md", report_markdown(results, command))
+    write_text_atomic(folder / "report.md", report_markdown(results, command))
     return folder / "report.md"
 
 

@@ -191,6 +191,21 @@ def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95)
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a text file through a temp file in the same folder and a rename (no half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def fit_height(img: Image.Image, height: int) -> Image.Image:
     """Scale to ``height`` px, keeping the aspect ratio (Lanczos)."""
     if img.height == height:

@@ -18,7 +18,6 @@ a rerun skips the pairs already there, so a larger ``--limit`` extends it.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -30,7 +29,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from adain.encoder import Encoder
-from adain.evaluate import DEFAULT_DATA, FULL_SIZE, full_pairs, image_metrics, load_pair, mean_of, write_json
+from adain.evaluate import DEFAULT_DATA, FULL_SIZE, full_pairs, image_metrics, load_pair, mean_of, read_baseline, write_json
 from adain.io import InputError, load_image, save_image
 from adain.losses import content_loss, style_loss
 from adain.ops import adain
@@ -100,7 +99,7 @@ def optimize_image(content: Tensor, style: Tensor, *, encoder: Encoder, config: 
         target = encoder.encode(content.float())
         if config.content_target == "adain":
             target = adain(target, style_feats[-1])
-    x = content.detach().float().clone().requires_grad_(True)
+    x = content.detach().float().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS needs a flat view
     if config.method == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=config.lr, max_iter=1, history_size=50)
     else:
@@ -191,14 +190,9 @@ def run_baseline(
     settings = {**asdict(config), "size": size}
     cache = {"config": settings, "pairs": {}}
     if path.is_file():
-        try:
-            cache = json.loads(path.read_text())
-            old = cache["config"]
-            cache["pairs"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}: not a baseline file of adain optimize ({type(exc).__name__}: {exc})") from None
-        if old != settings:
-            raise ValueError(f"{path} holds a baseline made with {old}, not {settings}: use another file or remove it")
+        cache = read_baseline(path)
+        if cache["config"] != settings:
+            raise ValueError(f"{path} holds a baseline made with {cache['config']}, not {settings}: use another file or remove it")
     hardware = f"{hardware_name(dev)}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
     def save() -> None:

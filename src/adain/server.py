@@ -148,7 +148,7 @@ def complete_masks(masks: list[Tensor], n_styles: int) -> Tensor:
     if len(masks) == n_styles:
         return stack
     rest = (1 - stack.sum(0)).clamp(0, 1)
-    if float(rest.max()) <= 0:
+    if float(rest.max()) < 1 / 255:  # masks are 8-bit: less is resampling noise
         raise InputError("the masks cover the whole image: nothing is left for style 1")
     return torch.cat([rest[None], stack])
 

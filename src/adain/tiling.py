@@ -14,7 +14,8 @@ The margins cover the receptive fields (relu4_1: 68 px wide; the decoder:
 about ±3 feature positions), so tiles agree with the untiled result up to
 float rounding; the ramps hide what differs under bf16. Memory is bounded by
 the tile size: the networks never see more than ``tile + 2·margin`` pixels a
-side; the image, the output and a weight map are held whole (16 bytes a pixel).
+side; the input, a padded copy, the output and a weight map are held whole
+(40 bytes a pixel in float32).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from torch import Tensor
 from adain.ops import EPS, mean_std
 from adain.transfer import (
     MULTIPLE,
+    PairJob,
+    StylizeOptions,
     Stylizer,
     check_alpha,
     color_inputs,
@@ -52,6 +55,18 @@ def tile_spans(n: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     step = tile - overlap
     count = math.ceil((n - overlap) / step)
     return [(s, s + tile) for s in (min(i * step, n - tile) for i in range(count))]
+
+
+def neighbour_overlaps(spans: list[tuple[int, int]], i: int) -> tuple[int, int]:
+    """How far span ``i`` overlaps the previous and the next span (0 at the ends)."""
+    before = spans[i - 1][1] - spans[i][0] if i > 0 else 0
+    after = spans[i][1] - spans[i + 1][0] if i + 1 < len(spans) else 0
+    return before, after
+
+
+def partition(n: int, tile: int) -> list[tuple[int, int]]:
+    """Cut ``[0, n)`` into consecutive spans ``[start, end)`` of length ``tile`` (the last may be shorter)."""
+    return [(s, min(s + tile, n)) for s in range(0, n, tile)]
 
 
 def ramp(length: int, rise: int, fall: int) -> Tensor:
@@ -108,7 +123,10 @@ def resolve_tile(tile: int | str, height: int, width: int) -> int:
     """``--tile`` value → tile side in px (0: no tiling); ``"auto"`` tiles above :data:`AUTO_PIXELS`."""
     if tile == "auto":
         return AUTO_TILE if height * width > AUTO_PIXELS else 0
-    tile = int(tile)
+    try:
+        tile = int(tile)
+    except ValueError:
+        raise ValueError(f"tile must be 0 (off), 'auto' or a size in px, got {tile!r}") from None
     if tile and tile < 64:
         raise ValueError(f"tile must be 0 (off), 'auto' or at least 64 px, got {tile}")
     return tile
@@ -124,7 +142,7 @@ def stylize_tiled(
     weights: list[float] | None = None,
     preserve_color: str | None = None,
     tile: int = AUTO_TILE,
-    overlap: int = 64,
+    overlap: int | None = None,
     progress: bool = False,
 ) -> Tensor:
     """Stylize one image in tiles; the result matches :meth:`Stylizer.stylize` (no masks).
@@ -135,7 +153,8 @@ def stylize_tiled(
         styles: one ``(3, H', W')`` image or a list of them.
         alpha, weights, preserve_color: as in :meth:`Stylizer.stylize`.
         tile: tile side in output px (rounded down to a multiple of 8).
-        overlap: px by which neighbouring tiles overlap and are blended.
+        overlap: px by which neighbouring tiles overlap and are blended
+            (default: a quarter of the tile, at most 64).
         progress: show a progress bar over tiles.
 
     Returns:
@@ -145,6 +164,7 @@ def stylize_tiled(
 
     alpha = check_alpha(alpha)
     styles = [styles] if isinstance(styles, Tensor) else list(styles)
+    overlap = min(64, tile // 4) if overlap is None else overlap
     tile_f, overlap_f = tile // MULTIPLE, overlap // MULTIPLE
     if overlap < 0 or tile_f <= overlap_f:
         raise ValueError(f"tile ({tile} px) must be larger than the overlap ({overlap} px) by at least {MULTIPLE} px")
@@ -155,13 +175,12 @@ def stylize_tiled(
     del net_content
     gh, gw = image.shape[-2] // MULTIPLE, image.shape[-1] // MULTIPLE
     rows, cols = tile_spans(gh, tile_f, overlap_f), tile_spans(gw, tile_f, overlap_f)
-    bar = tqdm(total=len(tile_spans(gh, tile_f, 0)) * len(tile_spans(gw, tile_f, 0)) + len(rows) * len(cols),
-               unit="tile", disable=not progress, leave=False)
+    parts = [(r, c) for r in partition(gh, tile_f) for c in partition(gw, tile_f)]
+    bar = tqdm(total=len(parts) + len(rows) * len(cols), unit="tile", disable=not progress, leave=False)
     acc = StatsAccumulator()
-    for r in tile_spans(gh, tile_f, 0):
-        for c in tile_spans(gw, tile_f, 0):
-            acc.add(encode_region(stylizer, image, r, c))
-            bar.update()
+    for r, c in parts:
+        acc.add(encode_region(stylizer, image, r, c))
+        bar.update()
     whole = acc.mean_std()
     out = torch.zeros(3, *image.shape[-2:])
     total = torch.zeros(1, *image.shape[-2:])
@@ -178,13 +197,29 @@ def stylize_tiled(
             piece = stylizer.decode(t, size)[0].cpu()
             y0, x0 = (r[0] - rr[0]) * MULTIPLE, (c[0] - cc[0]) * MULTIPLE
             piece = piece[:, y0 : y0 + (r[1] - r[0]) * MULTIPLE, x0 : x0 + (c[1] - c[0]) * MULTIPLE]
-            ov_y = [(rows[i - 1][1] - r[0]) * MULTIPLE if i else 0, (r[1] - rows[i + 1][0]) * MULTIPLE if i + 1 < len(rows) else 0]
-            ov_x = [(cols[j - 1][1] - c[0]) * MULTIPLE if j else 0, (c[1] - cols[j + 1][0]) * MULTIPLE if j + 1 < len(cols) else 0]
+            ov_y = [v * MULTIPLE for v in neighbour_overlaps(rows, i)]
+            ov_x = [v * MULTIPLE for v in neighbour_overlaps(cols, j)]
             blend = ramp(piece.shape[1], *ov_y)[:, None] * ramp(piece.shape[2], *ov_x)[None, :]
             ys, xs = slice(r[0] * MULTIPLE, r[1] * MULTIPLE), slice(c[0] * MULTIPLE, c[1] * MULTIPLE)
             out[:, ys, xs] += piece * blend
             total[:, ys, xs] += blend
             bar.update()
     bar.close()
-    result = (out / total)[:, :h, :wd].clamp(0, 1)
+    del image
+    result = out.div_(total)[:, :h, :wd].clamp_(0, 1)
     return color_output(result, content, preserve_color)
+
+
+def stylize_pair(job: PairJob, stylizer: Stylizer, opts: StylizeOptions, tile: int | str = 0) -> Tensor:
+    """Run a loaded ``adain stylize`` job, in tiles when ``tile`` (see :func:`resolve_tile`) asks for it.
+
+    Raises:
+        ValueError: tiling asked for together with masks (spatial control is untiled only).
+    """
+    side = resolve_tile(tile, *job.content.shape[-2:])
+    if not side:
+        return job.run(stylizer, opts)
+    if job.masks is not None:
+        raise ValueError("--tile does not work with --mask or --index-map; use --tile 0")
+    return stylize_tiled(stylizer, job.content, job.styles, alpha=opts.alpha, weights=job.weights,
+                         preserve_color=opts.preserve_color, tile=side, progress=True)

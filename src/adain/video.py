@@ -7,12 +7,17 @@ matrix, and the audio stream (packets copied unchanged into mp4/mov/mkv).
 
 Flicker is measured as the mean absolute difference between consecutive
 output frames divided by the same for the input frames (1 = the output
-changes as much as the input; AdaIN on independent frames is usually above).
-The stabiliser keeps a running average of the content features' channel
-statistics across frames and normalises every frame with it instead of its
-own statistics, so the style's colours stop pumping with small content
-changes; it does not blend frames, so motion is not smeared. A scene cut
-(statistics far from the running average) restarts the average.
+changes as much as the input; AdaIN on independent frames is well above, as
+the decoder's texture boils with small input changes). Two stabilisers:
+
+* :class:`TemporalBlend` (``stabilize``): a motion-gated running average of the
+  output frames; still regions settle, moving regions and cuts pass unchanged,
+  so motion is not smeared. This is what lowers flicker.
+* :class:`StatsStabilizer` (``stats_momentum``): a running average of the
+  content features' channel statistics, used instead of each frame's own in
+  AdaIN (restarted at scene cuts), meant against colour pumping when large
+  objects enter the frame; it barely changes the flicker number (measured in
+  docs/video-and-datasets.md).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from adain.io import InputError
+from adain.io import InputError, load_mask
 from adain.ops import mean_std
 from adain.transfer import (
     StyleStats,
@@ -40,6 +45,7 @@ from adain.transfer import (
     check_alpha,
     color_inputs,
     color_output,
+    index_masks,
     masks_to_grid,
     normalise_weights,
     pad_to_multiple,
@@ -56,6 +62,7 @@ OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
     ".webp": ("libwebp_anim", "yuv420p"),
 }
 AUDIO_SUFFIXES = (".mp4", ".mov", ".mkv")
+MOTION_THRESHOLD = 0.05  # input change (0..1 scale) at which the temporal blend stops keeping the past
 SCENE_CUT = 2.0  # mean |μ_t − μ̄| / σ̄ over channels above this restarts the stabiliser
 
 
@@ -122,6 +129,30 @@ def masks_for_frames(masks: Tensor, rotation: int, size: tuple[int, int]) -> Ten
     return masks.clamp(0, 1)
 
 
+def read_masks(files: list[Path] | None, index_map: Path | None, n_styles: int) -> Tensor | None:
+    """Mask files (one per style, one size) or an index map → ``(K, H, W)`` in [0, 1], or ``None``.
+
+    Raises:
+        InputError: an unreadable file, masks of different sizes, a bad index map.
+        ValueError: the wrong number of masks, or both masks and an index map.
+    """
+    if files and index_map is not None:
+        raise ValueError("give masks or an index map, not both")
+    if index_map is not None:
+        return index_masks(index_map, n_styles)
+    if not files:
+        return None
+    if len(files) != n_styles:
+        raise ValueError(f"{len(files)} masks given for {n_styles} styles (one mask per style)")
+    masks = [load_mask(f) for f in files]
+    for f, m in zip(files, masks):
+        if m.shape != masks[0].shape:
+            raise InputError(f"{f}: {m.shape[1]}x{m.shape[0]} but {files[0]} is {masks[0].shape[1]}x{masks[0].shape[0]} (masks must share one size)")
+        if float(m.max()) <= 0:
+            raise InputError(f"{f}: mask covers nothing (all black)")
+    return torch.stack(masks)
+
+
 # ---------------------------------------------------------------- flicker and stabiliser
 
 
@@ -156,6 +187,37 @@ class FlickerMeter:
     def flicker(self) -> float:
         """Output change / input change (NaN for a still or one-frame input)."""
         return self.output_change / self.input_change if self.input_change > 0 else math.nan
+
+
+class TemporalBlend:
+    """Motion-gated running average of the output frames (the stabiliser of ``--stabilize``).
+
+    Per pixel, ``keep = momentum · clamp(1 − d/threshold, 0, 1)`` where ``d`` is
+    the input's absolute change since the previous frame (mean over RGB, 5×5
+    box average), and ``out_t ← keep·out_{t−1} + (1 − keep)·out_t``. Still
+    regions settle (the decoder's texture stops boiling); where the input
+    moves, or at a cut, ``keep`` is 0 and the new frame passes unchanged, so
+    motion is not smeared.
+    """
+
+    def __init__(self, momentum: float = 0.8, threshold: float = MOTION_THRESHOLD) -> None:
+        if not 0.0 <= momentum < 1.0 or threshold <= 0:
+            raise ValueError(f"stabiliser momentum must be in [0, 1) and threshold > 0, got {momentum}, {threshold}")
+        self.momentum, self.threshold = momentum, threshold
+        self.last: tuple[Tensor, Tensor] | None = None
+
+    def __call__(self, inputs: Tensor, outputs: Tensor) -> Tensor:
+        """Consecutive input and output frames ``(N, 3, H, W)`` → blended outputs ``(N, 3, H, W)``."""
+        blended = []
+        for x, y in zip(inputs, outputs):
+            if self.last is not None:
+                change = (x - self.last[0]).abs().mean(0, keepdim=True)[None]
+                change = F.avg_pool2d(change, 5, stride=1, padding=2, count_include_pad=False)[0]
+                keep = self.momentum * (1 - change / self.threshold).clamp(0, 1)
+                y = keep * self.last[1] + (1 - keep) * y
+            self.last = x, y
+            blended.append(y)
+        return torch.stack(blended)
 
 
 class StatsStabilizer:
@@ -272,7 +334,7 @@ def _open_input(path: Path):
     stream = container.streams.video[0]
     if stream.codec_context is None or not stream.codec_context.is_decoder:
         container.close()
-        raise InputError(f"{path}: unknown or unsupported video codec (PyAV's FFmpeg cannot decode it)")
+        raise InputError(f"{path}: unknown video codec, or a truncated file (FFmpeg finds no decoder for its video stream)")
     stream.thread_type = "AUTO"
     return container
 
@@ -306,6 +368,19 @@ def _loop_webp_forever(path: Path) -> None:
     if i >= 0:
         data[i + 12 : i + 14] = b"\x00\x00"
         path.write_bytes(bytes(data))
+
+
+def _add_video_stream(out, codec: str, pix_fmt: str, size: tuple[int, int], info: VideoInfo, time_base: Fraction, crf: int):
+    """The output's video stream: the input's rate, time base and rotation; ``size`` is ``(H, W)``."""
+    stream = out.add_stream(codec, rate=info.rate)
+    stream.height, stream.width = size
+    stream.pix_fmt = pix_fmt
+    stream.codec_context.time_base = time_base
+    if codec == "libx264":
+        stream.codec_context.options = {"crf": str(crf), "preset": "medium"}
+    if info.rotation:
+        stream.set_display_rotation(info.rotation)
+    return stream
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -382,6 +457,7 @@ def stylize_video(
     masks: Tensor | None = None,
     preserve_color: str | None = None,
     stabilize: float = 0.0,
+    stats_momentum: float = 0.0,
     batch: int = 4,
     size: int = 0,
     crf: int = 18,
@@ -402,8 +478,10 @@ def stylize_video(
         alpha, weights, preserve_color: as in :meth:`Stylizer.stylize`.
         masks: ``(K, H, W)`` in [0, 1], one per style, drawn on the video as
             displayed (rotation applied); resized to the frames.
-        stabilize: momentum of the running average of content statistics
-            (0: off; 0.9 is a good start).
+        stabilize: momentum of the motion-gated temporal blend of the output
+            frames (:class:`TemporalBlend`; 0: off; 0.8 is a good start).
+        stats_momentum: momentum of the running average of the content
+            statistics (:class:`StatsStabilizer`; 0: off).
         batch: frames per forward pass.
         size: shorter side of the processed frames (0 keeps the input size).
         crf: H.264 quality (0 lossless … 51 worst).
@@ -433,7 +511,8 @@ def stylize_video(
         raise InputError(f"unknown video codec '{codec_name}' (not in PyAV's FFmpeg)")
     info = probe(src)
     stylizer = stylizer or Stylizer()
-    stabilizer = StatsStabilizer(stabilize) if stabilize > 0 else None
+    stabilizer = StatsStabilizer(stats_momentum) if stats_momentum > 0 else None
+    blend = TemporalBlend(stabilize) if stabilize > 0 else None
     meter = FlickerMeter()
     even = pix_fmt.startswith("yuv420")
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -476,22 +555,18 @@ def stylize_video(
                     _, net_styles = color_inputs(reference, list(styles), preserve_color)
                     frame_masks = None if masks is None else masks_for_frames(masks, info.rotation, (h, w))
                     style = FrameStyle(stylizer.style_stats(net_styles), alpha, weights, frame_masks, preserve_color)
-                    out_video = out.add_stream(codec_name, rate=info.rate)
-                    out_video.width, out_video.height, out_video.pix_fmt = w, h, pix_fmt
-                    out_video.codec_context.time_base = in_video.time_base
-                    if codec_name == "libx264":
-                        out_video.codec_context.options = {"crf": str(crf), "preset": "medium"}
-                    if info.rotation:
-                        out_video.set_display_rotation(info.rotation)
+                    out_video = _add_video_stream(out, codec_name, pix_fmt, (h, w), info, in_video.time_base, crf)
                     for packet in pending:
                         out.mux(packet)
                 styled = stylize_frames(stylizer, images, style, stabilizer)
+                if blend is not None:
+                    styled = blend(images, styled)
                 meter.update(images, styled)
                 for source, image in zip(frames, styled):
                     frame = _to_av_frame(image, pix_fmt)
                     if first_pts is None:
                         first_pts = source.pts or 0
-                    frame.pts = (source.pts - first_pts) if source.pts is not None else frames_done
+                    frame.pts = source.pts - first_pts if source.pts is not None else round(frames_done / (info.rate * in_video.time_base))
                     frame.time_base = in_video.time_base
                     frames_done += 1
                     for packet in out_video.encode(frame):

@@ -304,7 +304,9 @@ async function init() {
     const info = await (await fetch("/api/info")).json();
     state.limits = info.limits;
     $("max-styles").textContent = info.limits.max_styles;
-    for (const opt of $("size").options) opt.disabled = Number(opt.value) > info.limits.max_size;
+    const sizes = [...$("size").options];
+    for (const opt of sizes) opt.disabled = Number(opt.value) > info.limits.max_size;
+    if ($("size").selectedOptions[0].disabled) $("size").value = sizes.filter((o) => !o.disabled).pop()?.value ?? "0";
     for (const c of info.contents) {
       const tile = document.createElement("button");
       tile.type = "button";

@@ -1,0 +1,462 @@
+"""Benchmarks: latency, throughput, training speed, FLOPs, hardware efficiency and memory.
+
+For each square size (content and style of that size) :func:`run_bench` times
+
+* ``stylize``: one stylization with a new style (encode content and style, decode);
+* ``cached style``: one stylization with the style's statistics already computed
+  (the video and server case);
+* ``batch of N``: throughput for ``N`` frames in one call, cached style;
+* ``train step``: :func:`adain.train.loss_terms` + backward + Adam on random images.
+
+Every time is the median of ``runs`` timed calls after ``warmup`` untimed ones.
+The model's FLOPs (convolutions and matrix products, 2 per multiply-add) are
+counted with :class:`torch.utils.flop_counter.FlopCounterMode` at a small probe
+size and scaled by the pixel count, which is exact for sides that are multiples
+of 8 (every layer keeps ``H·W/4^k`` positions). The achieved GFLOP/s is compared
+with this machine's peak, measured in the same run as the best large fp32 and
+bf16 matrix product, so the ratio means the same on any machine.
+Peak memory is the CUDA max allocated on GPUs and the peak resident set size of
+the process (sampled every 2 ms) on CPUs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import json
+import os
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import Tensor
+from torch.utils.flop_counter import FlopCounterMode
+
+from adain.train import autocast_for, cpu_has_bf16, hardware_name, loss_terms
+from adain.transfer import MULTIPLE, Stylizer
+
+FLOP_PROBE = 64  # px: FLOPs are counted at this size and scaled by the pixel count
+STYLE_WEIGHT = 10.0  # λ of the training step (the training default)
+PEAK_SIZES_CPU = (1024, 2048, 4096)
+PEAK_SIZES_CUDA = (4096, 8192)
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_calls(fn: Callable[[], object], device: torch.device, *, runs: int = 5, warmup: int = 1) -> list[float]:
+    """Seconds of each of ``runs`` calls of ``fn`` after ``warmup`` untimed calls."""
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"runs must be ≥ 1 and warmup ≥ 0, got {runs} and {warmup}")
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextlib.contextmanager
+def peak_memory(device: torch.device, interval: float = 0.002) -> Iterator[dict[str, int]]:
+    """Measure peak memory in the block: yields a dict whose ``"bytes"`` is set on exit.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` (reset on entry). CPU: the peak
+    resident set size of the process, sampled every ``interval`` seconds by a thread
+    (includes the weights and everything else the process holds).
+    """
+    result = {"bytes": 0}
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        yield result
+        synchronize(device)
+        result["bytes"] = torch.cuda.max_memory_allocated(device)
+        return
+    stop = threading.Event()
+    peak = [_rss_bytes()]
+
+    def sample() -> None:
+        while not stop.wait(interval):
+            peak[0] = max(peak[0], _rss_bytes())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+        result["bytes"] = max(peak[0], _rss_bytes())
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: tuple[int, ...] | None = None, runs: int = 3) -> float:
+    """This machine's practical peak in GFLOP/s: the best median over square matrix products ``n×n @ n×n``."""
+    sizes = sizes or (PEAK_SIZES_CUDA if device.type == "cuda" else PEAK_SIZES_CPU)
+    best = 0.0
+    for n in sizes:
+        gen = torch.Generator(device=device).manual_seed(0)
+        a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
+        b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
+        seconds = statistics.median(time_calls(lambda: a @ b, device, runs=runs, warmup=1))
+        best = max(best, 2 * n**3 / seconds / 1e9)
+    return best
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the convolutions and matrix products that ``fn`` runs (forward and backward), 2 per multiply-add."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def padded(side: int) -> int:
+    """Side after the Stylizer pads to a multiple of 8."""
+    return -(-side // MULTIPLE) * MULTIPLE
+
+
+def scale_flops(probe_flops: int, height: int, width: int) -> int:
+    """FLOPs counted at ``FLOP_PROBE``² scaled to an ``height × width`` input (padded to a multiple of 8)."""
+    return probe_flops * padded(height) * padded(width) // FLOP_PROBE**2
+
+
+# ---------------------------------------------------------------- FLOPs of the model
+
+
+def stylize_probe_flops(stylizer: Stylizer, *, with_style: bool, batch: int = 1) -> int:
+    """FLOPs of one call at ``FLOP_PROBE``²: encode ``batch`` contents (and one style), decode.
+
+    Runs the eager modules (never the compiled ones) on the stylizer's device.
+    """
+    x = torch.rand(batch, 3, FLOP_PROBE, FLOP_PROBE, device=stylizer.device)
+
+    def forward() -> None:
+        with torch.no_grad():
+            if with_style:
+                stylizer.encoder.encode(x[:1])
+            stylizer.decoder(stylizer.encoder.encode(x))
+
+    return count_flops(forward)
+
+
+def train_step_fn(stylizer: Stylizer, batch: int, size: int, *, lr: float = 1e-4) -> Callable[[], None]:
+    """A training step on ``batch`` random ``size``² content and style images.
+
+    The decoder is a trainable copy of the stylizer's (the stylizer is left
+    untouched); the step runs :func:`adain.train.loss_terms` under the
+    stylizer's precision, ``Lc + λ·Ls``, backward and an Adam update.
+    """
+    device = stylizer.device
+    decoder = copy.deepcopy(stylizer.decoder).train().requires_grad_(True)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
+    gen = torch.Generator(device=device).manual_seed(0)
+    content = torch.rand(batch, 3, size, size, device=device, generator=gen).contiguous(memory_format=stylizer.memory_format)
+    style = torch.rand(batch, 3, size, size, device=device, generator=gen).contiguous(memory_format=stylizer.memory_format)
+
+    def step() -> None:
+        with autocast_for(device, stylizer.bf16):
+            lc, ls, _ = loss_terms(stylizer.encoder, decoder, content, style)
+            loss = lc + STYLE_WEIGHT * ls
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+# ---------------------------------------------------------------- report
+
+
+@dataclass
+class CaseResult:
+    """One timed case at one size."""
+
+    case: str
+    size: str  # "512" (square side) or "1920x1080" (video frames)
+    images: int  # images per call
+    seconds: float  # median per call
+    flops: int  # per call
+    peak_memory_bytes: int
+    dtype: str  # precision of the convolutions
+    runs: list[float] = field(default_factory=list)
+
+    @property
+    def ms(self) -> float:
+        return self.seconds * 1e3
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds
+
+    @property
+    def gflops(self) -> float:
+        """Achieved GFLOP/s."""
+        return self.flops / self.seconds / 1e9
+
+
+@dataclass
+class BenchReport:
+    """Everything :func:`run_bench` measured, with the settings and hardware."""
+
+    device: str
+    hardware: str
+    torch: str
+    threads: int
+    bf16: bool
+    channels_last: bool
+    compile: bool
+    runs: int
+    warmup: int
+    peak_gflops: dict[str, float]
+    cases: list[CaseResult]
+    accuracy: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def ratio(self, case: CaseResult) -> float:
+        """Achieved / peak GFLOP/s of the case's precision."""
+        return case.gflops / self.peak_gflops[case.dtype]
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict; each case gains ``ms``, ``images_per_s``, ``gflops``, ``peak_ratio``."""
+        out = asdict(self)
+        for row, case in zip(out["cases"], self.cases):
+            row.update(ms=case.ms, images_per_s=case.images_per_s, gflops=case.gflops, peak_ratio=self.ratio(case))
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_markdown(self) -> str:
+        """A header line, the table of cases and, if measured, the difference from fp32."""
+        precision = "bf16 autocast" if self.bf16 else "fp32"
+        lines = [
+            f"device: {self.device} ({self.hardware}), torch {self.torch}, {self.threads} threads; "
+            f"{precision}, channels_last {'on' if self.channels_last else 'off'}, "
+            f"torch.compile {'on' if self.compile else 'off'}; median of {self.runs} runs after {self.warmup} warm-up",
+            "peak (best large matmul): " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in self.peak_gflops.items()),
+            "",
+            "| size | case | ms / call | images/s | GFLOP / call | GFLOP/s | % of peak | peak memory (MiB) |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for c in self.cases:
+            lines.append(
+                f"| {c.size} | {c.case} | {c.ms:,.1f} | {c.images_per_s:,.2f} | {c.flops / 1e9:,.1f} | "
+                f"{c.gflops:,.0f} | {100 * self.ratio(c):.0f} % ({c.dtype}) | {c.peak_memory_bytes / 2**20:,.0f} |"
+            )
+        if self.accuracy:
+            lines += ["", "| size | max abs diff vs fp32 | mean abs diff vs fp32 |", "|---:|---:|---:|"]
+            lines += [f"| {s} | {d['max']:.4f} ({255 * d['max']:.1f}/255) | {d['mean']:.5f} ({255 * d['mean']:.2f}/255) |" for s, d in self.accuracy.items()]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- running
+
+
+def example_pair(size: int) -> tuple[Tensor, Tensor]:
+    """The shipped example content and style, resized and centre-cropped to ``size``², each ``(3, size, size)``."""
+    from adain.io import load_image
+    from adain.transfer import prepare
+
+    root = Path(__file__).parent / "examples"
+    return prepare(load_image(root / "content" / "canyon.jpg"), size, crop=True), prepare(load_image(root / "style" / "hokusai.jpg"), size, crop=True)
+
+
+def difference_from_fp32(stylizer: Stylizer, size: int) -> dict[str, float]:
+    """Max and mean absolute difference (in [0, 1] units) between ``stylizer`` and an eager fp32 twin sharing its weights.
+
+    Uses the shipped example images at ``size``².
+    """
+    content, style = example_pair(size)
+    channels_last = stylizer.memory_format == torch.channels_last  # the twin keeps the shared modules' layout
+    reference = Stylizer(stylizer.decoder, encoder=stylizer.encoder, device=stylizer.device, bf16=False, channels_last=channels_last)
+    diff = (stylizer.stylize(content, style) - reference.stylize(content, style)).abs()
+    return {"max": float(diff.max()), "mean": float(diff.mean())}
+
+
+def _case(name: str, size: str, images: int, fn: Callable[[], object], flops: int, dtype: str, device: torch.device, runs: int, warmup: int) -> CaseResult:
+    with peak_memory(device) as mem:
+        times = time_calls(fn, device, runs=runs, warmup=warmup)
+    return CaseResult(name, size, images, statistics.median(times), flops, mem["bytes"], dtype, times)
+
+
+def run_bench(
+    stylizer: Stylizer,
+    *,
+    sizes: tuple[int, ...] = (256, 512, 1024),
+    runs: int = 5,
+    warmup: int = 1,
+    batch: int = 4,
+    train_batch: int = 2,
+    train: bool = True,
+    accuracy: bool = False,
+    video: tuple[int, int] | None = None,
+    peak_sizes: tuple[int, ...] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BenchReport:
+    """Time every case at every size (see the module docstring).
+
+    Args:
+        stylizer: the model and its settings (device, bf16, channels_last, compile).
+        sizes: square sides, multiples of 8.
+        batch: frames per call of the throughput case.
+        train_batch: images per training step (0 or ``train=False`` skips training).
+        accuracy: also measure the difference from fp32 on the example images.
+        video: ``(width, height)`` of video frames: adds the throughput of ``batch``
+            such frames per call with a cached style (e.g. ``(1920, 1080)``).
+        peak_sizes: matrix sides for the peak (default: large ones for the device).
+        progress: called with a line before each case.
+    """
+    if not sizes or any(s < 16 or s % MULTIPLE for s in sizes):
+        raise ValueError(f"sizes must be multiples of {MULTIPLE}, at least 16, got {list(sizes)}")
+    if batch < 1 or train_batch < 0:
+        raise ValueError(f"batch must be ≥ 1 and train batch ≥ 0, got {batch} and {train_batch}")
+    say = progress or (lambda _line: None)
+    device = stylizer.device
+    dtype = "bf16" if stylizer.bf16 else "fp32"
+    say("peak: large fp32 and bf16 matrix products")
+    peaks = {name: matmul_peak(device, dt, peak_sizes) for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    probe_new = stylize_probe_flops(stylizer, with_style=True)
+    probe_cached = stylize_probe_flops(stylizer, with_style=False)
+    probe_train = count_flops(train_step_fn(stylizer, max(train_batch, 1), FLOP_PROBE)) if train and train_batch else 0
+    cases: list[CaseResult] = []
+    for size in sizes:
+        gen = torch.Generator().manual_seed(size)
+        content, style = torch.rand(3, size, size, generator=gen), torch.rand(3, size, size, generator=gen)
+        frames = torch.rand(batch, 3, size, size, generator=gen)
+        stats = stylizer.style_stats([style])
+        plan = [
+            ("stylize", 1, lambda: stylizer.stylize(content, style), probe_new),
+            ("cached style", 1, lambda: stylizer.stylize_batch(content[None], stats), probe_cached),
+            (f"batch of {batch}", batch, lambda: stylizer.stylize_batch(frames, stats), probe_cached * batch),
+        ]
+        if train and train_batch:
+            plan.append((f"train step (batch {train_batch})", train_batch, train_step_fn(stylizer, train_batch, size), probe_train))
+        for name, images, fn, probe in plan:
+            say(f"{size} px: {name}")
+            cases.append(_case(name, str(size), images, fn, scale_flops(probe, size, size), dtype, device, runs, warmup))
+    if video is not None:
+        width, height = video
+        frames = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(0))
+        stats = stylizer.style_stats([frames[0, :, :256, :256]])
+        say(f"{width}x{height} video frames, batch of {batch}")
+        fn = functools.partial(stylizer.stylize_batch, frames, stats)
+        cases.append(_case(f"video frames (batch {batch})", f"{width}x{height}", batch, fn, scale_flops(probe_cached, height, width) * batch, dtype, device, runs, warmup))
+    diffs = {}
+    if accuracy:
+        for size in sizes:
+            say(f"{size} px: difference from fp32")
+            diffs[size] = difference_from_fp32(stylizer, size)
+    return BenchReport(
+        device=str(device), hardware=hardware_name(device), torch=torch.__version__, threads=torch.get_num_threads(),
+        bf16=stylizer.bf16, channels_last=stylizer.memory_format == torch.channels_last, compile=stylizer.compiled,
+        runs=runs, warmup=warmup, peak_gflops=peaks, cases=cases, accuracy=diffs,
+    )
+
+
+# ---------------------------------------------------------------- variants side by side
+
+VARIANTS: dict[str, dict[str, bool]] = {
+    "fp32": dict(bf16=False, channels_last=False),
+    "fp32, channels_last": dict(bf16=False, channels_last=True),
+    "bf16": dict(bf16=True, channels_last=False),
+    "bf16, channels_last": dict(bf16=True, channels_last=True),
+    "bf16, channels_last, compile": dict(bf16=True, channels_last=True, compile=True),
+}
+
+
+@dataclass
+class VariantResult:
+    """Cached-style stylization with one set of settings, timed interleaved with the others."""
+
+    variant: str
+    size: int
+    seconds: float
+    gflops: float
+    peak_ratio: float  # of the bf16 peak
+    max_diff: float  # vs the first variant (fp32), example images
+    mean_diff: float
+
+
+def compare_variants(
+    stylizer: Stylizer,
+    *,
+    sizes: tuple[int, ...] = (512,),
+    variants: dict[str, dict[str, bool]] = VARIANTS,
+    runs: int = 5,
+    warmup: int = 1,
+    peak_sizes: tuple[int, ...] | None = None,
+) -> tuple[list[VariantResult], dict[str, float]]:
+    """Time the cached-style stylization at each size under each variant, round-robin (one call of each in turn).
+
+    Each variant gets its own copy of the stylizer's encoder and decoder. The
+    outputs on the shipped example images are compared with the first variant's.
+
+    Returns:
+        the results and the measured peaks ``{"fp32": GFLOP/s, "bf16": GFLOP/s}``.
+    """
+    device = stylizer.device
+    models = {
+        name: Stylizer(copy.deepcopy(stylizer.decoder), encoder=copy.deepcopy(stylizer.encoder), device=device, **settings)
+        for name, settings in variants.items()
+    }
+    peaks = {name: matmul_peak(device, dt, peak_sizes) for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    probe = stylize_probe_flops(stylizer, with_style=False)
+    results = []
+    for size in sizes:
+        content, style = example_pair(size)
+        outputs = {name: m.stylize(content, style) for name, m in models.items()}
+        reference = next(iter(outputs.values()))
+        calls = {name: functools.partial(m.stylize_batch, content[None], m.style_stats([style])) for name, m in models.items()}
+        for fn in calls.values():
+            time_calls(fn, device, runs=1, warmup=max(warmup - 1, 0))
+        times: dict[str, list[float]] = {name: [] for name in models}
+        for _ in range(runs):
+            for name, fn in calls.items():
+                times[name] += time_calls(fn, device, runs=1, warmup=0)
+        flops = scale_flops(probe, size, size)
+        for name in models:
+            seconds = statistics.median(times[name])
+            diff = (outputs[name] - reference).abs()
+            gflops = flops / seconds / 1e9
+            results.append(VariantResult(name, size, seconds, gflops, gflops / peaks["bf16"], float(diff.max()), float(diff.mean())))
+    return results, peaks
+
+
+def variants_markdown(results: list[VariantResult], peaks: dict[str, float], device: torch.device) -> str:
+    """Table of :func:`compare_variants` results."""
+    lines = [
+        f"device: {hardware_name(device)}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"cached-style stylization, interleaved runs, median",
+        "peak (best large matmul): " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peaks.items()),
+        "",
+        "| size | variant | ms | GFLOP/s | % of bf16 peak | max abs diff vs fp32 | mean abs diff vs fp32 |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.size} | {r.variant} | {1e3 * r.seconds:,.0f} | {r.gflops:,.0f} | {100 * r.peak_ratio:.0f} % | {r.max_diff:.4f} | {r.mean_diff:.5f} |"
+        for r in results
+    ]
+    return "\n".join(lines)
+
+
+def auto_bf16(device: torch.device) -> bool:
+    """bf16 where it is fast: CUDA, and CPUs with native bf16 (AVX-512 BF16 or AMX)."""
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())

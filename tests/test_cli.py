@@ -1,0 +1,244 @@
+"""`adain stylize` through its entry point: pair and folder modes, the grid, every bad input of the issue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_image
+from PIL import Image
+from test_io import BAD_FILES, exif_rotated_jpeg, png_bytes
+from test_transfer import one_thread, tiny_decoder  # noqa: F401  (one_thread: autouse fixture)
+
+from adain.cli import main
+from adain.decoder import save_decoder
+
+
+@pytest.fixture
+def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
+    """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
+    monkeypatch.setattr("adain.transfer.Encoder", lambda: tiny_encoder)
+    path = tmp_path / "tiny.safetensors"
+    save_decoder(tiny_decoder(), path, {"steps": 0})
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path) -> dict[str, Path]:
+    """A 45x37 content, two styles, their left/right masks and an index map, and an output path."""
+    files = {
+        "content": write_image(tmp_path / "in" / "content.png", (45, 37), seed=1),
+        "a": write_image(tmp_path / "in" / "a.jpg", (40, 30), seed=2),
+        "b": write_image(tmp_path / "in" / "b.png", (30, 50), seed=3),
+        "out": tmp_path / "out" / "result.jpg",
+    }
+    left = np.zeros((37, 45), np.uint8)
+    left[:, :20] = 255
+    for name, arr in (("left", left), ("right", 255 - left), ("black", left * 0), ("index", (left == 0).astype(np.uint8))):
+        files[name] = tmp_path / "in" / f"{name}.png"
+        Image.fromarray(arr, "L").save(files[name])
+    return files
+
+
+def run(args: list, capsys) -> tuple[int, str, str]:
+    """``adain stylize ARGS`` (styles at their own size unless told: the default 512 px is slow on CPU)."""
+    args = [*map(str, args)]
+    code = main(["stylize", *args, *([] if "--style-size" in args else ["--style-size", "0"])])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_bad_input(code: int, err: str, output: Path, *names: object) -> None:
+    """Exit 2, one line on stderr naming ``names``, no output and no temp file."""
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("adain stylize: error: "), err
+    assert "Traceback" not in err
+    for name in names:
+        assert str(name) in lines[0], (name, lines[0])
+    assert not output.exists()
+    assert not output.parent.exists() or not any(output.parent.iterdir())
+
+
+# ---------------------------------------------------------------- working runs
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["stylize", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--index-map" in out and "--preserve-color" in out
+
+
+def test_pair_output_has_the_input_size(pair, fast_models, capsys):
+    code, out, err = run(["--content", pair["content"], "--style", pair["a"], "--output", pair["out"], "--decoder", fast_models], capsys)
+    assert code == 0, err
+    assert f"wrote {pair['out']}" in out
+    assert Image.open(pair["out"]).size == (45, 37) and Image.open(pair["out"]).mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--alpha", "0.5", "--preserve-color", "color"],
+        ["--preserve-color", "luminance", "--content-size", "20", "--crop"],
+        ["--weights", "1", "3"],
+        ["--mask", "{left}", "{right}"],
+        ["--index-map", "{index}"],
+    ],
+    ids=["alpha-color", "luminance-size-crop", "weights", "masks", "index-map"],
+)
+def test_pair_controls(pair, fast_models, capsys, extra):
+    styles = [pair["a"], pair["b"]] if any(x in extra for x in ("--weights", "--mask", "--index-map")) else [pair["a"]]
+    extra = [x.format(**{k: v for k, v in pair.items()}) for x in extra]
+    code, _, err = run(["-c", pair["content"], "-s", *styles, "-o", pair["out"], "--decoder", fast_models, *extra], capsys)
+    assert code == 0, err
+    assert Image.open(pair["out"]).size == ((20, 20) if "--crop" in extra else (45, 37))
+
+
+def test_exif_rotated_content_gives_an_upright_output(tmp_path, pair, fast_models, capsys):
+    path, _ = exif_rotated_jpeg(tmp_path / "rotated.jpg", (48, 32))
+    code, _, err = run(["-c", path, "-s", pair["a"], "-o", pair["out"], "--decoder", fast_models], capsys)
+    assert code == 0, err
+    assert Image.open(pair["out"]).size == (32, 48)
+
+
+def save_mode(path: Path, mode: str) -> Path:
+    """The same picture in another mode: L, RGBA, CMYK, P, or 16-bit grey/RGB PNG (``I;16``, ``RGB;16``)."""
+    rgb = Image.open(write_image(path.with_suffix(".src.png"), (40, 32), seed=5))
+    if mode.endswith(";16"):
+        arr = np.asarray(rgb.convert("L") if mode == "I;16" else rgb).astype(np.uint16) * 257
+        path.write_bytes(png_bytes(arr))
+    else:
+        rgb.convert(mode).save(path)
+    return path
+
+
+@pytest.mark.parametrize("mode, suffix", [("L", ".png"), ("RGBA", ".png"), ("CMYK", ".jpg"), ("P", ".png"), ("I;16", ".png"), ("RGB;16", ".png")])
+def test_any_image_mode_is_accepted(tmp_path, pair, fast_models, capsys, mode, suffix):
+    path = save_mode(tmp_path / f"m{suffix}", mode)
+    for args in (["-c", path, "-s", pair["a"]], ["-c", pair["content"], "-s", path]):
+        code, _, err = run([*args, "-o", pair["out"], "--decoder", fast_models], capsys)
+        assert code == 0, err
+        assert Image.open(pair["out"]).size == Image.open(args[1]).size
+
+
+def test_folder_mode_writes_every_combination_and_a_grid(image_dir, tmp_path, fast_models, capsys):
+    out, grid = tmp_path / "out", tmp_path / "grid.png"
+    args = ["-c", image_dir / "content", "-s", image_dir / "style", "-o", out, "--decoder", fast_models]
+    code, stdout, err = run([*args, "--grid", grid, "--grid-height", "32"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"c{i}_s{j}.jpg" for i in range(3) for j in range(3))
+    assert all(Image.open(p).size == (48, 40) for p in out.iterdir())
+    assert "wrote 9 images" in stdout
+    # header row + 3 rows of 32 px; 4 columns 38 px wide (48x40 at 32 high; the 40x48 styles are narrower); 4 px gaps
+    assert Image.open(grid).size == (4 * 38 + 5 * 4, 4 * 32 + 5 * 4)
+
+
+def test_one_content_with_a_folder_of_styles(image_dir, tmp_path, fast_models, capsys):
+    code, _, err = run(["-c", image_dir / "content" / "c0.png", "-s", image_dir / "style", "-o", tmp_path / "o", "--decoder", fast_models], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["c0_s0.jpg", "c0_s1.jpg", "c0_s2.jpg"]
+
+
+def test_folder_mode_skips_bad_files_and_exits_2(image_dir, tmp_path, fast_models, capsys):
+    (image_dir / "content" / "broken.jpg").write_text("not a picture")
+    BAD_FILES["bomb"][0](image_dir / "style" / "bomb.png")
+    out = tmp_path / "out"
+    code, stdout, err = run(["-c", image_dir / "content", "-s", image_dir / "style", "-o", out, "--decoder", fast_models], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and "Traceback" not in err
+    assert any(str(image_dir / "content" / "broken.jpg") in line and "(skipped)" in line for line in lines)
+    assert any(str(image_dir / "style" / "bomb.png") in line and "over the limit" in line for line in lines)
+    assert lines[-1].startswith("adain stylize: error: 2 input file(s) skipped")
+    assert len(list(out.iterdir())) == 9 and not any("broken" in p.name or "bomb" in p.name for p in out.iterdir())
+
+
+def test_folder_mode_refuses_colliding_names(image_dir, tmp_path, capsys):
+    write_image(image_dir / "content" / "c0.jpg")  # c0.png is there too: both would write c0_s0.jpg
+    out = tmp_path / "out" / "x"
+    code, _, err = run(["-c", image_dir / "content", "-s", image_dir / "style", "-o", out], capsys)
+    assert_bad_input(code, err, out, "c0_s0.jpg", "rename")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--weights", "1"], "--weights"), (["--mask", "m.png"], "--mask"), (["--grid-height", "4"], "--grid-height")],
+)
+def test_folder_mode_option_errors(image_dir, tmp_path, capsys, extra, message):
+    out = tmp_path / "out" / "x"
+    code, _, err = run(["-c", image_dir / "content", "-s", image_dir / "style", "-o", out, *extra], capsys)
+    assert_bad_input(code, err, out, message)
+
+
+# ---------------------------------------------------------------- every bad input of the issue
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+@pytest.mark.parametrize("role", ["content", "style"])
+def test_bad_image_files(pair, tmp_path, capsys, kind, role):
+    make, message = BAD_FILES[kind]
+    bad = make(tmp_path / f"{kind}.png")
+    args = {"content": pair["content"], "style": pair["a"], role: bad}
+    code, _, err = run(["-c", args["content"], "-s", args["style"], "-o", pair["out"]], capsys)
+    assert_bad_input(code, err, pair["out"], bad, message)
+
+
+def test_over_max_pixels(pair, capsys):
+    code, _, err = run(["-c", pair["content"], "-s", pair["a"], "-o", pair["out"], "--max-pixels", "1000"], capsys)
+    assert_bad_input(code, err, pair["out"], pair["content"], "45x37", "--max-pixels")
+    code, _, err = run(["-c", pair["content"], "-s", pair["a"], "-o", pair["out"], "--max-pixels", "5000", "--content-size", "400"], capsys)
+    assert_bad_input(code, err, pair["out"], pair["content"], "after resizing")
+
+
+@pytest.mark.parametrize(
+    "extra, names",
+    [
+        (["--mask", "{left}", "{black}"], ["{black}", "covers nothing"]),
+        (["--mask", "{left}", "{a}"], ["{a}", "40x30 but the content is 45x37"]),
+        (["--mask", "{left}"], ["1 masks given for 2 styles"]),
+        (["--index-map", "{a}"], ["{a}", "palette or greyscale"]),
+        (["--index-map", "{left}"], ["{left}", "value 255", "0..1"]),
+        (["--index-map", "{black}"], ["{black}", "no pixel has value 1", "b.png"]),
+        (["--mask", "{left}", "{right}", "--index-map", "{index}"], ["not both"]),
+        (["--mask", "{left}", "{right}", "--weights", "1", "1"], ["weights"]),
+        (["--alpha", "1.5"], ["alpha must be in [0, 1], got 1.5"]),
+        (["--alpha", "-0.1"], ["alpha must be in [0, 1]"]),
+        (["--weights", "1", "-1"], ["≥ 0"]),
+        (["--weights", "0", "0"], ["all zero"]),
+        (["--weights", "1", "2", "3"], ["3 style weights given for 2 styles"]),
+        (["--content-size", "8"], ["content size"]),
+        (["--quality", "101"], ["quality"]),
+        (["--grid", "g.jpg"], ["--grid needs a folder"]),
+    ],
+)
+def test_bad_options_and_masks(pair, capsys, extra, names):
+    extra = [x.format(**pair) for x in extra]
+    code, _, err = run(["-c", pair["content"], "-s", pair["a"], pair["b"], "-o", pair["out"], *extra], capsys)
+    assert_bad_input(code, err, pair["out"], *(n.format(**pair) for n in names))
+
+
+def test_bad_output_paths(pair, tmp_path, capsys):
+    out = tmp_path / "out" / "result.txt"
+    code, _, err = run(["-c", pair["content"], "-s", pair["a"], "-o", out], capsys)
+    assert_bad_input(code, err, out, out, "unknown image format")
+    code, _, err = run(["-c", pair["content"], "-s", pair["a"], "-o", tmp_path], capsys)
+    assert code == 2 and "is a folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_decoder_file(pair, tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"garbage")
+    for path, message in ((bad, "not a valid safetensors"), (tmp_path / "none.safetensors", "not found")):
+        code, _, err = run(["-c", pair["content"], "-s", pair["a"], "-o", pair["out"], "--decoder", path], capsys)
+        assert_bad_input(code, err, pair["out"], path, message)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu(pair, capsys):
+    code, _, err = run(["-c", pair["content"], "-s", pair["a"], "-o", pair["out"], "--device", "cuda"], capsys)
+    assert_bad_input(code, err, pair["out"], "no CUDA GPU")

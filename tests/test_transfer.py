@@ -1,0 +1,288 @@
+"""Every control of the Stylizer on tiny nets: α, interpolation, masks, index maps, colour, sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_image
+from PIL import Image
+from torch import nn
+
+from adain.decoder import Decoder
+from adain.io import InputError
+from adain.ops import adain_with_stats, mean_std
+from adain.transfer import (
+    StyleStats,
+    Stylizer,
+    StylizeOptions,
+    center_crop,
+    index_map_to_masks,
+    keep_chroma,
+    load_pair,
+    masks_to_grid,
+    match_color,
+    normalise_weights,
+    pad_to_multiple,
+    prepare,
+    resize_shorter,
+    rgb_to_yiq,
+    target_features,
+    yiq_to_rgb,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny images gain nothing from threads, and on a busy 2-core machine two threads
+    wait on each other: one thread makes these tests ~20x faster there."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_decoder(seed: int = 0) -> Decoder:
+    """A 1/16-width decoder whose output depends visibly on its input and stays in (0, 1).
+
+    (PyTorch's default init shrinks the signal at every layer: its output would
+    be a flat grey whatever the input, and no test could tell styles apart.)
+    """
+    gen = torch.Generator().manual_seed(seed)
+    decoder = Decoder(width=0.0625)
+    with torch.no_grad():
+        for conv in (m for m in decoder.modules() if isinstance(m, nn.Conv2d)):
+            conv.weight.normal_(0, (2 / (conv.in_channels * 9)) ** 0.5, generator=gen)
+            conv.bias.zero_()
+        decoder.net[-1].bias.fill_(0.5)
+    return decoder.eval()
+
+
+@pytest.fixture(scope="module")
+def stylizer(tiny_encoder) -> Stylizer:
+    return Stylizer(tiny_decoder(), encoder=tiny_encoder, device="cpu", bf16=False)
+
+
+def smooth(h: int, w: int, seed: int) -> torch.Tensor:
+    """A smooth random image ``(3, h, w)`` in [0.1, 0.9]."""
+    gen = torch.Generator().manual_seed(seed)
+    low = torch.rand(1, 3, h // 4 + 2, w // 4 + 2, generator=gen)
+    return torch.nn.functional.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)[0] * 0.8 + 0.1
+
+
+# ---------------------------------------------------------------- sizes
+
+
+@pytest.mark.parametrize("h, w", [(16, 16), (17, 23), (33, 64), (50, 19), (81, 40)])
+def test_any_size_in_gives_the_same_size_out(stylizer, h, w):
+    out = stylizer.stylize(smooth(h, w, 0), smooth(30, 26, 1))
+    assert out.shape == (3, h, w) and float(out.min()) >= 0 and float(out.max()) <= 1
+    masks = torch.zeros(2, h, w)
+    masks[0, :, : w // 2], masks[1, :, w // 2 :] = 1, 1
+    assert stylizer.stylize(smooth(h, w, 0), [smooth(30, 26, 1), smooth(20, 40, 2)], masks=masks).shape == (3, h, w)
+
+
+def test_resize_and_crop_helpers():
+    image = torch.rand(3, 40, 100)
+    assert resize_shorter(image, 20).shape == (3, 20, 50)
+    assert resize_shorter(image, 0) is image
+    assert prepare(image, 20, crop=True).shape == (3, 20, 20)
+    assert center_crop(torch.arange(10.0).view(1, 1, 10).expand(1, 4, 10), 4)[0, 0].tolist() == [3, 4, 5, 6]
+    with pytest.raises(ValueError, match="at least 16"):
+        resize_shorter(image, 8)
+    padded, size = pad_to_multiple(torch.rand(1, 3, 17, 23))
+    assert padded.shape == (1, 3, 24, 24) and size == (17, 23)
+
+
+# ---------------------------------------------------------------- α
+
+
+def test_alpha_zero_reproduces_the_decoded_content_features(stylizer):
+    content = smooth(37, 29, 3)
+    padded, _ = pad_to_multiple(content[None])
+    with torch.no_grad():
+        expected = stylizer.decoder(stylizer.encoder.encode(padded))[..., :37, :29].clamp(0, 1)[0]
+    torch.testing.assert_close(stylizer.stylize(content, smooth(32, 32, 4), alpha=0.0), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_alpha_interpolates_the_features():
+    feat, mean, std = torch.randn(1, 8, 5, 6), torch.randn(1, 8, 1, 1), torch.rand(1, 8, 1, 1) + 0.5
+    full = target_features(feat, mean, std, alpha=1.0)
+    torch.testing.assert_close(full, adain_with_stats(feat, mean, std))
+    torch.testing.assert_close(target_features(feat, mean, std, alpha=0.3), 0.3 * full + 0.7 * feat)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
+def test_alpha_outside_unit_interval(stylizer, alpha):
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        stylizer.stylize(smooth(16, 16, 0), smooth(16, 16, 1), alpha=alpha)
+
+
+# ---------------------------------------------------------------- interpolation
+
+
+def test_weights_mix_the_style_statistics():
+    feat = torch.randn(1, 8, 6, 6) * 2 + 1
+    means, stds = torch.randn(2, 8, 1, 1), torch.rand(2, 8, 1, 1) + 0.5
+    t = target_features(feat, means, stds, weights=torch.tensor([0.25, 0.75]))
+    m, s = mean_std(t)
+    torch.testing.assert_close(m, 0.25 * means[:1] + 0.75 * means[1:], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(s, 0.25 * stds[:1] + 0.75 * stds[1:], atol=1e-3, rtol=1e-3)
+
+
+def test_weights_through_the_stylizer(stylizer):
+    content, a, b = smooth(24, 32, 0), smooth(24, 24, 1), smooth(40, 24, 2)
+    torch.testing.assert_close(stylizer.stylize(content, [a, b], weights=[1.0, 0.0]), stylizer.stylize(content, a))
+    torch.testing.assert_close(stylizer.stylize(content, [a, b], weights=[2.0, 2.0]), stylizer.stylize(content, [a, b]))
+    assert not torch.allclose(stylizer.stylize(content, [a, b], weights=[0.9, 0.1]), stylizer.stylize(content, [a, b], weights=[0.1, 0.9]))
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [([1.0, -1.0], "≥ 0"), ([0.0, 0.0], "all zero"), ([1.0], "1 style weights given for 2 styles"), ([1.0, float("inf")], "finite")],
+)
+def test_bad_weights(weights, message):
+    with pytest.raises(ValueError, match=message):
+        normalise_weights(weights, 2)
+
+
+# ---------------------------------------------------------------- spatial control
+
+
+def test_masks_apply_each_style_in_its_region():
+    feat = torch.randn(1, 8, 4, 6) * 2 + 1
+    means, stds = torch.randn(2, 8, 1, 1), torch.rand(2, 8, 1, 1) + 0.5
+    masks = torch.zeros(2, 1, 4, 6)
+    masks[0, :, :, :3], masks[1, :, :, 3:] = 1, 1
+    t = target_features(feat, means, stds, masks=masks)
+    for k, cols in ((0, slice(0, 3)), (1, slice(3, 6))):
+        expected = adain_with_stats(feat, means[k : k + 1], stds[k : k + 1], mask=masks[k : k + 1])
+        torch.testing.assert_close(t[..., cols], expected[..., cols])
+        m, s = mean_std(t[..., cols])
+        torch.testing.assert_close(m, means[k : k + 1], atol=1e-4, rtol=1e-4)
+
+
+def test_uncovered_positions_keep_the_content_features():
+    feat = torch.randn(1, 8, 4, 6)
+    masks = torch.zeros(1, 1, 4, 6)
+    masks[..., :2] = 1
+    t = target_features(feat, torch.randn(1, 8, 1, 1), torch.rand(1, 8, 1, 1) + 0.5, masks=masks)
+    torch.testing.assert_close(t[..., 2:], feat[..., 2:])
+
+
+def test_full_mask_equals_no_mask_and_index_map_equals_masks(stylizer):
+    content, a, b = smooth(24, 40, 0), smooth(24, 24, 1), smooth(32, 24, 2)
+    torch.testing.assert_close(stylizer.stylize(content, a, masks=torch.ones(1, 24, 40)), stylizer.stylize(content, a), rtol=1e-4, atol=1e-5)
+    index = torch.zeros(24, 40, dtype=torch.long)
+    index[:, 16:] = 1
+    masks = torch.stack([(index == 0).float(), (index == 1).float()])
+    torch.testing.assert_close(index_map_to_masks(index, 2), masks)
+    split = stylizer.stylize(content, [a, b], masks=index_map_to_masks(index, 2))
+    torch.testing.assert_close(split, stylizer.stylize(content, [a, b], masks=masks))
+    assert not torch.allclose(split, stylizer.stylize(content, [b, a], masks=masks))
+
+
+def test_overlapping_masks_share_the_position():
+    grid = masks_to_grid(torch.ones(3, 16, 16), (2, 2))
+    torch.testing.assert_close(grid.sum(0), torch.ones(1, 2, 2))
+
+
+def test_mask_errors(stylizer):
+    content, a, b = smooth(24, 40, 0), smooth(24, 24, 1), smooth(32, 24, 2)
+    with pytest.raises(ValueError, match="covers nothing"):
+        stylizer.stylize(content, [a, b], masks=torch.stack([torch.ones(24, 40), torch.zeros(24, 40)]))
+    with pytest.raises(ValueError, match="masks are 20x24 but the content is 40x24"):
+        stylizer.stylize(content, [a, b], masks=torch.ones(2, 24, 20))
+    with pytest.raises(ValueError, match="1 masks given for 2 styles"):
+        stylizer.stylize(content, [a, b], masks=torch.ones(1, 24, 40))
+    with pytest.raises(ValueError, match=r"values must be in 0\.\.1"):
+        index_map_to_masks(torch.full((4, 4), 2), 2)
+
+
+# ---------------------------------------------------------------- colour preservation
+
+
+def test_match_color_gives_the_content_colour_statistics():
+    content, style = smooth(40, 40, 0) * 0.5 + 0.2, smooth(30, 50, 1)
+    style = torch.stack([style[0], style[1] * 0.3, style[2] * 0.3 + 0.6])  # a bluish style
+    out = match_color(style, content)
+    c, o = content.reshape(3, -1), out.reshape(3, -1)
+    torch.testing.assert_close(o.mean(1), c.mean(1), atol=0.01, rtol=0)
+    torch.testing.assert_close(torch.cov(o), torch.cov(c), atol=2e-3, rtol=0.1)
+
+
+def test_preserve_color_modes_through_the_stylizer(stylizer):
+    content, style = smooth(32, 40, 5), smooth(32, 32, 6)
+    recoloured = stylizer.stylize(content, match_color(style, content))
+    torch.testing.assert_close(stylizer.stylize(content, style, preserve_color="color"), recoloured)
+    lum = stylizer.stylize(content, style, preserve_color="luminance")
+    # luminance only: the chroma (I, Q) and so the mean colour cast are the content's
+    iq_out, iq_content = rgb_to_yiq(lum)[1:], rgb_to_yiq(content)[1:]
+    torch.testing.assert_close(iq_out.mean(dim=(1, 2)), iq_content.mean(dim=(1, 2)), atol=0.02, rtol=0)
+    with pytest.raises(ValueError, match="preserve_color"):
+        stylizer.stylize(content, style, preserve_color="colour")
+
+
+def test_yiq_round_trip_and_keep_chroma():
+    image = torch.rand(3, 8, 8)
+    torch.testing.assert_close(yiq_to_rgb(rgb_to_yiq(image)), image, atol=1e-5, rtol=1e-5)
+    grey = torch.full((3, 8, 8), 0.5)
+    mild = image * 0.2 + 0.4  # chroma small enough that mid-grey luminance needs no clipping
+    torch.testing.assert_close(rgb_to_yiq(keep_chroma(grey, mild))[1:], rgb_to_yiq(mild)[1:], atol=1e-5, rtol=0)
+    torch.testing.assert_close(rgb_to_yiq(keep_chroma(grey, mild))[0], rgb_to_yiq(grey)[0], atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- one content, many styles
+
+
+@pytest.mark.parametrize("preserve", [None, "color", "luminance"])
+def test_stylize_each_matches_stylize(stylizer, preserve):
+    content, styles = smooth(24, 32, 0), [smooth(24, 24, 1), smooth(32, 24, 2)]
+    each = list(stylizer.stylize_each(content, styles, alpha=0.7, preserve_color=preserve))
+    assert len(each) == 2
+    for s, out in zip(styles, each, strict=True):
+        torch.testing.assert_close(out, stylizer.stylize(content, s, alpha=0.7, preserve_color=preserve))
+
+
+def test_stylize_each_reuses_encoded_styles(stylizer):
+    content, styles = smooth(24, 32, 0), [smooth(24, 24, 1), smooth(32, 24, 2)]
+    stats = stylizer.style_stats(styles)
+    assert isinstance(stats, StyleStats) and len(stats) == 2 and stats.mean.shape == (2, 512, 1, 1)
+    for a, b in zip(stylizer.stylize_each(content, stats), stylizer.stylize_each(content, styles), strict=True):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="needs the style images"):
+        next(stylizer.stylize_each(content, stats, preserve_color="color"))
+
+
+# ---------------------------------------------------------------- file-level loading
+
+
+def test_options_are_checked():
+    for kwargs, message in [
+        ({"alpha": 2.0}, "alpha"), ({"content_size": 8}, "content size"), ({"style_size": -1}, "style size"),
+        ({"max_pixels": 10}, "max pixels"), ({"quality": 0}, "quality"), ({"preserve_color": "hue"}, "preserve_color"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            StylizeOptions(**kwargs)
+
+
+def test_load_pair_resizes_and_crops_masks_with_the_content(tmp_path):
+    content = write_image(tmp_path / "c.png", (80, 40))
+    styles = [write_image(tmp_path / "a.png", (30, 30), 1), write_image(tmp_path / "b.png", (60, 30), 2)]
+    left = np.zeros((40, 80), np.uint8)
+    left[:, :40] = 255
+    Image.fromarray(left).save(tmp_path / "left.png")
+    Image.fromarray(255 - left).save(tmp_path / "right.png")
+    job = load_pair(content, styles, StylizeOptions(content_size=20, style_size=16), masks=[tmp_path / "left.png", tmp_path / "right.png"])
+    assert job.content.shape == (3, 20, 40) and job.masks.shape == (2, 20, 40)
+    assert [tuple(s.shape[-2:]) for s in job.styles] == [(16, 16), (16, 32)]
+    assert float(job.masks[0, :, :18].min()) > 0.99 and float(job.masks[0, :, 22:].max()) < 0.01
+    cropped = load_pair(content, styles, StylizeOptions(crop=True), weights=[1, 3])
+    assert cropped.content.shape == (3, 40, 40) and cropped.weights.tolist() == [0.25, 0.75]
+    # the centre crop of an 80x40 content keeps columns 20..59: a mask on columns 0..15 is cropped away
+    edge = np.zeros((40, 80), np.uint8)
+    edge[:, :16] = 255
+    Image.fromarray(edge).save(tmp_path / "edge.png")
+    with pytest.raises(InputError, match="inside the centre crop") as info:
+        load_pair(content, styles, StylizeOptions(crop=True), masks=[tmp_path / "edge.png", tmp_path / "right.png"])
+    assert str(tmp_path / "edge.png") in str(info.value)

@@ -1,0 +1,268 @@
+"""Video: tiny synthetic clips made with PyAV; timing, size, rotation and audio kept; flicker and stabiliser; bad input."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from adain.cli import main
+from adain.io import InputError
+from adain.ops import adain_with_stats, mean_std
+from adain.transfer import StyleStats, Stylizer
+from adain.video import (
+    FlickerMeter,
+    FrameStyle,
+    StatsStabilizer,
+    TemporalBlend,
+    frame_difference,
+    masks_for_frames,
+    probe,
+    rebase_stats,
+    stylize_frames,
+    stylize_video,
+)
+
+from test_tiling import lively_stylizer
+
+HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
+RATE = Fraction(12)
+STYLE = [torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(7))]
+
+
+@pytest.fixture(scope="module")
+def stylizer() -> Stylizer:
+    return lively_stylizer()
+
+
+def make_video(path: Path, *, frames: int = 6, size: tuple[int, int] = (48, 32), audio: bool = True, rotation: int = 0,
+               codec: str = "libx264") -> Path:
+    """A moving gradient ``size`` (W, H) at 12 fps, optionally with a 440 Hz tone (AAC) and a display rotation."""
+    w, h = size
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(codec, rate=RATE)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
+        sound = out.add_stream("aac", rate=8000) if audio else None
+        yy, xx = np.mgrid[0:h, 0:w]
+        for i in range(frames):
+            rgb = np.stack([(xx * 5 + i * 20) % 256, (yy * 7) % 256, np.full_like(xx, 40 * i % 256)], -1).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if sound is not None:
+            t = np.arange(8000 * frames // 12) / 8000
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for k in range(0, len(samples) - 1023, 1024):
+                af = av.AudioFrame.from_ndarray(samples[None, k : k + 1024], format="fltp", layout="mono")
+                af.sample_rate, af.pts = 8000, k
+                for packet in sound.encode(af):
+                    out.mux(packet)
+            for packet in sound.encode():
+                out.mux(packet)
+    return path
+
+
+def read_frames(path: Path) -> tuple[list, int]:
+    with av.open(str(path)) as c:
+        frames = list(c.decode(c.streams.video[0]))
+        return frames, len(c.streams.audio)
+
+
+def audio_payloads(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+def test_mp4_keeps_timing_size_rotation_and_audio(tmp_path: Path, stylizer: Stylizer):
+    src = make_video(tmp_path / "in.mp4", size=(50, 34), rotation=90)
+    result = stylize_video(src, tmp_path / "out.mp4", STYLE, stylizer=stylizer, batch=4, progress=False)
+    info_in, info_out = probe(src), probe(tmp_path / "out.mp4")
+    assert result.frames == info_out.frames == 6
+    assert (info_out.width, info_out.height) == (50, 34) and info_out.rotation == 90 and info_out.rate == RATE
+    frames_in, _ = read_frames(src)
+    frames_out, n_audio = read_frames(tmp_path / "out.mp4")
+    assert [f.time for f in frames_out] == pytest.approx([f.time for f in frames_in])
+    assert n_audio == 1 and audio_payloads(tmp_path / "out.mp4") == audio_payloads(src), "audio must be copied unchanged"
+    assert info_in.audio == info_out.audio == "aac"
+    assert 0 < result.output_change and result.flicker == pytest.approx(result.output_change / result.input_change)
+    out = torch.from_numpy(frames_out[3].to_ndarray(format="rgb24")).float()
+    assert float(out.std()) > 3, "the stylized frames should not be flat"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp file left behind"
+
+
+def test_odd_size_without_audio_and_max_frames(tmp_path: Path, stylizer: Stylizer):
+    src = make_video(tmp_path / "in.mkv", size=(45, 31), audio=False, codec="mpeg4", frames=5)
+    result = stylize_video(src, tmp_path / "out.mp4", STYLE, stylizer=stylizer, batch=2, max_frames=3, progress=False)
+    info = probe(tmp_path / "out.mp4")
+    assert (info.width, info.height, info.frames, info.audio) == (44, 30, 3, None)
+    assert result.frames == 3
+
+
+def test_gif_and_webp(tmp_path: Path, stylizer: Stylizer):
+    src = make_video(tmp_path / "in.mp4", frames=4)
+    stylize_video(src, tmp_path / "out.gif", STYLE, stylizer=stylizer, progress=False, size=24)
+    stylize_video(src, tmp_path / "out.webp", STYLE, stylizer=stylizer, progress=False)
+    with Image.open(tmp_path / "out.gif") as gif:
+        assert gif.n_frames == 4 and gif.info["duration"] in (80, 90)  # 1/12 s in GIF's 10 ms steps
+        assert min(gif.size) == 24
+    with Image.open(tmp_path / "out.webp") as webp:
+        assert webp.n_frames == 4 and webp.size == (48, 32) and webp.info["loop"] == 0
+
+
+def test_controls_masks_and_stabiliser(tmp_path: Path, stylizer: Stylizer):
+    """Masks drawn on the displayed (rotated) video; stabiliser on; preserve colour."""
+    src = make_video(tmp_path / "in.mp4", size=(48, 32), rotation=90, audio=False)
+    masks = torch.zeros(2, 48, 32)  # displayed: 32 wide, 48 high
+    masks[0, :24], masks[1, 24:] = 1, 1
+    styles = [STYLE[0], STYLE[0].flip(0)]
+    result = stylize_video(src, tmp_path / "out.mp4", styles, stylizer=stylizer, masks=masks, stabilize=0.8, stats_momentum=0.9,
+                           preserve_color="color", alpha=0.8, progress=False)
+    assert result.frames == 6 and probe(tmp_path / "out.mp4").rotation == 90
+
+
+def test_masks_follow_the_rotation():
+    display = torch.zeros(1, 6, 4)
+    display[0, 0, 0] = 1  # top-left of the displayed picture
+    stored = masks_for_frames(display, rotation=90, size=(4, 6))
+    # the displayed picture is the stored one turned 90° counter-clockwise: its top-left was the stored top-right
+    assert stored.shape == (1, 4, 6) and float(stored[0, 0, -1]) == 1 and float(stored.sum()) == 1
+    assert torch.equal(masks_for_frames(display, 0, (6, 4)), display)
+
+
+def test_rebase_stats_is_exact():
+    x = torch.randn(1, 8, 5, 7) * 2 + 0.5
+    style = StyleStats(torch.randn(2, 8, 1, 1), torch.rand(2, 8, 1, 1) + 0.5)
+    target = (torch.randn(1, 8, 1, 1), torch.rand(1, 8, 1, 1) + 0.5)
+    rebased = rebase_stats(style, mean_std(x), target)
+    for k in range(2):
+        want = (x - target[0]) / target[1] * style.std[k : k + 1] + style.mean[k : k + 1]
+        torch.testing.assert_close(adain_with_stats(x, rebased.mean[k : k + 1], rebased.std[k : k + 1]), want, rtol=1e-5, atol=1e-5)
+
+
+def test_flicker_meter_over_batches():
+    frames = torch.rand(7, 3, 4, 5)
+    out = frames * 0.5
+    meter = FlickerMeter()
+    for chunk_in, chunk_out in zip(frames.split(3), out.split(3)):
+        meter.update(chunk_in, chunk_out)
+    assert meter.input_change == pytest.approx(float(frame_difference(frames).mean()), rel=1e-6)
+    assert meter.flicker == pytest.approx(0.5, rel=1e-5)
+
+
+def test_stabiliser_smooths_and_restarts_at_cuts():
+    stab = StatsStabilizer(0.9)
+    gen = torch.Generator().manual_seed(0)
+    means = [torch.ones(1, 4, 1, 1) + 0.1 * torch.randn(1, 4, 1, 1, generator=gen) for _ in range(30)]
+    std = torch.ones(1, 4, 1, 1)
+    smoothed = [stab.update(m, std)[0] for m in means]
+    assert torch.stack(smoothed[10:]).std(0).mean() < 0.5 * torch.stack(means[10:]).std(0).mean()
+    assert stab.cuts == 0
+    cut = stab.update(torch.full((1, 4, 1, 1), 9.0), std)[0]
+    assert stab.cuts == 1 and torch.equal(cut, torch.full((1, 4, 1, 1), 9.0))
+    with pytest.raises(ValueError):
+        StatsStabilizer(1.0)
+
+
+def test_stats_stabiliser_off_equals_plain_batches(stylizer: Stylizer):
+    """Momentum 0 goes through the rebased-statistics path and must give :meth:`Stylizer.stylize_batch`'s frames."""
+    gen = torch.Generator().manual_seed(3)
+    frames = (torch.rand(1, 3, 32, 40, generator=gen) * (1 + 0.3 * torch.rand(4, 1, 1, 1, generator=gen))).clamp(0, 1)
+    masks = torch.zeros(2, 32, 40)
+    masks[0, :, :20], masks[1, :, 20:] = 1, 1
+    for style in (FrameStyle(stylizer.style_stats(STYLE), alpha=0.7),
+                  FrameStyle(stylizer.style_stats(STYLE * 2), masks=masks)):
+        plain = stylize_frames(stylizer, frames, style)
+        torch.testing.assert_close(stylize_frames(stylizer, frames, style, StatsStabilizer(0.0)), plain, rtol=0, atol=1e-4)
+
+
+def test_temporal_blend_settles_still_regions_and_passes_motion():
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.full((6, 3, 24, 24), 0.5)
+    inputs[:, :, :, 12:] = torch.rand(6, 3, 24, 12, generator=gen)  # right half changes a lot: motion
+    outputs = torch.rand(6, 3, 24, 24, generator=gen)  # the decoder's boiling texture
+    blend = TemporalBlend(0.8)
+    blended = torch.cat([blend(i, o) for i, o in zip(inputs.split(4), outputs.split(4))])
+    still, moving = (slice(None), slice(None), slice(None), slice(0, 8)), (slice(None), slice(None), slice(None), slice(16, None))
+    raw_change, new_change = frame_difference(outputs[still]).mean(), frame_difference(blended[still]).mean()
+    assert new_change < 0.5 * raw_change, "still regions should settle"
+    torch.testing.assert_close(blended[moving], outputs[moving])  # moving regions are not smeared
+    torch.testing.assert_close(blended[0], outputs[0])
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as out:
+        sound = out.add_stream("aac", rate=8000)
+        for k in range(4):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 8000, k * 1024
+            for packet in sound.encode(af):
+                out.mux(packet)
+        for packet in sound.encode():
+            out.mux(packet)
+    return path
+
+
+def _junk(path: Path) -> Path:
+    path.write_bytes(b"\x00" * 64 + b"not a video" * 40)
+    return path
+
+
+def _unknown_codec(tmp_path: Path) -> Path:
+    """A Matroska file whose codec ID names no codec FFmpeg knows."""
+    src = make_video(tmp_path / "known.mkv", codec="mpeg4", audio=False, frames=2)
+    data = src.read_bytes()
+    assert data.count(b"V_MPEG4/ISO/ASP") == 1
+    path = tmp_path / "unknown.mkv"
+    path.write_bytes(data.replace(b"V_MPEG4/ISO/ASP", b"V_XXXXX/ISO/ASP"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: _audio_only(d / "sound.m4a"), "has no video stream"),
+        (lambda d: d / "missing.mp4", "no such file"),
+        (lambda d: _junk(d / "junk.mp4"), "not a readable video"),
+        (_unknown_codec, "unknown video codec"),
+    ],
+)
+def test_bad_input_one_line_error_exit_2(tmp_path: Path, capsys, make, message: str):
+    src = make(tmp_path)
+    out = tmp_path / "out" / "x.mp4"
+    assert main(["video", str(src), str(out), "--style", HOKUSAI]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("adain video: error: ") and message in err and src.name in err and "\n" not in err
+    assert not out.exists() and not (out.parent.exists() and list(out.parent.iterdir()))
+
+
+def test_bad_output_format_and_codec(tmp_path: Path, stylizer: Stylizer):
+    src = make_video(tmp_path / "in.mp4", frames=2, audio=False)
+    with pytest.raises(InputError, match="unknown video format"):
+        stylize_video(src, tmp_path / "out.avi", STYLE, stylizer=stylizer, progress=False)
+    with pytest.raises(InputError, match="unknown video codec 'nope'"):
+        stylize_video(src, tmp_path / "out.mp4", STYLE, stylizer=stylizer, codec="nope", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_cli_smoke_real_weights(tmp_path: Path, capsys):
+    """The shipped networks through the CLI on a tiny clip: one line with frames/s and flicker."""
+    src = make_video(tmp_path / "in.mp4", frames=3, size=(64, 48))
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(src), str(out), "--style", HOKUSAI, "--style-size", "64",
+                 "--stabilize"]) == 0
+    line = capsys.readouterr().out
+    assert "3 frames" in line and "frames/s" in line and "flicker" in line
+    assert probe(out).frames == 3
