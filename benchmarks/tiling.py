@@ -92,7 +92,7 @@ def main() -> None:
         w, h, tile, overlap, bf16 = (int(v) for v in args.worker)
         print(json.dumps(worker(w, h, tile, overlap, bool(bf16))))
         return
-    from adain.train import cpu_has_bf16
+    from adain.device import cpu_has_bf16
 
     bf16 = int(not args.fp32 and cpu_has_bf16())
     w, h = (int(v) for v in args.size.split("x"))

@@ -48,3 +48,13 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not available")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny images gain nothing from threads, and on a busy 2-core machine two threads
+    wait on each other: one thread makes these tests ~20x faster there."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -10,10 +10,13 @@ import torch
 from conftest import write_image
 from PIL import Image
 from test_io import BAD_FILES, exif_rotated_jpeg, png_bytes
-from test_transfer import one_thread, tiny_decoder  # noqa: F401  (one_thread: autouse fixture)
+from test_transfer import tiny_decoder
 
 from adain.cli import main
 from adain.decoder import save_decoder
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

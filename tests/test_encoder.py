@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_transfer import one_thread  # noqa: F401  (autouse: one thread for small images)
 
 import adain.encoder as encoder_module
 from adain.encoder import TAPS, Encoder, WeightsError, load_norm, load_vgg19
 from adain.io import load_image
 from adain.transfer import prepare
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 EXAMPLES = Path(encoder_module.__file__).parent / "examples" / "content"
 

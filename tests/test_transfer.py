@@ -32,14 +32,7 @@ from adain.transfer import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny images gain nothing from threads, and on a busy 2-core machine two threads
-    wait on each other: one thread makes these tests ~20x faster there."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_decoder(seed: int = 0) -> Decoder:
@@ -168,6 +161,20 @@ def test_uncovered_positions_keep_the_content_features():
     masks[..., :2] = 1
     t = target_features(feat, torch.randn(1, 8, 1, 1), torch.rand(1, 8, 1, 1) + 0.5, masks=masks)
     torch.testing.assert_close(t[..., 2:], feat[..., 2:])
+
+
+def test_weights_with_masks_is_an_error_not_ignored():
+    feat, masks = torch.randn(1, 8, 4, 6), torch.ones(2, 1, 4, 6) / 2
+    with pytest.raises(ValueError, match="one or the other"):
+        target_features(feat, torch.randn(2, 8, 1, 1), torch.rand(2, 8, 1, 1), weights=torch.tensor([0.5, 0.5]), masks=masks)
+
+
+def test_style_statistics_are_not_biased_by_padding(stylizer):
+    style = smooth(27, 35, 3)  # not a multiple of 8: padding would add reflected rows and columns
+    stats = stylizer.style_stats([style])
+    mean, std = mean_std(stylizer.encoder.encode(style[None]))
+    torch.testing.assert_close(stats.mean, mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(stats.std, std, rtol=1e-4, atol=1e-5)
 
 
 def test_full_mask_equals_no_mask_and_index_map_equals_masks(stylizer):

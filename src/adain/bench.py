@@ -37,7 +37,8 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from adain.train import autocast_for, cpu_has_bf16, hardware_name, loss_terms
+from adain.device import autocast_for, cpu_has_bf16, hardware_name
+from adain.train import loss_terms
 from adain.transfer import MULTIPLE, Stylizer
 
 FLOP_PROBE = 64  # px: FLOPs are counted at this size and scaled by the pixel count

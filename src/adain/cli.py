@@ -20,13 +20,41 @@ TRAIN_EXAMPLES = """examples:
 """
 
 
+def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` ends with its examples (``epilog``), kept as written."""
+    return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_model_options(p: argparse.ArgumentParser, device_help: str = "(default %(default)s: cuda if available)") -> None:
+    """``--device`` and ``--decoder``, shared by the commands that stylize."""
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help=device_help)
+    p.add_argument("--decoder", type=Path, help="decoder weights (.safetensors) (default: the one shipped with adain)")
+
+
+def add_alpha(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--alpha", type=float, default=1.0, help="style strength in [0, 1]; 0 reconstructs the content (default %(default)s)")
+
+
+def add_style_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style-size", type=int, default=512, metavar="N", help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
+
+
+def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help: str, color_help: str) -> None:
+    """The paper's controls (``--alpha``, ``--weights``, ``--mask``/``--index-map``, ``--preserve-color``), shared by stylize and video."""
+    add_alpha(p)
+    p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weights, one per style (≥ 0, normalised to sum 1)")
+    p.add_argument("--mask", type=Path, nargs="+", metavar="FILE", help=mask_help)
+    p.add_argument("--index-map", type=Path, metavar="FILE", help=index_help)
+    p.add_argument("--preserve-color", choices=("color", "luminance"), help=color_help)
+
+
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "train",
         help="train a decoder",
         description="Train the AdaIN decoder with L = Lc + λ·Ls (defaults: the paper's recipe).",
         epilog=TRAIN_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--content", type=Path, required=True, help="folder of content photos (searched recursively)")
     p.add_argument("--style", type=Path, required=True, help="folder of style images (searched recursively)")
@@ -87,27 +115,27 @@ several styles are mixed (equal weights unless --weights, or placed by --mask / 
 
 
 def add_stylize_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "stylize",
         help="stylize images",
         description="Render a content image in the style of one or several style images (AdaIN).",
         epilog=STYLIZE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-c", "--content", type=Path, required=True, help="content image, or a folder of them")
     p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s), or a folder of them")
     p.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .webp), or a folder in folder mode")
-    p.add_argument("--alpha", type=float, default=1.0, help="style strength in [0, 1]; 0 reconstructs the content (default %(default)s)")
-    p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weights, one per style (≥ 0, normalised to sum 1)")
-    p.add_argument("--mask", type=Path, nargs="+", metavar="FILE", help="one mask per style, the content's size; white = this style here")
-    p.add_argument("--index-map", type=Path, metavar="FILE", help="palette or grey PNG, the content's size; pixel value k (0..K-1) picks style k")
-    p.add_argument("--preserve-color", choices=("color", "luminance"), help="keep the content's colours: recolour the styles first, or transfer luminance only")
+    add_style_controls(
+        p,
+        mask_help="one mask per style, the content's size; white = this style here",
+        index_help="palette or grey PNG, the content's size; pixel value k (0..K-1) picks style k",
+        color_help="keep the content's colours: recolour the styles first, or transfer luminance only",
+    )
     p.add_argument("--content-size", type=int, default=0, metavar="N", help="resize the content's shorter side to N first (0: keep; the output has the input's size) (default %(default)s)")
-    p.add_argument("--style-size", type=int, default=512, metavar="N", help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
+    add_style_size(p)
     p.add_argument("--crop", action="store_true", help="centre square crop of content and styles (after resizing)")
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (decompression bombs, memory) (default: 50 million)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default %(default)s: cuda if available)")
-    p.add_argument("--decoder", type=Path, help="decoder weights (.safetensors) (default: the one shipped with adain)")
+    add_model_options(p)
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1..100 (default %(default)s)")
     p.add_argument("--grid", type=Path, metavar="FILE", help="folder mode: also write a picture grid (styles across, contents down)")
     p.add_argument("--grid-height", type=int, default=160, metavar="PX", help="height of a grid row (default %(default)s)")
@@ -169,23 +197,22 @@ EVAL_EXAMPLES = """examples:
 
 
 def add_eval_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "eval",
         help="measure a decoder (content, style and Gram loss, speed)",
         description="Stylize the evaluation pairs at alpha = 1 and report content, style and Gram loss and seconds per image.",
         epilog=EVAL_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--set", choices=("release", "full"), default="release", help="release: the 6 pairs of the original's examples; full: content x style at 512 px (default %(default)s)")
     p.add_argument("--data", type=Path, default=EVAL_DATA, help="eval data folder (default %(default)s)")
-    p.add_argument("--decoder", type=Path, help="decoder weights (default: the shipped decoder)")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N pairs (full: in the diagonal order; 0: all)")
     p.add_argument("--baseline", type=Path, default=Path("docs/eval/optimize_full.json"), help="optimisation baseline of the full set (default %(default)s)")
     p.add_argument("--size", type=int, default=512, help="full set: shorter side of content and style images (default %(default)s)")
     p.add_argument("--report", type=Path, help="write report.md, grid.jpg and results.json into this folder")
     p.add_argument("--json", type=Path, help="write the numbers as JSON to this file")
     p.add_argument("--write-metadata", action="store_true", help="store the results in the decoder file's metadata")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default %(default)s)")
+    add_model_options(p)
     p.set_defaults(func=run_eval)
 
 
@@ -231,12 +258,12 @@ OPTIMIZE_EXAMPLES = """examples:
 
 
 def add_optimize_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "optimize",
         help="optimise the image itself for Lc + λ·Ls (slow, best single image; eval baseline)",
         description="Gatys-style optimisation of the output pixels for the decoder's training objective Lc + λ·Ls, from the content image.",
         epilog=OPTIMIZE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--content", type=Path, help="content image")
     p.add_argument("--style", type=Path, help="style image")
@@ -285,17 +312,16 @@ SERVE_EXAMPLES = """examples:
 
 
 def add_serve_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "serve",
         help="web page and HTTP API",
         description="Serve the web page (/) and the HTTP API (/api/stylize, schema at /openapi.json) over one model loaded once.",
         epilog=SERVE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="(default %(default)s)")
-    p.add_argument("--decoder", type=Path, help="decoder weights (.safetensors) (default: the one shipped with adain)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default %(default)s: cuda if available)")
+    add_model_options(p)
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request body in MiB (default %(default)s)")
     p.add_argument("--max-size", type=int, default=1024, help="largest output shorter side a request may ask for (default %(default)s)")
     p.add_argument("--max-styles", type=int, default=4, help="styles per request (default %(default)s)")
@@ -321,13 +347,13 @@ BENCH_EXAMPLES = """examples:
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "bench",
         help="measure speed, FLOP/s and memory",
         description="Latency, throughput, training step time, FLOPs, achieved GFLOP/s against this machine's measured "
         "matmul peak, and peak memory; medians of several runs after warm-up.",
         epilog=BENCH_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024], help="square sides, multiples of 8 (default %(default)s)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per case; the median is reported (default %(default)s)")
@@ -335,8 +361,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=4, help="frames per call of the throughput case (default %(default)s)")
     p.add_argument("--train-batch", type=int, default=2, help="images per training step (default %(default)s)")
     p.add_argument("--no-train", action="store_true", help="skip the training step")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default %(default)s: cuda if available)")
-    p.add_argument("--decoder", type=Path, help="decoder weights (.safetensors) (default: the one shipped with adain)")
+    add_model_options(p)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA and on CPUs with native bf16)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True, help="channels_last memory format (default on)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (frozen weights; CUDA graphs on CUDA)")
@@ -352,7 +377,7 @@ def run_bench(args: argparse.Namespace) -> None:
     from dataclasses import asdict
 
     from adain.bench import auto_bf16, compare_variants, run_bench as bench, variants_markdown
-    from adain.train import pick_device
+    from adain.device import pick_device
     from adain.transfer import Stylizer
 
     if args.runs < 1 or args.warmup < 0:
@@ -391,23 +416,24 @@ divided by the same for the input frames (1: the output changes as much as the i
 
 
 def add_video_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "video",
         help="stylize a video",
         description="Stylize every frame of a video (PyAV/FFmpeg): the styles are encoded once, frames go in batches; "
         "frame rate, size, rotation and audio are kept.",
         epilog=VIDEO_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", type=Path, help="input video (anything FFmpeg reads)")
     p.add_argument("output", type=Path, help="output: .mp4, .mov, .mkv (H.264, audio copied), .gif or .webp (animated)")
     p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s)")
-    p.add_argument("--alpha", type=float, default=1.0, help="style strength in [0, 1] (default %(default)s)")
-    p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weights, one per style")
-    p.add_argument("--mask", type=Path, nargs="+", metavar="FILE", help="one mask per style, drawn on the video as displayed (resized to the frames)")
-    p.add_argument("--index-map", type=Path, metavar="FILE", help="palette or grey PNG; pixel value k (0..K-1) picks style k")
-    p.add_argument("--preserve-color", choices=("color", "luminance"), help="keep the video's colours (styles recoloured to the first frames, or luminance only)")
-    p.add_argument("--style-size", type=int, default=512, metavar="N", help="resize each style's shorter side to N (0: keep) (default %(default)s)")
+    add_style_controls(
+        p,
+        mask_help="one mask per style, drawn on the video as displayed (resized to the frames)",
+        index_help="palette or grey PNG; pixel value k (0..K-1) picks style k",
+        color_help="keep the video's colours (styles recoloured to the first frames, or luminance only)",
+    )
+    add_style_size(p)
     p.add_argument("--size", type=int, default=0, metavar="N", help="shorter side of the output frames (0: the input's) (default %(default)s)")
     p.add_argument("--stabilize", type=float, nargs="?", const=0.8, default=0.0, metavar="M",
                    help="less flicker: motion-gated running average of the output frames with momentum M (0: off; bare flag: 0.8)")
@@ -418,8 +444,7 @@ def add_video_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec", help="video encoder instead of the format's default (e.g. mpeg4)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio stream")
     p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0: all)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default %(default)s: cuda if available)")
-    p.add_argument("--decoder", type=Path, help="decoder weights (.safetensors) (default: the one shipped with adain)")
+    add_model_options(p)
     p.set_defaults(func=run_video)
 
 
@@ -456,28 +481,27 @@ outputs that exist; OUT/manifest.csv (manifest-I-of-N.csv per shard) lists conte
 
 
 def add_dataset_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "stylize-dataset",
         help="stylize a whole folder tree with random styles",
         description="Stylize every image below SRC with styles drawn at random from STYLES into OUT "
         "(Stylized-ImageNet); resumable, shardable, deterministic for a seed.",
         epilog=DATASET_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("src", type=Path, help="folder of content images (searched recursively)")
     p.add_argument("styles", type=Path, help="folder of style images (searched recursively)")
     p.add_argument("out", type=Path, help="output folder (the tree of SRC is recreated there)")
     p.add_argument("--copies", type=int, default=1, metavar="N", help="stylized copies per image, each with another style (default %(default)s)")
-    p.add_argument("--alpha", type=float, default=1.0, help="style strength in [0, 1] (default %(default)s)")
+    add_alpha(p)
     p.add_argument("--size", type=int, default=0, metavar="N", help="shorter side of the outputs (0: keep each image's) (default %(default)s)")
     p.add_argument("--crop", action="store_true", help="centre square crop after resizing")
-    p.add_argument("--style-size", type=int, default=512, metavar="N", help="resize each style's shorter side to N (0: keep) (default %(default)s)")
+    add_style_size(p)
     p.add_argument("--format", choices=("jpg", "png", "webp"), help="output format (default: keep each file's suffix)")
     p.add_argument("--quality", type=int, default=90, help="JPEG/WebP quality 1..100 (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the style draw: same seed, same output (default %(default)s)")
     p.add_argument("--shard", metavar="I/N", help="take every N-th image from the I-th (0 ≤ I < N) (default: torchrun's RANK/WORLD_SIZE, else all)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default %(default)s: cuda if available; cuda:LOCAL_RANK under torchrun)")
-    p.add_argument("--decoder", type=Path, help="decoder weights (.safetensors) (default: the one shipped with adain)")
+    add_model_options(p, device_help="(default %(default)s: cuda if available; cuda:LOCAL_RANK under torchrun)")
     p.set_defaults(func=run_dataset)
 
 

@@ -33,7 +33,7 @@ from adain.evaluate import DEFAULT_DATA, FULL_SIZE, full_pairs, image_metrics, l
 from adain.io import InputError, load_image, save_image
 from adain.losses import content_loss, style_loss
 from adain.ops import adain
-from adain.train import hardware_name, pick_device
+from adain.device import hardware_name, pick_device
 from adain.transfer import resize_shorter
 
 METHODS = ("lbfgs", "adam")

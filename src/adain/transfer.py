@@ -89,8 +89,11 @@ def masks_to_grid(masks: Tensor, size: tuple[int, int]) -> Tensor:
 
     Where masks overlap, they are divided by their sum so the styles share the position.
 
+    An area average of a mask that covers something is positive somewhere, so a
+    mask never vanishes on the grid.
+
     Raises:
-        ValueError: a mask covers nothing (before or after resizing).
+        ValueError: a mask covers nothing.
     """
     if masks.dim() != 3:
         raise ValueError(f"masks must be (K, H, W), got shape {tuple(masks.shape)}")
@@ -99,11 +102,7 @@ def masks_to_grid(masks: Tensor, size: tuple[int, int]) -> Tensor:
             raise ValueError(f"mask {k + 1} covers nothing")
     grid = F.interpolate(masks[:, None].float().clamp(0, 1), size=size, mode="area")
     total = grid.sum(0, keepdim=True)
-    grid = torch.where(total > 1, grid / total.clamp_min(1e-8), grid)
-    for k, m in enumerate(grid):
-        if float(m.sum()) <= 0:
-            raise ValueError(f"mask {k + 1} covers nothing once reduced to the {size[1]}x{size[0]} feature grid")
-    return grid
+    return torch.where(total > 1, grid / total.clamp_min(1e-8), grid)
 
 
 def target_features(
@@ -121,14 +120,19 @@ def target_features(
         content_feat: relu4_1 content features ``(N, C, h, w)``.
         style_mean, style_std: statistics of K styles, ``(K, C, 1, 1)``.
         alpha: content–style trade-off in [0, 1].
-        weights: ``(K,)`` interpolation weights summing to 1 (ignored with masks).
+        weights: ``(K,)`` interpolation weights summing to 1 (not with masks).
         masks: ``(K, 1, h, w)`` feature-grid masks (spatial control).
 
     Returns:
         ``(N, C, h, w)``.
+
+    Raises:
+        ValueError: both weights and masks, or counts that do not match K.
     """
     alpha = check_alpha(alpha)
     k = style_mean.shape[0]
+    if weights is not None and masks is not None:
+        raise ValueError("weights mix styles everywhere, masks place them: give one or the other")
     if masks is None:
         w = normalise_weights(weights, k).to(style_mean).view(k, 1, 1, 1)
         mean = (w * style_mean).sum(0, keepdim=True)
@@ -282,7 +286,7 @@ class Stylizer(nn.Module):
         encoder: an :class:`Encoder` (default: the pretrained, normalised VGG-19).
         device: ``auto``, ``cpu``, ``cuda`` (or a :class:`torch.device`).
         bf16: bf16 autocast (default: on CUDA only; on CPUs with native bf16, see
-            :func:`adain.train.cpu_has_bf16`, ``True`` is about 2x faster, see docs/performance.md).
+            :func:`adain.device.cpu_has_bf16`, ``True`` is about 2x faster, see docs/performance.md).
         channels_last: channels_last memory format (faster oneDNN/cuDNN convolutions, same results).
         compile: ``torch.compile`` the encoder and decoder with frozen weights (and CUDA
             graphs on CUDA): the first call per input shape compiles (tens of seconds),
@@ -300,7 +304,7 @@ class Stylizer(nn.Module):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        from adain.train import pick_device
+        from adain.device import pick_device
 
         self.device = pick_device(device) if isinstance(device, str) else device
         self.encoder = (encoder or Encoder()).to(self.device).eval()
@@ -321,9 +325,10 @@ class Stylizer(nn.Module):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     @torch.no_grad()
-    def encode(self, images: Tensor) -> Tensor:
-        """``(N, 3, H, W)`` → relu4_1 ``(N, 512, ⌈H/8⌉, ⌈W/8⌉)`` (after padding to a multiple of 8)."""
-        x, _ = pad_to_multiple(images.to(self.device))
+    def encode(self, images: Tensor, *, pad: bool = True) -> Tensor:
+        """``(N, 3, H, W)`` → relu4_1 ``(N, 512, ⌈H/8⌉, ⌈W/8⌉)`` after padding to a multiple of 8
+        (``pad=False``: ``⌊H/8⌋ × ⌊W/8⌋``, for statistics only)."""
+        x = pad_to_multiple(images.to(self.device))[0] if pad else images.to(self.device)
         with self._autocast():
             return self._run_encoder(x.contiguous(memory_format=self.memory_format)).float()
 
@@ -336,10 +341,14 @@ class Stylizer(nn.Module):
 
     @torch.no_grad()
     def style_stats(self, styles: list[Tensor]) -> StyleStats:
-        """Encode style images (each ``(3, H, W)``, any size) → :class:`StyleStats`."""
+        """Encode style images (each ``(3, H, W)``, any size) → :class:`StyleStats`.
+
+        Styles are encoded as they are, without padding to a multiple of 8: only
+        their statistics are kept, and padding would bias them.
+        """
         if not styles:
             raise ValueError("at least one style image is needed")
-        stats = [mean_std(self.encode(s[None])) for s in styles]
+        stats = [mean_std(self.encode(s[None], pad=False)) for s in styles]
         return StyleStats(torch.cat([m for m, _ in stats]), torch.cat([s for _, s in stats]))
 
     @torch.no_grad()
