@@ -31,7 +31,8 @@ from typing import Callable
 import torch
 from PIL import Image, ImageDraw
 
-from adain.bench import auto_bf16, example_pair
+from adain.bench import example_pair
+from adain.device import auto_bf16
 from adain.io import save_image
 from adain.device import hardware_name, pick_device
 from adain.transfer import Stylizer

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from adain.device import autocast_for, cpu_has_bf16, hardware_name
+from adain.device import autocast_for, hardware_name
 from adain.train import loss_terms
 from adain.transfer import MULTIPLE, Stylizer
 
@@ -456,8 +456,3 @@ def variants_markdown(results: list[VariantResult], peaks: dict[str, float], dev
         for r in results
     ]
     return "\n".join(lines)
-
-
-def auto_bf16(device: torch.device) -> bool:
-    """bf16 where it is fast: CUDA, and CPUs with native bf16 (AVX-512 BF16 or AMX)."""
-    return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())

@@ -376,8 +376,8 @@ def run_bench(args: argparse.Namespace) -> None:
     import json
     from dataclasses import asdict
 
-    from adain.bench import auto_bf16, compare_variants, run_bench as bench, variants_markdown
-    from adain.device import pick_device
+    from adain.bench import compare_variants, run_bench as bench, variants_markdown
+    from adain.device import auto_bf16, pick_device
     from adain.transfer import Stylizer
 
     if args.runs < 1 or args.warmup < 0:

@@ -34,9 +34,14 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def auto_bf16(device: torch.device) -> bool:
+    """bf16 where it is fast: CUDA, and CPUs with native bf16 (AVX-512 BF16 or AMX)."""
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
+
+
 def autocast_for(device: torch.device, bf16: bool | None) -> contextlib.AbstractContextManager:
-    """bf16 autocast where it is supported (or forced), else a no-op."""
-    use = bf16 if bf16 is not None else (device.type == "cuda" or cpu_has_bf16())
+    """bf16 autocast where it is fast (``None``: :func:`auto_bf16`) or forced, else a no-op."""
+    use = auto_bf16(device) if bf16 is None else bf16
     if not use:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

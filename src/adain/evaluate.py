@@ -212,7 +212,7 @@ def evaluate(
     decoder_path = Path(decoder) if decoder is not None else DECODER_PATH
     meta = read_metadata(decoder_path)
     encoder = encoder if encoder is not None else Encoder(last="relu5_1")
-    stylizer = Stylizer(load_decoder(decoder_path), encoder=encoder, device=device)
+    stylizer = Stylizer(load_decoder(decoder_path), encoder=encoder, device=device, bf16=False)  # fp32: comparable across machines
     dev = stylizer.device
     rows: list[PairResult] = []
     images = []

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from adain.decoder import Decoder, load_decoder
+from adain.device import auto_bf16, pick_device
 from adain.encoder import Encoder
 from adain.io import (
     DEFAULT_MAX_PIXELS,
@@ -285,8 +286,9 @@ class Stylizer(nn.Module):
         decoder: a :class:`Decoder`, a path to weights, or ``None`` for the shipped decoder.
         encoder: an :class:`Encoder` (default: the pretrained, normalised VGG-19).
         device: ``auto``, ``cpu``, ``cuda`` (or a :class:`torch.device`).
-        bf16: bf16 autocast (default: on CUDA only; on CPUs with native bf16, see
-            :func:`adain.device.cpu_has_bf16`, ``True`` is about 2x faster, see docs/performance.md).
+        bf16: bf16 autocast (default: where it is fast, :func:`adain.device.auto_bf16`: CUDA and
+            CPUs with native bf16, where it is about 2x faster than fp32 and differs from it by
+            less than 1/255 on average, see docs/performance.md; ``False`` for exact fp32).
         channels_last: channels_last memory format (faster oneDNN/cuDNN convolutions, same results).
         compile: ``torch.compile`` the encoder and decoder with frozen weights (and CUDA
             graphs on CUDA): the first call per input shape compiles (tens of seconds),
@@ -304,12 +306,10 @@ class Stylizer(nn.Module):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        from adain.device import pick_device
-
         self.device = pick_device(device) if isinstance(device, str) else device
         self.encoder = (encoder or Encoder()).to(self.device).eval()
         self.decoder = (decoder if isinstance(decoder, nn.Module) else load_decoder(decoder)).to(self.device).eval()
-        self.bf16 = (self.device.type == "cuda") if bf16 is None else bf16
+        self.bf16 = auto_bf16(self.device) if bf16 is None else bf16
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.encoder.to(memory_format=self.memory_format)
         self.decoder.to(memory_format=self.memory_format)
