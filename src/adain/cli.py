@@ -69,7 +69,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default %(default)s)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA and on CPUs with native bf16)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True, help="channels_last memory format (default on: 1.5x faster with bf16 on this project's CPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the decoder")
     p.add_argument("--init", type=Path, help="start from these decoder weights (.safetensors) instead of scratch")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")

@@ -48,7 +48,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     bf16: bool | None = None
-    channels_last: bool = False
+    channels_last: bool = True
     compile: bool = False
     init: Path | None = None
     resume: bool = False
@@ -131,6 +131,10 @@ def train(cfg: TrainConfig) -> Path:
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         decoder.load_state_dict(state["decoder"])
         optimizer.load_state_dict(state["optimizer"])
+        for param, param_state in optimizer.state.items():  # moments in the parameters' memory format
+            for key, value in param_state.items():
+                if torch.is_tensor(value) and value.shape == param.shape:
+                    param_state[key] = torch.empty_like(param).copy_(value)
         scheduler.load_state_dict(state["scheduler"])
         step, elapsed = int(state["step"]), float(state["elapsed"])
         torch.set_rng_state(state["torch_rng"])
