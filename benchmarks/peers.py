@@ -32,9 +32,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from adain.bench import example_pair
-from adain.device import auto_bf16
+from adain.device import auto_bf16, hardware_name, pick_device
 from adain.io import save_image
-from adain.device import hardware_name, pick_device
 from adain.transfer import Stylizer
 
 PASTICHE_DEFAULT_STEPS = 1000  # pastiche's --num-steps default
