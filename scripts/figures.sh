@@ -3,9 +3,9 @@
 #
 #   bash scripts/figures.sh [OUT]        # OUT (default runs/figures) gets the logs and tables
 #
-# Writes docs/img/grid.jpg, docs/eval/{release,full}/, docs/performance_peers.jpg, stores the
-# release evaluation in the shipped decoder's metadata, and leaves the flicker and benchmark
-# tables in OUT. About 25 minutes on 2 idle cores; run it on a quiet machine (the benchmarks
+# Writes docs/img/grid.jpg, docs/img/web.png (the page, in Chromium), docs/eval/{release,full}/
+# and docs/performance_peers.jpg, stores the release evaluation in the shipped decoder's metadata,
+# and leaves the flicker and benchmark tables in OUT. About 25 minutes on 2 idle cores; run it on a quiet machine (the benchmarks
 # compare figures measured side by side, but absolute times need an idle CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ mkdir -p "$OUT"
 run() { echo "\$ $*" | tee -a "$OUT/commands.txt"; "$@"; }
 
 run adain stylize --content $EX/content --style $EX/style --output "$OUT/grid" --grid docs/img/grid.jpg
+ADAIN_SCREENSHOT=docs/img/web.png run python -m pytest -q tests/test_browser.py -k screenshot
 run adain eval --set release --report docs/eval/release --write-metadata | tee "$OUT/eval_release.txt"
 run adain eval --set full --limit 3 --report docs/eval/full | tee "$OUT/eval_full.txt"
 

@@ -49,6 +49,7 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool | None = None
     channels_last: bool = True
+    cache_images: bool = False
     compile: bool = False
     init: Path | None = None
     resume: bool = False
@@ -187,9 +188,10 @@ def train(cfg: TrainConfig) -> Path:
 
     old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)} if main and world == 1 else {}
 
+    contents = CropSampler(content_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images)
+    styles = CropSampler(style_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images)
     sample_gen = torch.Generator().manual_seed(12345)
-    sample_c = CropSampler(content_files[:], size=cfg.size, crop=cfg.crop, gen=sample_gen).batch(4).to(device)
-    sample_s = CropSampler(style_files[:], size=cfg.size, crop=cfg.crop, gen=sample_gen).batch(4).to(device)
+    sample_c, sample_s = contents.batch(4, sample_gen).to(device), styles.batch(4, sample_gen).to(device)
     log_path = out / "log.csv"
     new_log = main and not log_path.exists()
     log_file = open(log_path, "a", newline="") if main else None
@@ -203,8 +205,8 @@ def train(cfg: TrainConfig) -> Path:
         while step < cfg.steps and not stop["flag"] and time.time() < budget_end:
             t0 = time.time()
             gen = _batch_generator(cfg, rank, step)
-            content = CropSampler(content_files, size=cfg.size, crop=cfg.crop, gen=gen).batch(cfg.batch).to(device, non_blocking=True)
-            style = CropSampler(style_files, size=cfg.size, crop=cfg.crop, gen=gen).batch(cfg.batch).to(device, non_blocking=True)
+            content = contents.batch(cfg.batch, gen).to(device, non_blocking=True)
+            style = styles.batch(cfg.batch, gen).to(device, non_blocking=True)
             if cfg.channels_last:
                 content = content.contiguous(memory_format=torch.channels_last)
                 style = style.contiguous(memory_format=torch.channels_last)
