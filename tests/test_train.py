@@ -42,14 +42,14 @@ def test_two_steps_then_resume_matches_uninterrupted(image_dir: Path, tmp_path: 
 
 
 def test_outputs_log_samples_and_metadata(image_dir: Path, tmp_path: Path):
-    path = train(_cfg(image_dir, tmp_path / "run", steps=2))
+    path = train(_cfg(image_dir, tmp_path / "run", steps=3, sample_every=2, log_every=2, cache_images=True))
     meta = read_metadata(path)
-    assert meta["steps"] == 2 and meta["crop"] == 32 and meta["style_weight"] == 10.0
+    assert meta["steps"] == 3 and meta["crop"] == 32 and meta["style_weight"] == 10.0
     assert "content" in meta["data"] and meta["wall_time_s"] >= 0 and meta["hardware"]
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2]
     assert all(float(r["loss"]) > 0 for r in rows)
-    assert (tmp_path / "run" / "samples" / "step_0000002.jpg").is_file()
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == ["step_0000002.jpg", "step_0000003.jpg"]  # every 2, and the last
     assert not list((tmp_path / "run").glob(".*tmp"))
 
 

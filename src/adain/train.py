@@ -181,6 +181,13 @@ def train(cfg: TrainConfig) -> Path:
         }
         save_decoder(decoder, out / "decoder.safetensors", meta)
 
+    def write_sample() -> None:
+        decoder.eval()
+        with ctx:
+            grid = _sample_grid(encoder, decoder, sample_c, sample_s)
+        decoder.train()
+        save_image(grid, out / "samples" / f"step_{step:07d}.jpg", quality=90)
+
     stop = {"flag": False}
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -232,13 +239,11 @@ def train(cfg: TrainConfig) -> Path:
                 if step % cfg.save_every == 0:
                     checkpoint()
                 if step % cfg.sample_every == 0:
-                    decoder.eval()
-                    with ctx:
-                        grid = _sample_grid(encoder, decoder, sample_c, sample_s)
-                    decoder.train()
-                    save_image(grid, out / "samples" / f"step_{step:07d}.jpg", quality=90)
+                    write_sample()
         if main:
             checkpoint()
+            if step % cfg.sample_every:  # the last weights' sample too
+                write_sample()
     finally:
         bar.close()
         if log_file:
