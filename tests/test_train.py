@@ -101,3 +101,13 @@ def test_ddp_two_processes_gloo(image_dir: Path, tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     meta = read_metadata(out / "decoder.safetensors")
     assert meta["steps"] == 2 and meta["batch"] == 2 and meta["hardware"].startswith("2 x")
+
+
+def test_a_run_from_init_records_the_phases_before_it(image_dir: Path, tmp_path: Path):
+    first = train(_cfg(image_dir, tmp_path / "small", steps=2, crop=24))
+    second = train(_cfg(image_dir, tmp_path / "large", steps=1, init=first))
+    third = read_metadata(train(_cfg(image_dir, tmp_path / "again", steps=3, init=second)))
+    assert [(h["steps"], h["crop"]) for h in third["history"]] == [(2, 24), (1, 32)]
+    assert third["history"][0]["init"] == "scratch" and third["history"][1]["init"] == str(first)
+    assert third["total_steps"] == 6 and third["steps"] == 3
+    assert third["total_wall_time_s"] >= third["wall_time_s"]

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from adain.data import CropSampler, find_images
-from adain.decoder import Decoder, init_like_paper, load_decoder, save_decoder
-from adain.device import autocast_for, cpu_has_bf16, hardware_name, pick_device
+from adain.decoder import Decoder, init_like_paper, load_decoder, read_metadata, save_decoder
+from adain.device import auto_bf16, autocast_for, hardware_name, pick_device
 from adain.encoder import Encoder
 from adain.io import save_image
 from adain.losses import content_loss, style_loss
@@ -59,6 +59,19 @@ class TrainConfig:
     log_every: int = 10
     width: float = 1.0
     extra_meta: dict = field(default_factory=dict)
+
+
+PHASE_KEYS = ("steps", "size", "crop", "batch", "lr", "style_weight", "data", "hardware", "bf16", "wall_time_s", "init")
+
+
+def training_history(meta: dict) -> list[dict]:
+    """The training phases that made a decoder, oldest first, from its metadata.
+
+    A run started with ``--init`` records the phases of its starting weights
+    (their own ``history`` and then their last phase), so the metadata of a
+    decoder trained in several phases (small crops, then larger) tells all of it.
+    """
+    return [*meta.get("history", []), {k: meta[k] for k in PHASE_KEYS if k in meta}]
 
 
 def loss_terms(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -149,6 +162,8 @@ def train(cfg: TrainConfig) -> Path:
         model = nn.parallel.DistributedDataParallel(decoder, device_ids=[device.index] if device.type == "cuda" else None)
     forward_model = torch.compile(model) if cfg.compile else model
 
+    history = training_history(read_metadata(cfg.init)) if cfg.init is not None else []
+
     def checkpoint() -> None:
         _atomic_save(
             {
@@ -173,10 +188,13 @@ def train(cfg: TrainConfig) -> Path:
             "lr_decay": cfg.lr_decay,
             "data": {"content": f"{Path(cfg.content).name} ({len(content_files)} images)", "style": f"{Path(cfg.style).name} ({len(style_files)} images)"},
             "hardware": f"{world} x {hardware_name(device)}",
-            "bf16": cfg.bf16 if cfg.bf16 is not None else (device.type == "cuda" or cpu_has_bf16()),
+            "bf16": auto_bf16(device) if cfg.bf16 is None else cfg.bf16,
             "wall_time_s": round(elapsed),
             "init": str(cfg.init) if cfg.init else "scratch",
             "torch": torch.__version__,
+            "history": history,
+            "total_steps": step + sum(int(h.get("steps", 0)) for h in history),
+            "total_wall_time_s": round(elapsed) + sum(int(h.get("wall_time_s", 0)) for h in history),
             **cfg.extra_meta,
         }
         save_decoder(decoder, out / "decoder.safetensors", meta)
