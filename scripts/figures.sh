@@ -26,7 +26,7 @@ if [ -f "$BUNNY" ]; then  # flicker with and without the stabilisers (docs/video
         name=$1
         shift
         run /usr/bin/time -f "cpu_s %U %S wall_s %e" adain video "$BUNNY" "$OUT/$name.mp4" \
-            --style $EX/style/hokusai.jpg --size 180 "$@" 2>&1 | grep -E "^wrote|^cpu_s" | tee "$OUT/video_$name.txt"
+            --style $EX/style/hokusai.jpg --size 180 "$@" 2>&1 | tr "\r" "\n" | grep -E "^wrote|^cpu_s" | tee "$OUT/video_$name.txt"
     done
 fi
 
