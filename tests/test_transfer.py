@@ -169,6 +169,12 @@ def test_weights_with_masks_is_an_error_not_ignored():
         target_features(feat, torch.randn(2, 8, 1, 1), torch.rand(2, 8, 1, 1), weights=torch.tensor([0.5, 0.5]), masks=masks)
 
 
+def test_stylizer_refuses_weights_with_masks(stylizer):
+    content, a, b = smooth(24, 40, 0), smooth(24, 24, 1), smooth(32, 24, 2)
+    with pytest.raises(ValueError, match="one or the other"):
+        stylizer.stylize(content, [a, b], weights=[0.5, 0.5], masks=torch.ones(2, 24, 40) / 2)
+
+
 def test_style_statistics_are_not_biased_by_padding(stylizer):
     style = smooth(27, 35, 3)  # not a multiple of 8: padding would add reflected rows and columns
     stats = stylizer.style_stats([style])

@@ -378,7 +378,7 @@ def run_bench(args: argparse.Namespace) -> None:
     from dataclasses import asdict
 
     from adain.bench import compare_variants, run_bench as bench, variants_markdown
-    from adain.device import auto_bf16, pick_device
+    from adain.device import pick_device
     from adain.transfer import Stylizer
 
     if args.runs < 1 or args.warmup < 0:
@@ -390,8 +390,7 @@ def run_bench(args: argparse.Namespace) -> None:
     if video is not None and (len(video) != 2 or min(video) < 16):
         raise ValueError(f"--video must be WIDTHxHEIGHT with sides ≥ 16, got {args.video!r}")
     device = pick_device(args.device)
-    bf16 = auto_bf16(device) if args.bf16 is None else args.bf16
-    stylizer = Stylizer(args.decoder, device=device, bf16=bf16, channels_last=args.channels_last, compile=args.compile)
+    stylizer = Stylizer(args.decoder, device=device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile)
     say = lambda line: print(f"bench: {line}", file=sys.stderr, flush=True)  # noqa: E731
     if args.compare:
         results, peaks = compare_variants(stylizer, sizes=tuple(args.sizes), runs=args.runs, warmup=args.warmup)
@@ -450,13 +449,12 @@ def add_video_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_video(args: argparse.Namespace) -> None:
-    from adain.transfer import StylizeOptions, Stylizer, load_style
+    from adain.transfer import StylizeOptions, Stylizer, check_weights_or_masks, load_style
     from adain.video import probe, read_masks, stylize_video
 
     probe(args.input)  # fail fast, before the networks load
     opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size)
-    if args.weights is not None and (args.mask or args.index_map):
-        raise ValueError("weights mix styles everywhere, masks place them: give one or the other")
+    check_weights_or_masks(args.weights, args.mask or args.index_map)
     masks = read_masks(args.mask, args.index_map, len(args.style))
     styles = [load_style(s, opts) for s in args.style]
     result = stylize_video(

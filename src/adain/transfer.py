@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from adain.decoder import Decoder, load_decoder
-from adain.device import auto_bf16, pick_device
+from adain.device import auto_bf16, autocast_for, pick_device
 from adain.encoder import Encoder
 from adain.io import (
     DEFAULT_MAX_PIXELS,
@@ -55,6 +55,12 @@ def check_alpha(alpha: float) -> float:
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     return float(alpha)
+
+
+def check_weights_or_masks(weights: object | None, masks: object | None) -> None:
+    """Weights mix the styles everywhere, masks place them: raise ``ValueError`` if both are given."""
+    if weights is not None and masks is not None:
+        raise ValueError("weights mix styles everywhere, masks place them: give one or the other")
 
 
 def normalise_weights(weights: list[float] | Tensor | None, n_styles: int) -> Tensor:
@@ -132,8 +138,7 @@ def target_features(
     """
     alpha = check_alpha(alpha)
     k = style_mean.shape[0]
-    if weights is not None and masks is not None:
-        raise ValueError("weights mix styles everywhere, masks place them: give one or the other")
+    check_weights_or_masks(weights, masks)
     if masks is None:
         w = normalise_weights(weights, k).to(style_mean).view(k, 1, 1, 1)
         mean = (w * style_mean).sum(0, keepdim=True)
@@ -321,21 +326,19 @@ class Stylizer(nn.Module):
             self._run_encoder = torch.compile(self._run_encoder, dynamic=False, options=options)
             self._run_decoder = torch.compile(self._run_decoder, dynamic=False, options=options)
 
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     @torch.no_grad()
     def encode(self, images: Tensor, *, pad: bool = True) -> Tensor:
         """``(N, 3, H, W)`` → relu4_1 ``(N, 512, ⌈H/8⌉, ⌈W/8⌉)`` after padding to a multiple of 8
         (``pad=False``: ``⌊H/8⌋ × ⌊W/8⌋``, for statistics only)."""
         x = pad_to_multiple(images.to(self.device))[0] if pad else images.to(self.device)
-        with self._autocast():
+        with autocast_for(self.device, self.bf16):
             return self._run_encoder(x.contiguous(memory_format=self.memory_format)).float()
 
     @torch.no_grad()
     def decode(self, t: Tensor, size: tuple[int, int]) -> Tensor:
         """Features ``(N, 512, h, w)`` → images ``(N, 3, H, W)`` cropped to ``size``, clipped to [0, 1]."""
-        with self._autocast():
+        with autocast_for(self.device, self.bf16):
             out = self._run_decoder(t.to(self.device, memory_format=self.memory_format))
         return out.float()[..., : size[0], : size[1]].clamp(0, 1)
 
@@ -372,6 +375,7 @@ class Stylizer(nn.Module):
             ``(N, 3, H, W)`` in [0, 1].
         """
         alpha = check_alpha(alpha)
+        check_weights_or_masks(weights, masks)
         size = tuple(contents.shape[-2:])
         if masks is not None and tuple(masks.shape[-2:]) != size:
             raise ValueError(f"masks are {masks.shape[-1]}x{masks.shape[-2]} but the content is {size[1]}x{size[0]}")
@@ -564,8 +568,7 @@ def load_pair(
         raise ValueError("at least one style image is needed")
     if masks is not None and index_map is not None:
         raise ValueError("give masks or an index map, not both")
-    if weights is not None and (masks is not None or index_map is not None):
-        raise ValueError("weights mix styles everywhere, masks place them: give one or the other")
+    check_weights_or_masks(weights, masks if masks is not None else index_map)
     if masks is not None and len(masks) != k:
         raise ValueError(f"{len(masks)} masks given for {k} styles (one mask per style)")
     w = normalise_weights(weights, k) if weights is not None else None

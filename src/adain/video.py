@@ -47,6 +47,7 @@ from adain.transfer import (
     color_output,
     index_masks,
     masks_to_grid,
+    check_weights_or_masks,
     normalise_weights,
     pad_to_multiple,
     resize_shorter,
@@ -499,6 +500,7 @@ def stylize_video(
     av = _av()
     src, dst = Path(src), Path(dst)
     alpha = check_alpha(alpha)
+    check_weights_or_masks(weights, masks)
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
     suffix = dst.suffix.lower()
