@@ -83,6 +83,8 @@ def test_cli_train_and_errors(image_dir: Path, tmp_path: Path, capsys):
     assert (tmp_path / "cli" / "decoder.safetensors").is_file()
     assert main(args[:-7] + ["--steps", "1", "--size", "32", "--crop", "64"]) == 2
     assert "--crop" in capsys.readouterr().err
+    assert main(args + ["--ema", "1.5"]) == 2
+    assert "--ema" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["train", "--content", str(empty), "--style", str(image_dir / "style"), "--out", str(tmp_path / "x")]) == 2
@@ -111,3 +113,22 @@ def test_a_run_from_init_records_the_phases_before_it(image_dir: Path, tmp_path:
     assert third["history"][0]["init"] == "scratch" and third["history"][1]["init"] == str(first)
     assert third["total_steps"] == 6 and third["steps"] == 3
     assert third["total_wall_time_s"] >= third["wall_time_s"]
+
+
+def test_ema_weights_average_the_steps_and_resume_exactly(image_dir: Path, tmp_path: Path):
+    """With --ema 0.5 the exported average after 2 steps is (w1 + w2) / 2, also across a resume."""
+    straight = train(_cfg(image_dir, tmp_path / "a", steps=2, ema=0.5))
+    train(_cfg(image_dir, tmp_path / "b", steps=1, ema=0.5))
+    w1 = load_file(str(tmp_path / "b" / "decoder.safetensors"))
+    resumed = train(_cfg(image_dir, tmp_path / "b", steps=2, ema=0.5, resume=True))
+    w2 = load_file(str(resumed))
+    ema_a = load_file(str(tmp_path / "a" / "decoder-ema.safetensors"))
+    ema_b = load_file(str(tmp_path / "b" / "decoder-ema.safetensors"))
+    assert ema_a.keys() == w2.keys()
+    for k in w2:
+        torch.testing.assert_close(ema_a[k], ema_b[k], rtol=0, atol=0, msg=f"{k}: EMA differs after resume")
+        torch.testing.assert_close(ema_b[k], (w1[k] + w2[k]) / 2, msg=f"{k}: not the average of the two steps")
+    assert any(not torch.equal(ema_b[k], w2[k]) for k in w2)
+    meta = read_metadata(tmp_path / "b" / "decoder-ema.safetensors")
+    assert meta["ema"] == 0.5 and meta["ema_steps"] == 2
+    assert not (tmp_path / "c").exists() and not train(_cfg(image_dir, tmp_path / "c", steps=1)).with_name("decoder-ema.safetensors").exists()

@@ -72,6 +72,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True, help="channels_last memory format (default on: 1.5x faster with bf16 on this project's CPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the decoder")
     p.add_argument("--cache-images", action="store_true", help="keep the resized training images in memory (about 3·size² bytes each): for GPUs and small data sets")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY", help="also keep an exponential moving average of the weights with this decay (e.g. 0.999) and export it as OUT/decoder-ema.safetensors (default: off)")
     p.add_argument("--init", type=Path, help="start from these decoder weights (.safetensors) instead of scratch")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop (and save) after this wall-clock budget (0: no limit)")
@@ -88,10 +89,12 @@ def run_train(args: argparse.Namespace) -> None:
         raise ValueError(f"--crop ({args.crop}) must not exceed --size ({args.size})")
     if args.batch < 1 or args.steps < 0 or args.lr <= 0:
         raise ValueError("--batch must be ≥ 1, --steps ≥ 0 and --lr > 0")
+    if not 0 <= args.ema < 1:
+        raise ValueError(f"--ema must be in [0, 1), got {args.ema}")
     cfg = TrainConfig(
         content=args.content, style=args.style, out=args.out, steps=args.steps, batch=args.batch, size=args.size,
         crop=args.crop, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight, seed=args.seed,
-        device=args.device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, cache_images=args.cache_images, init=args.init,
+        device=args.device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, cache_images=args.cache_images, ema=args.ema, init=args.init,
         resume=args.resume, max_minutes=args.max_minutes, save_every=args.save_every, sample_every=args.sample_every,
         log_every=args.log_every,
     )

@@ -1,6 +1,8 @@
 """Decoder training with the paper's objective ``L = Lc + λ·Ls``.
 
 Single process, or several under ``torchrun`` (DDP: gloo on CPU, NCCL on CUDA).
+With ``ema > 0`` an exponential moving average of the weights is kept too and
+exported beside the raw weights as ``decoder-ema.safetensors``.
 Checkpoints are atomic and hold the decoder, the optimizer, the step, the
 elapsed time and the RNG state; the batch drawn at each step depends only on
 ``(seed, rank, step)``, so ``--resume`` continues exactly where a run stopped.
@@ -20,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from adain.data import CropSampler, find_images
@@ -51,6 +54,7 @@ class TrainConfig:
     channels_last: bool = True
     cache_images: bool = False
     compile: bool = False
+    ema: float = 0.0
     init: Path | None = None
     resume: bool = False
     max_minutes: float = 0.0
@@ -137,6 +141,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.channels_last:
         encoder = encoder.to(memory_format=torch.channels_last)
         decoder = decoder.to(memory_format=torch.channels_last)
+    ema = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema > 0 else None
     optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 / (1.0 + cfg.lr_decay * s))
 
@@ -152,6 +157,8 @@ def train(cfg: TrainConfig) -> Path:
         scheduler.load_state_dict(state["scheduler"])
         step, elapsed = int(state["step"]), float(state["elapsed"])
         torch.set_rng_state(state["torch_rng"])
+        if ema is not None and "ema" in state:  # else the average starts from the resumed weights
+            ema.load_state_dict(state["ema"])
         if main:
             print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
     elif cfg.resume and main:
@@ -173,6 +180,7 @@ def train(cfg: TrainConfig) -> Path:
                 "step": step,
                 "elapsed": elapsed,
                 "torch_rng": torch.get_rng_state(),
+                **({"ema": ema.state_dict()} if ema is not None else {}),
                 "config": json.loads(json.dumps(asdict(cfg), default=str)),
             },
             ckpt_path,
@@ -198,6 +206,8 @@ def train(cfg: TrainConfig) -> Path:
             **cfg.extra_meta,
         }
         save_decoder(decoder, out / "decoder.safetensors", meta)
+        if ema is not None:
+            save_decoder(ema.module, out / "decoder-ema.safetensors", {**meta, "ema": cfg.ema, "ema_steps": int(ema.n_averaged)})
 
     def write_sample() -> None:
         decoder.eval()
@@ -242,6 +252,8 @@ def train(cfg: TrainConfig) -> Path:
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(decoder)
             step += 1
             dt = time.time() - t0
             elapsed += dt
