@@ -117,7 +117,7 @@ def test_a_run_from_init_records_the_phases_before_it(image_dir: Path, tmp_path:
 
 def test_ema_weights_average_the_steps_and_resume_exactly(image_dir: Path, tmp_path: Path):
     """With --ema 0.5 the exported average after 2 steps is (w1 + w2) / 2, also across a resume."""
-    straight = train(_cfg(image_dir, tmp_path / "a", steps=2, ema=0.5))
+    train(_cfg(image_dir, tmp_path / "a", steps=2, ema=0.5))
     train(_cfg(image_dir, tmp_path / "b", steps=1, ema=0.5))
     w1 = load_file(str(tmp_path / "b" / "decoder.safetensors"))
     resumed = train(_cfg(image_dir, tmp_path / "b", steps=2, ema=0.5, resume=True))

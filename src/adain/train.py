@@ -218,7 +218,7 @@ def train(cfg: TrainConfig) -> Path:
 
     stop = {"flag": False}
 
-    def request_stop(signum: int, _frame: object) -> None:
+    def request_stop(_signum: int, _frame: object) -> None:
         stop["flag"] = True
 
     old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)} if main and world == 1 else {}
