@@ -6,7 +6,8 @@
 #   bash scripts/gpu_train.sh 8                # there: device run, carry [".gpu"], timeout 600
 #
 # Results go to $OUT (the device tool brings them back; default runs/gpu): decoder.safetensors
-# (metadata: steps, data, hardware, wall time), log.csv, the last sample grid, train.log.
+# and decoder-ema.safetensors (the weights' moving average, decay 0.999; metadata: steps, data,
+# hardware, wall time), log.csv, the last sample grid, train.log.
 # Without a GPU it runs the same command on CPU (a check of the script: use MINUTES 0.3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +25,9 @@ device=$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() els
 
 python3 -m adain.cli train --content .gpu/data/content --style .gpu/data/style --out "$out/run" \
     --size 288 --crop 256 --batch 8 --lr 1e-4 --steps 1000000 --max-minutes "$minutes" \
-    --init src/adain/weights/decoder.safetensors --cache-images --device "$device" \
+    --init src/adain/weights/decoder.safetensors --cache-images --ema 0.999 --device "$device" \
     --save-every 1000 --sample-every 2000 --log-every 50 > "$out/train.log" 2>&1 || { tail -20 "$out/train.log"; exit 1; }
 tail -2 "$out/run/log.csv"
-cp "$out/run/decoder.safetensors" "$out/run/log.csv" "$out/"
+cp "$out/run/decoder.safetensors" "$out/run/decoder-ema.safetensors" "$out/run/log.csv" "$out/"
 cp "$(ls -d "$out"/run/samples/* | tail -1)" "$out/" || true
 rm -rf "$out/run"  # the checkpoint (42 MB) is too big to come back
