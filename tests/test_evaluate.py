@@ -179,3 +179,13 @@ def test_reference_of_another_size_is_an_error(tmp_path: Path, encoder5: Encoder
     save_image(torch.rand(3, 40, 48), data / "examples" / "avril_stylized_impronte_d_artista.jpg")
     with pytest.raises(InputError, match="avril_stylized_impronte_d_artista.jpg: 48x40 but the content is 40x40"):
         evaluate("release", data=data, decoder=_tiny_decoder(tmp_path / "d.safetensors"), device="cpu", encoder=encoder5, progress=False)
+
+
+def test_shown_path_is_relative_below_the_working_directory(tmp_path: Path, monkeypatch):
+    from adain.evaluate import shown_path
+
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(tmp_path / "runs" / "d.safetensors") == str(Path("runs") / "d.safetensors")
+    assert shown_path("runs/d.safetensors") == str(Path("runs") / "d.safetensors")
+    outside = tmp_path.parent / "elsewhere.safetensors"
+    assert shown_path(outside) == str(outside.resolve())

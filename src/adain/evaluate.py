@@ -74,6 +74,12 @@ class PairResult:
     ratio: dict[str, float] = field(default_factory=dict)
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies below it (reports stay portable), else absolute."""
+    full = Path(path).resolve()
+    return str(full.relative_to(Path.cwd().resolve())) if full.is_relative_to(Path.cwd().resolve()) else str(full)
+
+
 # ---------------------------------------------------------------- pairs
 
 
@@ -242,7 +248,7 @@ def evaluate(
         "pairs_evaluated": len(rows),
         "limit": limit,
         "size": size,
-        "decoder": str(decoder_path),
+        "decoder": shown_path(decoder_path),
         "decoder_steps": meta.get("steps"),
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),
