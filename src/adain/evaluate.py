@@ -76,8 +76,8 @@ class PairResult:
 
 def shown_path(path: str | Path) -> str:
     """``path`` relative to the working directory when it lies below it (reports stay portable), else absolute."""
-    full = Path(path).resolve()
-    return str(full.relative_to(Path.cwd().resolve())) if full.is_relative_to(Path.cwd().resolve()) else str(full)
+    full, here = Path(path).resolve(), Path.cwd().resolve()
+    return str(full.relative_to(here)) if full.is_relative_to(here) else str(full)
 
 
 # ---------------------------------------------------------------- pairs

@@ -326,7 +326,6 @@ class Stylizer(nn.Module):
             self._run_encoder = torch.compile(self._run_encoder, dynamic=False, options=options)
             self._run_decoder = torch.compile(self._run_decoder, dynamic=False, options=options)
 
-
     @torch.no_grad()
     def encode(self, images: Tensor, *, pad: bool = True) -> Tensor:
         """``(N, 3, H, W)`` → relu4_1 ``(N, 512, ⌈H/8⌉, ⌈W/8⌉)`` after padding to a multiple of 8
@@ -375,19 +374,17 @@ class Stylizer(nn.Module):
             ``(N, 3, H, W)`` in [0, 1].
         """
         alpha = check_alpha(alpha)
-        check_weights_or_masks(weights, masks)
         size = tuple(contents.shape[-2:])
         if masks is not None and tuple(masks.shape[-2:]) != size:
             raise ValueError(f"masks are {masks.shape[-1]}x{masks.shape[-2]} but the content is {size[1]}x{size[0]}")
         if masks is not None and masks.shape[0] != len(stats):
             raise ValueError(f"{masks.shape[0]} masks given for {len(stats)} styles")
-        w = None if masks is not None else normalise_weights(weights, len(stats))
         feats = self.encode(contents)
         grid = None
         if masks is not None:
             padded, _ = pad_to_multiple(masks[:, None].float())
             grid = masks_to_grid(padded[:, 0], tuple(feats.shape[-2:]))
-        t = target_features(feats, stats.mean.to(feats), stats.std.to(feats), alpha=alpha, weights=w, masks=grid)
+        t = target_features(feats, stats.mean.to(feats), stats.std.to(feats), alpha=alpha, weights=weights, masks=grid)
         return self.decode(t, size).cpu()
 
     @torch.no_grad()
