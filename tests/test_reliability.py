@@ -1,0 +1,302 @@
+"""Hostile input through the CLI and the Python API: sizes checked before any allocation, a closed
+list of formats, no overwritten input, one-line errors, file modes, quiet libraries."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_image
+from PIL import Image
+
+from adain.cli import main
+from adain.decoder import Decoder, save_decoder
+from adain.io import ACCEPTED_FORMATS, InputError, image_size, load_image, load_mask, save_image
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def png_claiming(size: tuple[int, int], body: bytes = b"\x00" * 64) -> bytes:
+    """A PNG whose header claims ``size`` (W, H) over a body far too short for it (a corrupt file or a bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", *size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(body)) + chunk(b"IEND", b"")
+
+
+def png_zeros(size: tuple[int, int]) -> bytes:
+    """A valid all-black RGB PNG of ``size`` (W, H), a few KB however large (rows compress to almost nothing)."""
+    w, h = size
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (1 + 3 * w)
+    data = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def ico_holding(png: bytes) -> bytes:
+    """An .ico file whose one entry is ``png`` (Pillow's ICO plugin decodes it when the file is opened)."""
+    return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
+
+
+def encoded(fmt: str, size: tuple[int, int] = (40, 32), mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, "red" if mode == "RGB" else 200).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
+    """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
+    monkeypatch.setattr("adain.stylizer.Encoder", lambda: tiny_encoder)
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.safetensors"
+    save_decoder(Decoder(width=0.0625), path, {"steps": 0})
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path) -> dict[str, Path]:
+    return {
+        "content": write_image(tmp_path / "in" / "content.png", (45, 37), seed=1),
+        "style": write_image(tmp_path / "in" / "style.jpg", (40, 30), seed=2),
+        "out": tmp_path / "out" / "result.png",
+    }
+
+
+def stylize(args: list, capsys) -> tuple[int, str]:
+    code = main(["stylize", *map(str, args), "--style-size", "0"])
+    return code, capsys.readouterr().err
+
+
+def one_line(code: int, err: str, *names: object, command: str = "stylize") -> str:
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith(f"adain {command}: error: "), err
+    for name in names:
+        assert str(name) in lines[0], (name, lines[0])
+    return lines[0]
+
+
+# ---------------------------------------------------------------- sizes before allocation
+
+
+def test_content_size_upscale_is_refused_before_allocating(pair, capsys):
+    """--content-size 100000 on a 45x37 photo plans 121622x100000: refused from the planned size."""
+    code, err = stylize(["-c", pair["content"], "-s", pair["style"], "-o", pair["out"], "--content-size", "100000", "--max-pixels", "10000000"], capsys)
+    one_line(code, err, pair["content"], "--max-pixels")
+    assert not pair["out"].exists()
+
+
+def test_planned_size_is_checked_from_the_header(tmp_path, pair, capsys):
+    """A corrupt PNG claiming 3000x16: the resize it asks for is refused before a byte of it is decoded."""
+    wide = tmp_path / "wide.png"
+    wide.write_bytes(png_claiming((3000, 16)))
+    for role in ("-c", "-s"):
+        args = {"-c": pair["content"], "-s": pair["style"], role: wide}
+        code = main(["stylize", "-c", str(args["-c"]), "-s", str(args["-s"]), "-o", str(pair["out"]), "--content-size", "512", "--style-size", "512", "--max-pixels", "1000000"])
+        line = one_line(code, capsys.readouterr().err, wide)
+        assert "96000x512" in line and "cannot decode" not in line  # the planned size, not a decoder error
+
+
+def test_default_pixel_limit_follows_the_available_memory(monkeypatch, tmp_path, pair, capsys):
+    """With 2 GB free, a 3000x3000 photo (about 6 GB to stylize untiled) is refused with one line, before decoding."""
+    monkeypatch.setattr("adain.device.available_memory", lambda: 2 * 2**30)
+    big = tmp_path / "big.png"
+    big.write_bytes(png_claiming((3000, 3000)))
+    code, err = stylize(["-c", big, "-s", pair["style"], "-o", pair["out"], "--tile", "0"], capsys)
+    line = one_line(code, err, big)
+    assert "memory" in line and "cannot decode" not in line
+    # tiled, the same photo fits the same memory: it gets past the limit to the decoder
+    code, err = stylize(["-c", big, "-s", pair["style"], "-o", pair["out"], "--tile", "auto"], capsys)
+    assert "not an image file" in one_line(code, err, big)
+
+
+def test_api_checks_planned_sizes_too(tmp_path):
+    from adain.stylizer import StylizeOptions, load_content
+
+    wide = tmp_path / "wide.png"
+    wide.write_bytes(png_claiming((3000, 16)))
+    with pytest.raises(InputError, match="96000x512"):
+        load_content(wide, StylizeOptions(content_size=512, max_pixels=1_000_000))
+
+
+# ---------------------------------------------------------------- formats and decoders
+
+
+def test_container_bomb_is_refused_without_decoding(tmp_path, monkeypatch):
+    """An .ico holding a 2000x2000 PNG is not an accepted format: refused from its first bytes, nothing decoded."""
+    bomb = tmp_path / "bomb.ico"
+    bomb.write_bytes(ico_holding(png_zeros((2000, 2000))))
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.size))
+    with pytest.raises(InputError, match="not an image file") as exc:
+        load_image(bomb, max_pixels=1_000_000)
+    assert str(bomb) in str(exc.value) and not decoded
+
+
+def test_pillow_bomb_guard_stays_on_while_opening(tmp_path, monkeypatch):
+    seen = []
+    real_open = Image.open
+
+    def spy(*args, **kwargs):
+        seen.append(Image.MAX_IMAGE_PIXELS)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", spy)
+    load_image(write_image(tmp_path / "a.png"))
+    assert seen and all(limit is not None for limit in seen)
+
+
+OTHER_FORMATS = ["PPM", "TGA", "PCX", "SGI", "ICO", "IM", "DDS", "QOI", "EPS"]
+
+
+@pytest.mark.parametrize("fmt", OTHER_FORMATS)
+def test_formats_outside_the_list_are_refused(tmp_path, fmt, pair, capsys):
+    path = tmp_path / f"photo.{fmt.lower()}"
+    if fmt == "EPS":
+        path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 40 32\nshowpage\n")
+    elif fmt == "QOI":
+        path.write_bytes(b"qoif" + struct.pack(">II", 40, 32) + b"\x03\x00" + b"\x00" * 40)
+    else:
+        try:
+            path.write_bytes(encoded(fmt))
+        except (KeyError, OSError):
+            pytest.skip(f"this Pillow cannot write {fmt}")
+    with pytest.raises(InputError, match="not an image file") as exc:
+        load_image(path)
+    assert all(name in str(exc.value) for name in ("JPEG", "PNG", "WebP"))
+    with pytest.raises(InputError, match="not an image file"):
+        load_mask(path)
+    code, err = stylize(["-c", path, "-s", pair["style"], "-o", pair["out"]], capsys)
+    one_line(code, err, path, "not an image file")
+
+
+def test_corrupt_dds_is_one_line(tmp_path, pair, capsys):
+    """A DDS header with an unknown pixel format: NotImplementedError inside Pillow, one line here."""
+    dds = tmp_path / "broken.dds"
+    header = bytearray(128)
+    header[:4] = b"DDS "
+    struct.pack_into("<IIIII", header, 4, 124, 0x1007, 32, 40, 0)
+    struct.pack_into("<II", header, 76, 32, 0x4)
+    header[84:88] = b"ZZZZ"
+    dds.write_bytes(bytes(header) + b"\x00" * 256)
+    code, err = stylize(["-c", dds, "-s", pair["style"], "-o", pair["out"]], capsys)
+    one_line(code, err, dds, "not an image file")
+
+
+@pytest.mark.parametrize("fmt", ACCEPTED_FORMATS)
+def test_every_accepted_format_reads(tmp_path, fmt):
+    path = tmp_path / f"a.{fmt.lower()}"
+    path.write_bytes(encoded(fmt))
+    assert image_size(path) == (40, 32)
+    assert load_image(path).shape == (3, 32, 40)
+
+
+def test_library_warnings_do_not_leak(tmp_path):
+    """A TIFF with an unknown tag and a truncated image: libtiff and Pillow warnings stay out of the way."""
+    path = tmp_path / "a.tif"
+    img = Image.new("RGB", (40, 32), "red")
+    info = {65000: "unknown"}
+    img.save(path, tiffinfo=info)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_image(path)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+@pytest.mark.parametrize("role", ["content", "style"])
+def test_output_equal_to_an_input_is_refused(pair, capsys, role, tmp_path):
+    target = pair[role]
+    before = target.read_bytes()
+    alias = tmp_path / "in" / ".." / "in" / target.name  # another spelling of the same file
+    code, err = stylize(["-c", pair["content"], "-s", pair["style"], "-o", alias], capsys)
+    one_line(code, err, "input")
+    assert target.read_bytes() == before
+
+
+def test_output_format_that_cannot_be_written_is_refused_first(pair, capsys, fast_models):
+    out = pair["out"].with_suffix(".psd")
+    code, err = stylize(["-c", pair["content"], "-s", pair["style"], "-o", out, "--decoder", fast_models], capsys)
+    one_line(code, err, out, "cannot write")
+    assert not out.exists()
+
+
+def test_outputs_follow_the_umask(pair, capsys, fast_models, tmp_path):
+    old = os.umask(0o022)
+    try:
+        code, _ = stylize(["-c", pair["content"], "-s", pair["style"], "-o", pair["out"], "--decoder", fast_models], capsys)
+        save_decoder(Decoder(width=0.0625), tmp_path / "w.safetensors", {})
+        os.umask(0o077)
+        save_image(torch.rand(3, 16, 16), tmp_path / "private.png")
+    finally:
+        os.umask(old)
+    assert code == 0
+    assert pair["out"].stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.png").stat().st_mode & 0o777 == 0o600
+
+
+# ---------------------------------------------------------------- Python API
+
+
+@pytest.fixture(scope="module")
+def stylizer(tiny_encoder):
+    from adain.stylizer import Stylizer
+
+    torch.manual_seed(0)
+    return Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu")
+
+
+GOOD = torch.rand(3, 24, 24)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (torch.rand(24, 24), "(3, H, W)"),
+        (torch.rand(1, 1, 3, 24, 24), "(3, H, W)"),
+        (torch.rand(4, 24, 24), "(3, H, W)"),
+        ((torch.rand(3, 24, 24) * 255).byte(), "float"),
+        (torch.rand(3, 24, 24) * 255, "[0, 1]"),
+        (torch.full((3, 24, 24), float("nan")), "NaN"),
+        (np.random.rand(3, 24, 24).astype(np.float32), "torch.Tensor"),
+        (Image.new("RGB", (24, 24)), "pil_to_tensor"),
+        (torch.rand(3, 4, 4), "16"),
+    ],
+)
+def test_api_refuses_bad_images_with_what_it_expects(stylizer, content, message):
+    with pytest.raises((ValueError, TypeError), match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        stylizer.stylize(content, GOOD)
+    with pytest.raises((ValueError, TypeError), match="style"):
+        stylizer.stylize(GOOD, [content])
+
+
+def test_api_accepts_float64_as_float32(stylizer):
+    a = stylizer.stylize(GOOD.double(), GOOD.double())
+    b = stylizer.stylize(GOOD, GOOD)
+    assert a.dtype == torch.float32
+    torch.testing.assert_close(a, b)
+
+
+def test_api_batch_and_masks_are_checked(stylizer):
+    stats = stylizer.style_stats([GOOD])
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        stylizer.stylize_batch(GOOD, stats)
+    with pytest.raises(ValueError, match="NaN"):
+        stylizer.stylize(GOOD, GOOD, masks=torch.full((1, 24, 24), float("nan")))
+

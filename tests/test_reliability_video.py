@@ -1,0 +1,163 @@
+"""Video and data-set runs under hostile input: resolution changes, sizes, outputs, signals, skipped files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import write_image
+
+from adain.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
+
+
+def segment(path: Path, size: tuple[int, int], frames: int, start: int = 0) -> bytes:
+    """An MPEG-TS segment of ``frames`` grey frames of ``size`` (W, H); TS segments concatenate into one stream."""
+    w, h = size
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("mpeg2video", rate=12)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 20 * i % 256, np.uint8), format="rgb24")
+            frame.pts = start + i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
+    from adain.decoder import Decoder, save_decoder
+
+    monkeypatch.setattr("adain.stylizer.Encoder", lambda: tiny_encoder)
+    path = tmp_path / "tiny.safetensors"
+    save_decoder(Decoder(width=0.0625), path, {"steps": 0})
+    return path
+
+
+def video(args: list, capsys) -> tuple[int, str]:
+    code = main(["video", *map(str, args), "--style-size", "32"])
+    return code, capsys.readouterr().err
+
+
+def one_line(code: int, err: str, *names: object, command: str = "video") -> str:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith(f"adain {command}: error: "), err
+    for name in names:
+        assert str(name) in lines[0], (name, lines[0])
+    return lines[0]
+
+
+def test_resolution_change_mid_stream_keeps_the_first_size(tmp_path, fast_models, capsys):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(segment(tmp_path / "a.ts", (48, 32), 4) + segment(tmp_path / "b.ts", (64, 48), 4, start=4))
+    out = tmp_path / "out.mp4"
+    code, err = video([clip, out, "-s", HOKUSAI, "--decoder", fast_models], capsys)
+    assert code == 0, err
+    with av.open(str(out)) as c:
+        sizes = {(f.width, f.height) for f in c.decode(video=0)}
+    assert sizes == {(48, 32)}
+
+
+def test_video_frames_over_the_memory_limit_are_refused(tmp_path, fast_models, capsys, monkeypatch):
+    monkeypatch.setattr("adain.device.available_memory", lambda: 2**20)
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(segment(tmp_path / "a.ts", (48, 32), 2))
+    code, err = video([clip, tmp_path / "out.mp4", "-s", HOKUSAI, "--decoder", fast_models], capsys)
+    one_line(code, err, clip, "memory")
+
+
+def test_output_equal_to_an_input_is_refused(tmp_path, capsys):
+    clip = tmp_path / "clip.ts"
+    data = segment(tmp_path / "a.ts", (48, 32), 2)
+    clip.write_bytes(data)
+    code, err = video([clip, tmp_path / "." / "clip.ts", "-s", HOKUSAI], capsys)
+    one_line(code, err, "input")
+    assert clip.read_bytes() == data
+    style = tmp_path / "style.gif"
+    write_image(style, (32, 32))
+    code, err = video([clip, style, "-s", style], capsys)
+    one_line(code, err, "input")
+
+
+@pytest.mark.parametrize("extra, message", [(["--crf", "99"], "crf"), (["--batch", "0"], "batch")])
+def test_bad_video_options_are_one_line(tmp_path, capsys, extra, message):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(segment(tmp_path / "a.ts", (48, 32), 2))
+    code, err = video([clip, tmp_path / "out.mp4", "-s", HOKUSAI, *extra], capsys)
+    one_line(code, err, message)
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path, fast_models, capsys):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(segment(tmp_path / "a.ts", (48, 32), 2))
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "out.mp4"
+    code, err = video([clip, out, "-s", HOKUSAI, "--decoder", fast_models], capsys)
+    one_line(code, err, out)
+
+
+def test_sigterm_leaves_no_temp_file_and_stale_ones_are_swept(tmp_path):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(segment(tmp_path / "a.ts", (64, 48), 600))
+    out = tmp_path / "out" / "result.mp4"
+    out.parent.mkdir()
+    stale = out.parent / f".result.{2**22 + 7}.adain-tmp.mp4"  # left by a killed run (no such process)
+    stale.write_bytes(b"x")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "adain.cli", "video", str(clip), str(out), "-s", HOKUSAI, "--style-size", "32"],
+                            env=env, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not [p for p in out.parent.iterdir() if p != stale]:
+        time.sleep(0.1)
+    assert not stale.exists()  # swept at the start
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1].decode()
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert list(out.parent.iterdir()) == []
+
+
+def test_dataset_skipped_files_give_a_count_and_exit_2(tmp_path, fast_models, capsys):
+    for i in range(2):
+        write_image(tmp_path / "src" / f"c{i}.png", (40, 32), seed=i)
+        write_image(tmp_path / "styles" / f"s{i}.png", (32, 32), seed=9 + i)
+    (tmp_path / "src" / "broken.jpg").write_bytes(b"not a jpeg")
+    code = main(["stylize-dataset", str(tmp_path / "src"), str(tmp_path / "styles"), str(tmp_path / "out"), "--style-size", "32", "--decoder", str(fast_models)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "1 of 3" in captured.err.strip().splitlines()[-1]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 2
+
+
+def test_dataset_into_an_unwritable_folder_is_one_line(tmp_path, fast_models, capsys):
+    write_image(tmp_path / "src" / "c.png", (40, 32))
+    write_image(tmp_path / "styles" / "s.png", (32, 32))
+    (tmp_path / "file").write_text("x")
+    code = main(["stylize-dataset", str(tmp_path / "src"), str(tmp_path / "styles"), str(tmp_path / "file" / "out"), "--decoder", str(fast_models)])
+    one_line(code, capsys.readouterr().err, tmp_path / "file", command="stylize-dataset")
+
+
+def test_dataset_checks_planned_sizes(tmp_path, fast_models, capsys, monkeypatch):
+    from test_reliability import png_claiming
+
+    monkeypatch.setattr("adain.device.available_memory", lambda: 4 * 2**30)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "wide.png").write_bytes(png_claiming((3000, 16)))
+    write_image(tmp_path / "styles" / "s.png", (32, 32))
+    code = main(["stylize-dataset", str(tmp_path / "src"), str(tmp_path / "styles"), str(tmp_path / "out"), "--size", "512",
+                 "--style-size", "32", "--decoder", str(fast_models)])
+    err = capsys.readouterr().err
+    assert code == 2 and "96000x512" in err
