@@ -2,21 +2,79 @@
 
 from __future__ import annotations
 
+import math
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 MULTIPLE = 8  # the encoder downsamples by 8: inputs are padded to a multiple of it
+MIN_SIDE = 16  # the smallest side the networks take (adain.io.MIN_SIDE, for files, is the same)
+RANGE_TOLERANCE = 1e-3  # resampling overshoot a caller may not have clipped
+
+
+def check_image(image: object, name: str = "image", *, batched: bool = False) -> Tensor:
+    """An RGB image for the networks, or an error that says what is expected.
+
+    Args:
+        image: ``(3, H, W)`` (``batched``: ``(N, 3, H, W)``) float tensor in [0, 1], each side at least
+            :data:`MIN_SIDE`; float64, float16 and bfloat16 are converted.
+        name: what messages call it (``"content"``, ``"style 2"``).
+
+    Returns:
+        The image as float32.
+
+    Raises:
+        TypeError: not a tensor (numpy arrays and PIL images get a hint how to convert them).
+        ValueError: wrong shape, integer dtype, NaN or infinite values, values outside [0, 1], too small.
+    """
+    shape = "(N, 3, H, W)" if batched else "(3, H, W)"
+    if not isinstance(image, Tensor):
+        hint = {"numpy": ": convert an (H, W, 3) uint8 array with torch.from_numpy(array).permute(2, 0, 1) / 255",
+                "PIL": ": convert it with adain.io.pil_to_tensor(image)"}.get(type(image).__module__.split(".")[0], "")
+        raise TypeError(f"{name} must be a torch.Tensor {shape}, RGB float in [0, 1], got {type(image).__name__}{hint}")
+    if image.dim() != (4 if batched else 3) or image.shape[-3] != 3:
+        raise ValueError(f"{name} must be a {shape} RGB tensor, got shape {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor in [0, 1], got {image.dtype} (divide 0..255 values by 255)")
+    h, w = image.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"{name} is {w}x{h}: each side must be at least {MIN_SIDE} px")
+    return check_unit_range(image.float(), name)
+
+
+def check_unit_range(values: Tensor, name: str) -> Tensor:
+    """``values`` if finite and in [0, 1] (up to :data:`RANGE_TOLERANCE`), else a ``ValueError`` naming ``name``."""
+    lo, hi = (float(v) for v in torch.aminmax(values))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} has NaN or infinite values")
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        raise ValueError(f"{name} values must be in [0, 1], got {lo:.3g}..{hi:.3g} (for 0..255 values: divide by 255)")
+    return values
+
+
+def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """``(H, W)`` after :func:`resize_shorter` to ``size`` (0 keeps): for size checks before any allocation."""
+    if size <= 0:
+        return height, width
+    scale = size / min(height, width)
+    return max(size, round(height * scale)), max(size, round(width * scale))
+
+
+def prepared_shape(height: int, width: int, size: int = 0, crop: bool = False) -> tuple[int, int]:
+    """``(H, W)`` after :func:`prepare`: for size checks before any allocation."""
+    h, w = resized_shape(height, width, size)
+    return (min(h, w),) * 2 if crop else (h, w)
 
 
 def resize_shorter(image: Tensor, size: int) -> Tensor:
     """Resize ``(C, H, W)`` so its shorter side is ``size`` (0 keeps it), antialiased bilinear, clipped to [0, 1]."""
     if size <= 0:
         return image
-    if size < 16:
-        raise ValueError(f"size must be 0 (keep) or at least 16, got {size}")
+    if size < MIN_SIDE:
+        raise ValueError(f"size must be 0 (keep) or at least {MIN_SIDE}, got {size}")
     h, w = image.shape[-2:]
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    nh, nw = resized_shape(h, w, size)
     if (nh, nw) == (h, w):
         return image
     out = F.interpolate(image[None], size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)[0]

@@ -6,64 +6,154 @@ input file raises :class:`InputError` whose message names the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from adain.atomic import atomic_write
 from adain.errors import InputError
 
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+"""The image formats read (Pillow's names), recognised from a file's first bytes, never from its name.
+Others (ICO, EPS, PSD, DDS, PPM, …) are refused: some decode a whole image, or run Ghostscript, as
+soon as they are opened, before any size can be checked."""
+FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF, TIFF"
+OUTPUT_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF"}
+_ORIENTATION = 0x0112  # the EXIF tag; orientations 5..8 swap width and height
 
 
-def _open(path: Path, max_pixels: int) -> Image.Image:
+def check_pixels(path: str | Path, width: int, height: int, limit: int, what: str = "", option: str = "--max-pixels") -> None:
+    """Raise :class:`InputError` naming ``path`` if ``width x height`` is over ``limit`` pixels.
+
+    ``what`` says which size it is (e.g. ``" after resizing"``), ``option`` how to change the limit.
+    """
+    if width * height > limit:
+        raise InputError(f"{path}: {width}x{height}{what} = {width * height} pixels is over the limit of {limit} ({option})")
+
+
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not an image")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
-    old = Image.MAX_IMAGE_PIXELS
+
+
+@contextlib.contextmanager
+def _c_stderr_captured() -> Iterator[list[str]]:
+    """Collect what C libraries write to file descriptor 2 (libtiff's warnings) into a list of lines.
+
+    Process-wide while it lasts, so it is used around TIFF decoding only.
+    """
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines += sink.read(4096).decode(errors="replace").splitlines()
+
+
+@contextlib.contextmanager
+def _decoding(path: Path, max_pixels: int | None = None) -> Iterator[None]:
+    """Turn whatever a decoder raises into one :class:`InputError` naming ``path``; keep library warnings quiet."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's and numpy's warnings about damaged files: the error says it
+        try:
+            yield
+        except InputError:
+            raise
+        except Image.DecompressionBombError:
+            bomb = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+            limit = f"the limit of {max_pixels} pixels (--max-pixels); " if max_pixels else ""
+            raise InputError(f"{path}: image is over {limit}Pillow refuses more than {bomb} as a decompression bomb") from None
+        except UnidentifiedImageError:
+            raise InputError(f"{path}: not an image file (accepted formats: {FORMAT_NAMES})") from None
+        except MemoryError:
+            raise InputError(f"{path}: not enough memory to decode it") from None
+        except Exception as exc:  # noqa: BLE001 - whatever a decoder raises, the file is damaged
+            detail = (str(exc).splitlines() or [""])[0][:100] or type(exc).__name__
+            raise InputError(f"{path}: not an image file (cannot decode it: {detail})") from None
+
+
+def _open_header(f: BinaryIO) -> Image.Image:
+    """Recognise ``f`` among :data:`ACCEPTED_FORMATS` from its first bytes and read its header (nothing decoded)."""
+    return Image.open(f, formats=ACCEPTED_FORMATS)
+
+
+def _displayed_size(img: Image.Image) -> tuple[int, int]:
+    """``(W, H)`` as displayed: EXIF orientations 5..8 swap the stored sides."""
+    w, h = img.size
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = None  # open() reads the header only: check its size ourselves, with a clear message
-            img = Image.open(path)
-            w, h = img.size
-            if w * h > max_pixels:
-                raise InputError(f"{path}: {w}x{h} = {w * h} pixels is over the limit of {max_pixels} (--max-pixels)")
-            Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own check still guards formats that grow on load
+        orientation = img.getexif().get(_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block: the stored orientation is kept
+        orientation = 1
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def image_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``(W, H)`` of an image file as displayed, read from its header: nothing is decoded.
+
+    Raises:
+        InputError: missing, empty, not an accepted format, or over ``max_pixels``.
+    """
+    path = Path(path)
+    _check_file(path)
+    with _decoding(path, max_pixels), path.open("rb") as f, _open_header(f) as img:
+        w, h = _displayed_size(img)
+    check_pixels(path, w, h, max_pixels)
+    return w, h
+
+
+def _decode(img: Image.Image, path: Path) -> None:
+    """``img.load()``; libtiff's messages become part of the error instead of going to stderr."""
+    if img.format != "TIFF":
+        img.load()
+        return
+    with _c_stderr_captured() as messages:
+        try:
             img.load()
-    except InputError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{path}: image is over the limit of {max_pixels} pixels (--max-pixels)") from None
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: cannot decode image ({str(exc).splitlines()[0][:100] or type(exc).__name__})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = old
-    return img
+        except Exception as exc:  # noqa: BLE001 - re-raised with libtiff's own words
+            raise OSError("; ".join([str(exc), *messages[:2]])) from None
 
 
 def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open and decode an image file in its stored mode, EXIF rotation applied.
 
+    The header's size is checked against ``max_pixels`` before anything is decoded; Pillow's own
+    decompression-bomb guard stays on.
+
     Raises:
-        InputError: missing, empty, truncated, not an image or over ``max_pixels``.
+        InputError: missing, empty, not an accepted format, damaged, or over ``max_pixels``.
     """
-    img = _open(Path(path), max_pixels)
+    path = Path(path)
+    _check_file(path)
+    with _decoding(path, max_pixels), path.open("rb") as f:
+        img = _open_header(f)
+        check_pixels(path, *img.size, max_pixels)
+        _decode(img, path)
     try:
         return ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not stop us; keep the stored orientation
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop us; keep the stored orientation
         return img
 
 
@@ -75,7 +165,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     elif img.mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
         img = Image.fromarray(np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0) + 0.5, 0, 255).astype(np.uint8), "L")
     if img.mode in ("P", "PA"):
         img = img.convert("RGBA")
@@ -96,7 +186,8 @@ def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: i
     img = open_oriented(path, max_pixels)
     if min(img.size) < min_side:
         raise InputError(f"{path}: {img.size[0]}x{img.size[1]} is too small (each side must be at least {min_side} px)")
-    return to_rgb(img)
+    with _decoding(path):
+        return to_rgb(img)
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:
@@ -113,11 +204,12 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor
 def load_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
     """Mask image → ``(H, W)`` float32 in [0, 1] (luminance; alpha, if any, is multiplied in)."""
     img = open_oriented(path, max_pixels)
-    if img.mode in ("RGBA", "LA", "PA", "P"):
-        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
-        lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        return torch.from_numpy(lum * rgba[..., 3])
-    return pil_to_tensor(to_rgb(img).convert("L").convert("RGB"))[0]
+    with _decoding(Path(path)):
+        if img.mode in ("RGBA", "LA", "PA", "P"):
+            rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+            lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+            return torch.from_numpy(lum * rgba[..., 3])
+        return pil_to_tensor(to_rgb(img).convert("L").convert("RGB"))[0]
 
 
 def load_index_map(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
@@ -148,60 +240,43 @@ def tensor_to_pil(image: Tensor) -> Image.Image:
 
 
 def image_format(path: str | Path) -> str:
-    """PIL format name for an output file's suffix (``.jpg`` → ``JPEG``).
+    """PIL format name for an output file's suffix (``.jpg`` → ``JPEG``), from :data:`OUTPUT_FORMATS`.
 
     Raises:
-        InputError: unknown suffix.
+        InputError: a suffix not in the list (checked before any work, so no run ends on it).
     """
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise InputError(f"{path}: unknown image format '{path.suffix}' (use .jpg, .png or .webp)")
+        raise InputError(f"{path}: unknown image format '{path.suffix}', cannot write it (use {', '.join(OUTPUT_FORMATS)})")
     return fmt
 
 
-def _save_atomic(image: Tensor | Image.Image, path: Path, quality: int) -> None:
-    img = tensor_to_pil(image) if isinstance(image, Tensor) else image
-    fmt = image_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-            img.save(f, format=fmt, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def check_not_an_input(output: str | Path, inputs: dict[str, str | Path | None]) -> None:
+    """Refuse an ``output`` path that is one of the ``inputs`` (label → path), compared after resolving
+    links and ``..``: writing there would destroy the input."""
+    target = Path(output).resolve()
+    for label, path in inputs.items():
+        if path is not None and Path(path).resolve() == target:
+            raise InputError(f"{output}: is also the {label} input; writing there would destroy it (choose another output)")
 
 
 def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95) -> None:
-    """Write an image atomically (temp file in the same folder, then rename); format from the suffix.
+    """Write an image atomically (:func:`atomic_write`); the format from the suffix (:data:`OUTPUT_FORMATS`).
 
     Raises:
         InputError: unknown suffix, or the file cannot be written (permissions, disk full, …).
     """
-    path = Path(path)
-    try:
-        _save_atomic(image, path, quality)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    fmt = image_format(path)
+    img = tensor_to_pil(image) if isinstance(image, Tensor) else image
+    with atomic_write(path) as tmp:
+        img.save(tmp, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a text file through a temp file in the same folder and a rename (no half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a text file atomically (:func:`atomic_write`)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, newline="")
 
 
 def fit_height(img: Image.Image, height: int) -> Image.Image:

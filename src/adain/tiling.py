@@ -29,12 +29,21 @@ from adain.color import color_inputs, color_output
 from adain.controls import check_alpha, normalise_weights, target_features
 from adain.geometry import MULTIPLE, pad_to_multiple
 from adain.ops import StatsAccumulator, mean_std, rebase_stats
-from adain.stylizer import Stylizer
+from adain.stylizer import BYTES_PER_PIXEL, Stylizer
 
 ENCODER_MARGIN = 48  # image px around an encoded region: > the relu4_1 receptive radius (34 px), a multiple of 8
 DECODER_MARGIN = 4  # feature positions around a decoded region: > the decoder's receptive radius (≈2.75)
 AUTO_PIXELS = 4_000_000  # ``tile="auto"`` tiles images above this many pixels
 AUTO_TILE = 1024
+TILED_BYTES_PER_PIXEL = 64  # held whole while tiling: input, padded copy, output, weights, colour copies (float32)
+
+
+def stylize_memory(height: int, width: int, tile: int = 0) -> int:
+    """Estimated peak bytes of stylizing an ``(H, W)`` content in one piece (``tile`` 0) or in tiles of ``tile`` px."""
+    if not tile:
+        return height * width * BYTES_PER_PIXEL
+    side = tile + 2 * ENCODER_MARGIN + 2 * DECODER_MARGIN * MULTIPLE
+    return height * width * TILED_BYTES_PER_PIXEL + min(height, side) * min(width, side) * BYTES_PER_PIXEL
 
 
 def tile_spans(n: int, tile: int, overlap: int) -> list[tuple[int, int]]:

@@ -23,12 +23,16 @@ from adain.controls import (
     normalise_weights,
 )
 from adain.errors import InputError
-from adain.geometry import prepare
+from adain.device import memory_budget
+from adain.geometry import prepare, prepared_shape
 from adain.io import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
+    check_not_an_input,
+    check_pixels,
     fit_height,
     image_format,
+    image_size,
     load_image,
     load_index_map,
     load_mask,
@@ -37,7 +41,7 @@ from adain.io import (
     tensor_to_pil,
 )
 from adain.stylizer import Stylizer
-from adain.tiling import resolve_tile, stylize_tiled
+from adain.tiling import resolve_tile, stylize_memory, stylize_tiled
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,9 @@ class StylizeOptions:
         style_size: shorter side of the style images (0 keeps): 512, the
             original code's default and the paper's training scale.
         crop: centre square crop of content and styles after resizing.
-        max_pixels: largest image accepted, as stored and (content) as processed.
+        max_pixels: largest image accepted, as stored and as processed (after resizing); ``None``:
+            images as stored up to :data:`~adain.io.DEFAULT_MAX_PIXELS`, as processed what fits
+            :func:`~adain.device.memory_budget` (see :func:`check_memory`).
         quality: JPEG/WebP quality of written images.
     """
 
@@ -61,7 +67,7 @@ class StylizeOptions:
     content_size: int = 0
     style_size: int = 512
     crop: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int | None = None
     quality: int = 95
 
     def __post_init__(self) -> None:
@@ -71,29 +77,59 @@ class StylizeOptions:
         for name, size in (("content size", self.content_size), ("style size", self.style_size)):
             if size != 0 and size < MIN_SIDE:
                 raise ValueError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
-        if self.max_pixels < MIN_SIDE * MIN_SIDE:
+        if self.max_pixels is not None and self.max_pixels < MIN_SIDE * MIN_SIDE:
             raise ValueError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
         if not 1 <= self.quality <= 100:
             raise ValueError(f"quality must be in 1..100, got {self.quality}")
 
 
-def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions) -> Tensor:
-    """``prepare`` an image read from ``path`` and check the result against ``max_pixels``."""
-    image = prepare(image, size, opts.crop)
-    h, w = image.shape[-2:]
-    if h * w > opts.max_pixels:
-        raise InputError(f"{path}: {w}x{h} after resizing is over the limit of {opts.max_pixels} pixels (--max-pixels)")
-    return image
+    @property
+    def stored_limit(self) -> int:
+        """Pixels an input file may have as stored."""
+        return DEFAULT_MAX_PIXELS if self.max_pixels is None else self.max_pixels
+
+
+def check_memory(path: str | Path, height: int, width: int, tile: int | str = 0) -> None:
+    """Refuse a content of ``(H, W)`` (as processed) whose stylization would not fit the memory budget.
+
+    Raises:
+        InputError: one line with the estimate, the budget and what to do instead.
+    """
+    side = resolve_tile(tile, height, width)
+    need, have = stylize_memory(height, width, side), memory_budget()
+    if need > have:
+        how = f"in {side} px tiles" if side else "in one piece"
+        fix = "a smaller --content-size" if side else "--tile auto (bounded memory) or a smaller --content-size"
+        raise InputError(f"{path}: {width}x{height} needs about {need / 2**30:.1f} GB of memory to stylize {how}, more than the "
+                         f"{have / 2**30:.1f} GB available to it: use {fix} (or set --max-pixels)")
+
+
+def check_planned(path: str | Path, size: int, opts: StylizeOptions, tile: int | str = 0) -> tuple[int, int]:
+    """The ``(H, W)`` that ``path`` will have after resizing to ``size`` (and cropping), checked from the
+    file's header against ``opts.max_pixels`` or the memory budget before anything is decoded."""
+    w, h = image_size(path, opts.stored_limit)
+    ph, pw = prepared_shape(h, w, size, opts.crop)
+    if opts.max_pixels is not None:
+        check_pixels(path, pw, ph, opts.max_pixels, " after resizing")
+    else:
+        check_memory(path, ph, pw, tile)
+    return ph, pw
+
+
+def load_prepared(path: str | Path, size: int, opts: StylizeOptions, tile: int | str = 0) -> Tensor:
+    """Image file → ``(3, H, W)`` resized to ``size`` (and cropped with ``opts.crop``), its sizes checked first."""
+    check_planned(path, size, opts, tile)
+    return prepare(load_image(path, opts.stored_limit), size, opts.crop)
 
 
 def load_style(path: str | Path, opts: StylizeOptions) -> Tensor:
     """Style file → ``(3, H, W)`` resized to ``opts.style_size`` (and cropped with ``opts.crop``)."""
-    return _prepared(Path(path), load_image(path, opts.max_pixels), opts.style_size, opts)
+    return load_prepared(path, opts.style_size, opts)
 
 
-def load_content(path: str | Path, opts: StylizeOptions) -> Tensor:
+def load_content(path: str | Path, opts: StylizeOptions, tile: int | str = 0) -> Tensor:
     """Content file → ``(3, H, W)`` resized to ``opts.content_size`` (and cropped with ``opts.crop``)."""
-    return _prepared(Path(path), load_image(path, opts.max_pixels), opts.content_size, opts)
+    return load_prepared(path, opts.content_size, opts, tile)
 
 
 def _check_region(masks: list[Tensor], files: list[Path], size: tuple[int, int] | None, empty: list[str]) -> None:
@@ -134,11 +170,15 @@ def load_pair(
     weights: list[float] | None = None,
     masks: list[str | Path] | None = None,
     index_map: str | Path | None = None,
+    tile: int | str = 0,
 ) -> PairJob:
     """Read and check every input of a one-content run before any model is loaded.
 
     Masks (one per style) or an index map (pixel value k picks style k) must
     have the content file's size; they go through the same resize and crop.
+    Every size is checked from the files' headers before anything is decoded;
+    ``tile`` (see :func:`~adain.tiling.resolve_tile`) is how the content will be
+    stylized, for the memory check.
 
     Raises:
         InputError: a bad file (the message names it).
@@ -154,17 +194,20 @@ def load_pair(
     if masks is not None and len(masks) != k:
         raise ValueError(f"{len(masks)} masks given for {k} styles (one mask per style)")
     w = normalise_weights(weights, k) if weights is not None else None
-    raw = load_image(content, opts.max_pixels)
-    image = _prepared(content, raw, opts.content_size, opts)
+    check_planned(content, opts.content_size, opts, tile)
+    for style in styles:
+        check_planned(style, opts.style_size, opts)
+    raw = load_image(content, opts.stored_limit)
+    image = prepare(raw, opts.content_size, opts.crop)
     region = None
     if masks is not None or index_map is not None:
         if masks is not None:
             files = [Path(m) for m in masks]
-            loaded = [load_mask(m, opts.max_pixels) for m in files]
+            loaded = [load_mask(m, opts.stored_limit) for m in files]
             empty = ["mask covers nothing (all black)"] * k
         else:
             files = [Path(index_map)] * k
-            loaded = list(index_masks(index_map, k, opts.max_pixels))
+            loaded = list(index_masks(index_map, k, opts.stored_limit))
             empty = [f"no pixel has value {i}, so style {s} would not be used" for i, s in enumerate(styles)]
         _check_region(loaded, files, tuple(raw.shape[-2:]), empty)
         region = prepare(torch.stack(loaded), opts.content_size, opts.crop)
@@ -241,8 +284,12 @@ def stylize_folders(
             if name in seen:
                 raise InputError(f"{out_dir / name}: both {seen[name][0].name} × {seen[name][1].name} and {c.name} × {s.name} would be written here; rename one")
             seen[name] = (c, s)
+    inputs = {f"'{p.name}'": p for p in [*contents, *styles]}
+    for name in seen:
+        check_not_an_input(out_dir / name, inputs)
     if grid is not None:
         image_format(grid)
+        check_not_an_input(grid, inputs)
 
     skipped: list[str] = []
 

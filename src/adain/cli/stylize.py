@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content-size", type=int, default=0, metavar="N", help="resize the content's shorter side to N first (0: keep; the output has the input's size) (default %(default)s)")
     add_style_size(p)
     p.add_argument("--crop", action="store_true", help="centre square crop of content and styles (after resizing)")
-    p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (decompression bombs, memory) (default: 50 million)")
+    p.add_argument("--max-pixels", type=int, metavar="N", help="refuse images larger than N pixels, as stored or after resizing "
+                   "(default: 50 million as stored; after resizing, what fits half the memory available)")
     add_model_options(p)
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1..100 (default %(default)s)")
     p.add_argument("--grid", type=Path, metavar="FILE", help="folder mode: also write a picture grid (styles across, contents down)")
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> None:
         stylize_folders,
         stylize_pair,
     )
-    from adain.io import InputError, image_format, list_images, save_image
+    from adain.io import InputError, check_not_an_input, image_format, list_images, save_image
     from adain.stylizer import Stylizer
 
     opts = StylizeOptions(
@@ -88,7 +89,10 @@ def run(args: argparse.Namespace) -> None:
         if args.output.is_dir():
             raise InputError(f"{args.output}: is a folder; give an image file name (a folder is for folder mode)")
         image_format(args.output)
-        job = load_pair(args.content, args.style, opts, weights=args.weights, masks=args.mask, index_map=args.index_map)
+        inputs = {"content": args.content, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
+                  **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map}
+        check_not_an_input(args.output, inputs)
+        job = load_pair(args.content, args.style, opts, weights=args.weights, masks=args.mask, index_map=args.index_map, tile=args.tile)
         save_image(stylize_pair(job, make_stylizer(), opts, args.tile), args.output, opts.quality)
         print(f"wrote {args.output}")
         return

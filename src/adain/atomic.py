@@ -1,0 +1,93 @@
+"""Atomic writes: every file adain writes goes to a temp file beside its target and is renamed over it.
+
+So no reader ever sees half a file, an error or a signal leaves the target as it was, and temp files
+of killed processes are recognisable (their pid is in the name) and removed by the next write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from adain.errors import InputError
+
+
+def make_folder(folder: str | Path) -> Path:
+    """Create ``folder`` (and its parents) if needed.
+
+    Raises:
+        InputError: it cannot be created (a file in the way, no permission, …).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from None
+    return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+def _temp_path(path: Path) -> Path:
+    """``.<stem>.<pid>-<random>.tmp<suffix>`` beside ``path`` (the suffix last, for writers that pick the format from it)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid < 2**31
+    return True
+
+
+def sweep_temps(path: str | Path) -> int:
+    """Remove the temp files of ``path`` (see :func:`atomic_write`) that killed processes left; returns how many."""
+    path = Path(path)
+    removed = 0
+    for tmp in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"):
+        pid = tmp.name[len(path.stem) + 2 :].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path`` to write; when the block ends it is renamed onto ``path``.
+
+    The result has the permissions of the umask (``0o666 & ~umask``, 0644 by default). On an error, a
+    KeyboardInterrupt or a SIGTERM (the CLI turns it into SystemExit) the temp file is removed; one
+    that a killed process left behind is removed by the next write of ``path`` (:func:`sweep_temps`).
+
+    Raises:
+        InputError: the folder cannot be created, or writing fails (permissions, disk full, …).
+    """
+    path = Path(path)
+    try:
+        make_folder(path.parent)
+    except InputError as exc:
+        raise InputError(f"{path}: cannot write ({exc})") from None
+    sweep_temps(path)
+    tmp = _temp_path(path)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
