@@ -235,7 +235,7 @@ def test_limits(make_client, overrides, data, files, status, message):
     [
         ({"style_name": ["marc"]}, [content_file(b"not an image", "bad.png")], 400, "content 'bad.png': not an image file"),
         ({"style_name": ["marc"]}, [content_file(b"", "empty.png")], 400, "content 'empty.png': empty file"),
-        ({"style_name": ["marc"]}, [content_file(png()[:60], "cut.png")], 400, "content 'cut.png': cannot decode image"),
+        ({"style_name": ["marc"]}, [content_file(png()[:60], "cut.png")], 400, "content 'cut.png': not an image file (cannot decode it"),
         ({"style_name": ["marc"]}, [content_file(png((8, 8)), "tiny.png")], 400, "content 'tiny.png': 8x8 is too small"),
         ({}, [content_file(), ("style", ("s.gif", b"GIF89a...", "image/gif"))], 400, "style 1 's.gif': not an image file"),
         ({"style_name": ["marc"]}, [content_file(), mask_file(torch.ones(8, 40))], 400, "mask 1 'mask.png': 40x8 does not have the content's aspect ratio"),

@@ -18,18 +18,22 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import logging
 import re
+import resource
 import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
+import h11
 import torch
 import torch.nn.functional as F
+import uvicorn
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -37,13 +41,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import Tensor
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from adain.color import color_inputs, color_output
-from adain.geometry import prepare, resize_shorter
+from adain.geometry import prepare, resize_shorter, resized_shape
 from adain.io import (
     IMAGE_SUFFIXES,
     MIN_SIDE,
     InputError,
+    image_size,
     load_mask,
     load_pil,
     pil_to_tensor,
@@ -60,6 +66,13 @@ T = TypeVar("T")
 ASPECT_TOLERANCE = 0.02  # a mask may differ from the content's aspect ratio by this fraction
 
 
+def default_connections() -> int:
+    """A quarter of the process's file-handle limit, at most 256: the connections held, plus as many
+    accepted at once (the listen backlog), plus the files a request opens stay under the limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(8, min(256, (4096 if soft == resource.RLIM_INFINITY else soft) // 4))
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one request may ask for; over a limit is a 4xx answer.
@@ -68,11 +81,16 @@ class Limits:
         max_upload_bytes: the whole request body (413 over it).
         max_pixels: pixels of each uploaded image, as decoded.
         max_size: the largest output shorter side a request may ask for.
-        max_output_pixels: pixels of the output image.
+        max_output_pixels: pixels of the output image, and of each style once resized to ``style_size``
+            (both are checked from the files' headers, before anything is decoded).
         max_styles: styles per request.
         queue: requests waiting or running at once (503 over it).
         cache: encoded styles kept (LRU).
         style_size: styles are resized to this shorter side before encoding (the paper's 512, as ``adain stylize``).
+        max_connections: open connections (and the listen backlog); one more is closed as soon as it
+            is accepted (default: a quarter of the file-handle limit, at most 256).
+        request_timeout: seconds a connection has to send a whole request (headers and body), from its
+            start or from the previous answer; then it is closed (idle and slow clients).
     """
 
     max_upload_bytes: int = 20 * 2**20
@@ -83,6 +101,8 @@ class Limits:
     queue: int = 4
     cache: int = 64
     style_size: int = 512
+    max_connections: int = field(default_factory=default_connections)
+    request_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -139,6 +159,16 @@ def load_source(source: Source, loader: Callable[[Path, int], T], max_pixels: in
         return loader(source.path, max_pixels)
     except InputError as exc:
         raise InputError(str(exc).replace(str(source.path), source.label)) from None
+
+
+def check_planned(source: Source, size: int, limits: Limits, what: str, hint: str) -> tuple[int, int]:
+    """``(H, W)`` that ``source`` will have once its shorter side is resized to ``size``, from the file's
+    header (nothing is decoded); over ``limits.max_output_pixels`` is an :class:`InputError`."""
+    w, h = load_source(source, image_size, limits.max_pixels)
+    ph, pw = resized_shape(h, w, size)
+    if ph * pw > limits.max_output_pixels:
+        raise InputError(f"{source.label}: {what} would be {pw}x{ph} = {ph * pw} pixels, over the limit of {limits.max_output_pixels}: {hint}")
+    return ph, pw
 
 
 def resize_mask(mask: Tensor, size: tuple[int, int], label: str) -> Tensor:
@@ -257,11 +287,17 @@ class Service:
         return StyleStats(torch.cat([s.mean for s in parts]), torch.cat([s.std for s in parts])), hits
 
     def render(self, job: Job) -> tuple[bytes, list[bool]]:
-        """Decode, stylize and encode one job (on the worker thread): image bytes and the cache hits."""
+        """Decode, stylize and encode one job (on the worker thread): image bytes and the cache hits.
+
+        Every size (content, masks, styles, output) is checked from the files' headers first.
+        """
+        check_planned(job.content, job.size, self.limits, "the output", "ask for a smaller size")
+        for source in job.styles:
+            check_planned(source, self.limits.style_size, self.limits, f"resized to {self.limits.style_size} px", "crop it to a less elongated shape")
+        for source in job.masks:
+            load_source(source, image_size, self.limits.max_pixels)
         content = prepare(pil_to_tensor(load_source(job.content, load_pil, self.limits.max_pixels)), job.size)
         h, w = content.shape[-2:]
-        if h * w > self.limits.max_output_pixels:
-            raise InputError(f"the output would be {w}x{h} = {w * h} pixels, over the limit of {self.limits.max_output_pixels}: ask for a smaller size")
         masks = None
         if job.masks:
             loaded = [resize_mask(load_source(m, load_mask, self.limits.max_pixels), (h, w), m.label) for m in job.masks]
@@ -455,11 +491,104 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, *, decoder: str | Path | None = None, device: str = "auto", bf16: bool | None = None, limits: Limits | None = None) -> None:
-    """Load the model once and serve the app under uvicorn until interrupted."""
-    import uvicorn
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a connection cap and a deadline per request.
 
+    A connection over ``max_connections`` is dropped as soon as it is accepted, so idle sockets
+    cannot use up the file handles; a request whose headers and body have not all arrived
+    ``request_timeout`` seconds after the connection opened (or after the previous answer) is
+    dropped, so idle and slow clients cannot hold connections. A request being answered has no
+    deadline (the queue bounds that work).
+    """
+
+    max_connections = 256
+    request_timeout = 30.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._deadline: asyncio.TimerHandle | None = None
+        self._dropped = len(self.connections) >= self.max_connections
+        if self._dropped:
+            transport.abort()
+            return
+        super().connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_timeout, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR):
+            self._disarm()  # the whole request is in: the answer has no deadline
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._dropped:
+            return
+        self._disarm()
+        super().connection_lost(exc)
+
+
+class LogBudget(logging.Filter):
+    """Lets at most ``burst`` records through per ``period`` seconds; the first record after a quiet
+    period says how many were dropped. Keeps the log bounded under attack (a flood of errors)."""
+
+    def __init__(self, burst: int = 20, period: float = 60.0) -> None:
+        super().__init__()
+        self.burst, self.period = burst, period
+        self.window_start, self.count, self.dropped = time.monotonic(), 0, 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self.window_start >= self.period:
+            if self.dropped:
+                record.msg = f"({self.dropped} log messages dropped in {self.period:g} s) {record.msg}"
+            self.window_start, self.count, self.dropped = now, 0, 0
+        self.count += 1
+        if self.count > self.burst:
+            self.dropped += 1
+            return False
+        return True
+
+
+def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicorn.Config:
+    """uvicorn's settings for ``app``: the guarded protocol with ``limits``' cap and deadline, short keep-alive, small header buffer."""
+
+    class Protocol(GuardedH11Protocol):
+        max_connections = limits.max_connections
+        request_timeout = limits.request_timeout
+
+    return uvicorn.Config(app, host=host, port=port, http=Protocol, backlog=limits.max_connections, timeout_keep_alive=5,
+                          h11_max_incomplete_event_size=16 * 1024, log_level="info")
+
+
+def run_server(app: FastAPI, host: str, port: int, limits: Limits) -> None:
+    """Serve ``app`` until interrupted, with bounded connections and a bounded log."""
+    config = uvicorn_config(app, host, port, limits)
+    for name in ("uvicorn.error", "uvicorn.access", "asyncio"):
+        logging.getLogger(name).addFilter(LogBudget())
+    uvicorn.Server(config).run()
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, decoder: str | Path | None = None, device: str = "auto", bf16: bool | None = None, limits: Limits | None = None) -> None:
+    """Load the model once and serve the app under uvicorn until interrupted (see :func:`run_server`)."""
+    limits = limits or Limits()
     started = time.perf_counter()
     stylizer = Stylizer(decoder, device=device, bf16=bf16)
     print(f"model loaded on {stylizer.device} in {time.perf_counter() - started:.1f} s; open http://{host}:{port}/", flush=True)
-    uvicorn.run(create_app(stylizer, limits=limits), host=host, port=port, log_level="info")
+    run_server(create_app(stylizer, limits=limits), host, port, limits)

@@ -34,7 +34,7 @@ from adain.evaluation.evaluate import mean_of, read_baseline
 from adain.evaluation.pairs import DEFAULT_DATA, FULL_SIZE, full_pairs, load_pair
 from adain.evaluation.report import write_json
 from adain.geometry import resize_shorter
-from adain.io import InputError, load_image, save_image
+from adain.io import InputError, image_format, load_image, save_image
 from adain.losses import content_loss, image_metrics, style_loss
 from adain.ops import adain
 
@@ -131,8 +131,7 @@ def optimize_image(content: Tensor, style: Tensor, *, encoder: Encoder, config: 
 def check_output_path(path: str | Path) -> Path:
     """Fail before a long run if the output's image format is unknown."""
     path = Path(path)
-    if path.suffix.lower() not in Image.registered_extensions():
-        raise InputError(f"{path}: unknown image format '{path.suffix}' (use .jpg, .png or .webp)")
+    image_format(path)
     if path.is_dir():
         raise InputError(f"{path}: is a directory")
     return path
