@@ -36,6 +36,11 @@ def segment(path: Path, size: tuple[int, int], frames: int, start: int = 0) -> b
     return path.read_bytes()
 
 
+def short_clip(folder: Path) -> bytes:
+    """8 frames of 48x32 (two segments: FFmpeg needs a little data to find the stream)."""
+    return segment(folder / "a.ts", (48, 32), 4) + segment(folder / "b.ts", (48, 32), 4, start=4)
+
+
 @pytest.fixture
 def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
     from adain.decoder import Decoder, save_decoder
@@ -74,14 +79,14 @@ def test_resolution_change_mid_stream_keeps_the_first_size(tmp_path, fast_models
 def test_video_frames_over_the_memory_limit_are_refused(tmp_path, fast_models, capsys, monkeypatch):
     monkeypatch.setattr("adain.device.available_memory", lambda: 2**20)
     clip = tmp_path / "clip.ts"
-    clip.write_bytes(segment(tmp_path / "a.ts", (48, 32), 2))
+    clip.write_bytes(short_clip(tmp_path))
     code, err = video([clip, tmp_path / "out.mp4", "-s", HOKUSAI, "--decoder", fast_models], capsys)
     one_line(code, err, clip, "memory")
 
 
 def test_output_equal_to_an_input_is_refused(tmp_path, capsys):
     clip = tmp_path / "clip.ts"
-    data = segment(tmp_path / "a.ts", (48, 32), 2)
+    data = short_clip(tmp_path)
     clip.write_bytes(data)
     code, err = video([clip, tmp_path / "." / "clip.ts", "-s", HOKUSAI], capsys)
     one_line(code, err, "input")
@@ -95,14 +100,14 @@ def test_output_equal_to_an_input_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("extra, message", [(["--crf", "99"], "crf"), (["--batch", "0"], "batch")])
 def test_bad_video_options_are_one_line(tmp_path, capsys, extra, message):
     clip = tmp_path / "clip.ts"
-    clip.write_bytes(segment(tmp_path / "a.ts", (48, 32), 2))
+    clip.write_bytes(short_clip(tmp_path))
     code, err = video([clip, tmp_path / "out.mp4", "-s", HOKUSAI, *extra], capsys)
     one_line(code, err, message)
 
 
 def test_unwritable_output_folder_is_one_line(tmp_path, fast_models, capsys):
     clip = tmp_path / "clip.ts"
-    clip.write_bytes(segment(tmp_path / "a.ts", (48, 32), 2))
+    clip.write_bytes(short_clip(tmp_path))
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" / "out.mp4"
     code, err = video([clip, out, "-s", HOKUSAI, "--decoder", fast_models], capsys)
@@ -114,7 +119,7 @@ def test_sigterm_leaves_no_temp_file_and_stale_ones_are_swept(tmp_path):
     clip.write_bytes(segment(tmp_path / "a.ts", (64, 48), 600))
     out = tmp_path / "out" / "result.mp4"
     out.parent.mkdir()
-    stale = out.parent / f".result.{2**22 + 7}.adain-tmp.mp4"  # left by a killed run (no such process)
+    stale = out.parent / f".result.{2**22 + 7}-0123abcd.tmp.mp4"  # left by a killed run (no such process)
     stale.write_bytes(b"x")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "adain.cli", "video", str(clip), str(out), "-s", HOKUSAI, "--style-size", "32"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,16 +52,30 @@ def _running(pid: int) -> bool:
     return True
 
 
+_TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp(?P<suffix>[^/]*)$")
+
+
+def temp_target(tmp: Path) -> tuple[Path, int] | None:
+    """``(target, pid)`` of a temp file named by :func:`atomic_write`, or ``None`` for any other file."""
+    match = _TEMP_NAME.match(tmp.name)
+    if match is None:
+        return None
+    return tmp.with_name(match["stem"] + match["suffix"]), int(match["pid"])
+
+
+def is_stale(tmp: Path) -> bool:
+    """Whether ``tmp`` is a temp file of :func:`atomic_write` whose process is gone."""
+    found = temp_target(tmp)
+    return found is not None and not _running(found[1])
+
+
 def sweep_temps(path: str | Path) -> int:
     """Remove the temp files of ``path`` (see :func:`atomic_write`) that killed processes left; returns how many."""
     path = Path(path)
-    removed = 0
-    for tmp in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"):
-        pid = tmp.name[len(path.stem) + 2 :].split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    stale = [t for t in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}") if is_stale(t) and temp_target(t)[0] == path]
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return len(stale)
 
 
 @contextlib.contextmanager

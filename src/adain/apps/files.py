@@ -104,13 +104,14 @@ def check_memory(path: str | Path, height: int, width: int, tile: int | str = 0)
                          f"{have / 2**30:.1f} GB available to it: use {fix} (or set --max-pixels)")
 
 
-def check_planned(path: str | Path, size: int, opts: StylizeOptions, tile: int | str = 0) -> tuple[int, int]:
+def check_planned(path: str | Path, size: int, *, crop: bool = False, max_pixels: int | None = None, tile: int | str = 0) -> tuple[int, int]:
     """The ``(H, W)`` that ``path`` will have after resizing to ``size`` (and cropping), checked from the
-    file's header against ``opts.max_pixels`` or the memory budget before anything is decoded."""
-    w, h = image_size(path, opts.stored_limit)
-    ph, pw = prepared_shape(h, w, size, opts.crop)
-    if opts.max_pixels is not None:
-        check_pixels(path, pw, ph, opts.max_pixels, " after resizing")
+    file's header before anything is decoded: against ``max_pixels`` (as stored, and after resizing), or
+    with ``None`` against :data:`~adain.io.DEFAULT_MAX_PIXELS` as stored and :func:`check_memory` after."""
+    w, h = image_size(path, DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    ph, pw = prepared_shape(h, w, size, crop)
+    if max_pixels is not None:
+        check_pixels(path, pw, ph, max_pixels, " after resizing")
     else:
         check_memory(path, ph, pw, tile)
     return ph, pw
@@ -118,7 +119,7 @@ def check_planned(path: str | Path, size: int, opts: StylizeOptions, tile: int |
 
 def load_prepared(path: str | Path, size: int, opts: StylizeOptions, tile: int | str = 0) -> Tensor:
     """Image file → ``(3, H, W)`` resized to ``size`` (and cropped with ``opts.crop``), its sizes checked first."""
-    check_planned(path, size, opts, tile)
+    check_planned(path, size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile)
     return prepare(load_image(path, opts.stored_limit), size, opts.crop)
 
 
@@ -194,9 +195,9 @@ def load_pair(
     if masks is not None and len(masks) != k:
         raise ValueError(f"{len(masks)} masks given for {k} styles (one mask per style)")
     w = normalise_weights(weights, k) if weights is not None else None
-    check_planned(content, opts.content_size, opts, tile)
+    check_planned(content, opts.content_size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile)
     for style in styles:
-        check_planned(style, opts.style_size, opts)
+        check_planned(style, opts.style_size, crop=opts.crop, max_pixels=opts.max_pixels)
     raw = load_image(content, opts.stored_limit)
     image = prepare(raw, opts.content_size, opts.crop)
     region = None

@@ -23,8 +23,6 @@ the decoder's texture boils with small input changes). Two stabilisers:
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ from PIL import Image
 from torch import Tensor
 
 from adain.apps.files import index_masks
+from adain.atomic import atomic_write
 from adain.color import color_inputs, color_output
 from adain.controls import (
     check_alpha,
@@ -46,10 +45,12 @@ from adain.controls import (
     normalise_weights,
     target_features,
 )
-from adain.geometry import pad_to_multiple, resize_shorter
-from adain.io import InputError, load_mask
+from adain.device import memory_budget
+from adain.geometry import pad_to_multiple, resize_shorter, resized_shape
+from adain.io import InputError, check_not_an_input, load_mask
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
+from adain.tiling import stylize_memory
 
 # output suffix → (codec, pixel format)
 OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
@@ -321,9 +322,13 @@ def _frames_error(path: Path, exc: Exception) -> InputError:
     return InputError(f"{path}: corrupt or unreadable video data ({getattr(exc, 'strerror', None) or type(exc).__name__})")
 
 
-def _to_tensor(frame) -> Tensor:
-    """PyAV frame → ``(3, H, W)`` float32 RGB in [0, 1] (stored orientation)."""
-    return torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).float().div_(255.0)
+def _to_tensor(frame, size: tuple[int, int]) -> Tensor:
+    """PyAV frame → ``(3, H, W)`` float32 RGB in [0, 1] (stored orientation) of ``size``: a stream that
+    changes resolution keeps its first frame's size."""
+    image = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).float().div_(255.0)
+    if tuple(image.shape[-2:]) != size:
+        image = F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp_(0, 1)
+    return image
 
 
 def _to_av_frame(image: Tensor, pix_fmt: str):
@@ -424,6 +429,37 @@ def _batches(container, path: Path, batch: int, max_frames: int, on_audio) -> It
         yield buffer
 
 
+def check_settings(dst: Path, *, batch: int, crf: int, codec: str | None) -> tuple[str, str]:
+    """Check the output's format and the encoding options before any work; returns ``(codec, pixel format)``.
+
+    Raises:
+        InputError: an unknown output format or codec.
+        ValueError: ``batch`` under 1, ``crf`` outside 0..51.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    if not 0 <= crf <= 51:
+        raise ValueError(f"crf must be in 0..51 (0 lossless, 51 worst), got {crf}")
+    suffix = dst.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise InputError(f"{dst}: unknown video format '{dst.suffix}' (use {', '.join(OUTPUT_FORMATS)})")
+    codec_name, pix_fmt = OUTPUT_FORMATS[suffix]
+    if codec:
+        codec_name, pix_fmt = codec, "yuv420p"
+    if codec_name not in _av().codecs_available:
+        raise InputError(f"unknown video codec '{codec_name}' (not in PyAV's FFmpeg)")
+    return codec_name, pix_fmt
+
+
+def check_memory(src: Path, info: VideoInfo, *, size: int, batch: int) -> None:
+    """Refuse frames that, ``batch`` at a time at shorter side ``size``, would not fit the memory budget."""
+    h, w = resized_shape(info.height, info.width, size)
+    need, have = stylize_memory(h, w) * batch, memory_budget()
+    if need > have:
+        raise InputError(f"{src}: {w}x{h} frames, {batch} at a time, need about {need / 2**30:.1f} GB of memory, more than the "
+                         f"{have / 2**30:.1f} GB available to it: use a smaller --size or --batch")
+
+
 def stylize_video(
     src: str | Path,
     dst: str | Path,
@@ -472,98 +508,88 @@ def stylize_video(
 
     Raises:
         InputError: unreadable input, no video stream, unknown codec, unknown
-            output format, audio that cannot be copied into the output.
+            output format, audio that cannot be copied into the output, an output
+            that is the input, frames that would not fit the memory budget.
+        ValueError: ``batch`` or ``crf`` out of range.
     """
-    av = _av()
     src, dst = Path(src), Path(dst)
     alpha = check_alpha(alpha)
     check_weights_or_masks(weights, masks)
-    if batch < 1:
-        raise ValueError(f"batch must be at least 1, got {batch}")
-    suffix = dst.suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise InputError(f"{dst}: unknown video format '{dst.suffix}' (use {', '.join(OUTPUT_FORMATS)})")
-    codec_name, pix_fmt = OUTPUT_FORMATS[suffix]
-    if codec:
-        codec_name, pix_fmt = codec, "yuv420p"
-    if codec_name not in av.codecs_available:
-        raise InputError(f"unknown video codec '{codec_name}' (not in PyAV's FFmpeg)")
+    check_not_an_input(dst, {"video": src})
+    codec_name, pix_fmt = check_settings(dst, batch=batch, crf=crf, codec=codec)
     info = probe(src)
+    check_memory(src, info, size=size, batch=batch)
+    av = _av()
+    suffix = dst.suffix.lower()
     stylizer = stylizer or Stylizer()
     stabilizer = StatsStabilizer(stats_momentum) if stats_momentum > 0 else None
     blend = TemporalBlend(stabilize) if stabilize > 0 else None
     meter = FlickerMeter()
     even = pix_fmt.startswith("yuv420")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     frames_done, started = 0, time.perf_counter()
     total = min(info.frames or 0, max_frames or info.frames or 0) or None
-    try:
-        with _open_input(src) as inp, av.open(str(tmp), "w") as out:
-            in_video = inp.streams.video[0]
-            copy_audio = audio and suffix in AUDIO_SUFFIXES and bool(inp.streams.audio)
-            out_audio = None
-            if copy_audio:
-                try:
-                    out_audio = out.add_stream_from_template(inp.streams.audio[0])
-                except (av.error.FFmpegError, ValueError) as exc:
-                    raise InputError(f"{src}: its audio cannot be copied into {suffix} ({exc}); try --no-audio") from None
+    with atomic_write(dst) as tmp:
+        try:
+            with _open_input(src) as inp, av.open(str(tmp), "w") as out:
+                in_video = inp.streams.video[0]
+                copy_audio = audio and suffix in AUDIO_SUFFIXES and bool(inp.streams.audio)
+                out_audio = None
+                if copy_audio:
+                    try:
+                        out_audio = out.add_stream_from_template(inp.streams.audio[0])
+                    except (av.error.FFmpegError, ValueError) as exc:
+                        raise InputError(f"{src}: its audio cannot be copied into {suffix} ({exc}); try --no-audio") from None
 
-            pending: list = []  # audio demuxed before the video stream exists (the header is written at the first mux)
+                pending: list = []  # audio demuxed before the video stream exists (the header is written at the first mux)
 
-            def mux_audio(packet) -> None:
-                packet.stream = out_audio
+                def mux_audio(packet) -> None:
+                    packet.stream = out_audio
+                    if out_video is None:
+                        pending.append(packet)
+                    else:
+                        out.mux(packet)
+
+                out_video = None
+                style: FrameStyle | None = None
+                first_pts = None
+                from tqdm import tqdm
+
+                bar = tqdm(total=total, unit="frame", desc=src.name, disable=not progress, leave=False)
+                for frames in _batches(inp, src, batch, max_frames, mux_audio if copy_audio else None):
+                    images = fit_frames(torch.stack([_to_tensor(f, (info.height, info.width)) for f in frames]), size, even)
+                    if style is None:  # set up on the first batch: its frames are the colour reference
+                        h, w = images.shape[-2:]
+                        reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
+                        _, net_styles = color_inputs(reference, list(styles), preserve_color)
+                        frame_masks = None if masks is None else masks_for_frames(masks, info.rotation, (h, w))
+                        style = FrameStyle(stylizer.style_stats(net_styles), alpha, weights, frame_masks, preserve_color)
+                        out_video = _add_video_stream(out, codec_name, pix_fmt, (h, w), info, in_video.time_base, crf)
+                        for packet in pending:
+                            out.mux(packet)
+                    styled = stylize_frames(stylizer, images, style, stabilizer)
+                    if blend is not None:
+                        styled = blend(images, styled)
+                    meter.update(images, styled)
+                    for source, image in zip(frames, styled):
+                        frame = _to_av_frame(image, pix_fmt)
+                        if first_pts is None:
+                            first_pts = source.pts or 0
+                        frame.pts = source.pts - first_pts if source.pts is not None else round(frames_done / (info.rate * in_video.time_base))
+                        frame.time_base = in_video.time_base
+                        frames_done += 1
+                        for packet in out_video.encode(frame):
+                            out.mux(packet)
+                    bar.update(len(frames))
+                    bar.set_postfix(fps=f"{frames_done / (time.perf_counter() - started):.2f}")
+                bar.close()
                 if out_video is None:
-                    pending.append(packet)
-                else:
+                    raise InputError(f"{src}: the video stream has no frames")
+                for packet in out_video.encode():
                     out.mux(packet)
-
-            out_video = None
-            style: FrameStyle | None = None
-            first_pts = None
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="frame", desc=src.name, disable=not progress, leave=False)
-            for frames in _batches(inp, src, batch, max_frames, mux_audio if copy_audio else None):
-                images = fit_frames(torch.stack([_to_tensor(f) for f in frames]), size, even)
-                if style is None:  # set up on the first batch: its frames are the colour reference
-                    h, w = images.shape[-2:]
-                    reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
-                    _, net_styles = color_inputs(reference, list(styles), preserve_color)
-                    frame_masks = None if masks is None else masks_for_frames(masks, info.rotation, (h, w))
-                    style = FrameStyle(stylizer.style_stats(net_styles), alpha, weights, frame_masks, preserve_color)
-                    out_video = _add_video_stream(out, codec_name, pix_fmt, (h, w), info, in_video.time_base, crf)
-                    for packet in pending:
-                        out.mux(packet)
-                styled = stylize_frames(stylizer, images, style, stabilizer)
-                if blend is not None:
-                    styled = blend(images, styled)
-                meter.update(images, styled)
-                for source, image in zip(frames, styled):
-                    frame = _to_av_frame(image, pix_fmt)
-                    if first_pts is None:
-                        first_pts = source.pts or 0
-                    frame.pts = source.pts - first_pts if source.pts is not None else round(frames_done / (info.rate * in_video.time_base))
-                    frame.time_base = in_video.time_base
-                    frames_done += 1
-                    for packet in out_video.encode(frame):
-                        out.mux(packet)
-                bar.update(len(frames))
-                bar.set_postfix(fps=f"{frames_done / (time.perf_counter() - started):.2f}")
-            bar.close()
-            if out_video is None:
-                raise InputError(f"{src}: the video stream has no frames")
-            for packet in out_video.encode():
-                out.mux(packet)
-        if suffix == ".webp":
-            _loop_webp_forever(tmp)
-        os.replace(tmp, dst)
-    except av.error.FFmpegError as exc:
-        raise InputError(f"{dst}: cannot write the video ({exc.strerror or type(exc).__name__})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+            if suffix == ".webp":
+                _loop_webp_forever(tmp)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{dst}: cannot write the video ({exc.strerror or type(exc).__name__})") from None
     return VideoResult(
         dst, frames_done, time.perf_counter() - started, meter.input_change, meter.output_change, meter.flicker,
         stabilizer.cuts if stabilizer else 0,

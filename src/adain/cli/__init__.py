@@ -9,6 +9,7 @@ they import the library lazily, so ``adain --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from adain.cli import bench, dataset, evaluate, optimize, serve, stylize, train, video
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from adain.io import InputError
 
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args.func(args)
     except (InputError, WeightsError, ValueError) as exc:
@@ -38,5 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM ends a command like Ctrl-C does: ``finally`` blocks run, so no temp file is left behind."""
+    raise SystemExit(128 + signum)
 

@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
 
     from adain.apps.dataset import DatasetOptions, parse_shard, stylize_dataset
+    from adain.errors import InputError
     from adain.stylizer import Stylizer
 
     opts = DatasetOptions(
@@ -67,3 +68,6 @@ def run(args: argparse.Namespace) -> None:
         print(f"{len(report.failed)} unreadable file(s) skipped:", file=sys.stderr)
         for _, why in report.failed:
             print(f"  {why}", file=sys.stderr)
+        bad_contents = len(report.failed) - report.failed_styles
+        raise InputError(f"{bad_contents} of {report.contents} content images and {report.failed_styles} of {report.styles} styles "
+                         "could not be read and were skipped (listed above); everything else is written")

@@ -59,11 +59,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from adain.apps.files import StylizeOptions, load_style
-    from adain.apps.video import probe, read_masks, stylize_video
+    from adain.apps.video import check_memory, check_settings, probe, read_masks, stylize_video
     from adain.controls import check_weights_or_masks
+    from adain.io import check_not_an_input
     from adain.stylizer import Stylizer
 
-    probe(args.input)  # fail fast, before the networks load
+    # fail fast, before the networks load
+    check_not_an_input(args.output, {"video": args.input, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
+                                     **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map})
+    check_settings(args.output, batch=args.batch, crf=args.crf, codec=args.codec)
+    check_memory(args.input, probe(args.input), size=args.size, batch=args.batch)
     opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size)
     check_weights_or_masks(args.weights, args.mask or args.index_map)
     masks = read_masks(args.mask, args.index_map, len(args.style))
