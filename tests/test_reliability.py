@@ -18,7 +18,14 @@ from PIL import Image, ImageFile
 
 from adain.cli import main
 from adain.decoder import Decoder, save_decoder
-from adain.io import ACCEPTED_FORMATS, InputError, image_size, load_image, load_mask, save_image
+from adain.io import (
+    ACCEPTED_FORMATS,
+    InputError,
+    image_size,
+    load_image,
+    load_mask,
+    save_image,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

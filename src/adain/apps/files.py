@@ -22,8 +22,8 @@ from adain.controls import (
     index_map_to_masks,
     normalise_weights,
 )
-from adain.errors import InputError
 from adain.device import memory_budget
+from adain.errors import InputError
 from adain.geometry import prepare, prepared_shape
 from adain.io import (
     DEFAULT_MAX_PIXELS,

@@ -69,7 +69,13 @@ def run(args: argparse.Namespace) -> None:
         stylize_folders,
         stylize_pair,
     )
-    from adain.io import InputError, check_not_an_input, image_format, list_images, save_image
+    from adain.io import (
+        InputError,
+        check_not_an_input,
+        image_format,
+        list_images,
+        save_image,
+    )
     from adain.stylizer import Stylizer
 
     opts = StylizeOptions(

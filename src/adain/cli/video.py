@@ -59,7 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from adain.apps.files import StylizeOptions, load_style
-    from adain.apps.video import check_memory, check_settings, probe, read_masks, stylize_video
+    from adain.apps.video import (
+        check_memory,
+        check_settings,
+        probe,
+        read_masks,
+        stylize_video,
+    )
     from adain.controls import check_weights_or_masks
     from adain.io import check_not_an_input
     from adain.stylizer import Stylizer

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
