@@ -59,7 +59,7 @@ def test_bad_options_are_one_line_before_anything_loads(image_dir, tmp_path, cap
 
 
 def test_config_is_validated_in_the_api_too(image_dir, tmp_path):
-    with pytest.raises(ValueError, match="save_every"):
+    with pytest.raises(ValueError, match="--save-every"):
         cfg(image_dir, tmp_path, 1, save_every=0)
 
 

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from adain.color import color_inputs, color_output
 from adain.controls import check_alpha, normalise_weights, target_features
-from adain.geometry import MULTIPLE, pad_to_multiple
+from adain.geometry import MULTIPLE, check_image, pad_to_multiple
 from adain.ops import StatsAccumulator, mean_std, rebase_stats
 from adain.stylizer import BYTES_PER_PIXEL, Stylizer
 
@@ -143,6 +143,7 @@ def stylize_tiled(
     from tqdm import tqdm
 
     alpha = check_alpha(alpha)
+    content = check_image(content, "content")
     styles = [styles] if isinstance(styles, Tensor) else list(styles)
     overlap = min(64, tile // 4) if overlap is None else overlap
     tile_f, overlap_f = tile // MULTIPLE, overlap // MULTIPLE

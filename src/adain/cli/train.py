@@ -53,13 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from adain.training.train import TrainConfig, train
 
-    if args.crop > args.size:
-        raise ValueError(f"--crop ({args.crop}) must not exceed --size ({args.size})")
-    if args.batch < 1 or args.steps < 0 or args.lr <= 0:
-        raise ValueError("--batch must be ≥ 1, --steps ≥ 0 and --lr > 0")
-    if not 0 <= args.ema < 1:
-        raise ValueError(f"--ema must be in [0, 1), got {args.ema}")
-    cfg = TrainConfig(
+    cfg = TrainConfig(  # checks every option (one line naming it) before anything loads
         content=args.content, style=args.style, out=args.out, steps=args.steps, batch=args.batch, size=args.size,
         crop=args.crop, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight, seed=args.seed,
         device=args.device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, cache_images=args.cache_images, ema=args.ema, init=args.init,

@@ -4,14 +4,19 @@ Single process, or several under ``torchrun`` (DDP: gloo on CPU, NCCL on CUDA).
 With ``ema > 0`` an exponential moving average of the weights is kept too and
 exported beside the raw weights as ``decoder-ema.safetensors``.
 Checkpoints are atomic and hold the decoder, the optimizer, the step, the
-elapsed time and the RNG state; the batch drawn at each step depends only on
-``(seed, rank, step)``, so ``--resume`` continues exactly where a run stopped.
+elapsed time, the RNG state and the configuration; the batch drawn at each step
+depends only on ``(seed, rank, step)``, so ``--resume`` continues exactly where a
+run stopped. A resumed run must have the settings of the checkpoint
+(:data:`RUN_SETTINGS`); only its length, time budget, how often it saves, logs and
+samples, the data folders' location and the device may change (:data:`RESUME_OVERRIDES`).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 import os
 import signal
 import sys
@@ -25,6 +30,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from adain.atomic import atomic_write
 from adain.decoder import (
     Decoder,
     init_like_paper,
@@ -34,15 +40,27 @@ from adain.decoder import (
 )
 from adain.device import auto_bf16, autocast_for, hardware_name, pick_device
 from adain.encoder import Encoder
-from adain.io import find_images, save_image
+from adain.errors import InputError
+from adain.io import find_images, save_image, write_text_atomic
 from adain.losses import loss_terms
 from adain.ops import adain
 from adain.training.data import CropSampler
 
+MIN_CROP = 16  # relu4_1 is 1/8 of the crop: 2x2 at least, or its std is 0
+RUN_SETTINGS = ("batch", "size", "crop", "lr", "lr_decay", "style_weight", "seed", "ema", "width", "init")
+"""Settings that define a run: a resumed run must use the checkpoint's."""
+RESUME_OVERRIDES = ("steps", "max_minutes", "save_every", "sample_every", "log_every", "content", "style", "device", "bf16", "channels_last", "compile", "cache_images")
+"""Settings a resumed run may change (the metadata records the values in use)."""
+LOG_HEADER = ["step", "loss", "content", "style", "lr", "images_per_s", "elapsed_s"]
+
 
 @dataclass
 class TrainConfig:
-    """Training options; defaults are the paper's (Adam 1e-4, batch 8, 512 → 256 crops, 160k steps)."""
+    """Training options; defaults are the paper's (Adam 1e-4, batch 8, 512 → 256 crops, 160k steps).
+
+    Raises:
+        ValueError: an option out of range (the message names the command-line option).
+    """
 
     content: Path
     style: Path
@@ -70,6 +88,50 @@ class TrainConfig:
     width: float = 1.0
     extra_meta: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        def bad(option: str, rule: str, value: object) -> ValueError:
+            return ValueError(f"--{option} must be {rule}, got {value}")
+
+        for name in ("steps", "max_minutes", "lr_decay", "style_weight"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise bad(name.replace("_", "-"), "≥ 0", value)
+        for name in ("batch", "save_every", "sample_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise bad(name.replace("_", "-"), "at least 1", getattr(self, name))
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise bad("lr", "> 0", self.lr)
+        if self.crop < MIN_CROP or self.crop % 8:
+            raise bad("crop", f"a multiple of 8, at least {MIN_CROP}", self.crop)
+        if self.size < self.crop:
+            raise ValueError(f"--size must be at least --crop ({self.crop}), got {self.size}")
+        if not 0 <= self.ema < 1:
+            raise bad("ema", "in [0, 1)", self.ema)
+        if not self.width > 0:
+            raise ValueError(f"width must be > 0, got {self.width}")
+
+    def settings(self) -> dict:
+        """The configuration as JSON values (paths as strings), as stored in the checkpoint."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+def check_same_run(stored: dict, cfg: TrainConfig, path: Path) -> None:
+    """Raise naming every option of :data:`RUN_SETTINGS` whose value differs from the checkpoint's ``stored`` config.
+
+    Keys an older checkpoint lacks are not compared.
+    """
+    now = cfg.settings()
+    differing = []
+    for key in RUN_SETTINGS:
+        if key not in stored:
+            continue
+        old, new = stored[key], now[key]
+        same = math.isclose(old, new, rel_tol=1e-9) if isinstance(old, float) and isinstance(new, (int, float)) else old == new
+        if not same:
+            differing.append(f"--{key.replace('_', '-')} ({old} in the checkpoint, {new} now)")
+    if differing:
+        raise InputError(f"{path}: made with other settings: {', '.join(differing)}; resume with the checkpoint's values, or use another --out for a new run")
+
 
 PHASE_KEYS = ("steps", "size", "crop", "batch", "lr", "style_weight", "data", "hardware", "bf16", "wall_time_s", "init")
 
@@ -84,17 +146,12 @@ def training_history(meta: dict) -> list[dict]:
     return [*meta.get("history", []), {k: meta[k] for k in PHASE_KEYS if k in meta}]
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+def batch_generator(seed: int, rank: int, step: int) -> torch.Generator:
+    """The generator of the batch of ``step`` on ``rank``: batches depend on nothing else, so resumes are exact."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 10_000_019 + step)
 
 
-def _batch_generator(cfg: TrainConfig, rank: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((cfg.seed * 1_000_003 + rank) * 10_000_019 + step)
-
-
-def _sample_grid(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor) -> Tensor:
+def sample_grid(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor) -> Tensor:
     """Rows of content | style | output, ``(3, N·H, 3·W)``."""
     with torch.no_grad():
         out = decoder(adain(encoder.encode(content), encoder.encode(style))).float().clamp(0, 1)
@@ -102,8 +159,141 @@ def _sample_grid(encoder: Encoder, decoder: nn.Module, content: Tensor, style: T
     return torch.cat(rows, dim=1)
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Train (or resume); returns the path of the exported decoder weights."""
+CHECKPOINT_KEYS = ("decoder", "optimizer", "scheduler", "step", "elapsed", "torch_rng")
+
+
+class TrainState:
+    """What a checkpoint holds: the decoder, its optimizer and lr schedule, the EMA, the step, the elapsed time.
+
+    :meth:`state_dict` / :meth:`load_state_dict` read and write the checkpoint's dictionary (the torch RNG
+    state and the configuration too); the format is that of every earlier version.
+    """
+
+    def __init__(self, decoder: Decoder, cfg: TrainConfig) -> None:
+        self.decoder = decoder
+        self.optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
+        decay = cfg.lr_decay
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s, decay=decay: 1.0 / (1.0 + decay * s))
+        self.ema = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema > 0 else None
+        self.step = 0
+        self.elapsed = 0.0
+
+    def state_dict(self, settings: dict) -> dict:
+        return {
+            "decoder": self.decoder.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "torch_rng": torch.get_rng_state(),
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+            "config": settings,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.decoder.load_state_dict(state["decoder"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for param, param_state in self.optimizer.state.items():  # moments in the parameters' memory format
+            for key, value in param_state.items():
+                if torch.is_tensor(value) and value.shape == param.shape:
+                    param_state[key] = torch.empty_like(param).copy_(value)
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.ema is not None and "ema" in state:  # else the average starts from the resumed weights
+            self.ema.load_state_dict(state["ema"])
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint's dictionary; a truncated, garbage or foreign file is one :class:`InputError`."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - pickle, zip and torch errors alike mean a damaged file
+        detail = (str(exc).splitlines() or [""])[0][:80] or type(exc).__name__
+        raise InputError(f"{path}: not a readable checkpoint ({detail}); remove it to start over") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise InputError(f"{path}: not an adain checkpoint (no {', '.join(missing)}); remove it to start over")
+    return state
+
+
+def save_checkpoint(state: TrainState, settings: dict, path: Path) -> None:
+    with atomic_write(path) as tmp:
+        torch.save(state.state_dict(settings), tmp)
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop the rows of ``log.csv`` after ``step`` (written after the last checkpoint by a killed run)."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    keep = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+    if len(keep) != len(rows) - 1:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([rows[0] if rows else LOG_HEADER, *keep])
+        write_text_atomic(path, buffer.getvalue())
+
+
+def run_metadata(cfg: TrainConfig, *, world: int, device: torch.device, data: dict, history: list[dict]) -> dict:
+    """What the exported weights record about the run: its settings, data, hardware and earlier phases."""
+    return {
+        "crop": cfg.crop,
+        "size": cfg.size,
+        "batch": cfg.batch * world,
+        "style_weight": cfg.style_weight,
+        "loss": "Lc + style_weight*Ls, mse of relu4_1 / of channel mean and std at relu1_1..relu4_1",
+        "lr": cfg.lr,
+        "lr_decay": cfg.lr_decay,
+        "data": data,
+        "hardware": f"{world} x {hardware_name(device)}",
+        "bf16": auto_bf16(device) if cfg.bf16 is None else cfg.bf16,
+        "init": str(cfg.init) if cfg.init else "scratch",
+        "torch": torch.__version__,
+        "history": history,
+    }
+
+
+def progress_metadata(state: TrainState, history: list[dict]) -> dict:
+    """What the exported weights record about the progress: steps and wall time, this phase's and in all."""
+    return {
+        "steps": state.step,
+        "wall_time_s": round(state.elapsed),
+        "total_steps": state.step + sum(int(h.get("steps", 0)) for h in history),
+        "total_wall_time_s": round(state.elapsed) + sum(int(h.get("wall_time_s", 0)) for h in history),
+    }
+
+
+def export(state: TrainState, out: Path, meta: dict, ema_decay: float) -> None:
+    """Write ``decoder.safetensors`` (and ``decoder-ema.safetensors`` with an EMA) into ``out``."""
+    save_decoder(state.decoder, out / "decoder.safetensors", meta)
+    if state.ema is not None:
+        save_decoder(state.ema.module, out / "decoder-ema.safetensors", {**meta, "ema": ema_decay, "ema_steps": int(state.ema.n_averaged)})
+
+
+def train_step(state: TrainState, encoder: Encoder, model: nn.Module, content: Tensor, style: Tensor, cfg: TrainConfig, ctx) -> tuple[Tensor, Tensor, Tensor]:
+    """One optimisation step on a batch; returns ``(loss, Lc, Ls)``.
+
+    Raises:
+        ValueError: the loss is not finite (the weights are left as they were).
+    """
+    with ctx:
+        lc, ls, _ = loss_terms(encoder, model, content, style)
+        loss = lc + cfg.style_weight * ls
+    if not torch.isfinite(loss):
+        raise ValueError(f"loss became {loss.item()} at step {state.step + 1}; lower --lr (the last checkpoint is kept)")
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    state.scheduler.step()
+    if state.ema is not None:
+        state.ema.update_parameters(state.decoder)
+    state.step += 1
+    return loss.detach(), lc.detach(), ls.detach()
+
+
+def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
+    """``(world, rank, device)``; under torchrun the process group is started (NCCL on CUDA, gloo on CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = pick_device(cfg.device)
@@ -112,156 +302,142 @@ def train(cfg: TrainConfig) -> Path:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    main = rank == 0
-    out = Path(cfg.out)
-    ckpt_path = out / "checkpoint.pt"
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
+    return world, rank, device
 
-    content_files, style_files = find_images(cfg.content), find_images(cfg.style)
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder (--out is the run's folder)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from None
+
+
+def _build_state(cfg: TrainConfig, device: torch.device) -> TrainState:
     torch.manual_seed(cfg.seed)
-    encoder = Encoder().to(device)
     decoder = Decoder(width=cfg.width)
     init_like_paper(decoder, cfg.seed)
     if cfg.init is not None:
         decoder.load_state_dict(load_decoder(cfg.init).state_dict())
     decoder = decoder.to(device).train().requires_grad_(True)
     if cfg.channels_last:
-        encoder = encoder.to(memory_format=torch.channels_last)
         decoder = decoder.to(memory_format=torch.channels_last)
-    ema = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema > 0 else None
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 / (1.0 + cfg.lr_decay * s))
+    return TrainState(decoder, cfg)
 
-    step, elapsed = 0, 0.0
-    if cfg.resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        decoder.load_state_dict(state["decoder"])
-        optimizer.load_state_dict(state["optimizer"])
-        for param, param_state in optimizer.state.items():  # moments in the parameters' memory format
-            for key, value in param_state.items():
-                if torch.is_tensor(value) and value.shape == param.shape:
-                    param_state[key] = torch.empty_like(param).copy_(value)
-        scheduler.load_state_dict(state["scheduler"])
-        step, elapsed = int(state["step"]), float(state["elapsed"])
-        torch.set_rng_state(state["torch_rng"])
-        if ema is not None and "ema" in state:  # else the average starts from the resumed weights
-            ema.load_state_dict(state["ema"])
+
+def _resume(state: TrainState, cfg: TrainConfig, ckpt: Path, log_path: Path, main: bool) -> None:
+    """Load ``ckpt`` into ``state`` if asked and present; refuse other settings; cut the log back to its step."""
+    if not cfg.resume:
+        return
+    if not ckpt.is_file():
         if main:
-            print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
-    elif cfg.resume and main:
-        print(f"no checkpoint at {ckpt_path}: starting from scratch", file=sys.stderr)
+            print(f"no checkpoint at {ckpt}: starting from scratch", file=sys.stderr)
+        return
+    stored = read_checkpoint(ckpt)
+    check_same_run(stored.get("config", {}), cfg, ckpt)
+    state.load_state_dict(stored)
+    if main:
+        trim_log(log_path, state.step)
+        print(f"resumed from {ckpt} at step {state.step}", file=sys.stderr)
 
-    model: nn.Module = decoder
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(decoder, device_ids=[device.index] if device.type == "cuda" else None)
-    forward_model = torch.compile(model) if cfg.compile else model
 
-    history = training_history(read_metadata(cfg.init)) if cfg.init is not None else []
+class _StopFlag:
+    """Set by SIGTERM/SIGINT: the loop stops after the step in progress and saves."""
 
-    def checkpoint() -> None:
-        _atomic_save(
-            {
-                "decoder": decoder.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": step,
-                "elapsed": elapsed,
-                "torch_rng": torch.get_rng_state(),
-                **({"ema": ema.state_dict()} if ema is not None else {}),
-                "config": json.loads(json.dumps(asdict(cfg), default=str)),
-            },
-            ckpt_path,
-        )
-        meta = {
-            "steps": step,
-            "crop": cfg.crop,
-            "size": cfg.size,
-            "batch": cfg.batch * world,
-            "style_weight": cfg.style_weight,
-            "loss": "Lc + style_weight*Ls, mse of relu4_1 / of channel mean and std at relu1_1..relu4_1",
-            "lr": cfg.lr,
-            "lr_decay": cfg.lr_decay,
-            "data": {"content": f"{Path(cfg.content).name} ({len(content_files)} images)", "style": f"{Path(cfg.style).name} ({len(style_files)} images)"},
-            "hardware": f"{world} x {hardware_name(device)}",
-            "bf16": auto_bf16(device) if cfg.bf16 is None else cfg.bf16,
-            "wall_time_s": round(elapsed),
-            "init": str(cfg.init) if cfg.init else "scratch",
-            "torch": torch.__version__,
-            "history": history,
-            "total_steps": step + sum(int(h.get("steps", 0)) for h in history),
-            "total_wall_time_s": round(elapsed) + sum(int(h.get("wall_time_s", 0)) for h in history),
-            **cfg.extra_meta,
-        }
-        save_decoder(decoder, out / "decoder.safetensors", meta)
-        if ema is not None:
-            save_decoder(ema.module, out / "decoder-ema.safetensors", {**meta, "ema": cfg.ema, "ema_steps": int(ema.n_averaged)})
+    def __init__(self) -> None:
+        self.set = False
 
-    def write_sample() -> None:
+    def __call__(self, _signum: int, _frame: object) -> None:
+        self.set = True
+
+
+@dataclass
+class Run:
+    """One training run's fixed parts around its :class:`TrainState`: where it writes, what it records,
+    the encoder, the autocast context and the sample pairs."""
+
+    cfg: TrainConfig
+    state: TrainState
+    out: Path
+    encoder: Encoder
+    ctx: object
+    meta: dict
+    sample_content: Tensor
+    sample_style: Tensor
+
+    def save(self) -> None:
+        """Checkpoint, then export the weights (and the EMA's) with their metadata."""
+        save_checkpoint(self.state, self.cfg.settings(), self.out / "checkpoint.pt")
+        meta = {**self.meta, **progress_metadata(self.state, self.meta["history"]), **self.cfg.extra_meta}
+        export(self.state, self.out, meta, self.cfg.ema)
+
+    def sample(self) -> None:
+        """``samples/step_NNNNNNN.jpg``: content | style | output for the fixed sample pairs."""
+        decoder = self.state.decoder
         decoder.eval()
-        with ctx:
-            grid = _sample_grid(encoder, decoder, sample_c, sample_s)
+        with self.ctx:
+            grid = sample_grid(self.encoder, decoder, self.sample_content, self.sample_style)
         decoder.train()
-        save_image(grid, out / "samples" / f"step_{step:07d}.jpg", quality=90)
+        save_image(grid, self.out / "samples" / f"step_{self.state.step:07d}.jpg", quality=90)
 
-    stop = {"flag": False}
 
-    def request_stop(_signum: int, _frame: object) -> None:
-        stop["flag"] = True
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume); returns the path of the exported decoder weights.
 
-    old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)} if main and world == 1 else {}
-
+    Raises:
+        InputError: bad folders or files, an unreadable checkpoint, a checkpoint of other settings.
+        ValueError: the loss stopped being finite.
+    """
+    out = Path(cfg.out)
+    world, rank, device = _setup_distributed(cfg)
+    main = rank == 0
+    if main:
+        _prepare_out(out)
+    log_path = out / "log.csv"
+    content_files, style_files = find_images(cfg.content), find_images(cfg.style)
+    state = _build_state(cfg, device)
+    _resume(state, cfg, out / "checkpoint.pt", log_path, main)
+    encoder = Encoder().to(device)
+    if cfg.channels_last:
+        encoder = encoder.to(memory_format=torch.channels_last)
+    model: nn.Module = state.decoder
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(state.decoder, device_ids=[device.index] if device.type == "cuda" else None)
+    forward_model = torch.compile(model) if cfg.compile else model
+    data = {"content": f"{Path(cfg.content).name} ({len(content_files)} images)", "style": f"{Path(cfg.style).name} ({len(style_files)} images)"}
+    history = training_history(read_metadata(cfg.init)) if cfg.init is not None else []
     contents = CropSampler(content_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images)
     styles = CropSampler(style_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images)
     sample_gen = torch.Generator().manual_seed(12345)
-    sample_c, sample_s = contents.batch(4, sample_gen).to(device), styles.batch(4, sample_gen).to(device)
-    log_path = out / "log.csv"
-    new_log = main and not log_path.exists()
-    log_file = open(log_path, "a", newline="") if main else None
-    writer = csv.writer(log_file) if log_file else None
-    if new_log:
-        writer.writerow(["step", "loss", "content", "style", "lr", "images_per_s", "elapsed_s"])
-    bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not main, dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30)
+    run = Run(cfg, state, out, encoder, autocast_for(device, cfg.bf16), run_metadata(cfg, world=world, device=device, data=data, history=history),
+              contents.batch(4, sample_gen).to(device), styles.batch(4, sample_gen).to(device))
+    stop = _StopFlag()
+    old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)} if main and world == 1 else {}
+    log_file = _open_log(log_path) if main else None
+    bar = tqdm(total=cfg.steps, initial=state.step, desc="train", disable=not main, dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30)
     budget_end = time.time() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else float("inf")
-    ctx = autocast_for(device, cfg.bf16)
     try:
-        while step < cfg.steps and not stop["flag"] and time.time() < budget_end:
+        while state.step < cfg.steps and not stop.set and time.time() < budget_end:
             t0 = time.time()
-            gen = _batch_generator(cfg, rank, step)
+            gen = batch_generator(cfg.seed, rank, state.step)
             content = contents.batch(cfg.batch, gen).to(device, non_blocking=True)
             style = styles.batch(cfg.batch, gen).to(device, non_blocking=True)
             if cfg.channels_last:
                 content = content.contiguous(memory_format=torch.channels_last)
                 style = style.contiguous(memory_format=torch.channels_last)
-            with ctx:
-                lc, ls, _ = loss_terms(encoder, forward_model, content, style)
-                loss = lc + cfg.style_weight * ls
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(decoder)
-            step += 1
+            loss, lc, ls = train_step(state, encoder, forward_model, content, style, cfg, run.ctx)
             dt = time.time() - t0
-            elapsed += dt
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"loss became {loss.item()} at step {step}; lower --lr")
+            state.elapsed += dt
             if main:
                 ips = cfg.batch * world / dt
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}", lc=f"{lc.item():.3f}", ls=f"{ls.item():.3f}", img_s=f"{ips:.1f}")
-                if step % cfg.log_every == 0 or step == 1:
-                    writer.writerow([step, f"{loss.item():.5f}", f"{lc.item():.5f}", f"{ls.item():.5f}", f"{scheduler.get_last_lr()[0]:.3e}", f"{ips:.2f}", f"{elapsed:.1f}"])
-                    log_file.flush()
-                if step % cfg.save_every == 0:
-                    checkpoint()
-                if step % cfg.sample_every == 0:
-                    write_sample()
+                _after_step(run, log_file, (loss, lc, ls), ips)
         if main:
-            checkpoint()
-            if step % cfg.sample_every:  # the last weights' sample too
-                write_sample()
+            run.save()
+            if state.step % cfg.sample_every:  # the last weights' sample too
+                run.sample()
     finally:
         bar.close()
         if log_file:
@@ -271,3 +447,26 @@ def train(cfg: TrainConfig) -> Path:
         if world > 1:
             dist.destroy_process_group()
     return out / "decoder.safetensors"
+
+
+def _open_log(path: Path):
+    """``log.csv`` for appending (with its header if new)."""
+    new = not path.exists()
+    f = open(path, "a", newline="")  # noqa: SIM115 - kept open for the whole run, closed by train()
+    if new:
+        csv.writer(f).writerow(LOG_HEADER)
+    return f
+
+
+def _after_step(run: Run, log_file, losses: tuple[Tensor, Tensor, Tensor], images_per_s: float) -> None:
+    """Log, checkpoint and sample on their schedules (main process)."""
+    state, cfg = run.state, run.cfg
+    if state.step % cfg.log_every == 0 or state.step == 1:
+        loss, lc, ls = (x.item() for x in losses)
+        lr = state.scheduler.get_last_lr()[0]
+        csv.writer(log_file).writerow([state.step, f"{loss:.5f}", f"{lc:.5f}", f"{ls:.5f}", f"{lr:.3e}", f"{images_per_s:.2f}", f"{state.elapsed:.1f}"])
+        log_file.flush()
+    if state.step % cfg.save_every == 0:
+        run.save()
+    if state.step % cfg.sample_every == 0:
+        run.sample()
