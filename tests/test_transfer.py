@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import write_image
 from PIL import Image
 from torch import nn
 
@@ -22,6 +21,7 @@ from adain.geometry import center_crop, pad_to_multiple, prepare, resize_shorter
 from adain.io import InputError
 from adain.ops import StyleStats, adain_with_stats, mean_std
 from adain.stylizer import Stylizer
+from conftest import write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
