@@ -20,7 +20,7 @@ from adain.methods import (
     style_statistics,
     wct,
 )
-from adain.ops import mean_std
+from adain.ops import StyleStats, mean_std
 
 
 def features(seed: int, c: int = 4, h: int = 8, w: int = 8, scale: float = 1.0) -> torch.Tensor:
@@ -42,7 +42,7 @@ def test_wct_output_covariance_and_mean_are_the_styles():
     torch.testing.assert_close(out_cov, s_cov, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(out_mean, s_mean, rtol=1e-5, atol=1e-5)
     # AdaIN matches only the diagonal: its off-diagonal covariance stays the content's correlations
-    adain_cov = covariance(apply_statistics(content, style_statistics(style, "adain"), "adain"))[1]
+    adain_cov = covariance(apply_statistics(content, style_statistics(style, "adain")))[1]
     assert (adain_cov - s_cov).abs().max() > 1.0
 
 
@@ -115,8 +115,8 @@ def test_mask_keeps_regions_separate(method):
     stats = style_statistics(style, method)
     changed = content.clone()
     changed[..., :, 3:] = 10 * torch.randn(1, 4, 8, 5)
-    a = apply_statistics(content, stats, method, mask)
-    b = apply_statistics(changed, stats, method, mask)
+    a = apply_statistics(content, stats, mask)
+    b = apply_statistics(changed, stats, mask)
     torch.testing.assert_close(a[..., :, :3], b[..., :, :3], atol=1e-5, rtol=1e-5)
 
 
@@ -125,7 +125,7 @@ def test_mask_region_takes_the_style(method):
     content, style = features(15), features(16, scale=4.0)
     mask = torch.zeros(1, 1, 8, 8)
     mask[..., :4, :] = 1
-    out = apply_statistics(content, style_statistics(style, method), method, mask)
+    out = apply_statistics(content, style_statistics(style, method), mask)
     region_mean, _ = mean_std(out, mask)
     torch.testing.assert_close(region_mean, mean_std(style)[0], atol=0.05, rtol=0.05)
 
@@ -134,30 +134,31 @@ def test_mask_region_takes_the_style(method):
 def test_mix_with_one_hot_weights_is_that_style(method):
     content, styles = features(17), [features(18), features(19, scale=2.0)]
     stats = [style_statistics(s, method) for s in styles]
-    both = {k: torch.cat([s[k] for s in stats]) for k in stats[0]}
-    mixed = apply_statistics(content, mix_statistics(both, torch.tensor([0.0, 1.0])), method)
-    torch.testing.assert_close(mixed, apply_statistics(content, stats[1], method), atol=1e-5, rtol=1e-5)
+    both = StyleStats.cat(stats)
+    assert len(both) == 2 and both.select(1).method == method
+    mixed = apply_statistics(content, mix_statistics(both, torch.tensor([0.0, 1.0])))
+    torch.testing.assert_close(mixed, apply_statistics(content, stats[1]), atol=1e-5, rtol=1e-5)
 
 
 def test_wct_mix_blends_the_coloured_features():
     content, styles = features(20), torch.cat([features(21), features(22, scale=2.0)])
     stats = style_statistics(styles, "wct")
-    mixed = apply_statistics(content, mix_statistics(stats, torch.tensor([0.25, 0.75])), "wct")
+    mixed = apply_statistics(content, mix_statistics(stats, torch.tensor([0.25, 0.75])))
     blend = 0.25 * wct(content, styles[:1]) + 0.75 * wct(content, styles[1:])
     torch.testing.assert_close(mixed, blend, atol=1e-4, rtol=1e-4)
 
 
 def test_efdm_mix_is_the_average_quantile_function():
     content, styles = features(23), torch.cat([features(24), features(25, scale=3.0)])
-    stats = {"quantiles": quantiles(styles, 64)}
-    mixed = apply_statistics(content, mix_statistics(stats, torch.tensor([0.5, 0.5])), "efdm")
+    stats = style_statistics(styles, "efdm", levels=64)
+    mixed = apply_statistics(content, mix_statistics(stats, torch.tensor([0.5, 0.5])))
     target = 0.5 * styles[0].flatten(1).sort(-1).values + 0.5 * styles[1].flatten(1).sort(-1).values
     torch.testing.assert_close(mixed[0].flatten(1).sort(-1).values, target, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_flat_content_stays_finite(method):
-    out = apply_statistics(torch.zeros(1, 4, 8, 8), style_statistics(features(26), method), method)
+    out = apply_statistics(torch.zeros(1, 4, 8, 8), style_statistics(features(26), method))
     assert torch.isfinite(out).all()
 
 
@@ -171,7 +172,10 @@ def test_bad_input_gets_a_one_line_error():
     nan[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         style_statistics(nan, "wct")
-    with pytest.raises(ValueError, match="needs the statistics"):
-        apply_statistics(features(29), style_statistics(features(30), "adain"), "wct")
+    adain_stats = style_statistics(features(30), "adain")
+    with pytest.raises(ValueError, match="wct needs the style statistics colour"):
+        apply_statistics(features(29), StyleStats(adain_stats.mean, adain_stats.std, "wct"))
     with pytest.raises(ValueError, match="do not fit"):
-        apply_statistics(features(31, c=3), style_statistics(features(32), "efdm"), "efdm")
+        apply_statistics(features(31, c=3), style_statistics(features(32), "efdm"))
+    with pytest.raises(ValueError, match="different methods"):
+        StyleStats.cat([adain_stats, style_statistics(features(33), "efdm")])

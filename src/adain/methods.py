@@ -42,7 +42,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from adain.ops import EPS, adain_with_stats, mean_std
+from adain.ops import EPS, StyleStats, adain_with_stats, mean_std
 
 Method = Literal["adain", "wct", "efdm"]
 METHODS: tuple[str, ...] = ("adain", "wct", "efdm")
@@ -226,12 +226,6 @@ def quantiles(x: Tensor, levels: int = QUANTILES) -> Tensor:
     return sample_sorted(sorted_values, p.expand(*sorted_values.shape[:2], levels))
 
 
-def efdm_stats(style: Tensor, levels: int = QUANTILES) -> Stats:
-    """Statistics of ``efdm``: ``quantiles`` ``(N, C, levels)`` of style features ``(N, C, H, W)``."""
-    _check_features(style, "style features")
-    return {"quantiles": quantiles(style, levels)}
-
-
 def _ranks(content: Tensor, w: Tensor | None) -> tuple[Tensor, Tensor]:
     """Sort order ``(N, C, L)`` of flattened content features and each sorted value's probability.
 
@@ -308,11 +302,7 @@ def efdm(content: Tensor, style: Tensor) -> Tensor:
 # ---------------------------------------------------------------- any method
 
 
-def adain_stats(style: Tensor) -> Stats:
-    """Statistics of ``adain``: ``mean`` and ``std``, each ``(N, C, 1, 1)``."""
-    _check_features(style, "style features")
-    mean, std = mean_std(style)
-    return {"mean": mean, "std": std}
+NEEDS: dict[str, tuple[str, ...]] = {"adain": ("mean", "std"), "wct": ("mean", "colour"), "efdm": ("quantiles",)}
 
 
 def check_varies(style: Tensor, name: str = "style") -> None:
@@ -326,37 +316,42 @@ def check_varies(style: Tensor, name: str = "style") -> None:
         raise ValueError(f"{name} is a flat image (its features do not vary): it has no texture to transfer")
 
 
-def style_statistics(style: Tensor, method: str) -> Stats:
-    """Style features ``(N, C, H, W)`` (N styles of one size) → ``method``'s statistics, each tensor with N first.
+def style_statistics(style: Tensor, method: str = "adain", levels: int = QUANTILES) -> StyleStats:
+    """Style features ``(N, C, H, W)`` (N styles of one size) → ``method``'s :class:`StyleStats` (K = N).
+
+    ``mean`` and ``std`` are always there; ``wct`` adds ``colour``, ``efdm`` ``quantiles``.
 
     Example:
-        >>> {k: tuple(v.shape) for k, v in style_statistics(torch.randn(1, 8, 6, 6), "wct").items()}
-        {'mean': (1, 8, 1, 1), 'colour': (1, 8, 8)}
+        >>> stats = style_statistics(torch.randn(1, 8, 6, 6), "wct")
+        >>> stats.mean.shape, stats.colour.shape
+        (torch.Size([1, 8, 1, 1]), torch.Size([1, 8, 8]))
     """
     check_method(method)
+    _check_features(style, "style features")
+    mean, std = mean_std(style)
     if method == "wct":
-        return wct_stats(style)
+        return StyleStats(mean, std, method, colour=wct_stats(style)["colour"])
     if method == "efdm":
-        return efdm_stats(style)
-    return adain_stats(style)
+        return StyleStats(mean, std, method, quantiles=quantiles(style, levels))
+    return StyleStats(mean, std, method)
 
 
-def mix_statistics(stats: Stats, weights: Tensor) -> Stats:
+def mix_statistics(stats: StyleStats, weights: Tensor) -> StyleStats:
     """Interpolate K styles: the ``weights``-weighted sum ``(K,)`` of each statistics tensor, K → 1.
 
     See the module docstring for what this means per method.
     """
-    out = {}
-    for name, value in stats.items():
-        if value.shape[0] != weights.numel():
-            raise ValueError(f"{weights.numel()} weights for {value.shape[0]} styles")
+    if len(stats) != weights.numel():
+        raise ValueError(f"{weights.numel()} weights for {len(stats)} styles")
+    mixed = {}
+    for name, value in stats.tensors().items():
         w = weights.to(value).view(-1, *([1] * (value.dim() - 1)))
-        out[name] = (w * value).sum(0, keepdim=True)
-    return out
+        mixed[name] = (w * value).sum(0, keepdim=True)
+    return StyleStats(method=stats.method, **mixed)
 
 
-def apply_statistics(content: Tensor, stats: Stats, method: str, mask: Tensor | None = None) -> Tensor:
-    """Transfer ``method``'s style statistics (batch 1 or N) onto content features ``(N, C, H, W)``.
+def apply_statistics(content: Tensor, stats: StyleStats, mask: Tensor | None = None) -> Tensor:
+    """Transfer style statistics (K = 1 or N) onto content features ``(N, C, H, W)`` with their method.
 
     Args:
         mask: optional ``(N or 1, 1, H, W)``: the content statistics are those of this region.
@@ -364,12 +359,12 @@ def apply_statistics(content: Tensor, stats: Stats, method: str, mask: Tensor | 
     Returns:
         ``(N, C, H, W)`` float32.
     """
-    check_method(method)
-    expected = {"adain": {"mean", "std"}, "wct": {"mean", "colour"}, "efdm": {"quantiles"}}[method]
-    if set(stats) != expected:
-        raise ValueError(f"{method} needs the statistics {sorted(expected)}, got {sorted(stats)}")
+    method = check_method(stats.method)
+    missing = [name for name in NEEDS[method] if getattr(stats, name) is None]
+    if missing:
+        raise ValueError(f"{method} needs the style statistics {', '.join(missing)}, which these do not have (encode the styles for {method})")
     if method == "wct":
-        return wct_with_stats(content, stats["mean"], stats["colour"], mask)
+        return wct_with_stats(content, stats.mean, stats.colour, mask)
     if method == "efdm":
-        return efdm_with_stats(content, stats["quantiles"], mask)
-    return adain_with_stats(content, stats["mean"], stats["std"], mask)
+        return efdm_with_stats(content, stats.quantiles, mask)
+    return adain_with_stats(content, stats.mean, stats.std, mask)
