@@ -48,7 +48,8 @@ def png_zeros(w: int, h: int) -> bytes:
 
 def png_claiming(w: int, h: int) -> bytes:
     """A corrupt PNG whose header claims w x h."""
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + _chunk(b"IDAT", zlib.compress(bytes(64))) + _chunk(b"IEND", b"")
+    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + _chunk(b"IDAT", zlib.compress(bytes(64))) + _chunk(b"IEND", b"")
 
 
 def ico_bomb(side: int) -> bytes:

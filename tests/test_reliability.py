@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_image
 from PIL import Image, ImageFile
 
 from adain.cli import main
@@ -26,6 +25,7 @@ from adain.io import (
     load_mask,
     save_image,
 )
+from conftest import write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -113,7 +113,8 @@ def test_planned_size_is_checked_from_the_header(tmp_path, pair, capsys):
     wide.write_bytes(png_claiming((3000, 16)))
     for role in ("-c", "-s"):
         args = {"-c": pair["content"], "-s": pair["style"], role: wide}
-        code = main(["stylize", "-c", str(args["-c"]), "-s", str(args["-s"]), "-o", str(pair["out"]), "--content-size", "512", "--style-size", "512", "--max-pixels", "1000000"])
+        sizes = ["--content-size", "512", "--style-size", "512", "--max-pixels", "1000000"]
+        code = main(["stylize", "-c", str(args["-c"]), "-s", str(args["-s"]), "-o", str(pair["out"]), *sizes])
         line = one_line(code, capsys.readouterr().err, wide)
         assert "96000x512" in line and "cannot decode" not in line  # the planned size, not a decoder error
 

@@ -13,6 +13,7 @@ import time
 import pytest
 import torch
 from PIL import Image
+
 from test_reliability import ico_holding, png_claiming, png_zeros
 
 pytest.importorskip("fastapi")

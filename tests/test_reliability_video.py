@@ -12,9 +12,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import write_image
 
 from adain.cli import main
+from conftest import write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
@@ -140,7 +140,8 @@ def test_dataset_skipped_files_give_a_count_and_exit_2(tmp_path, fast_models, ca
         write_image(tmp_path / "src" / f"c{i}.png", (40, 32), seed=i)
         write_image(tmp_path / "styles" / f"s{i}.png", (32, 32), seed=9 + i)
     (tmp_path / "src" / "broken.jpg").write_bytes(b"not a jpeg")
-    code = main(["stylize-dataset", str(tmp_path / "src"), str(tmp_path / "styles"), str(tmp_path / "out"), "--style-size", "32", "--decoder", str(fast_models)])
+    folders = [str(tmp_path / "src"), str(tmp_path / "styles"), str(tmp_path / "out")]
+    code = main(["stylize-dataset", *folders, "--style-size", "32", "--decoder", str(fast_models)])
     captured = capsys.readouterr()
     assert code == 2
     assert "1 of 3" in captured.err.strip().splitlines()[-1]

@@ -72,7 +72,8 @@ def is_stale(tmp: Path) -> bool:
 def sweep_temps(path: str | Path) -> int:
     """Remove the temp files of ``path`` (see :func:`atomic_write`) that killed processes left; returns how many."""
     path = Path(path)
-    stale = [t for t in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}") if is_stale(t) and temp_target(t)[0] == path]
+    pattern = f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"
+    stale = [t for t in path.parent.glob(pattern) if (found := temp_target(t)) is not None and found[0] == path and is_stale(t)]
     for tmp in stale:
         tmp.unlink(missing_ok=True)
     return len(stale)

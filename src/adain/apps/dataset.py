@@ -32,8 +32,9 @@ import torch
 from adain.apps.files import check_planned
 from adain.atomic import is_stale, make_folder, temp_target
 from adain.controls import check_alpha
+from adain.errors import InputError
 from adain.geometry import prepare
-from adain.io import InputError, find_images, load_image, save_image, write_text_atomic
+from adain.io import find_images, load_image, save_image, write_text_atomic
 from adain.ops import StyleStats
 from adain.stylizer import Stylizer
 

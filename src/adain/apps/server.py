@@ -585,7 +585,15 @@ def run_server(app: FastAPI, host: str, port: int, limits: Limits) -> None:
     uvicorn.Server(config).run()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, *, decoder: str | Path | None = None, device: str = "auto", bf16: bool | None = None, limits: Limits | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    decoder: str | Path | None = None,
+    device: str = "auto",
+    bf16: bool | None = None,
+    limits: Limits | None = None,
+) -> None:
     """Load the model once and serve the app under uvicorn until interrupted (see :func:`run_server`)."""
     limits = limits or Limits()
     started = time.perf_counter()

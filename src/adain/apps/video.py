@@ -46,8 +46,9 @@ from adain.controls import (
     target_features,
 )
 from adain.device import memory_budget
+from adain.errors import InputError
 from adain.geometry import pad_to_multiple, resize_shorter, resized_shape
-from adain.io import InputError, check_not_an_input, load_mask
+from adain.io import check_not_an_input, load_mask
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
 from adain.tiling import stylize_memory

@@ -30,8 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-styles", type=int, default=4, help="styles per request (default %(default)s)")
     p.add_argument("--queue", type=int, default=4, help="requests waiting or running before 503 (default %(default)s)")
     p.add_argument("--cache", type=int, default=64, help="encoded styles kept in memory (default %(default)s)")
-    p.add_argument("--max-connections", type=int, metavar="N", help="open connections; more are closed at once (default: a quarter of the file-handle limit, at most 256)")
-    p.add_argument("--request-timeout", type=float, default=30.0, metavar="S", help="seconds a connection has to send a whole request before it is closed (default %(default)s)")
+    p.add_argument("--max-connections", type=int, metavar="N",
+                   help="open connections; more are closed at once (default: a quarter of the file-handle limit, at most 256)")
+    p.add_argument("--request-timeout", type=float, default=30.0, metavar="S",
+                   help="seconds a connection has to send a whole request before it is closed (default %(default)s)")
     p.set_defaults(func=run)
 
 

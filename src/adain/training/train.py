@@ -49,7 +49,9 @@ from adain.training.data import CropSampler
 MIN_CROP = 16  # relu4_1 is 1/8 of the crop: 2x2 at least, or its std is 0
 RUN_SETTINGS = ("batch", "size", "crop", "lr", "lr_decay", "style_weight", "seed", "ema", "width", "init")
 """Settings that define a run: a resumed run must use the checkpoint's."""
-RESUME_OVERRIDES = ("steps", "max_minutes", "save_every", "sample_every", "log_every", "content", "style", "device", "bf16", "channels_last", "compile", "cache_images")
+RESUME_OVERRIDES = (
+    "steps", "max_minutes", "save_every", "sample_every", "log_every", "content", "style", "device", "bf16", "channels_last", "compile", "cache_images",
+)
 """Settings a resumed run may change (the metadata records the values in use)."""
 LOG_HEADER = ["step", "loss", "content", "style", "lr", "images_per_s", "elapsed_s"]
 
