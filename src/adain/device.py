@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from adain.errors import UsageError
+
 MEMORY_SHARE = 0.5  # of the memory available when a command starts, what one image's work may take
 
 
@@ -17,9 +19,9 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available")
+        raise UsageError("--device cuda: no CUDA GPU is available")
     if name not in ("cpu",) and not name.startswith("cuda"):
-        raise ValueError(f"--device must be auto, cpu or cuda, got {name!r}")
+        raise UsageError(f"--device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
 
 

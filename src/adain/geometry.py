@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from adain.errors import UsageError
+
 MULTIPLE = 8  # the encoder downsamples by 8: inputs are padded to a multiple of it
 MIN_SIDE = 16  # the smallest side the networks take (adain.io.MIN_SIDE, for files, is the same)
 RANGE_TOLERANCE = 1e-3  # resampling overshoot a caller may not have clipped
@@ -26,7 +28,7 @@ def check_image(image: object, name: str = "image", *, batched: bool = False) ->
 
     Raises:
         TypeError: not a tensor (numpy arrays and PIL images get a hint how to convert them).
-        ValueError: wrong shape, integer dtype, NaN or infinite values, values outside [0, 1], too small.
+        UsageError: wrong shape, integer dtype, NaN or infinite values, values outside [0, 1], too small.
     """
     shape = "(N, 3, H, W)" if batched else "(3, H, W)"
     if not isinstance(image, Tensor):
@@ -34,22 +36,22 @@ def check_image(image: object, name: str = "image", *, batched: bool = False) ->
                 "PIL": ": convert it with adain.io.pil_to_tensor(image)"}.get(type(image).__module__.split(".")[0], "")
         raise TypeError(f"{name} must be a torch.Tensor {shape}, RGB float in [0, 1], got {type(image).__name__}{hint}")
     if image.dim() != (4 if batched else 3) or image.shape[-3] != 3:
-        raise ValueError(f"{name} must be a {shape} RGB tensor, got shape {tuple(image.shape)}")
+        raise UsageError(f"{name} must be a {shape} RGB tensor, got shape {tuple(image.shape)}")
     if not image.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor in [0, 1], got {image.dtype} (divide 0..255 values by 255)")
+        raise UsageError(f"{name} must be a float tensor in [0, 1], got {image.dtype} (divide 0..255 values by 255)")
     h, w = image.shape[-2:]
     if min(h, w) < MIN_SIDE:
-        raise ValueError(f"{name} is {w}x{h}: each side must be at least {MIN_SIDE} px")
+        raise UsageError(f"{name} is {w}x{h}: each side must be at least {MIN_SIDE} px")
     return check_unit_range(image.float(), name)
 
 
 def check_unit_range(values: Tensor, name: str) -> Tensor:
-    """``values`` if finite and in [0, 1] (up to :data:`RANGE_TOLERANCE`), else a ``ValueError`` naming ``name``."""
+    """``values`` if finite and in [0, 1] (up to :data:`RANGE_TOLERANCE`), else a :class:`UsageError` naming ``name``."""
     lo, hi = (float(v) for v in torch.aminmax(values))
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"{name} has NaN or infinite values")
+        raise UsageError(f"{name} has NaN or infinite values")
     if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-        raise ValueError(f"{name} values must be in [0, 1], got {lo:.3g}..{hi:.3g} (for 0..255 values: divide by 255)")
+        raise UsageError(f"{name} values must be in [0, 1], got {lo:.3g}..{hi:.3g} (for 0..255 values: divide by 255)")
     return values
 
 
@@ -72,7 +74,7 @@ def resize_shorter(image: Tensor, size: int) -> Tensor:
     if size <= 0:
         return image
     if size < MIN_SIDE:
-        raise ValueError(f"size must be 0 (keep) or at least {MIN_SIDE}, got {size}")
+        raise UsageError(f"size must be 0 (keep) or at least {MIN_SIDE}, got {size}")
     h, w = image.shape[-2:]
     nh, nw = resized_shape(h, w, size)
     if (nh, nw) == (h, w):

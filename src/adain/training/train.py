@@ -40,7 +40,7 @@ from adain.decoder import (
 )
 from adain.device import auto_bf16, autocast_for, hardware_name, pick_device
 from adain.encoder import Encoder
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 from adain.io import find_images, save_image, write_text_atomic
 from adain.losses import loss_terms
 from adain.ops import adain
@@ -61,7 +61,7 @@ class TrainConfig:
     """Training options; defaults are the paper's (Adam 1e-4, batch 8, 512 → 256 crops, 160k steps).
 
     Raises:
-        ValueError: an option out of range (the message names the command-line option).
+        UsageError: an option out of range (the message names the command-line option).
     """
 
     content: Path
@@ -91,8 +91,8 @@ class TrainConfig:
     extra_meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        def bad(option: str, rule: str, value: object) -> ValueError:
-            return ValueError(f"--{option} must be {rule}, got {value}")
+        def bad(option: str, rule: str, value: object) -> UsageError:
+            return UsageError(f"--{option} must be {rule}, got {value}")
 
         for name in ("steps", "max_minutes", "lr_decay", "style_weight"):
             value = getattr(self, name)
@@ -106,11 +106,11 @@ class TrainConfig:
         if self.crop < MIN_CROP or self.crop % 8:
             raise bad("crop", f"a multiple of 8, at least {MIN_CROP}", self.crop)
         if self.size < self.crop:
-            raise ValueError(f"--size must be at least --crop ({self.crop}), got {self.size}")
+            raise UsageError(f"--size must be at least --crop ({self.crop}), got {self.size}")
         if not 0 <= self.ema < 1:
             raise bad("ema", "in [0, 1)", self.ema)
         if not self.width > 0:
-            raise ValueError(f"width must be > 0, got {self.width}")
+            raise UsageError(f"width must be > 0, got {self.width}")
 
     def settings(self) -> dict:
         """The configuration as JSON values (paths as strings), as stored in the checkpoint."""
@@ -277,13 +277,13 @@ def train_step(state: TrainState, encoder: Encoder, model: nn.Module, content: T
     """One optimisation step on a batch; returns ``(loss, Lc, Ls)``.
 
     Raises:
-        ValueError: the loss is not finite (the weights are left as they were).
+        UsageError: the loss is not finite (the weights are left as they were).
     """
     with ctx:
         lc, ls, _ = loss_terms(encoder, model, content, style)
         loss = lc + cfg.style_weight * ls
     if not torch.isfinite(loss):
-        raise ValueError(f"loss became {loss.item()} at step {state.step + 1}; lower --lr (the last checkpoint is kept)")
+        raise UsageError(f"loss became {loss.item()} at step {state.step + 1}; lower --lr (the last checkpoint is kept)")
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     state.optimizer.step()
@@ -389,7 +389,7 @@ def train(cfg: TrainConfig) -> Path:
 
     Raises:
         InputError: bad folders or files, an unreadable checkpoint, a checkpoint of other settings.
-        ValueError: the loss stopped being finite.
+        UsageError: the loss stopped being finite.
     """
     out = Path(cfg.out)
     world, rank, device = _setup_distributed(cfg)
