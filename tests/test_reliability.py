@@ -155,6 +155,16 @@ def test_container_bomb_is_refused_without_decoding(tmp_path, monkeypatch):
     assert str(bomb) in str(exc.value) and (2000, 2000) not in decoded
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF"])
+def test_image_size_decodes_nothing(tmp_path, monkeypatch, fmt):
+    """The size check reads the header only (Pillow decodes a whole PNG to look for its EXIF)."""
+    path = tmp_path / f"a.{fmt.lower()}"
+    path.write_bytes(png_zeros((2000, 1500)) if fmt == "PNG" else encoded(fmt, (2000, 1500)))
+    decoded = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self.size))
+    assert image_size(path) == (2000, 1500) and not decoded
+
+
 def test_pillow_bomb_guard_stays_on_while_opening(tmp_path, monkeypatch):
     seen = []
     real_open = Image.open

@@ -103,6 +103,8 @@ def _open_header(f: BinaryIO) -> Image.Image:
 def _displayed_size(img: Image.Image) -> tuple[int, int]:
     """``(W, H)`` as displayed: EXIF orientations 5..8 swap the stored sides."""
     w, h = img.size
+    if img.format == "PNG":  # Pillow looks for a PNG's EXIF by decoding the whole image: keep the stored size
+        return w, h
     try:
         orientation = img.getexif().get(_ORIENTATION, 1)
     except Exception:  # noqa: BLE001 - a broken EXIF block: the stored orientation is kept

@@ -88,8 +88,9 @@ class Limits:
         queue: requests waiting or running at once (503 over it).
         cache: encoded styles kept (LRU).
         style_size: styles are resized to this shorter side before encoding (the paper's 512, as ``adain stylize``).
-        max_connections: open connections (and the listen backlog); one more is closed as soon as it
-            is accepted (default: a quarter of the file-handle limit, at most 256).
+        max_connections: open connections (and the listen backlog); one more closes the oldest one
+            waiting for a request, or is closed at once if all are busy (default: a quarter of the
+            file-handle limit, at most 256).
         request_timeout: seconds a connection has to send a whole request (headers and body), from its
             start or from the previous answer; then it is closed (idle and slow clients).
     """
@@ -493,11 +494,12 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a connection cap and a deadline per request.
 
-    A connection over ``max_connections`` is dropped as soon as it is accepted, so idle sockets
-    cannot use up the file handles; a request whose headers and body have not all arrived
+    At ``max_connections`` a new connection closes the oldest one that is waiting for a request
+    (idle, or still sending its headers); if every one is busy with a request, the new one is
+    dropped as soon as it is accepted. So idle sockets can neither use up the file handles nor
+    lock out other clients. A request whose headers and body have not all arrived
     ``request_timeout`` seconds after the connection opened (or after the previous answer) is
-    dropped, so idle and slow clients cannot hold connections. A request being answered has no
-    deadline (the queue bounds that work).
+    dropped too. A request being answered has no deadline (the queue bounds that work).
     """
 
     max_connections = 256
@@ -505,12 +507,24 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
-        self._dropped = len(self.connections) >= self.max_connections
+        self._opened = time.monotonic()
+        self._dropped = len(self.connections) >= self.max_connections and not self._evict_oldest_waiting()
         if self._dropped:
             transport.abort()
             return
         super().connection_made(transport)
         self._arm()
+
+    def _waiting(self) -> bool:
+        """No request in progress: idle since the last answer, or its headers not all in."""
+        return self.conn.their_state is h11.IDLE and (self.cycle is None or self.cycle.response_complete)
+
+    def _evict_oldest_waiting(self) -> bool:
+        waiting = [c for c in self.connections if isinstance(c, GuardedH11Protocol) and c._waiting() and not c.transport.is_closing()]
+        if not waiting:
+            return False
+        min(waiting, key=lambda c: c._opened).transport.close()
+        return True
 
     def _arm(self) -> None:
         self._disarm()
