@@ -16,7 +16,7 @@ from adain.evaluation.evaluate import evaluate
 from adain.evaluation.pairs import diagonal_order, full_pairs, release_pairs
 from adain.io import InputError, load_image, save_image
 from adain.losses import image_metrics
-from conftest import write_image
+from helpers import write_image
 
 RELEASE_NAMES = {
     "avril_stylized_impronte_d_artista": ("avril_cropped.jpg", "impronte_d_artista_cropped.jpg"),
