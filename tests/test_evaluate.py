@@ -191,3 +191,16 @@ def test_shown_path_is_relative_below_the_working_directory(tmp_path: Path, monk
     assert shown_path("runs/d.safetensors") == str(Path("runs") / "d.safetensors")
     outside = tmp_path.parent / "elsewhere.safetensors"
     assert shown_path(outside) == str(outside.resolve())
+
+
+def test_the_eval_data_folder_comes_from_the_option_or_the_environment(monkeypatch, tmp_path, capsys):
+    from adain.errors import UsageError
+    from adain.evaluation.pairs import eval_data
+
+    monkeypatch.delenv("ADAIN_EVAL_DATA", raising=False)
+    with pytest.raises(UsageError, match="ADAIN_EVAL_DATA"):
+        eval_data()
+    assert main(["eval", "--set", "release", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.startswith("adain eval: error: no eval data folder: give --data")
+    monkeypatch.setenv("ADAIN_EVAL_DATA", str(tmp_path))
+    assert eval_data() == tmp_path and eval_data("elsewhere") == Path("elsewhere")
