@@ -56,7 +56,7 @@ _TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp(?P<suff
 
 
 def temp_target(tmp: Path) -> tuple[Path, int] | None:
-    """``(target, pid)`` of a temp file named by :func:`atomic_write`, or ``None`` for any other file."""
+    """``(target, pid)`` of a temp file named by :func:`atomic_path`, or ``None`` for any other file."""
     match = _TEMP_NAME.match(tmp.name)
     if match is None:
         return None
@@ -64,13 +64,13 @@ def temp_target(tmp: Path) -> tuple[Path, int] | None:
 
 
 def is_stale(tmp: Path) -> bool:
-    """Whether ``tmp`` is a temp file of :func:`atomic_write` whose process is gone."""
+    """Whether ``tmp`` is a temp file of :func:`atomic_path` whose process is gone."""
     found = temp_target(tmp)
     return found is not None and not _running(found[1])
 
 
 def sweep_temps(path: str | Path) -> int:
-    """Remove the temp files of ``path`` (see :func:`atomic_write`) that killed processes left; returns how many."""
+    """Remove the temp files of ``path`` (see :func:`atomic_path`) that killed processes left; returns how many."""
     path = Path(path)
     pattern = f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"
     stale = [t for t in path.parent.glob(pattern) if (found := temp_target(t)) is not None and found[0] == path and is_stale(t)]
@@ -80,7 +80,7 @@ def sweep_temps(path: str | Path) -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside ``path`` to write; when the block ends it is renamed onto ``path``.
 
     The result has the permissions of the umask (``0o666 & ~umask``, 0644 by default). On an error, a

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from adain.atomic import atomic_write
+from adain.atomic import atomic_path
 from adain.errors import InputError, UsageError
 
 MIN_SIDE = 16
@@ -264,20 +264,20 @@ def check_not_an_input(output: str | Path, inputs: dict[str, str | Path | None])
 
 
 def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95) -> None:
-    """Write an image atomically (:func:`atomic_write`); the format from the suffix (:data:`OUTPUT_FORMATS`).
+    """Write an image atomically (:func:`atomic_path`); the format from the suffix (:data:`OUTPUT_FORMATS`).
 
     Raises:
         InputError: unknown suffix, or the file cannot be written (permissions, disk full, …).
     """
     fmt = image_format(path)
     img = tensor_to_pil(image) if isinstance(image, Tensor) else image
-    with atomic_write(path) as tmp:
+    with atomic_path(path) as tmp:
         img.save(tmp, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a text file atomically (:func:`atomic_write`)."""
-    with atomic_write(path) as tmp:
+    """Write a text file atomically (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
         tmp.write_text(text, newline="")
 
 

@@ -17,7 +17,6 @@ import csv
 import io
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -30,7 +29,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from adain.atomic import atomic_write
+from adain.atomic import atomic_path
 from adain.decoder import (
     Decoder,
     init_like_paper,
@@ -38,7 +37,7 @@ from adain.decoder import (
     read_metadata,
     save_decoder,
 )
-from adain.device import auto_bf16, autocast_for, hardware_name, pick_device
+from adain.device import auto_bf16, autocast_for, dist_env, hardware_name, rank_device
 from adain.encoder import Encoder
 from adain.errors import InputError, UsageError
 from adain.io import find_images, save_image, write_text_atomic
@@ -220,7 +219,7 @@ def read_checkpoint(path: Path) -> dict:
 
 
 def save_checkpoint(state: TrainState, settings: dict, path: Path) -> None:
-    with atomic_write(path) as tmp:
+    with atomic_path(path) as tmp:
         torch.save(state.state_dict(settings), tmp)
 
 
@@ -296,12 +295,11 @@ def train_step(state: TrainState, encoder: Encoder, model: nn.Module, content: T
 
 def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     """``(world, rank, device)``; under torchrun the process group is started (NCCL on CUDA, gloo on CPU)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    device = pick_device(cfg.device)
+    env = dist_env()
+    world, rank = env.world_size, env.rank
+    device = rank_device(cfg.device, env)
     if world > 1:
         if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return world, rank, device
