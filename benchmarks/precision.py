@@ -25,8 +25,8 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -99,13 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         calls: dict[str, Callable[[], Tensor]] = {}
         for name, model in (("fp32", fp32), ("bf16", bf16)):
             stats = model.style_stats([style])
-            calls[name] = lambda model=model, stats=stats: model.stylize_batch(content[None], stats)[0]
+            calls[name] = lambda model=model, stats=stats, content=content: model.stylize_batch(content[None], stats)[0]
         if args.int8:
             run_encoder, run_decoder, seconds = int8_pipeline(fp32, size)
             print(f"int8 at {size} px: quantised and compiled in {seconds:.0f} s", file=sys.stderr)
             with torch.no_grad():
                 mean, std = mean_std(run_encoder(style[None]))
-            calls["int8"] = lambda: run_decoder(target_features(run_encoder(content[None]), mean, std))[0].clamp(0, 1)
+            calls["int8"] = lambda enc=run_encoder, dec=run_decoder, x=content[None], m=mean, s=std: dec(target_features(enc(x), m, s))[0].clamp(0, 1)
         with torch.no_grad():
             outputs = {name: fn() for name, fn in calls.items()}
         wall: dict[str, list[float]] = {name: [] for name in calls}

@@ -7,7 +7,15 @@ import sys
 import pytest
 
 from adain.evaluation import startup
-from adain.evaluation.startup import IMPORT_TORCH, PEER, ProcessTiming, commands, run_whole_process, time_process, whole_process_markdown
+from adain.evaluation.startup import (
+    IMPORT_TORCH,
+    PEER,
+    ProcessTiming,
+    commands,
+    run_whole_process,
+    time_process,
+    whole_process_markdown,
+)
 
 
 def test_time_process_counts_the_child_cpu_time():
@@ -33,7 +41,7 @@ def test_commands_write_the_example_pair_at_each_size(tmp_path):
 def test_runs_are_interleaved_after_an_untimed_round(tmp_path, monkeypatch):
     log = tmp_path / "log"
     def fake_commands(folder, sizes, peer):
-        step = lambda name: [sys.executable, "-c", f"open({str(log)!r}, 'a').write({name!r})"]  # noqa: E731
+        step = lambda name: [sys.executable, "-c", f"open({str(log)!r}, 'a').write({name!r})"]
         return [(ProcessTiming(IMPORT_TORCH, None), step("i")), (ProcessTiming("adain stylize, 32 px", 32), step("a")), (ProcessTiming(f"{PEER} x, 32 px", 32), step("p"))]
 
     monkeypatch.setattr(startup, "commands", fake_commands)

@@ -51,12 +51,13 @@ class Stylizer(nn.Module):
     ) -> None:
         super().__init__()
         self.device = pick_device(device) if isinstance(device, str) else device
-        self.encoder = (encoder or Encoder()).to(self.device).eval()
-        self.decoder = (decoder if isinstance(decoder, nn.Module) else load_decoder(decoder)).to(self.device).eval()
-        self.bf16 = auto_bf16(self.device) if bf16 is None else bf16
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.encoder.to(memory_format=self.memory_format)
-        self.decoder.to(memory_format=self.memory_format)
+        # weights are loaded in their final layout; modules passed in are converted (a no-op if already in it)
+        self.encoder = (encoder or Encoder(memory_format=self.memory_format)).to(self.device, memory_format=self.memory_format).eval()
+        if not isinstance(decoder, nn.Module):
+            decoder = load_decoder(decoder, memory_format=self.memory_format)
+        self.decoder = decoder.to(self.device, memory_format=self.memory_format).eval()
+        self.bf16 = auto_bf16(self.device) if bf16 is None else bf16
         self._run_encoder, self._run_decoder = self.encoder.encode, self.decoder.forward
         self.compiled = compile
         if compile:
