@@ -32,14 +32,32 @@ import torch
 from torch import Tensor, nn
 
 from adain.controls import target_features
-from adain.device import hardware_name
-from adain.evaluation.bench import cpu_features, example_pair
+from adain.device import auto_bf16, hardware_name
+from adain.evaluation.bench import (
+    cpu_features,
+    example_pair,
+    scale_flops,
+    stylize_probe_flops,
+)
 from adain.geometry import prepare
 from adain.io import load_image
 from adain.ops import mean_std
 from adain.stylizer import Stylizer
 
 EXAMPLES = Path(__file__).parents[1] / "src" / "adain" / "examples"
+
+
+def cpu_peak(dtype: torch.dtype, sizes: tuple[int, ...] = (1024, 2048), runs: int = 3) -> float:
+    """GFLOP/s of the best square matrix product, by CPU time (the fastest of ``runs`` after a warm-up)."""
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b
+        for _ in range(runs):
+            start = time.process_time()
+            a @ b
+            best = max(best, 2 * n**3 / (time.process_time() - start) / 1e9)
+    return best
 
 
 class Encode(nn.Module):
@@ -91,9 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     fp32 = Stylizer(device="cpu", bf16=False)
     bf16 = Stylizer(fp32.decoder, encoder=fp32.encoder, device="cpu", bf16=True)
+    bf16_native = auto_bf16(torch.device("cpu"))
+    probe = stylize_probe_flops(fp32, with_style=False)
+    peaks = {"fp32": cpu_peak(torch.float32), "bf16": cpu_peak(torch.bfloat16) if bf16_native else None}
     print(f"{hardware_name(torch.device('cpu'))}{cpu_features(torch.device('cpu'))}, torch {torch.__version__}, {args.threads} thread(s); "
-          f"cached-style stylization of the shipped canyon.jpg × hokusai.jpg, interleaved, median of {args.runs}\n")
-    print("| size | precision | wall ms | CPU ms | × fp32 CPU time | max abs diff vs fp32 | mean abs diff vs fp32 |\n|---:|---|---:|---:|---:|---:|---:|")
+          f"cached-style stylization of the shipped canyon.jpg × hokusai.jpg, interleaved, median of {args.runs}")
+    print("peak by CPU time (best matrix product): " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peaks.items() if v) + "\n")
+    print("| size | precision | wall ms | CPU ms | × fp32 CPU time | GFLOP/s (CPU time) | % of its peak | max abs diff vs fp32 | mean abs diff vs fp32 |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         content, style = example_pair(size)
         calls: dict[str, Callable[[], Tensor]] = {}
@@ -118,10 +141,14 @@ def main(argv: list[str] | None = None) -> int:
                 cpu[name].append(time.process_time() - c)
                 wall[name].append(time.perf_counter() - w)
         base = statistics.median(cpu["fp32"])
+        gflop = scale_flops(probe, size, size) / 1e9
         for name in calls:
             diff = (outputs[name] - outputs["fp32"]).abs()
-            print(f"| {size} | {name} | {1e3 * statistics.median(wall[name]):,.0f} | {1e3 * statistics.median(cpu[name]):,.0f} | "
-                  f"{statistics.median(cpu[name]) / base:.2f} | {float(diff.max()):.4f} | {float(diff.mean()):.5f} |", flush=True)
+            seconds = statistics.median(cpu[name])
+            peak = peaks.get(name)
+            share = f"{100 * gflop / seconds / peak:.0f} %" if peak else "–"
+            print(f"| {size} | {name} | {1e3 * statistics.median(wall[name]):,.0f} | {1e3 * seconds:,.0f} | {seconds / base:.2f} | "
+                  f"{gflop / seconds:,.0f} | {share} | {float(diff.max()):.4f} | {float(diff.mean()):.5f} |", flush=True)
     return 0
 
 
