@@ -182,7 +182,7 @@ class Encoder(nn.Module):
                     state[f"stages.{i}.{j}.1.bias"] = b
         return state
 
-    def train(self, mode: bool = True) -> "Encoder":
+    def train(self, mode: bool = True) -> Encoder:
         return super().train(False)  # always frozen, no dropout/BN anyway
 
     def preprocess(self, image: Tensor) -> Tensor:

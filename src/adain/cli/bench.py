@@ -53,11 +53,7 @@ def run(args: argparse.Namespace) -> None:
     from dataclasses import asdict
 
     from adain.device import pick_device
-    from adain.evaluation.bench import (
-        QUICK_PEAK_SIZES,
-        compare_variants,
-        variants_markdown,
-    )
+    from adain.evaluation.bench import QUICK_PEAK_SIZES, compare_variants, variants_markdown
     from adain.evaluation.bench import run_bench as bench
     from adain.stylizer import Stylizer
 
@@ -65,7 +61,7 @@ def run(args: argparse.Namespace) -> None:
     runs = args.runs or (3 if args.quick else 5)
     if runs < 1 or args.warmup < 0:
         raise ValueError("--runs must be ≥ 1 and --warmup ≥ 0")
-    say = lambda line: print(f"bench: {line}", file=sys.stderr, flush=True)
+    say = lambda line: print(f"bench: {line}", file=sys.stderr, flush=True)  # noqa: E731
     if args.whole_process:
         print(whole_process(sizes, runs, say))
         return
@@ -80,7 +76,8 @@ def run(args: argparse.Namespace) -> None:
     peak_sizes = QUICK_PEAK_SIZES if args.quick and device.type == "cpu" else None
     if args.compare:
         results, peaks = compare_variants(stylizer, sizes=sizes, runs=runs, warmup=args.warmup, peak_sizes=peak_sizes)
-        print(json.dumps({"peak_gflops": peaks, "variants": [asdict(r) for r in results]}, indent=2) if args.json else variants_markdown(results, peaks, device))
+        print(json.dumps({"peak_gflops": peaks, "variants": [asdict(r) for r in results]},
+                         indent=2) if args.json else variants_markdown(results, peaks, device))
         return
     report = bench(
         stylizer, sizes=sizes, runs=runs, warmup=args.warmup, batch=2 if args.quick else args.batch,
