@@ -40,9 +40,16 @@ def test_commands_write_the_example_pair_at_each_size(tmp_path):
 
 def test_runs_are_interleaved_after_an_untimed_round(tmp_path, monkeypatch):
     log = tmp_path / "log"
+
+    def step(name: str) -> list[str]:
+        return [sys.executable, "-c", f"open({str(log)!r}, 'a').write({name!r})"]
+
     def fake_commands(folder, sizes, peer):
-        step = lambda name: [sys.executable, "-c", f"open({str(log)!r}, 'a').write({name!r})"]
-        return [(ProcessTiming(IMPORT_TORCH, None), step("i")), (ProcessTiming("adain stylize, 32 px", 32), step("a")), (ProcessTiming(f"{PEER} x, 32 px", 32), step("p"))]
+        return [
+            (ProcessTiming(IMPORT_TORCH, None), step("i")),
+            (ProcessTiming("adain stylize, 32 px", 32), step("a")),
+            (ProcessTiming(f"{PEER} x, 32 px", 32), step("p")),
+        ]
 
     monkeypatch.setattr(startup, "commands", fake_commands)
     timings = run_whole_process(tmp_path, sizes=(32,), runs=2)

@@ -77,9 +77,11 @@ def commands(folder: Path, sizes: tuple[int, ...], peer: bool = True) -> list[tu
         c, s = folder / f"content{size}.jpg", folder / f"style{size}.jpg"
         save_image(content, c)
         save_image(style, s)
-        plan.append((ProcessTiming(f"adain stylize, {size} px", size), [python, "-m", "adain.cli", "stylize", "-c", str(c), "-s", str(s), "-o", str(folder / f"adain{size}.jpg")]))
+        adain = [python, "-m", "adain.cli", "stylize", "-c", str(c), "-s", str(s), "-o", str(folder / f"adain{size}.jpg")]
+        plan.append((ProcessTiming(f"adain stylize, {size} px", size), adain))
         if peer_exe:
-            plan.append((ProcessTiming(f"{PEER} stylize --style-image, {size} px", size), [peer_exe, "stylize", str(c), "--style-image", str(s), "-o", str(folder / f"peer{size}.jpg"), "--device", "cpu"]))
+            other = [peer_exe, "stylize", str(c), "--style-image", str(s), "-o", str(folder / f"peer{size}.jpg"), "--device", "cpu"]
+            plan.append((ProcessTiming(f"{PEER} stylize --style-image, {size} px", size), other))
     return plan
 
 
