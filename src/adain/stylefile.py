@@ -1,0 +1,213 @@
+"""Style files: a style's statistics, saved once, used like the painting.
+
+AdaIN only needs the channel means and standard deviations of a style's
+encoder features. ``adain save-style`` stores them for the four taps relu1_1 …
+relu4_1 (960 channels × 2 × float32 ≈ 8 KB) in a safetensors file, with where
+they came from (each painting's name, SHA-256 and weight, the style size) and
+the identity of the encoder that computed them. A style file goes wherever a
+style image does (except colour preservation, which recolours the painting
+itself) and gives the same result within rounding; several paintings saved
+into one file with weights give their interpolation.
+
+Statistics only mean something for the encoder that made them: a file from
+another encoder (other weights) is refused.
+
+The bundled example styles ship as such files (``adain/styles/``, made by
+``scripts/make_style_bank.py``), so their names work as ``--style hokusai``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes, save as save_bytes
+from torch import Tensor, nn
+
+from adain.encoder import TAPS
+
+FORMAT = "adain-style/1"
+SUFFIX = ".safetensors"
+BANK = Path(__file__).parent / "styles"
+CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
+
+
+class StyleFileError(ValueError):
+    """A style file that cannot be used (the message names it)."""
+
+
+def encoder_identity(encoder: nn.Module) -> str:
+    """A short fingerprint of an encoder's weights: ``vgg19-relu4_1:<16 hex>`` (cached on the module)."""
+    cached = getattr(encoder, "_adain_identity", None)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256()
+    for name, tensor in sorted(encoder.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    identity = f"vgg19-{TAPS[-1]}:{h.hexdigest()[:16]}"
+    encoder._adain_identity = identity
+    return identity
+
+
+@dataclass
+class StyleFile:
+    """A style's statistics and where they came from.
+
+    Attributes:
+        name: what to call it (the file's stem).
+        means, stds: per tap (relu1_1 … relu4_1), ``(C,)`` float32 each.
+        sources: ``[{"name", "sha256", "weight"}]`` of the paintings.
+        encoder: :func:`encoder_identity` of the encoder that computed them.
+        style_size: shorter side the paintings were resized to (0: kept).
+    """
+
+    name: str
+    means: dict[str, Tensor]
+    stds: dict[str, Tensor]
+    sources: list[dict]
+    encoder: str
+    style_size: int
+
+    def stats(self) -> tuple[Tensor, Tensor]:
+        """relu4_1 statistics, ``(1, 512, 1, 1)`` mean and std (what AdaIN uses)."""
+        return self.means["relu4_1"].view(1, -1, 1, 1), self.stds["relu4_1"].view(1, -1, 1, 1)
+
+    def taps(self) -> list[tuple[Tensor, Tensor]]:
+        """``(mean, std)`` of each tap, ``(1, C, 1, 1)`` each (for the style loss)."""
+        return [(self.means[t].view(1, -1, 1, 1), self.stds[t].view(1, -1, 1, 1)) for t in TAPS]
+
+    def sha256(self) -> str:
+        """SHA-256 of the statistics (for the record of an output made with it)."""
+        h = hashlib.sha256()
+        for t in TAPS:
+            h.update(self.means[t].numpy().tobytes())
+            h.update(self.stds[t].numpy().tobytes())
+        return h.hexdigest()
+
+
+def mix(parts: list[StyleFile], weights: list[float] | None, name: str) -> StyleFile:
+    """Interpolate styles (same encoder) with weights summing to 1 → one :class:`StyleFile`."""
+    w = torch.full((len(parts),), 1 / len(parts)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    w = w / w.sum()
+    if len({p.encoder for p in parts}) != 1:
+        raise StyleFileError("styles made with different encoders cannot be mixed")
+    means = {t: sum(float(wi) * p.means[t] for wi, p in zip(w, parts)) for t in TAPS}
+    stds = {t: sum(float(wi) * p.stds[t] for wi, p in zip(w, parts)) for t in TAPS}
+    sources = [{**s, "weight": round(float(wi) * s.get("weight", 1.0), 6)} for wi, p in zip(w, parts) for s in p.sources]
+    sizes = {p.style_size for p in parts}
+    return StyleFile(name, means, stds, sources, parts[0].encoder, sizes.pop() if len(sizes) == 1 else -1)
+
+
+def to_bytes(style: StyleFile) -> bytes:
+    """The safetensors bytes of a style file."""
+    tensors = {f"{t}.{kind}": d[t].float().contiguous() for t in TAPS for kind, d in (("mean", style.means), ("std", style.stds))}
+    meta = {"format": FORMAT, "encoder": style.encoder, "style_size": str(style.style_size), "sources": json.dumps(style.sources)}
+    from adain.provenance import software
+
+    meta["software"] = software()
+    return save_bytes(tensors, metadata=meta)
+
+
+def save_style(style: StyleFile, path: str | Path) -> Path:
+    """Write a style file atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(to_bytes(style))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def is_style_file(path: str | Path) -> bool:
+    """Whether a path names a style file (by its suffix)."""
+    return Path(path).suffix.lower() == SUFFIX
+
+
+def looks_like_style_file(head: bytes) -> bool:
+    """Whether a file's first bytes are a safetensors header (an 8-byte length, then ``{``)."""
+    return len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
+
+
+def parse_style(data: bytes, label: str, encoder: str | None = None) -> StyleFile:
+    """Read a style file's bytes; ``label`` names it in errors and becomes its name.
+
+    Args:
+        encoder: the identity of the encoder that will use it; another one is refused.
+
+    Raises:
+        StyleFileError: not a style file, damaged, or made with another encoder.
+    """
+    try:
+        tensors = load_bytes(data)
+        header_len = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8 : 8 + header_len]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError):
+        raise StyleFileError(f"{label}: not a style file (safetensors expected; make one with adain save-style)") from None
+    if meta.get("format") != FORMAT:
+        raise StyleFileError(f"{label}: a safetensors file but not a style file (format {meta.get('format')!r}, expected {FORMAT!r})")
+    if encoder is not None and meta.get("encoder") != encoder:
+        raise StyleFileError(f"{label}: made with another encoder ({meta.get('encoder')}; this one is {encoder}): make it again with adain save-style")
+    means, stds = {}, {}
+    for t in TAPS:
+        m, s = tensors.get(f"{t}.mean"), tensors.get(f"{t}.std")
+        if m is None or s is None or m.shape != (CHANNELS[t],) or s.shape != (CHANNELS[t],):
+            raise StyleFileError(f"{label}: damaged style file ({t} statistics missing or of the wrong shape)")
+        if not (torch.isfinite(m).all() and torch.isfinite(s).all() and (s > 0).all()):
+            raise StyleFileError(f"{label}: damaged style file ({t} statistics are not finite and positive)")
+        means[t], stds[t] = m.float(), s.float()
+    try:
+        sources = json.loads(meta.get("sources", "[]"))
+        style_size = int(meta.get("style_size", "0"))
+    except (ValueError, json.JSONDecodeError):
+        raise StyleFileError(f"{label}: damaged style file (unreadable metadata)") from None
+    return StyleFile(Path(label).stem, means, stds, sources, str(meta.get("encoder")), style_size)
+
+
+def read_style(path: str | Path, encoder: str | None = None) -> StyleFile:
+    """Read a style file from disk (see :func:`parse_style`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise StyleFileError(f"{path}: no such file")
+    if path.stat().st_size > 10 * 2**20:
+        raise StyleFileError(f"{path}: {path.stat().st_size} bytes is too large for a style file")
+    style = parse_style(path.read_bytes(), str(path), encoder)
+    style.name = path.stem
+    return style
+
+
+def bundled_styles() -> dict[str, Path]:
+    """The style files shipped with the package: name → path."""
+    return {p.stem: p for p in sorted(BANK.glob(f"*{SUFFIX}"))}
+
+
+@torch.no_grad()
+def compute_style(stylizer: nn.Module, image: Tensor, source: dict, style_size: int) -> StyleFile:
+    """Statistics of one painting ``(3, H, W)`` in [0, 1] (already resized) with a Stylizer's encoder.
+
+    The encoder runs exactly as :meth:`Stylizer.style_stats` runs it (same
+    device, precision, memory format, no padding), so the relu4_1 statistics are
+    the ones stylizing with the image would use.
+    """
+    from adain.device import autocast_for
+    from adain.ops import mean_std
+
+    x = image[None].to(stylizer.device).contiguous(memory_format=stylizer.memory_format)
+    with autocast_for(stylizer.device, stylizer.bf16):
+        feats = stylizer.encoder(x)
+    stats = [mean_std(f.float()) for f in feats]
+    means = {t: m.flatten().cpu() for t, (m, _) in zip(TAPS, stats)}
+    stds = {t: s.flatten().cpu() for t, (_, s) in zip(TAPS, stats)}
+    return StyleFile(Path(source["name"]).stem, means, stds, [{**source, "weight": 1.0}], encoder_identity(stylizer.encoder), style_size)
