@@ -263,3 +263,18 @@ def test_computed_statistics_equal_the_stylizers(tiny_encoder):
     ref = st.style_stats([image])
     assert torch.equal(style.stats()[0], ref.mean) and torch.equal(style.stats()[1], ref.std)
     assert style.sources[0]["name"] == "p.png" and style.encoder == stylefile.encoder_identity(tiny_encoder)
+
+
+def test_bundled_bank_matches_the_examples_and_the_encoder():
+    from adain.encoder import Encoder
+    from adain.transfer import StylizeOptions, Stylizer, load_style
+
+    bank = stylefile.bundled_styles()
+    examples = Path(stylefile.__file__).parent / "examples" / "style"
+    assert sorted(bank) == sorted(p.stem for p in examples.glob("*.jpg"))
+    stylizer = Stylizer(device="cpu", bf16=False, encoder=Encoder())
+    style = stylefile.read_style(bank["hokusai"], stylefile.encoder_identity(stylizer.encoder))  # made by this encoder
+    assert style.sources[0]["sha256"] == provenance.file_sha256(examples / "hokusai.jpg")
+    ref = stylizer.style_stats([load_style(examples / "hokusai.jpg", StylizeOptions(style_size=style.style_size))])
+    assert torch.allclose(style.stats()[0], ref.mean, atol=1e-4) and torch.allclose(style.stats()[1], ref.std, atol=1e-4)
+    assert sum(p.stat().st_size for p in bank.values()) < 40_000
