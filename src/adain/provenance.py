@@ -20,14 +20,19 @@ from __future__ import annotations
 import hashlib
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from PIL import Image, PngImagePlugin
 
+from adain.photo import JPEG_EXIF_LIMIT, SOFTWARE, fit_exif
+from adain.profiles import OutputColour, describe
+
 XMP_NS = "urn:adain:provenance:1"
 PNG_KEY = "adain"
 JPEG_XMP_LIMIT = 65502  # one APP1 segment less its XMP header
+EXIF_LIMIT = 1 << 20  # PNG, WebP, AVIF: no format limit that matters; EXIF over 1 MB is trimmed all the same
 
 
 def software() -> str:
@@ -122,3 +127,71 @@ def read_record(img: Image.Image) -> dict | None:
             if record is not None:
                 return record
     return None
+
+
+@dataclass(frozen=True)
+class OutputMeta:
+    """What goes into an output file besides its pixels.
+
+    Attributes:
+        record: how it was made (see the module's docstring), or ``None``.
+        exif: the photo's EXIF to carry over (see :func:`adain.photo.output_exif`), or ``None``.
+        colour: the output's colour space (default: sRGB, tagged).
+    """
+
+    record: dict | None = None
+    exif: Image.Exif | None = None
+    colour: OutputColour = field(default_factory=OutputColour)
+
+    def encode(self, img: Image.Image, fmt: str) -> tuple[Image.Image, dict]:
+        """An sRGB picture → ``(pixels to write, keyword arguments of Image.save)`` for format ``fmt``.
+
+        EXIF over the format's limit loses its maker notes first, then all but
+        the essential tags (see :func:`adain.photo.fit_exif`).
+
+        Raises:
+            profiles.ProfileError: the kept profile cannot be applied.
+            ValueError: a record too large for the format.
+        """
+        pixels, icc = self.colour.apply(img)
+        exif = Image.Exif()
+        if self.exif is not None:
+            exif.load(self.exif.tobytes())
+        if self.record is not None:
+            exif[SOFTWARE] = str(self.record.get("software", software()))
+        data = fit_exif(exif, JPEG_EXIF_LIMIT if fmt == "JPEG" else EXIF_LIMIT) if len(exif) else b""
+        return pixels, save_options(fmt, self.record, data, icc)
+
+
+def describe_file(path: str | Path) -> dict:
+    """What ``adain info`` shows: format, size, colour profile, camera, date, GPS, and the record of how it was made.
+
+    Raises:
+        OSError, PIL.UnidentifiedImageError: the file cannot be opened (the caller words the error).
+    """
+    from adain.photo import EXIF_IFD, GPS_IFD, ORIENTATION, register_heif
+
+    register_heif()
+    with Image.open(path) as img:
+        exif = img.getexif()
+        when = exif.get_ifd(EXIF_IFD).get(0x9003) or exif.get(0x0132)
+        camera = " ".join(str(exif[t]).strip() for t in (0x010F, 0x0110) if t in exif)
+        return {
+            "file": str(path), "format": img.format, "size": list(img.size), "mode": img.mode,
+            "profile": describe(img.info.get("icc_profile")),
+            "camera": camera or None, "taken": str(when) if when else None,
+            "orientation": exif.get(ORIENTATION), "gps": GPS_IFD in exif,
+            "made_by": read_record(img),
+        }
+
+
+def info_text(info: dict) -> str:
+    """:func:`describe_file`'s result as aligned ``key: value`` lines (the record's entries indented)."""
+    lines = [f"{k}: {v}" for k, v in info.items() if k != "made_by" and v is not None]
+    record = info.get("made_by")
+    if record is None:
+        lines.append("made_by: (no adain record)")
+    else:
+        lines.append("made_by:")
+        lines += [f"  {k}: {json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v}" for k, v in record.items()]
+    return "\n".join(lines)
