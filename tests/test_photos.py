@@ -73,7 +73,7 @@ def test_output_colour_keeps_only_rgb_profiles():
     assert profiles.output_colour(P3, keep_profile=True).icc == P3
     assert profiles.output_colour(P3, keep_profile=False).icc is None
     assert profiles.output_colour(GRAY, keep_profile=True).icc is None
-    pixels, icc = profiles.output_colour(None, keep_profile=True).apply(solid((1, 2, 3)))
+    _, icc = profiles.output_colour(None, keep_profile=True).apply(solid((1, 2, 3)))
     assert icc == profiles.srgb_bytes() and profiles.describe(icc).startswith("sRGB")
 
 

@@ -193,7 +193,7 @@ class PhotoInfo:
     exif_gps: Image.Exif
 
     @classmethod
-    def of(cls, img: Image.Image, icc: bytes | None) -> "PhotoInfo":
+    def of(cls, img: Image.Image, icc: bytes | None) -> PhotoInfo:
         return cls(
             decoder=decoder_name(img), size=img.size, icc=icc, profile=profiles.describe(icc),
             exif=output_exif(img), exif_gps=output_exif(img, keep_gps=True),

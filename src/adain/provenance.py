@@ -70,7 +70,7 @@ def to_xmp(record: dict) -> bytes:
         f'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:adain="{XMP_NS}" xmp:CreatorTool="{tool}">'
         f"<adain:Provenance>{text}</adain:Provenance>"
         '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
-    ).encode("utf-8")
+    ).encode()
 
 
 def from_xmp(packet: bytes | str) -> dict | None:
