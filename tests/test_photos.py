@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from adain import photo, profiles, provenance, stylefile
+from adain.io import to_rgb
 
 P3 = profiles.rgb_profile("Display P3", profiles.P3_PRIMARIES)
 ADOBE = profiles.rgb_profile("Adobe RGB (1998)", profiles.ADOBE_PRIMARIES, 563 / 256)
@@ -53,7 +54,7 @@ def test_adobe_rgb_pixels_become_their_srgb_colour():
 
 
 def test_grey_profile_applies_to_grey_pixels():
-    out = np.asarray(photo.managed_rgb(solid(128, "L"), GRAY))[0, 0]
+    out = np.asarray(photo.managed_rgb(solid(128, "L"), GRAY, to_rgb))[0, 0]
     expected = srgb_encode(np.full(3, (128 / 255) ** 2.2))
     assert np.abs(out - expected).max() <= 1.0 and out[0] == out[1] == out[2]
 
@@ -74,20 +75,21 @@ def test_output_colour_keeps_only_rgb_profiles():
     assert profiles.output_colour(P3, keep_profile=False).icc is None
     assert profiles.output_colour(GRAY, keep_profile=True).icc is None
     _, icc = profiles.output_colour(None, keep_profile=True).apply(solid((1, 2, 3)))
-    assert icc == profiles.srgb_bytes() and profiles.describe(icc).startswith("sRGB")
+    assert icc == profiles.srgb_bytes() and profiles.describe(icc) == "sRGB"
+    assert profiles.srgb_bytes() == profiles.rgb_profile("sRGB", profiles.SRGB_PRIMARIES)  # no time stamp: same file twice
 
 
 @pytest.mark.parametrize("icc", [b"not a profile at all", P3[:60], P3[:200] + b"\xff" * 40])
 def test_broken_profile_is_one_line(icc):
     with pytest.raises(profiles.ProfileError) as err:
-        photo.managed_rgb(solid((1, 2, 3)), icc)
+        photo.managed_rgb(solid((1, 2, 3)), icc, to_rgb)
     assert "\n" not in str(err.value) and "profile" in str(err.value)
 
 
 def test_profile_that_does_not_fit_the_pixels():
     with pytest.raises(profiles.ProfileError, match="GRAY but the pixels are RGB"):
-        photo.managed_rgb(solid((1, 2, 3)), GRAY)
-    grey_in_p3 = np.asarray(photo.managed_rgb(solid(100, "L"), P3))[0, 0]
+        photo.managed_rgb(solid((1, 2, 3)), GRAY, to_rgb)
+    grey_in_p3 = np.asarray(photo.managed_rgb(solid(100, "L"), P3, to_rgb))[0, 0]
     assert grey_in_p3[0] == grey_in_p3[1] == grey_in_p3[2]  # grey is neutral in any RGB space
 
 
@@ -200,23 +202,27 @@ def test_no_record_in_a_plain_picture():
 def tiny_style(tiny_encoder, seed: int = 0, name: str = "s.jpg") -> stylefile.StyleFile:
     means = {t: torch.rand(c, generator=torch.Generator().manual_seed(seed)) for t, c in stylefile.CHANNELS.items()}
     stds = {t: m + 0.5 for t, m in means.items()}
-    return stylefile.StyleFile("s", means, stds, [{"name": name, "sha256": "0" * 64, "weight": 1.0}], stylefile.encoder_identity(tiny_encoder), 512)
+    return stylefile.StyleFile("s", "s.safetensors", means, stds, [{"name": name, "sha256": "0" * 64, "weight": 1.0}], stylefile.encoder_identity(tiny_encoder), 512)
 
 
 def test_style_file_round_trip_and_size(tiny_encoder, tmp_path):
     style = tiny_style(tiny_encoder)
     path = stylefile.save_style(style, tmp_path / "wave.safetensors")
     assert path.stat().st_size < 10_000
-    back = stylefile.read_style(path, stylefile.encoder_identity(tiny_encoder))
-    assert back.name == "wave" and back.sources == style.sources and back.style_size == 512
+    back = stylefile.read_style(path)
+    assert back.name == "wave" and back.label == str(path) and back.sources == style.sources and back.style_size == 512
     assert all(torch.equal(back.means[t], style.means[t]) and torch.equal(back.stds[t], style.stds[t]) for t in stylefile.CHANNELS)
-    assert back.stats()[0].shape == (1, 512, 1, 1)
+    assert back.for_encoder(tiny_encoder).mean.shape == (1, 512, 1, 1)
 
 
 def test_style_file_from_another_encoder_is_refused(tiny_encoder, tmp_path):
+    from adain.encoder import Encoder
+
     path = stylefile.save_style(tiny_style(tiny_encoder), tmp_path / "wave.safetensors")
+    torch.manual_seed(1)
+    other = Encoder(weights="random")
     with pytest.raises(stylefile.StyleFileError, match="made with another encoder") as err:
-        stylefile.read_style(path, "vgg19-relu4_1:0123456789abcdef")
+        stylefile.read_style(path).for_encoder(other)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
@@ -255,26 +261,28 @@ def test_mix_is_the_weighted_interpolation(tiny_encoder):
 
 def test_computed_statistics_equal_the_stylizers(tiny_encoder):
     from adain.decoder import Decoder
-    from adain.transfer import Stylizer
+    from adain.stylizer import Stylizer
 
     st = Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu", bf16=False)
     image = torch.rand(3, 40, 56, generator=torch.Generator().manual_seed(0))
     style = stylefile.compute_style(st, image, {"name": "p.png", "sha256": "1" * 64}, 0)
     ref = st.style_stats([image])
-    assert torch.equal(style.stats()[0], ref.mean) and torch.equal(style.stats()[1], ref.std)
+    assert torch.equal(style.stats().mean, ref.mean) and torch.equal(style.stats().std, ref.std)
     assert style.sources[0]["name"] == "p.png" and style.encoder == stylefile.encoder_identity(tiny_encoder)
 
 
 def test_bundled_bank_matches_the_examples_and_the_encoder():
+    from adain.apps.files import StylizeOptions, load_style
     from adain.encoder import Encoder
-    from adain.transfer import StylizeOptions, Stylizer, load_style
+    from adain.stylizer import Stylizer
 
     bank = stylefile.bundled_styles()
     examples = Path(stylefile.__file__).parent / "examples" / "style"
     assert sorted(bank) == sorted(p.stem for p in examples.glob("*.jpg"))
     stylizer = Stylizer(device="cpu", bf16=False, encoder=Encoder())
-    style = stylefile.read_style(bank["hokusai"], stylefile.encoder_identity(stylizer.encoder))  # made by this encoder
+    stats = stylefile.read_style(bank["hokusai"]).for_encoder(stylizer.encoder)  # made by this encoder
+    style = stylefile.read_style(bank["hokusai"])
     assert style.sources[0]["sha256"] == provenance.file_sha256(examples / "hokusai.jpg")
     ref = stylizer.style_stats([load_style(examples / "hokusai.jpg", StylizeOptions(style_size=style.style_size))])
-    assert torch.allclose(style.stats()[0], ref.mean, atol=1e-4) and torch.allclose(style.stats()[1], ref.std, atol=1e-4)
+    assert torch.allclose(stats.mean, ref.mean, atol=1e-4) and torch.allclose(stats.std, ref.std, atol=1e-4)
     assert sum(p.stat().st_size for p in bank.values()) < 40_000

@@ -68,15 +68,19 @@ def keep_chroma(stylized: Tensor, content: Tensor) -> Tensor:
     return yiq_to_rgb(out).clamp(0, 1)
 
 
-def color_inputs(content: Tensor, styles: list[Tensor], preserve_color: str | None) -> tuple[Tensor, list[Tensor]]:
+def color_inputs(content: Tensor, styles: list, preserve_color: str | None) -> tuple[Tensor, list]:
     """The images the networks see under a colour-preservation mode.
 
     ``None``: unchanged; ``"color"``: each style recoloured to the content
     (:func:`match_color`); ``"luminance"``: grey luminance images, the styles'
     luminance matched to the content's mean/std. All images ``(3, H, W)``.
+    Styles given as their statistics (:class:`adain.ops.StyleStats`, e.g. from a
+    style file) pass through without colour preservation only.
     """
     if preserve_color not in PRESERVE_MODES:
         raise ValueError(f"preserve_color must be one of {PRESERVE_MODES}, got {preserve_color!r}")
+    if preserve_color is not None and not all(isinstance(s, Tensor) for s in styles):
+        raise ValueError("colour preservation recolours the style images: it needs the paintings, not style files")
     if preserve_color == "color":
         return content, [match_color(s, content) for s in styles]
     if preserve_color == "luminance":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -95,15 +96,11 @@ def source_icc(img: Image.Image) -> bytes | None:
     return None
 
 
-def flatten(img: Image.Image) -> Image.Image:
-    """Any PIL mode (L, LA, P, RGBA, CMYK, I;16, I, F, …) → 8-bit RGB; alpha is composited on white."""
-    from adain.io import to_rgb
-
-    return to_rgb(img)
-
-
-def managed_rgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+def managed_rgb(img: Image.Image, icc: bytes | None, flatten: Callable[[Image.Image], Image.Image]) -> Image.Image:
     """A decoded picture in the colour space ``icc`` describes → 8-bit sRGB (mode RGB).
+
+    ``flatten`` turns any mode into 8-bit RGB, alpha composited
+    (:func:`adain.io.to_rgb`); it runs before the profile is applied.
 
     No profile: the pixels are taken as sRGB. A grey profile applies to grey
     pictures, an RGB one to colour and grey ones (grey pixels are neutral in

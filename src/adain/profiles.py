@@ -164,14 +164,16 @@ def nclx_profile(primaries: int) -> bytes | None:
 
 
 @lru_cache(maxsize=1)
-def srgb_profile() -> ImageCms.ImageCmsProfile:
-    """LittleCMS's built-in sRGB profile (what outputs are tagged with)."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
 def srgb_bytes() -> bytes:
-    """The sRGB profile as bytes, to embed in an output file."""
-    return srgb_profile().tobytes()
+    """The sRGB profile outputs are tagged with, as bytes (built here: LittleCMS's own carries the
+    time it was made, so the same picture would not give the same file twice)."""
+    return rgb_profile("sRGB", SRGB_PRIMARIES)
+
+
+@lru_cache(maxsize=1)
+def srgb_profile() -> ImageCms.ImageCmsProfile:
+    """:func:`srgb_bytes` opened, the target of every input conversion."""
+    return ImageCms.ImageCmsProfile(io.BytesIO(srgb_bytes()))
 
 
 def open_profile(icc: bytes) -> ImageCms.ImageCmsProfile:

@@ -21,12 +21,22 @@ import hashlib
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from PIL import Image, PngImagePlugin
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from adain.photo import JPEG_EXIF_LIMIT, SOFTWARE, fit_exif
+from adain.errors import InputError
+from adain.photo import (
+    EXIF_IFD,
+    GPS_IFD,
+    JPEG_EXIF_LIMIT,
+    ORIENTATION,
+    SOFTWARE,
+    fit_exif,
+    register_heif,
+)
 from adain.profiles import OutputColour, describe
 
 XMP_NS = "urn:adain:provenance:1"
@@ -36,13 +46,11 @@ EXIF_LIMIT = 1 << 20  # PNG, WebP, AVIF: no format limit that matters; EXIF over
 
 
 def software() -> str:
-    """``"adain <version>"``."""
-    from importlib.metadata import PackageNotFoundError, version
-
+    """``"adain <version>"`` (as :data:`adain.__version__`, read here without importing the whole package)."""
     try:
         return f"adain {version('adain')}"
     except PackageNotFoundError:
-        return "adain (not installed)"
+        return "adain 0+unknown"
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -167,12 +175,14 @@ def describe_file(path: str | Path) -> dict:
     """What ``adain info`` shows: format, size, colour profile, camera, date, GPS, and the record of how it was made.
 
     Raises:
-        OSError, PIL.UnidentifiedImageError: the file cannot be opened (the caller words the error).
+        InputError: the file cannot be opened as a picture.
     """
-    from adain.photo import EXIF_IFD, GPS_IFD, ORIENTATION, register_heif
-
     register_heif()
-    with Image.open(path) as img:
+    try:
+        img = Image.open(path)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        raise InputError(f"{path}: not a picture adain can read") from None
+    with img:
         exif = img.getexif()
         when = exif.get_ifd(EXIF_IFD).get(0x9003) or exif.get(0x0132)
         camera = " ".join(str(exif[t]).strip() for t in (0x010F, 0x0110) if t in exif)
@@ -186,12 +196,13 @@ def describe_file(path: str | Path) -> dict:
 
 
 def info_text(info: dict) -> str:
-    """:func:`describe_file`'s result as aligned ``key: value`` lines (the record's entries indented)."""
-    lines = [f"{k}: {v}" for k, v in info.items() if k != "made_by" and v is not None]
-    record = info.get("made_by")
-    if record is None:
-        lines.append("made_by: (no adain record)")
-    else:
-        lines.append("made_by:")
-        lines += [f"  {k}: {json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v}" for k, v in record.items()]
+    """:func:`describe_file`'s result as ``key: value`` lines, the record's entries indented below ``made_by``."""
+    def show(v: object) -> str:
+        return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+
+    lines = [f"{k}: {show(v)}" for k, v in info.items() if k != "made_by" and v is not None]
+    if "made_by" in info:
+        record = info["made_by"]
+        lines.append("made_by: (no adain record)" if record is None else "made_by:")
+        lines += [f"  {k}: {show(v)}" for k, v in (record or {}).items()]
     return "\n".join(lines)

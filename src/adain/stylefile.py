@@ -31,7 +31,11 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import Tensor, nn
 
+from adain.device import autocast_for
 from adain.encoder import TAPS
+from adain.errors import InputError
+from adain.ops import StyleStats, mean_std
+from adain.provenance import software
 
 FORMAT = "adain-style/1"
 SUFFIX = ".safetensors"
@@ -39,22 +43,26 @@ BANK = Path(__file__).parent / "styles"
 CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
 
 
-class StyleFileError(ValueError):
+class StyleFileError(InputError):
     """A style file that cannot be used (the message names it)."""
 
 
+def fingerprint(module: nn.Module) -> str:
+    """SHA-256 of a module's weights (names and float32 values), 16 hex digits; cached on the module
+    (weights are frozen once loaded)."""
+    cached = getattr(module, "_adain_fingerprint", None)
+    if cached is None:
+        h = hashlib.sha256()
+        for name, tensor in sorted(module.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        cached = module._adain_fingerprint = h.hexdigest()[:16]
+    return cached
+
+
 def encoder_identity(encoder: nn.Module) -> str:
-    """A short fingerprint of an encoder's weights: ``vgg19-relu4_1:<16 hex>`` (cached on the module)."""
-    cached = getattr(encoder, "_adain_identity", None)
-    if cached is not None:
-        return cached
-    h = hashlib.sha256()
-    for name, tensor in sorted(encoder.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    identity = f"vgg19-{TAPS[-1]}:{h.hexdigest()[:16]}"
-    encoder._adain_identity = identity
-    return identity
+    """What a style file records of its encoder: ``vgg19-relu4_1:<fingerprint>``."""
+    return f"vgg19-{TAPS[-1]}:{fingerprint(encoder)}"
 
 
 @dataclass
@@ -63,6 +71,7 @@ class StyleFile:
 
     Attributes:
         name: what to call it (the file's stem).
+        label: the file (or upload) it came from, for messages.
         means, stds: per tap (relu1_1 … relu4_1), ``(C,)`` float32 each.
         sources: ``[{"name", "sha256", "weight"}]`` of the paintings.
         encoder: :func:`encoder_identity` of the encoder that computed them.
@@ -70,15 +79,27 @@ class StyleFile:
     """
 
     name: str
+    label: str
     means: dict[str, Tensor]
     stds: dict[str, Tensor]
     sources: list[dict]
     encoder: str
     style_size: int
 
-    def stats(self) -> tuple[Tensor, Tensor]:
+    def stats(self) -> StyleStats:
         """relu4_1 statistics, ``(1, 512, 1, 1)`` mean and std (what AdaIN uses)."""
-        return self.means["relu4_1"].view(1, -1, 1, 1), self.stds["relu4_1"].view(1, -1, 1, 1)
+        return StyleStats(self.means["relu4_1"].view(1, -1, 1, 1), self.stds["relu4_1"].view(1, -1, 1, 1))
+
+    def for_encoder(self, encoder: nn.Module) -> StyleStats:
+        """:meth:`stats`, after checking that ``encoder`` is the one that computed them.
+
+        Raises:
+            StyleFileError: made with another encoder.
+        """
+        mine = encoder_identity(encoder)
+        if self.encoder != mine:
+            raise StyleFileError(f"{self.label}: made with another encoder ({self.encoder}; this one is {mine}): make it again with adain save-style")
+        return self.stats()
 
     def taps(self) -> list[tuple[Tensor, Tensor]]:
         """``(mean, std)`` of each tap, ``(1, C, 1, 1)`` each (for the style loss)."""
@@ -103,16 +124,14 @@ def mix(parts: list[StyleFile], weights: list[float] | None, name: str) -> Style
     stds = {t: sum(float(wi) * p.stds[t] for wi, p in zip(w, parts)) for t in TAPS}
     sources = [{**s, "weight": round(float(wi) * s.get("weight", 1.0), 6)} for wi, p in zip(w, parts) for s in p.sources]
     sizes = {p.style_size for p in parts}
-    return StyleFile(name, means, stds, sources, parts[0].encoder, sizes.pop() if len(sizes) == 1 else -1)
+    return StyleFile(name, name, means, stds, sources, parts[0].encoder, sizes.pop() if len(sizes) == 1 else -1)
 
 
 def to_bytes(style: StyleFile) -> bytes:
     """The safetensors bytes of a style file."""
     tensors = {f"{t}.{kind}": d[t].float().contiguous() for t in TAPS for kind, d in (("mean", style.means), ("std", style.stds))}
-    meta = {"format": FORMAT, "encoder": style.encoder, "style_size": str(style.style_size), "sources": json.dumps(style.sources)}
-    from adain.provenance import software
-
-    meta["software"] = software()
+    meta = {"format": FORMAT, "encoder": style.encoder, "style_size": str(style.style_size), "sources": json.dumps(style.sources),
+            "software": software()}
     return save_bytes(tensors, metadata=meta)
 
 
@@ -142,14 +161,11 @@ def looks_like_style_file(head: bytes) -> bool:
     return len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
 
 
-def parse_style(data: bytes, label: str, encoder: str | None = None) -> StyleFile:
-    """Read a style file's bytes; ``label`` names it in errors and becomes its name.
-
-    Args:
-        encoder: the identity of the encoder that will use it; another one is refused.
+def parse_style(data: bytes, label: str) -> StyleFile:
+    """Read a style file's bytes; ``label`` names it in errors (its stem becomes the style's name).
 
     Raises:
-        StyleFileError: not a style file, damaged, or made with another encoder.
+        StyleFileError: not a style file, or damaged.
     """
     try:
         tensors = load_bytes(data)
@@ -159,8 +175,6 @@ def parse_style(data: bytes, label: str, encoder: str | None = None) -> StyleFil
         raise StyleFileError(f"{label}: not a style file (safetensors expected; make one with adain save-style)") from None
     if meta.get("format") != FORMAT:
         raise StyleFileError(f"{label}: a safetensors file but not a style file (format {meta.get('format')!r}, expected {FORMAT!r})")
-    if encoder is not None and meta.get("encoder") != encoder:
-        raise StyleFileError(f"{label}: made with another encoder ({meta.get('encoder')}; this one is {encoder}): make it again with adain save-style")
     means, stds = {}, {}
     for t in TAPS:
         m, s = tensors.get(f"{t}.mean"), tensors.get(f"{t}.std")
@@ -174,24 +188,31 @@ def parse_style(data: bytes, label: str, encoder: str | None = None) -> StyleFil
         style_size = int(meta.get("style_size", "0"))
     except (ValueError, json.JSONDecodeError):
         raise StyleFileError(f"{label}: damaged style file (unreadable metadata)") from None
-    return StyleFile(Path(label).stem, means, stds, sources, str(meta.get("encoder")), style_size)
+    return StyleFile(Path(label).stem, label, means, stds, sources, str(meta.get("encoder")), style_size)
 
 
-def read_style(path: str | Path, encoder: str | None = None) -> StyleFile:
+def read_style(path: str | Path) -> StyleFile:
     """Read a style file from disk (see :func:`parse_style`)."""
     path = Path(path)
     if not path.is_file():
         raise StyleFileError(f"{path}: no such file")
     if path.stat().st_size > 10 * 2**20:
         raise StyleFileError(f"{path}: {path.stat().st_size} bytes is too large for a style file")
-    style = parse_style(path.read_bytes(), str(path), encoder)
-    style.name = path.stem
-    return style
+    return parse_style(path.read_bytes(), str(path))
 
 
 def bundled_styles() -> dict[str, Path]:
     """The style files shipped with the package: name → path."""
     return {p.stem: p for p in sorted(BANK.glob(f"*{SUFFIX}"))}
+
+
+@torch.no_grad()
+def encode_taps(stylizer: nn.Module, images: Tensor) -> list[Tensor]:
+    """Features of ``(N, 3, H, W)`` at every tap (relu1_1 … relu4_1), float32, unpadded, run as the
+    Stylizer runs its encoder (device, precision, memory format)."""
+    x = images.to(stylizer.device).contiguous(memory_format=stylizer.memory_format)
+    with autocast_for(stylizer.device, stylizer.bf16):
+        return [f.float() for f in stylizer.encoder(x)]
 
 
 @torch.no_grad()
@@ -202,13 +223,15 @@ def compute_style(stylizer: nn.Module, image: Tensor, source: dict, style_size: 
     device, precision, memory format, no padding), so the relu4_1 statistics are
     the ones stylizing with the image would use.
     """
-    from adain.device import autocast_for
-    from adain.ops import mean_std
-
-    x = image[None].to(stylizer.device).contiguous(memory_format=stylizer.memory_format)
-    with autocast_for(stylizer.device, stylizer.bf16):
-        feats = stylizer.encoder(x)
-    stats = [mean_std(f.float()) for f in feats]
+    stats = [mean_std(f) for f in encode_taps(stylizer, image[None])]
     means = {t: m.flatten().cpu() for t, (m, _) in zip(TAPS, stats)}
     stds = {t: s.flatten().cpu() for t, (_, s) in zip(TAPS, stats)}
-    return StyleFile(Path(source["name"]).stem, means, stds, [{**source, "weight": 1.0}], encoder_identity(stylizer.encoder), style_size)
+    name = Path(source["name"]).stem
+    return StyleFile(name, source["name"], means, stds, [{**source, "weight": 1.0}], encoder_identity(stylizer.encoder), style_size)
+
+
+def describe_style(path: str | Path) -> dict:
+    """What ``adain info`` shows of a style file: its paintings, encoder, style size, format."""
+    style = read_style(path)
+    return {"file": str(path), "format": f"style file ({FORMAT})", "style_size": style.style_size,
+            "encoder": style.encoder, "paintings": style.sources, "sha256": style.sha256()}

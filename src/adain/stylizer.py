@@ -81,16 +81,17 @@ class Stylizer(nn.Module):
         return out.float()[..., : size[0], : size[1]].clamp(0, 1)
 
     @torch.no_grad()
-    def style_stats(self, styles: list[Tensor]) -> StyleStats:
+    def style_stats(self, styles: list[Tensor | StyleStats]) -> StyleStats:
         """Encode style images (each ``(3, H, W)``, any size) → :class:`StyleStats`.
 
         Styles are encoded as they are, without padding to a multiple of 8: only
-        their statistics are kept, and padding would bias them.
+        their statistics are kept, and padding would bias them. Styles given as
+        :class:`StyleStats` already (a style file's) are taken as they are.
         """
         if not styles:
             raise ValueError("at least one style image is needed")
-        stats = [mean_std(self.encode(s[None], pad=False)) for s in styles]
-        return StyleStats(torch.cat([m for m, _ in stats]), torch.cat([s for _, s in stats]))
+        stats = [(s.mean, s.std) if isinstance(s, StyleStats) else mean_std(self.encode(s[None], pad=False)) for s in styles]
+        return StyleStats(torch.cat([m.float() for m, _ in stats]), torch.cat([s.float() for _, s in stats]))
 
     @torch.no_grad()
     def stylize_batch(
@@ -130,7 +131,7 @@ class Stylizer(nn.Module):
     def stylize(
         self,
         content: Tensor,
-        styles: list[Tensor] | Tensor,
+        styles: list[Tensor | StyleStats] | Tensor,
         *,
         alpha: float = 1.0,
         weights: list[float] | None = None,
@@ -141,7 +142,8 @@ class Stylizer(nn.Module):
 
         Args:
             content: ``(3, H, W)`` RGB in [0, 1], any size.
-            styles: one ``(3, H', W')`` image or a list of them.
+            styles: one ``(3, H', W')`` image or a list of them; a style may also be
+                given by its statistics (:class:`StyleStats`, e.g. a style file's).
             alpha: content–style trade-off in [0, 1].
             weights: interpolation weights, one per style (default: equal).
             masks: ``(K, H, W)`` in [0, 1], one per style, the content's size.

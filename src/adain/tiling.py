@@ -28,7 +28,7 @@ from torch import Tensor
 from adain.color import color_inputs, color_output
 from adain.controls import check_alpha, normalise_weights, target_features
 from adain.geometry import MULTIPLE, pad_to_multiple
-from adain.ops import StatsAccumulator, mean_std, rebase_stats
+from adain.ops import StatsAccumulator, StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
 
 ENCODER_MARGIN = 48  # image px around an encoded region: > the relu4_1 receptive radius (34 px), a multiple of 8
@@ -107,7 +107,7 @@ def resolve_tile(tile: int | str, height: int, width: int) -> int:
 def stylize_tiled(
     stylizer: Stylizer,
     content: Tensor,
-    styles: list[Tensor] | Tensor,
+    styles: list[Tensor | StyleStats] | Tensor,
     *,
     alpha: float = 1.0,
     weights: list[float] | None = None,
@@ -121,7 +121,8 @@ def stylize_tiled(
     Args:
         stylizer: the networks.
         content: ``(3, H, W)`` RGB in [0, 1], any size.
-        styles: one ``(3, H', W')`` image or a list of them.
+        styles: one ``(3, H', W')`` image or a list of them (or of their
+            :class:`StyleStats`, as in :meth:`Stylizer.stylize`).
         alpha, weights, preserve_color: as in :meth:`Stylizer.stylize`.
         tile: tile side in output px (rounded down to a multiple of 8).
         overlap: px by which neighbouring tiles overlap and are blended

@@ -427,7 +427,7 @@ def _batches(container, path: Path, batch: int, max_frames: int, on_audio) -> It
 def stylize_video(
     src: str | Path,
     dst: str | Path,
-    styles: list[Tensor],
+    styles: list[Tensor | StyleStats],
     *,
     stylizer: Stylizer | None = None,
     alpha: float = 1.0,

@@ -7,7 +7,14 @@ import os
 import sys
 from pathlib import Path
 
-from adain.cli._options import add_alpha, add_command, add_model_options, add_style_size
+from adain.cli._options import (
+    add_alpha,
+    add_command,
+    add_model_options,
+    add_photo_options,
+    add_style_size,
+    photo_settings,
+)
 
 DATASET_EXAMPLES = """examples:
   adain stylize-dataset imagenet/train paintings/ stylized/               # Stylized-ImageNet
@@ -16,7 +23,10 @@ DATASET_EXAMPLES = """examples:
   torchrun --nproc-per-node 4 -m adain.cli stylize-dataset photos/ paintings/ out/    # one rank per GPU
 
 The tree and file names of SRC are kept (with --copies N: name_0 .. name_{N-1}); a rerun skips the
-outputs that exist; OUT/manifest.csv (manifest-I-of-N.csv per shard) lists content -> style.
+outputs that exist; OUT/manifest.csv (manifest-I-of-N.csv per shard) lists content -> style, each
+output's content and style loss (as adain eval measures them; --no-losses skips that encoder pass)
+and flags: "uniform" (a near-uniform output), "high content loss", "high style loss" (far above
+the run's median). STYLES may hold style files (adain save-style) beside paintings.
 """
 
 
@@ -40,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("jpg", "png", "webp"), help="output format (default: keep each file's suffix)")
     p.add_argument("--quality", type=int, default=90, help="JPEG/WebP quality 1..100 (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the style draw: same seed, same output (default %(default)s)")
+    p.add_argument("--no-losses", action="store_true", help="do not measure each output's content and style loss for the manifest (one encoder pass less per output)")
+    add_photo_options(p)
     p.add_argument("--shard", metavar="I/N", help="take every N-th image from the I-th (0 ≤ I < N) (default: torchrun's RANK/WORLD_SIZE, else all)")
     add_model_options(p, device_help="(default %(default)s: cuda if available; cuda:LOCAL_RANK under torchrun)")
     p.set_defaults(func=run)
@@ -52,7 +64,7 @@ def run(args: argparse.Namespace) -> None:
 
     opts = DatasetOptions(
         copies=args.copies, alpha=args.alpha, size=args.size, crop=args.crop, style_size=args.style_size,
-        format=args.format, quality=args.quality, seed=args.seed,
+        format=args.format, quality=args.quality, seed=args.seed, losses=not args.no_losses, **photo_settings(args),
     )
     shard = parse_shard(args.shard) if args.shard else None
     device = args.device
@@ -62,7 +74,8 @@ def run(args: argparse.Namespace) -> None:
         device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else "cpu"
     report = stylize_dataset(args.src, args.styles, args.out, opts, stylizer=Stylizer(args.decoder, device=device), shard=shard)
     print(f"wrote {report.written} images in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s); "
-          f"{report.existing} existed already; manifest {report.manifest}")
+          f"{report.existing} existed already; manifest {report.manifest}"
+          + (f" ({report.flagged} flagged: see its flags column)" if report.flagged else ""))
     if report.failed:
         print(f"{len(report.failed)} unreadable file(s) skipped:", file=sys.stderr)
         for _, why in report.failed:
