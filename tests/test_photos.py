@@ -202,7 +202,8 @@ def test_no_record_in_a_plain_picture():
 def tiny_style(tiny_encoder, seed: int = 0, name: str = "s.jpg") -> stylefile.StyleFile:
     means = {t: torch.rand(c, generator=torch.Generator().manual_seed(seed)) for t, c in stylefile.CHANNELS.items()}
     stds = {t: m + 0.5 for t, m in means.items()}
-    return stylefile.StyleFile("s", "s.safetensors", means, stds, [{"name": name, "sha256": "0" * 64, "weight": 1.0}], stylefile.encoder_identity(tiny_encoder), 512)
+    sources = [{"name": name, "sha256": "0" * 64, "weight": 1.0}]
+    return stylefile.StyleFile("s", "s.safetensors", means, stds, sources, stylefile.encoder_identity(tiny_encoder), 512)
 
 
 def test_style_file_round_trip_and_size(tiny_encoder, tmp_path):

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_image
 from PIL import Image
-from test_cli import assert_bad_input, fast_models, pair, run  # noqa: F401 (fast_models, pair: fixtures)
-from test_photos import GRAY, P3, camera_photo, heic_bytes
 
 from adain import photo, profiles, provenance
 from adain.cli import main
 from adain.io import load_image, load_photo, save_image
+from conftest import write_image
+from test_cli import assert_bad_input, fast_models, pair, run  # noqa: F401 (fast_models, pair: fixtures)
+from test_photos import GRAY, P3, camera_photo, heic_bytes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -256,7 +256,8 @@ def test_dataset_manifest_has_losses_and_flags(tmp_path, tiny_encoder):
     assert report.flagged == 3 and all(r["flags"] == "uniform" for r in rows)
     assert all(float(r["content_loss"]) > 0 and float(r["style_loss"]) > 0 for r in rows)
     assert provenance.read_record(Image.open(tmp_path / "out" / "c0.png"))["styles"][0]["name"] == "s.png"
-    many = [{"content_loss": 1.0 + 0.01 * i, "style_loss": 2.0, "flags": ""} for i in range(30)] + [{"content_loss": 9.0, "style_loss": 2.0, "flags": "uniform"}]
+    many = [{"content_loss": 1.0 + 0.01 * i, "style_loss": 2.0, "flags": ""} for i in range(30)]
+    many.append({"content_loss": 9.0, "style_loss": 2.0, "flags": "uniform"})
     flag_outliers(many)
     assert many[-1]["flags"] == "uniform;high content loss" and not any(r["flags"] for r in many[:-1])
     flag_outliers(many)  # again (a resumed run): no doubled flags
@@ -317,13 +318,12 @@ def test_server_takes_style_files_and_records(tmp_path, tiny_encoder):
 
 def test_video_takes_a_style_file(tmp_path):
     pytest.importorskip("av")
-    from test_video import make_video, read_frames
-
     from adain.apps.video import stylize_video
     from adain.decoder import Decoder
     from adain.encoder import Encoder
     from adain.stylefile import compute_style
     from adain.stylizer import Stylizer
+    from test_video import make_video, read_frames
 
     torch.manual_seed(0)
     stylizer = Stylizer(Decoder(width=0.0625), encoder=Encoder(weights="random"), device="cpu", bf16=False)

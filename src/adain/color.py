@@ -7,6 +7,8 @@ on luminance only and keep the content's chroma. All images ``(3, H, W)`` in [0,
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -68,7 +70,7 @@ def keep_chroma(stylized: Tensor, content: Tensor) -> Tensor:
     return yiq_to_rgb(out).clamp(0, 1)
 
 
-def color_inputs(content: Tensor, styles: list, preserve_color: str | None) -> tuple[Tensor, list]:
+def color_inputs(content: Tensor, styles: list[Any], preserve_color: str | None) -> tuple[Tensor, list[Any]]:
     """The images the networks see under a colour-preservation mode.
 
     ``None``: unchanged; ``"color"``: each style recoloured to the content

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -56,7 +57,7 @@ def _s15(v: float) -> bytes:
     return struct.pack(">i", round(v * 65536))
 
 
-def _xyz_tag(xyz: tuple[float, float, float]) -> bytes:
+def _xyz_tag(xyz: Sequence[float]) -> bytes:
     return b"XYZ \0\0\0\0" + b"".join(_s15(v) for v in xyz)
 
 
@@ -135,8 +136,8 @@ def rgb_profile(
     trc = _curve_tag(curve)
     return _assemble(b"RGB ", [
         (b"desc", _desc_tag(name)), (b"cprt", b"text\0\0\0\0" + b"No copyright\0"), (b"wtpt", _xyz_tag(_D50_XYZ)),
-        (b"rXYZ", _xyz_tag(tuple(colorants[0]))), (b"gXYZ", _xyz_tag(tuple(colorants[1]))),
-        (b"bXYZ", _xyz_tag(tuple(colorants[2]))), (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc),
+        (b"rXYZ", _xyz_tag(colorants[0])), (b"gXYZ", _xyz_tag(colorants[1])),
+        (b"bXYZ", _xyz_tag(colorants[2])), (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc),
     ])
 
 
@@ -210,6 +211,12 @@ def _transform(src: ImageCms.ImageCmsProfile, dst: ImageCms.ImageCmsProfile, in_
         raise ProfileError(f"embedded colour profile cannot be applied ({str(exc).splitlines()[0][:80]})") from None
 
 
+def _apply(img: Image.Image, transform: ImageCms.ImageCmsTransform) -> Image.Image:
+    out = ImageCms.applyTransform(img, transform)
+    assert out is not None  # not in place, so a new image
+    return out
+
+
 def to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
     """Convert an image in the colour space ``icc`` describes to 8-bit sRGB (mode RGB).
 
@@ -225,7 +232,7 @@ def to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
     space = src.profile.xcolor_space.strip()
     if _MODE_OF_SPACE.get(space) != img.mode:
         raise ProfileError(f"embedded colour profile is for {space} but the pixels are {img.mode}")
-    return ImageCms.applyTransform(img, _transform(src, srgb_profile(), img.mode, "RGB"))
+    return _apply(img, _transform(src, srgb_profile(), img.mode, "RGB"))
 
 
 def from_srgb(img: Image.Image, icc: bytes) -> Image.Image:
@@ -238,7 +245,7 @@ def from_srgb(img: Image.Image, icc: bytes) -> Image.Image:
     space = dst.profile.xcolor_space.strip()
     if space != "RGB":
         raise ProfileError(f"a {space} colour profile cannot hold a colour picture")
-    return ImageCms.applyTransform(img.convert("RGB"), _transform(srgb_profile(), dst, "RGB", "RGB"))
+    return _apply(img.convert("RGB"), _transform(srgb_profile(), dst, "RGB", "RGB"))
 
 
 @dataclass(frozen=True)

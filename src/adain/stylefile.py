@@ -24,6 +24,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from safetensors import SafetensorError
@@ -56,8 +57,9 @@ def fingerprint(module: nn.Module) -> str:
         for name, tensor in sorted(module.state_dict().items()):
             h.update(name.encode())
             h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-        cached = module._adain_fingerprint = h.hexdigest()[:16]
-    return cached
+        cached = h.hexdigest()[:16]
+        object.__setattr__(module, "_adain_fingerprint", cached)  # a plain attribute, not a parameter or buffer
+    return str(cached)
 
 
 def encoder_identity(encoder: nn.Module) -> str:
@@ -120,8 +122,8 @@ def mix(parts: list[StyleFile], weights: list[float] | None, name: str) -> Style
     w = w / w.sum()
     if len({p.encoder for p in parts}) != 1:
         raise StyleFileError("styles made with different encoders cannot be mixed")
-    means = {t: sum(float(wi) * p.means[t] for wi, p in zip(w, parts)) for t in TAPS}
-    stds = {t: sum(float(wi) * p.stds[t] for wi, p in zip(w, parts)) for t in TAPS}
+    means = {t: torch.stack([p.means[t] for p in parts]).mul(w[:, None]).sum(0) for t in TAPS}
+    stds = {t: torch.stack([p.stds[t] for p in parts]).mul(w[:, None]).sum(0) for t in TAPS}
     sources = [{**s, "weight": round(float(wi) * s.get("weight", 1.0), 6)} for wi, p in zip(w, parts) for s in p.sources]
     sizes = {p.style_size for p in parts}
     return StyleFile(name, name, means, stds, sources, parts[0].encoder, sizes.pop() if len(sizes) == 1 else -1)
@@ -206,8 +208,21 @@ def bundled_styles() -> dict[str, Path]:
     return {p.stem: p for p in sorted(BANK.glob(f"*{SUFFIX}"))}
 
 
+class Runner(Protocol):
+    """What :func:`encode_taps` needs of a :class:`~adain.stylizer.Stylizer`."""
+
+    @property
+    def device(self) -> torch.device: ...
+    @property
+    def bf16(self) -> bool: ...
+    @property
+    def memory_format(self) -> torch.memory_format: ...
+    @property
+    def encoder(self) -> nn.Module: ...
+
+
 @torch.no_grad()
-def encode_taps(stylizer: nn.Module, images: Tensor) -> list[Tensor]:
+def encode_taps(stylizer: Runner, images: Tensor) -> list[Tensor]:
     """Features of ``(N, 3, H, W)`` at every tap (relu1_1 … relu4_1), float32, unpadded, run as the
     Stylizer runs its encoder (device, precision, memory format)."""
     x = images.to(stylizer.device).contiguous(memory_format=stylizer.memory_format)
@@ -216,7 +231,7 @@ def encode_taps(stylizer: nn.Module, images: Tensor) -> list[Tensor]:
 
 
 @torch.no_grad()
-def compute_style(stylizer: nn.Module, image: Tensor, source: dict, style_size: int) -> StyleFile:
+def compute_style(stylizer: Runner, image: Tensor, source: dict, style_size: int) -> StyleFile:
     """Statistics of one painting ``(3, H, W)`` in [0, 1] (already resized) with a Stylizer's encoder.
 
     The encoder runs exactly as :meth:`Stylizer.style_stats` runs it (same

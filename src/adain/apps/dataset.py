@@ -38,16 +38,9 @@ from torch import Tensor
 
 from adain.apps.files import StylizeOptions, output_meta, style_entry
 from adain.controls import check_alpha
+from adain.errors import InputError
 from adain.geometry import prepare
-from adain.io import (
-    IMAGE_SUFFIXES,
-    InputError,
-    find_images,
-    load_image,
-    load_photo,
-    save_image,
-    write_text_atomic,
-)
+from adain.io import IMAGE_SUFFIXES, find_images, load_image, load_photo, save_image, write_text_atomic
 from adain.losses import content_loss, style_distance_stats
 from adain.ops import StyleStats
 from adain.provenance import source_entry
@@ -288,7 +281,10 @@ class StyleBank:
         """Style ``i``: its statistics at every tap, and its entry in an output's record."""
         if i not in self.cache:
             f = self.files[i]
-            style = read_style(f) if is_style_file(f) else compute_style(self.stylizer, prepare(load_image(f), self.style_size), source_entry(f), self.style_size)
+            if is_style_file(f):
+                style = read_style(f)
+            else:
+                style = compute_style(self.stylizer, prepare(load_image(f), self.style_size), source_entry(f), self.style_size)
             self.cache[i] = style, style_entry(f)
         return self.cache[i]
 
@@ -403,7 +399,7 @@ def stylize_dataset(
                 entry = source_entry(contents[j])
                 for k, image, (_, style), measured in zip(todo, images, picked, audits):
                     found[k] = measured
-                    meta = output_meta(stylizer, meta_opts, content=entry, info=info, styles=[style], size=tuple(image.shape[-2:]))
+                    meta = output_meta(stylizer, meta_opts, content=entry, info=info, styles=[style], size=(image.shape[-2], image.shape[-1]))
                     save_image(image, out / outputs[j][k], opts.quality, meta)
                     report.written += 1
         for k in range(opts.copies):

@@ -246,7 +246,7 @@ class PairJob:
     def meta(self, stylizer: Stylizer, opts: StylizeOptions) -> OutputMeta:
         """The output's metadata (see :func:`output_meta`)."""
         content, styles = self.sources
-        return output_meta(stylizer, opts, content=content, info=self.info, styles=styles, size=tuple(self.content.shape[-2:]))
+        return output_meta(stylizer, opts, content=content, info=self.info, styles=styles, size=(self.content.shape[-2], self.content.shape[-1]))
 
 
 def load_pair(
@@ -375,7 +375,8 @@ def stylize_folders(
         for s in styles:
             name = output_name(c, s)
             if name in seen:
-                raise InputError(f"{out_dir / name}: both {seen[name][0].name} × {seen[name][1].name} and {c.name} × {s.name} would be written here; rename one")
+                first = f"{seen[name][0].name} × {seen[name][1].name}"
+                raise InputError(f"{out_dir / name}: both {first} and {c.name} × {s.name} would be written here; rename one")
             seen[name] = (c, s)
     if grid is not None:
         image_format(grid)
@@ -418,7 +419,7 @@ def stylize_folders(
             outs = stylizer.stylize_each(content, reusable, alpha=opts.alpha, preserve_color=opts.preserve_color)
             for s, entry, out in zip(good_styles, entries, outs, strict=True):
                 path = out_dir / output_name(c, s)
-                meta = output_meta(stylizer, opts, content=content_entry, info=info, styles=[entry], size=tuple(out.shape[-2:]))
+                meta = output_meta(stylizer, opts, content=content_entry, info=info, styles=[entry], size=(out.shape[-2], out.shape[-1]))
                 save_image(out, path, opts.quality, meta)
                 written.append(path)
                 row.append(thumb(out))

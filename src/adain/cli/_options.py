@@ -24,7 +24,8 @@ def add_alpha(p: argparse.ArgumentParser) -> None:
 
 
 def add_style_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--style-size", type=int, default=512, metavar="N", help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
+    p.add_argument("--style-size", type=int, default=512, metavar="N",
+                   help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
 
 
 def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help: str, color_help: str) -> None:
@@ -39,7 +40,7 @@ def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help
 def add_photo_options(p: argparse.ArgumentParser) -> None:
     """``--keep-profile``, ``--strip-metadata``, ``--keep-gps``: the output's colour space and metadata."""
     p.add_argument("--keep-profile", action="store_true", help="write in the photo's own RGB colour profile (e.g. Display P3) instead of sRGB")
-    p.add_argument("--strip-metadata", action="store_true", help="do not copy the photo's EXIF (camera, date) to the output; the record of how it was made is kept")
+    p.add_argument("--strip-metadata", action="store_true", help="do not copy the photo's EXIF (camera, date); the record of how the output was made is kept")
     p.add_argument("--keep-gps", action="store_true", help="copy the photo's GPS position too (dropped by default: privacy)")
 
 

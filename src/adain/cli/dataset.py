@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("jpg", "png", "webp"), help="output format (default: keep each file's suffix)")
     p.add_argument("--quality", type=int, default=90, help="JPEG/WebP quality 1..100 (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the style draw: same seed, same output (default %(default)s)")
-    p.add_argument("--no-losses", action="store_true", help="do not measure each output's content and style loss for the manifest (one encoder pass less per output)")
+    p.add_argument("--no-losses", action="store_true", help="skip the manifest's content and style loss of each output (one encoder pass less per output)")
     add_photo_options(p)
     p.add_argument("--shard", metavar="I/N", help="take every N-th image from the I-th (0 ≤ I < N) (default: torchrun's RANK/WORLD_SIZE, else all)")
     add_model_options(p, device_help="(default %(default)s: cuda if available; cuda:LOCAL_RANK under torchrun)")
