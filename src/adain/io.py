@@ -22,7 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from adain import photo
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 from adain.profiles import ProfileError
 from adain.provenance import OutputMeta
 
@@ -193,7 +193,7 @@ def load_index_map(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Te
 def tensor_to_pil(image: Tensor) -> Image.Image:
     """``(3, H, W)`` in [0, 1] (values outside are clipped) → RGB PIL image."""
     if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a (3, H, W) image, got shape {tuple(image.shape)}")
+        raise UsageError(f"expected a (3, H, W) image, got shape {tuple(image.shape)}")
     arr = image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr, "RGB")
 

@@ -37,8 +37,8 @@ import torch
 from torch import Tensor
 
 from adain.apps.files import StylizeOptions, output_meta, style_entry
-from adain.controls import check_alpha
-from adain.errors import InputError
+from adain.controls import Controls
+from adain.errors import InputError, UsageError
 from adain.geometry import prepare
 from adain.io import IMAGE_SUFFIXES, find_images, load_image, load_photo, save_image, write_text_atomic
 from adain.losses import content_loss, style_distance_stats
@@ -95,16 +95,20 @@ class DatasetOptions:
     losses: bool = True
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
+        self.controls()  # checks alpha
         if self.copies < 1:
-            raise ValueError(f"copies must be at least 1, got {self.copies}")
+            raise UsageError(f"copies must be at least 1, got {self.copies}")
         for name, size in (("size", self.size), ("style size", self.style_size)):
             if size != 0 and size < 16:
-                raise ValueError(f"{name} must be 0 (keep) or at least 16, got {size}")
+                raise UsageError(f"{name} must be 0 (keep) or at least 16, got {size}")
         if self.format is not None and self.format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS} (or None to keep the suffix), got {self.format!r}")
+            raise UsageError(f"format must be one of {FORMATS} (or None to keep the suffix), got {self.format!r}")
         if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality must be in 1..100, got {self.quality}")
+            raise UsageError(f"quality must be in 1..100, got {self.quality}")
+
+    def controls(self) -> Controls:
+        """The style controls of every image: ``alpha`` (one style each, the colours of the style)."""
+        return Controls(alpha=self.alpha)
 
     def settings(self) -> dict:
         """The settings that change the outputs (checked on resume)."""
@@ -142,9 +146,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"shard must look like I/N (e.g. 0/4), got {text!r}") from None
+        raise UsageError(f"shard must look like I/N (e.g. 0/4), got {text!r}") from None
     if not 0 <= i < n:
-        raise ValueError(f"shard I/N needs 0 ≤ I < N, got {text!r}")
+        raise UsageError(f"shard I/N needs 0 ≤ I < N, got {text!r}")
     return i, n
 
 
@@ -290,8 +294,7 @@ class StyleBank:
 
     def stats(self, indices: list[int]) -> StyleStats:
         """Encoded styles for ``indices`` → :class:`StyleStats` ``(K, 512, 1, 1)``."""
-        parts = [self.style(i)[0].stats() for i in indices]
-        return StyleStats(torch.cat([p.mean for p in parts]), torch.cat([p.std for p in parts]))
+        return StyleStats.cat([self.style(i)[0].stats() for i in indices])
 
 
 def remove_stale_temps(out: Path, targets: set[Path]) -> int:
@@ -394,7 +397,7 @@ def stylize_dataset(
                 warn(f"{exc} (skipped)")
                 status.update({k: f"error: {exc}" for k in todo})
             else:
-                images = list(stylizer.stylize_each(content, stats, alpha=opts.alpha))
+                images = list(stylizer.stylize_each(content, stats, opts.controls()))
                 audits = audit(stylizer, content, torch.stack(images), [s for s, _ in picked]) if opts.losses else [{}] * len(todo)
                 entry = source_entry(contents[j])
                 for k, image, (_, style), measured in zip(todo, images, picked, audits):

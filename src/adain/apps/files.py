@@ -12,22 +12,18 @@ EXIF (unless ``strip_metadata``; GPS only with ``keep_gps``), its colour profile
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
-from adain.color import PRESERVE_MODES
-from adain.controls import (
-    check_alpha,
-    check_weights_or_masks,
-    index_map_to_masks,
-    normalise_weights,
-)
-from adain.errors import InputError
+from adain.color import PreserveColor
+from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
+from adain.errors import InputError, UsageError
 from adain.geometry import prepare
 from adain.io import (
     DEFAULT_MAX_PIXELS,
@@ -81,7 +77,7 @@ class StylizeOptions:
     """
 
     alpha: float = 1.0
-    preserve_color: str | None = None
+    preserve_color: PreserveColor | None = None
     content_size: int = 0
     style_size: int = 512
     crop: bool = False
@@ -92,16 +88,18 @@ class StylizeOptions:
     keep_gps: bool = False
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        if self.preserve_color not in PRESERVE_MODES:
-            raise ValueError(f"preserve_color must be one of {PRESERVE_MODES}, got {self.preserve_color!r}")
+        self.controls()  # checks alpha and preserve_color
         for name, size in (("content size", self.content_size), ("style size", self.style_size)):
             if size != 0 and size < MIN_SIDE:
-                raise ValueError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
+                raise UsageError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
         if self.max_pixels < MIN_SIDE * MIN_SIDE:
-            raise ValueError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
+            raise UsageError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
         if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality must be in 1..100, got {self.quality}")
+            raise UsageError(f"quality must be in 1..100, got {self.quality}")
+
+    def controls(self, **given: Any) -> Controls:
+        """The style controls of this run: its ``alpha`` and ``preserve_color``, plus ``given`` (weights, masks)."""
+        return Controls(alpha=self.alpha, preserve_color=self.preserve_color, **given)
 
 
 def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions) -> Tensor:
@@ -224,24 +222,20 @@ class PairJob:
     """One content and its styles, loaded, checked and prepared (see :func:`load_pair`).
 
     ``content`` ``(3, H, W)``; ``styles`` K paintings ``(3, H', W')`` or style
-    files; ``weights`` ``(K,)`` summing to 1 or ``None``; ``masks`` ``(K, H, W)``
-    or ``None``; ``info``: what reading the content file found; ``sources``:
-    the content file and each style's record entry.
+    files; ``controls`` with weights summing to 1 or masks ``(K, H, W)`` the
+    prepared content's size; ``info``: what reading the content file found;
+    ``sources``: the content file and each style's record entry.
     """
 
     content: Tensor
     styles: list[Style]
-    weights: Tensor | None = None
-    masks: Tensor | None = None
+    controls: Controls = field(default_factory=Controls)
     info: PhotoInfo | None = None
     sources: tuple[dict, list[dict]] | None = None
 
-    def run(self, stylizer: Stylizer, opts: StylizeOptions) -> Tensor:
+    def run(self, stylizer: Stylizer) -> Tensor:
         """Stylize: ``(3, H, W)`` in [0, 1], the prepared content's size."""
-        return stylizer.stylize(
-            self.content, network_styles(self.styles, stylizer), alpha=opts.alpha, weights=self.weights, masks=self.masks,
-            preserve_color=opts.preserve_color,
-        )
+        return stylizer.stylize(self.content, network_styles(self.styles, stylizer), self.controls)
 
     def meta(self, stylizer: Stylizer, opts: StylizeOptions) -> OutputMeta:
         """The output's metadata (see :func:`output_meta`)."""
@@ -270,13 +264,14 @@ def load_pair(
     content, styles = Path(content), [Path(s) for s in styles]
     k = len(styles)
     if k == 0:
-        raise ValueError("at least one style image is needed")
+        raise UsageError("at least one style image is needed")
     if masks is not None and index_map is not None:
-        raise ValueError("give masks or an index map, not both")
+        raise UsageError("give masks or an index map, not both")
     check_weights_or_masks(weights, masks if masks is not None else index_map)
     if masks is not None and len(masks) != k:
-        raise ValueError(f"{len(masks)} masks given for {k} styles (one mask per style)")
-    w = normalise_weights(weights, k) if weights is not None else None
+        raise UsageError(f"{len(masks)} masks given for {k} styles (one mask per style)")
+    w = None if weights is None else tuple(normalise_weights(weights, k).tolist())
+    opts.controls(weights=w)  # bad weights fail before any file is read
     raw, info = load_photo(content, opts.max_pixels)
     image = _prepared(content, raw, opts.content_size, opts)
     region = None
@@ -297,7 +292,7 @@ def load_pair(
     check_preserve(loaded_styles, opts)
     weight_of = normalise_weights(weights, k).tolist() if masks is None and index_map is None else [None] * k
     entries = [style_entry(p, wk) for p, wk in zip(styles, weight_of)]
-    return PairJob(image, loaded_styles, w, region, info, (source_entry(content), entries))
+    return PairJob(image, loaded_styles, opts.controls(weights=w, masks=region), info, (source_entry(content), entries))
 
 
 def index_masks(path: str | Path, n_styles: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
@@ -416,7 +411,7 @@ def stylize_folders(
                 bar.update(len(good_styles))
                 continue
             row, content_entry = [thumb(content)], source_entry(c)
-            outs = stylizer.stylize_each(content, reusable, alpha=opts.alpha, preserve_color=opts.preserve_color)
+            outs = stylizer.stylize_each(content, reusable, opts.controls())
             for s, entry, out in zip(good_styles, entries, outs, strict=True):
                 path = out_dir / output_name(c, s)
                 meta = output_meta(stylizer, opts, content=content_entry, info=info, styles=[entry], size=(out.shape[-2], out.shape[-1]))
@@ -430,16 +425,20 @@ def stylize_folders(
     return FolderReport(written, skipped)
 
 
-def stylize_pair(job: PairJob, stylizer: Stylizer, opts: StylizeOptions, tile: int | str = 0) -> Tensor:
+def stylize_pair(job: PairJob, stylizer: Stylizer, tile: int | str = 0) -> Tensor:
     """Run a loaded ``adain stylize`` job, in tiles when ``tile`` (see :func:`resolve_tile`) asks for it.
 
     Raises:
-        ValueError: tiling asked for together with masks (spatial control is untiled only).
+        UsageError: tiling asked for together with masks (spatial control is untiled only).
     """
     side = resolve_tile(tile, *job.content.shape[-2:])
     if not side:
-        return job.run(stylizer, opts)
-    if job.masks is not None:
-        raise ValueError("--tile does not work with --mask or --index-map; use --tile 0")
-    return stylize_tiled(stylizer, job.content, network_styles(job.styles, stylizer), alpha=opts.alpha, weights=job.weights,
-                         preserve_color=opts.preserve_color, tile=side, progress=True)
+        return job.run(stylizer)
+    if job.controls.masks is not None:
+        raise UsageError("--tile does not work with --mask or --index-map; use --tile 0")
+    return stylize_tiled(stylizer, job.content, network_styles(job.styles, stylizer), job.controls, tile=side, progress=tile_bar)
+
+
+def tile_bar(total: int) -> tqdm:
+    """A progress bar over ``total`` tiles that disappears when done."""
+    return tqdm(total=total, unit="tile", leave=False)
