@@ -11,8 +11,6 @@ and the record of how the picture was made.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from adain import photo
+from adain.atomic import atomic_path
 from adain.errors import InputError, UsageError
 from adain.profiles import ProfileError
 from adain.provenance import OutputMeta
@@ -230,17 +229,9 @@ def _save_atomic(image: Tensor | Image.Image, path: Path, quality: int, meta: Ou
         img, options = encode_for(image, fmt, meta)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP", "AVIF") else {}
-            img.save(f, format=fmt, **kwargs, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP", "AVIF") else {}
+    with atomic_path(path) as tmp:
+        img.save(tmp, format=fmt, **kwargs, **options)
 
 
 def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95, meta: OutputMeta | None = None) -> None:
@@ -262,17 +253,8 @@ def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95,
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a text file through a temp file in the same folder and a rename (no half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        f.write(text)
 
 
 def fit_height(img: Image.Image, height: int) -> Image.Image:
