@@ -378,3 +378,21 @@ def test_fuzz_the_api_from_its_schema(make_client, uploads):
     fuzz()
     assert {200, 400, 422} <= statuses
     assert list(uploads.iterdir()) == []
+
+
+@pytest.mark.parametrize("method", ["wct", "efdm"])
+def test_method_gives_the_python_api_result_and_is_cached_per_method(client, stylizer, method):
+    assert post(client, [content_file(), style_file()]).headers["x-style-cache"] == "miss"  # encoded for adain
+    r = post(client, [content_file(), style_file()], method=method, alpha="0.8")
+    assert_close_to_api(r, expected(stylizer, png(), [png((40, 48), seed=1)], method=method, alpha=0.8))
+    assert r.headers["x-style-cache"] == "miss"  # statistics of another method are not reused
+    assert post(client, [content_file(), style_file()], method=method).headers["x-style-cache"] == "hit"
+
+
+def test_bad_method_and_flat_style_are_clear_4xx(client):
+    r = post(client, [content_file()], style_name=["marc"], method="gatys")
+    assert r.status_code == 422 and "method: Input should be 'adain', 'wct' or 'efdm'" in r.json()["detail"]
+    flat_png = io.BytesIO()
+    Image.new("RGB", (40, 48), (200, 30, 30)).save(flat_png, "PNG")
+    r = post(client, [content_file(), ("style", ("red.png", flat_png.getvalue(), "image/png"))], method="wct")
+    assert r.status_code == 400 and "style 1 'red.png': the style is a flat image" in r.json()["detail"], r.text

@@ -32,6 +32,7 @@ import torch
 from adain.controls import check_alpha
 from adain.geometry import prepare
 from adain.io import InputError, find_images, load_image, save_image, write_text_atomic
+from adain.methods import check_method
 from adain.ops import StyleStats
 from adain.stylizer import Stylizer
 
@@ -53,6 +54,7 @@ class DatasetOptions:
         format: ``jpg``, ``png``, ``webp`` or ``None`` (keep each file's suffix).
         quality: JPEG/WebP quality.
         seed: seed of the style draw.
+        method: transfer method, ``adain``, ``wct`` or ``efdm`` (:mod:`adain.methods`).
     """
 
     copies: int = 1
@@ -63,9 +65,11 @@ class DatasetOptions:
     format: str | None = None
     quality: int = 90
     seed: int = 0
+    method: str = "adain"
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
+        check_method(self.method)
         if self.copies < 1:
             raise ValueError(f"copies must be at least 1, got {self.copies}")
         for name, size in (("size", self.size), ("style size", self.style_size)):
@@ -135,8 +139,8 @@ def check_settings(out: Path, settings: dict) -> None:
     path = out / SETTINGS_FILE
     if path.is_file():
         try:
-            old = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            old = {"method": "adain", **json.loads(path.read_text())}  # runs from before the methods used adain
+        except (OSError, json.JSONDecodeError, TypeError):
             raise InputError(f"{path}: unreadable settings of an earlier run; delete it to start over") from None
         if old != settings:
             diff = ", ".join(f"{k}: {old.get(k)!r} → {v!r}" for k, v in settings.items() if old.get(k) != v)
@@ -149,10 +153,10 @@ def check_settings(out: Path, settings: dict) -> None:
 
 
 class StyleBank:
-    """Style files, checked once, encoded on first use and kept (``(1, 512, 1, 1)`` statistics each)."""
+    """Style files, checked once, encoded on first use for a transfer method and kept (:class:`StyleStats` each)."""
 
-    def __init__(self, files: list[Path], stylizer: Stylizer, style_size: int, warn: Callable[[str], None]) -> None:
-        self.files, self.stylizer, self.style_size = [], stylizer, style_size
+    def __init__(self, files: list[Path], stylizer: Stylizer, style_size: int, warn: Callable[[str], None], method: str = "adain") -> None:
+        self.files, self.stylizer, self.style_size, self.method = [], stylizer, style_size, method
         self.failed: list[tuple[str, str]] = []
         for f in files:  # decode every file up front so the pool, and so the draw, is the same in every process
             try:
@@ -170,8 +174,11 @@ class StyleBank:
         for i in indices:
             if i not in self.cache:
                 image = prepare(load_image(self.files[i]), self.style_size)
-                self.cache[i] = self.stylizer.style_stats([image])
-        return StyleStats(torch.cat([self.cache[i].mean for i in indices]), torch.cat([self.cache[i].std for i in indices]))
+                try:
+                    self.cache[i] = self.stylizer.style_stats([image], self.method)
+                except ValueError as exc:  # a flat style image
+                    raise InputError(f"{self.files[i]}: {exc}") from None
+        return StyleStats.cat([self.cache[i] for i in indices])
 
 
 def remove_stale_temps(out: Path, targets: set[Path]) -> int:
@@ -248,7 +255,7 @@ def stylize_dataset(
     out.mkdir(parents=True, exist_ok=True)
     check_settings(out, {**asdict(opts), "styles": [str(s.relative_to(styles)) for s in style_files]})
     stylizer = stylizer or Stylizer()
-    bank = StyleBank(style_files, stylizer, opts.style_size, warn)
+    bank = StyleBank(style_files, stylizer, opts.style_size, warn, opts.method)
     report = DatasetReport(failed=list(bank.failed))
     rows: list[dict] = []
     started = time.perf_counter()

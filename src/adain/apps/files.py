@@ -23,7 +23,8 @@ from adain.controls import (
     normalise_weights,
 )
 from adain.errors import InputError
-from adain.geometry import prepare
+from adain.methods import check_method
+from adain.geometry import prepare, resize_shorter
 from adain.io import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
@@ -51,6 +52,10 @@ class StylizeOptions:
             the original, so the output has the input's size.
         style_size: shorter side of the style images (0 keeps): 512, the
             original code's default and the paper's training scale.
+        style_scale: stroke scale: the style's shorter side is this times the
+            content's (after ``content_size``), so a small preview and the
+            full-size result look alike; 0 (default) uses ``style_size``.
+        method: transfer method, ``adain``, ``wct`` or ``efdm`` (:mod:`adain.methods`).
         crop: centre square crop of content and styles after resizing.
         max_pixels: largest image accepted, as stored and (content) as processed.
         quality: JPEG/WebP quality of written images.
@@ -63,9 +68,14 @@ class StylizeOptions:
     crop: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = 95
+    style_scale: float = 0.0
+    method: str = "adain"
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
+        check_method(self.method)
+        if not (self.style_scale == 0 or 0.05 <= self.style_scale <= 8):
+            raise ValueError(f"style scale must be 0 (off) or in 0.05..8, got {self.style_scale}")
         if self.preserve_color not in PRESERVE_MODES:
             raise ValueError(f"preserve_color must be one of {PRESERVE_MODES}, got {self.preserve_color!r}")
         for name, size in (("content size", self.content_size), ("style size", self.style_size)):
@@ -86,9 +96,30 @@ def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions) -> Ten
     return image
 
 
-def load_style(path: str | Path, opts: StylizeOptions) -> Tensor:
-    """Style file → ``(3, H, W)`` resized to ``opts.style_size`` (and cropped with ``opts.crop``)."""
-    return _prepared(Path(path), load_image(path, opts.max_pixels), opts.style_size, opts)
+def style_side(opts: StylizeOptions, content: Tensor | None) -> int:
+    """Shorter side the styles get: ``style_scale`` × the content's ``(3, H, W)`` shorter side, else ``style_size``."""
+    if opts.style_scale == 0:
+        return opts.style_size
+    if content is None:
+        return 0  # kept as read, scaled once the content is known (see :func:`scale_styles`)
+    return max(MIN_SIDE, round(opts.style_scale * min(content.shape[-2:])))
+
+
+def load_style(path: str | Path, opts: StylizeOptions, content: Tensor | None = None) -> Tensor:
+    """Style file → ``(3, H, W)`` resized to :func:`style_side` (and cropped with ``opts.crop``).
+
+    Raises:
+        InputError: also for a flat image (one colour): it has no texture to transfer.
+    """
+    image = _prepared(Path(path), load_image(path, opts.max_pixels), style_side(opts, content), opts)
+    if bool((image.flatten(1).amax(1) == image.flatten(1).amin(1)).all()):
+        raise InputError(f"{path}: a flat image (one colour): it has no texture to transfer")
+    return image
+
+
+def scale_styles(styles: list[Tensor], content: Tensor, opts: StylizeOptions) -> list[Tensor]:
+    """With ``style_scale``: styles loaded as read (``(3, H', W')`` each) resized for this content."""
+    return [resize_shorter(s, style_side(opts, content)) for s in styles] if opts.style_scale else styles
 
 
 def load_content(path: str | Path, opts: StylizeOptions) -> Tensor:
@@ -122,7 +153,7 @@ class PairJob:
         """Stylize: ``(3, H, W)`` in [0, 1], the prepared content's size."""
         return stylizer.stylize(
             self.content, self.styles, alpha=opts.alpha, weights=self.weights, masks=self.masks,
-            preserve_color=opts.preserve_color,
+            preserve_color=opts.preserve_color, method=opts.method,
         )
 
 
@@ -170,7 +201,7 @@ def load_pair(
         region = prepare(torch.stack(loaded), opts.content_size, opts.crop)
         if opts.crop:  # resizing keeps every covered pixel > 0; cropping can cut a region away
             _check_region(list(region), files, None, [f"{why} inside the centre crop" for why in empty])
-    return PairJob(image, [load_style(s, opts) for s in styles], w, region)
+    return PairJob(image, [load_style(s, opts, image) for s in styles], w, region)
 
 
 def index_masks(path: str | Path, n_styles: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
@@ -215,7 +246,8 @@ def stylize_folders(
 
     A bad input file is skipped with a ``warn`` message (naming it) and the run
     goes on; the report lists the skips. Styles are encoded once (without
-    ``preserve_color``) and each content once.
+    ``preserve_color`` or ``style_scale``, which adapt them to each content)
+    and each content once.
 
     Args:
         stylizer: a :class:`Stylizer`, or a function making one, called only
@@ -260,7 +292,8 @@ def stylize_folders(
     if not good_styles:
         raise InputError("no usable style image (see the warnings above)")
     stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
-    reusable = stylizer.style_stats(style_images) if opts.preserve_color is None else style_images
+    per_content = opts.preserve_color is not None or opts.style_scale > 0
+    reusable = style_images if per_content else stylizer.style_stats(style_images, opts.method)
     def thumb(image: Tensor) -> Image.Image | None:
         return fit_height(tensor_to_pil(image), grid_height) if grid is not None else None
 
@@ -275,7 +308,9 @@ def stylize_folders(
                 bar.update(len(good_styles))
                 continue
             row = [thumb(content)]
-            for s, out in zip(good_styles, stylizer.stylize_each(content, reusable, alpha=opts.alpha, preserve_color=opts.preserve_color), strict=True):
+            styles_here = scale_styles(reusable, content, opts) if per_content else reusable
+            outs = stylizer.stylize_each(content, styles_here, alpha=opts.alpha, preserve_color=opts.preserve_color, method=opts.method)
+            for s, out in zip(good_styles, outs, strict=True):
                 path = out_dir / output_name(c, s)
                 save_image(out, path, opts.quality)
                 written.append(path)
@@ -298,5 +333,7 @@ def stylize_pair(job: PairJob, stylizer: Stylizer, opts: StylizeOptions, tile: i
         return job.run(stylizer, opts)
     if job.masks is not None:
         raise ValueError("--tile does not work with --mask or --index-map; use --tile 0")
+    if opts.method != "adain":
+        raise ValueError(f"--tile works with --method adain only ({opts.method} needs the statistics of the whole image at once); use --tile 0")
     return stylize_tiled(stylizer, job.content, job.styles, alpha=opts.alpha, weights=job.weights,
                          preserve_color=opts.preserve_color, tile=side, progress=True)

@@ -49,6 +49,7 @@ from adain.io import (
     pil_to_tensor,
     tensor_to_pil,
 )
+from adain.methods import Method
 from adain.ops import StyleStats
 from adain.stylizer import Stylizer
 
@@ -206,6 +207,7 @@ class Job:
     preserve_color: str | None
     size: int
     format: str
+    method: str = "adain"
 
 
 class Service:
@@ -249,12 +251,15 @@ class Service:
             def encode(source: Source = source) -> StyleStats:
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
                 style = resize_shorter(style, self.limits.style_size)
-                return self.stylizer.style_stats(color_inputs(content, [style], job.preserve_color)[1])
+                try:
+                    return self.stylizer.style_stats(color_inputs(content, [style], job.preserve_color)[1], job.method)
+                except ValueError as exc:  # a flat style image
+                    raise InputError(f"{source.label}: {exc}") from None
 
-            stats, hit = self.cache.get((source.digest, job.preserve_color, context), encode)
+            stats, hit = self.cache.get((source.digest, job.method, job.preserve_color, context), encode)
             parts.append(stats)
             hits.append(hit)
-        return StyleStats(torch.cat([s.mean for s in parts]), torch.cat([s.std for s in parts])), hits
+        return StyleStats.cat(parts), hits
 
     def render(self, job: Job) -> tuple[bytes, list[bool]]:
         """Decode, stylize and encode one job (on the worker thread): image bytes and the cache hits."""
@@ -406,6 +411,7 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
         preserve_color: Annotated[Literal["none", "color", "luminance"], Form(description="keep the photo's colours")] = "none",
         size: Annotated[int, Form(ge=0, le=limits.max_size, description="output shorter side in px, 0 keeps the photo's")] = 512,
         format: Annotated[Literal["png", "jpeg", "webp"], Form(description="output format")] = "png",
+        method: Annotated[Method, Form(description="transfer method: adain (mean and std), wct (covariance), efdm (histograms)")] = "adain",
     ) -> Response:
         n_content = (content is not None) + (content_name is not None)
         check_counts(n_content, len(style_name) + len(style), len(mask), len(weight), limits)
@@ -421,7 +427,7 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
             mask_sources = [await save_upload(f, tmp, f"mask{i}", f"mask {i + 1}") for i, f in enumerate(mask)]
             job = Job(
                 content=content_source, styles=style_sources, masks=mask_sources, weights=weight or None, alpha=alpha,
-                preserve_color=None if preserve_color == "none" else preserve_color, size=size, format=format,
+                preserve_color=None if preserve_color == "none" else preserve_color, size=size, format=format, method=method,
             )
             data, hits = await service.run(job)
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(content.filename or "content").stem if content is not None else content_name)

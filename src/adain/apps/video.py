@@ -48,6 +48,7 @@ from adain.controls import (
 )
 from adain.geometry import pad_to_multiple, resize_shorter
 from adain.io import InputError, load_mask
+from adain.methods import check_method
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
 
@@ -434,6 +435,7 @@ def stylize_video(
     weights: list[float] | None = None,
     masks: Tensor | None = None,
     preserve_color: str | None = None,
+    method: str = "adain",
     stabilize: float = 0.0,
     stats_momentum: float = 0.0,
     batch: int = 4,
@@ -453,13 +455,13 @@ def stylize_video(
         styles: style images ``(3, H, W)``, encoded once (recoloured first
             with ``preserve_color="color"``, to the first batch of frames).
         stylizer: the networks (default: shipped decoder, pretrained encoder).
-        alpha, weights, preserve_color: as in :meth:`Stylizer.stylize`.
+        alpha, weights, preserve_color, method: as in :meth:`Stylizer.stylize`.
         masks: ``(K, H, W)`` in [0, 1], one per style, drawn on the video as
             displayed (rotation applied); resized to the frames.
         stabilize: momentum of the motion-gated temporal blend of the output
             frames (:class:`TemporalBlend`; 0: off; 0.8 is a good start).
         stats_momentum: momentum of the running average of the content
-            statistics (:class:`StatsStabilizer`; 0: off).
+            statistics (:class:`StatsStabilizer`; 0: off; ``adain`` only).
         batch: frames per forward pass.
         size: shorter side of the processed frames (0 keeps the input size).
         crf: H.264 quality (0 lossless … 51 worst).
@@ -478,6 +480,9 @@ def stylize_video(
     src, dst = Path(src), Path(dst)
     alpha = check_alpha(alpha)
     check_weights_or_masks(weights, masks)
+    check_method(method)
+    if stats_momentum > 0 and method != "adain":
+        raise ValueError(f"--stats-momentum works with --method adain only ({method} does not renormalise with mean and std); use --stabilize")
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
     suffix = dst.suffix.lower()
@@ -533,7 +538,7 @@ def stylize_video(
                     reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
                     _, net_styles = color_inputs(reference, list(styles), preserve_color)
                     frame_masks = None if masks is None else masks_for_frames(masks, info.rotation, (h, w))
-                    style = FrameStyle(stylizer.style_stats(net_styles), alpha, weights, frame_masks, preserve_color)
+                    style = FrameStyle(stylizer.style_stats(net_styles, method), alpha, weights, frame_masks, preserve_color)
                     out_video = _add_video_stream(out, codec_name, pix_fmt, (h, w), info, in_video.time_base, crf)
                     for packet in pending:
                         out.mux(packet)

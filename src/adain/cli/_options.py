@@ -34,3 +34,13 @@ def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help
     p.add_argument("--mask", type=Path, nargs="+", metavar="FILE", help=mask_help)
     p.add_argument("--index-map", type=Path, metavar="FILE", help=index_help)
     p.add_argument("--preserve-color", choices=("color", "luminance"), help=color_help)
+    add_method(p)
+
+
+METHOD_CHOICES = ("adain", "wct", "efdm")  # adain.methods.METHODS, named here so that --help needs no torch
+
+
+def add_method(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=METHOD_CHOICES, default="adain",
+                   help="how the style's statistics are transferred: adain (mean and std per channel, the paper), wct "
+                   "(whitening and colouring: the full covariance), efdm (exact histogram matching by sorting) (default %(default)s)")

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from adain.cli._options import add_alpha, add_command, add_model_options, add_style_size
+from adain.cli._options import add_alpha, add_command, add_method, add_model_options, add_style_size
 
 DATASET_EXAMPLES = """examples:
   adain stylize-dataset imagenet/train paintings/ stylized/               # Stylized-ImageNet
@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=0, metavar="N", help="shorter side of the outputs (0: keep each image's) (default %(default)s)")
     p.add_argument("--crop", action="store_true", help="centre square crop after resizing")
     add_style_size(p)
+    add_method(p)
     p.add_argument("--format", choices=("jpg", "png", "webp"), help="output format (default: keep each file's suffix)")
     p.add_argument("--quality", type=int, default=90, help="JPEG/WebP quality 1..100 (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the style draw: same seed, same output (default %(default)s)")
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
 
     opts = DatasetOptions(
         copies=args.copies, alpha=args.alpha, size=args.size, crop=args.crop, style_size=args.style_size,
-        format=args.format, quality=args.quality, seed=args.seed,
+        format=args.format, quality=args.quality, seed=args.seed, method=args.method,
     )
     shard = parse_shard(args.shard) if args.shard else None
     device = args.device

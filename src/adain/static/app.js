@@ -196,6 +196,7 @@ async function buildForm() {
   else if (styles.length > 1) for (const s of styles) form.append("weight", String(s.weight));
   form.append("alpha", $("alpha").value);
   form.append("preserve_color", $("preserve").checked ? $("preserve-mode").value : "none");
+  form.append("method", $("method").value);
   form.append("size", $("size").value);
   form.append("format", $("format").value);
   return form;
