@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -50,25 +52,23 @@ def losses(metrics: Encoder, image: torch.Tensor, style: torch.Tensor) -> tuple[
     return float(style_distance(o, s)), float(gram_distance(o, s))
 
 
+def timed(make: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
+    start = time.perf_counter()
+    image = make()
+    return image, time.perf_counter() - start
+
+
 def textures(stylizer: Stylizer, names: list[str], size: int, steps: int, out: Path) -> None:
     metrics = Encoder(last="relu5_1")
     rows, table = [], []
     for name in names:
         style = load_style(EXAMPLES / "style" / f"{name}.jpg", StylizeOptions(style_size=size))
-        row = [resize_shorter(style, size)[:, :size, :size]]
-
-        def measure(label: str, make) -> torch.Tensor:
-            start = time.perf_counter()
-            image = make()
-            seconds = time.perf_counter() - start
-            table.append((name, label, *losses(metrics, image, style), seconds))
-            row.append(image)
-            return image
-
-        decoded = {m: measure(f"decoded, {m}", lambda m=m: synthesize_texture(stylizer, style, size, size, method=m)) for m in ("adain", "wct", "efdm")}
-        measure(f"adain + {steps} refine steps", lambda: refine_texture(decoded["adain"], style, stylizer.encoder, steps))
-        measure(f"noise + {steps} steps (no decoder)", lambda: refine_texture(noise_image(size, size), style, stylizer.encoder, steps))
-        rows.append(tuple(row))
+        made = {f"decoded, {m}": timed(partial(synthesize_texture, stylizer, style, size, size, method=m)) for m in ("adain", "wct", "efdm")}
+        start = made["decoded, adain"][0]
+        made[f"adain + {steps} refine steps"] = timed(partial(refine_texture, start, style, stylizer.encoder, steps))
+        made[f"noise + {steps} steps (no decoder)"] = timed(partial(refine_texture, noise_image(size, size), style, stylizer.encoder, steps))
+        table += [(name, label, *losses(metrics, image, style), seconds) for label, (image, seconds) in made.items()]
+        rows.append((resize_shorter(style, size)[:, :size, :size], *(image for image, _ in made.values())))
     labels = ("style", "adain", "wct", "efdm", f"adain + {steps} steps", f"noise + {steps} steps")
     save_image(make_grid(rows, labels, cell=size), out, quality=88)
     print(f"wrote {out}\n\n| style | texture | style loss | Gram loss | s |\n|---|---|---:|---:|---:|")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import write_image
 from PIL import Image
 from torch import nn
 
@@ -20,9 +19,10 @@ from adain.controls import (
 from adain.decoder import Decoder
 from adain.geometry import center_crop, pad_to_multiple, prepare, resize_shorter
 from adain.io import InputError
-from adain.ops import StyleStats, adain_with_stats, mean_std
 from adain.methods import style_statistics
+from adain.ops import StyleStats, adain_with_stats, mean_std
 from adain.stylizer import Stylizer
+from conftest import write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -302,9 +302,6 @@ def efdm(content: Tensor, style: Tensor) -> Tensor:
 # ---------------------------------------------------------------- any method
 
 
-NEEDS: dict[str, tuple[str, ...]] = {"adain": ("mean", "std"), "wct": ("mean", "colour"), "efdm": ("quantiles",)}
-
-
 def check_varies(style: Tensor, name: str = "style") -> None:
     """Raise a one-line ``ValueError`` if features ``(N, C, H, W)`` do not vary over space (a flat image).
 
@@ -360,11 +357,16 @@ def apply_statistics(content: Tensor, stats: StyleStats, mask: Tensor | None = N
         ``(N, C, H, W)`` float32.
     """
     method = check_method(stats.method)
-    missing = [name for name in NEEDS[method] if getattr(stats, name) is None]
-    if missing:
-        raise ValueError(f"{method} needs the style statistics {', '.join(missing)}, which these do not have (encode the styles for {method})")
     if method == "wct":
-        return wct_with_stats(content, stats.mean, stats.colour, mask)
+        return wct_with_stats(content, stats.mean, _needed(stats, "colour"), mask)
     if method == "efdm":
-        return efdm_with_stats(content, stats.quantiles, mask)
+        return efdm_with_stats(content, _needed(stats, "quantiles"), mask)
     return adain_with_stats(content, stats.mean, stats.std, mask)
+
+
+def _needed(stats: StyleStats, name: str) -> Tensor:
+    """``stats.<name>``, or a one-line error if these statistics were encoded for another method."""
+    value = getattr(stats, name)
+    if value is None:
+        raise ValueError(f"{stats.method} needs the style statistics {name}, which these do not have (encode the styles for {stats.method})")
+    return value

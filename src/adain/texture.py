@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +22,7 @@ from adain.methods import apply_statistics
 from adain.ops import StyleStats
 from adain.stylizer import Stylizer
 
+M = TypeVar("M", bound=nn.Module)
 TILE_MULTIPLE = 8  # a tileable texture's sides: the encoder's downsampling
 REFINE_LR = 0.02  # Adam step on pixels in [0, 1]
 MAX_PIXELS = 16_000_000  # largest texture (4000x4000): bounds the decoder's memory
@@ -48,7 +50,7 @@ def noise_image(height: int, width: int, *, seed: int = 0, beta: float = 1.0) ->
     return x.clamp(0, 1).expand(3, -1, -1).contiguous()
 
 
-def circular(module: nn.Module) -> nn.Module:
+def circular(module: M) -> M:
     """A copy of ``module`` whose reflection paddings are circular (the original is left as it is)."""
     out = copy.deepcopy(module)
     for name, child in list(out.named_modules()):
@@ -70,7 +72,8 @@ def check_texture_size(height: int, width: int, tileable: bool, *, min_side: int
     if height * width > max_pixels:
         raise ValueError(f"texture size {width}x{height} = {width * height} pixels is over the limit of {max_pixels}")
     if tileable and (height % TILE_MULTIPLE or width % TILE_MULTIPLE):
-        raise ValueError(f"a tileable texture needs sides that are multiples of {TILE_MULTIPLE}, got {width}x{height} (try {round_up(width)}x{round_up(height)})")
+        suggestion = f"{round_up(width)}x{round_up(height)}"
+        raise ValueError(f"a tileable texture needs sides that are multiples of {TILE_MULTIPLE}, got {width}x{height} (try {suggestion})")
 
 
 def decode_texture(
@@ -95,7 +98,7 @@ def decode_texture(
 
 def gram_loss(feats: list[Tensor], targets: list[Tensor]) -> Tensor:
     """Σ over taps of mse(Gram(feature), target Gram) → scalar."""
-    return sum(((gram(f) - t) ** 2).mean() for f, t in zip(feats, targets, strict=True))
+    return torch.stack([((gram(f) - t) ** 2).mean() for f, t in zip(feats, targets, strict=True)]).sum()
 
 
 def refine_texture(

@@ -23,7 +23,6 @@ from adain.controls import (
     normalise_weights,
 )
 from adain.errors import InputError
-from adain.methods import check_method
 from adain.geometry import prepare, resize_shorter
 from adain.io import (
     DEFAULT_MAX_PIXELS,
@@ -37,6 +36,7 @@ from adain.io import (
     save_image,
     tensor_to_pil,
 )
+from adain.methods import check_method
 from adain.stylizer import Stylizer
 from adain.tiling import resolve_tile, stylize_tiled
 
@@ -271,7 +271,8 @@ def stylize_folders(
         for s in styles:
             name = output_name(c, s)
             if name in seen:
-                raise InputError(f"{out_dir / name}: both {seen[name][0].name} × {seen[name][1].name} and {c.name} × {s.name} would be written here; rename one")
+                first = f"{seen[name][0].name} × {seen[name][1].name}"
+                raise InputError(f"{out_dir / name}: both {first} and {c.name} × {s.name} would be written here; rename one")
             seen[name] = (c, s)
     if grid is not None:
         image_format(grid)

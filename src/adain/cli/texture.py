@@ -67,9 +67,13 @@ def run(args: argparse.Namespace) -> None:
     style = load_style(args.style, StylizeOptions(style_size=args.style_size, quality=args.quality))
     stylizer = Stylizer(args.decoder, device=args.device)
     with tqdm(total=args.refine, unit="step", desc="refine", disable=args.refine == 0, leave=False) as bar:
+
+        def step(loss: float) -> None:
+            bar.update()
+            bar.set_postfix(gram=f"{loss:.3g}")
+
         texture = synthesize_texture(
-            stylizer, style, height, width, method=args.method, seed=args.seed, tileable=args.tileable,
-            refine=args.refine, on_step=lambda loss: (bar.update(), bar.set_postfix(gram=f"{loss:.3g}")),
+            stylizer, style, height, width, method=args.method, seed=args.seed, tileable=args.tileable, refine=args.refine, on_step=step,
         )
     save_image(texture, args.output, args.quality)
     print(f"wrote {args.output} ({width}x{height}{', tileable' if args.tileable else ''})")
