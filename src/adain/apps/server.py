@@ -10,6 +10,7 @@ Endpoints:
     * ``GET /``: the page (``adain/static``), no external asset;
     * ``GET /api/info``: bundled styles and photos, the limits;
     * ``POST /api/stylize``: multipart form in, image out (JSON ``{"detail": ...}`` on error);
+    * ``POST /api/texture``: a texture from one style image;
     * ``GET /api/health``: queue and cache counters;
     * ``GET /openapi.json``: the schema.
 """
@@ -52,12 +53,14 @@ from adain.io import (
 from adain.methods import Method
 from adain.ops import StyleStats
 from adain.stylizer import Stylizer
+from adain.texture import check_texture_size, synthesize_texture
 
 PACKAGE = Path(__file__).parents[1]  # src/adain: static/ and examples/
 EXAMPLES = PACKAGE / "examples"
 STATIC = PACKAGE / "static"
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
 T = TypeVar("T")
+J = TypeVar("J")
 ASPECT_TOLERANCE = 0.02  # a mask may differ from the content's aspect ratio by this fraction
 
 
@@ -74,6 +77,7 @@ class Limits:
         queue: requests waiting or running at once (503 over it).
         cache: encoded styles kept (LRU).
         style_size: styles are resized to this shorter side before encoding (the paper's 512, as ``adain stylize``).
+        max_refine: optimisation steps a texture request may ask for.
     """
 
     max_upload_bytes: int = 20 * 2**20
@@ -84,11 +88,13 @@ class Limits:
     queue: int = 4
     cache: int = 64
     style_size: int = 512
+    max_refine: int = 20
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if value < 1:
-                raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
+            least = 0 if name == "max_refine" else 1
+            if value < least:
+                raise ValueError(f"{name.replace('_', ' ')} must be at least {least}, got {value}")
         if self.max_size < MIN_SIDE or self.style_size < MIN_SIDE:
             raise ValueError(f"max size and style size must be at least {MIN_SIDE}")
 
@@ -210,6 +216,20 @@ class Job:
     method: str = "adain"
 
 
+@dataclass(frozen=True)
+class TextureJob:
+    """One texture request, validated (see ``POST /api/texture``)."""
+
+    style: Source
+    width: int
+    height: int
+    seed: int
+    tileable: bool
+    method: str
+    refine: int
+    format: str
+
+
 class Service:
     """The model, the worker thread, the queue counter and the style cache."""
 
@@ -233,13 +253,27 @@ class Service:
 
     async def run(self, job: Job) -> tuple[bytes, list[bool]]:
         """Run ``job`` on the worker thread; 503 when the queue is full."""
+        return await self.queued(self.render, job)
+
+    async def queued(self, work: Callable[[J], T], job: J) -> T:
+        """``work(job)`` on the worker thread, counted in the queue; 503 when it is full."""
         if self.pending >= self.limits.queue:
             raise HTTPException(503, f"busy: {self.pending} requests are queued (limit {self.limits.queue}), try again shortly", headers={"Retry-After": "5"})
         self.pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, self.render, job)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, work, job)
         finally:
             self.pending -= 1
+
+    def texture(self, job: TextureJob) -> bytes:
+        """Make and encode one texture (on the worker thread)."""
+        style = resize_shorter(pil_to_tensor(load_source(job.style, load_pil, self.limits.max_pixels)), self.limits.style_size)
+        try:
+            image = synthesize_texture(self.stylizer, style, job.height, job.width, method=job.method, seed=job.seed,
+                                       tileable=job.tileable, refine=job.refine)
+        except ValueError as exc:  # a flat style
+            raise InputError(f"{job.style.label}: {exc}") from None
+        return encode_image(image, job.format)
 
     def style_stats(self, job: Job, content: Tensor) -> tuple[StyleStats, list[bool]]:
         """Encoded styles of ``job`` (from the cache where possible), and which were cache hits."""
@@ -434,6 +468,37 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
         headers = {
             "Content-Disposition": f'inline; filename="adain-{stem}.{format}"',
             "X-Style-Cache": ",".join("hit" if h else "miss" for h in hits),
+            "X-Elapsed-Seconds": f"{time.perf_counter() - started:.3f}",
+        }
+        return Response(data, media_type=FORMATS[format][1], headers=headers)
+
+    @app.post(
+        "/api/texture",
+        response_class=Response,
+        responses={200: {"content": image_types, "description": "the texture"}, **errors},
+        summary="Make a texture from a style image",
+    )
+    async def texture(
+        style: Annotated[UploadFile | None, File(description="style image (or use style_name)")] = None,
+        style_name: Annotated[str | None, Form(description=f"a bundled style: {', '.join(styles)}")] = None,
+        width: Annotated[int, Form(ge=16, le=limits.max_size, description="texture width in px")] = 512,
+        height: Annotated[int, Form(ge=16, le=limits.max_size, description="texture height in px")] = 512,
+        seed: Annotated[int, Form(ge=0, description="seed of the noise: same seed, same texture")] = 0,
+        tileable: Annotated[bool, Form(description="wrap around seamlessly (sides multiples of 8)")] = False,
+        method: Annotated[Method, Form(description="transfer method of the style's statistics")] = "adain",
+        refine: Annotated[int, Form(ge=0, le=limits.max_refine, description="Gram-loss optimisation steps after decoding")] = 0,
+        format: Annotated[Literal["png", "jpeg", "webp"], Form(description="output format")] = "png",
+    ) -> Response:
+        if (style is None) == (style_name is None):
+            raise InputError("give exactly one style image (style or style_name)")
+        check_texture_size(height, width, tileable, max_pixels=limits.max_output_pixels)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="adain-upload-", dir=temp_dir) as folder:
+            source = await save_upload(style, Path(folder), "style0", "style 1") if style is not None else bundled_source(style_name, styles, "style")
+            job = TextureJob(source, width, height, seed, tileable, method, refine, format)
+            data = await service.queued(service.texture, job)
+        headers = {
+            "Content-Disposition": f'inline; filename="adain-texture-{seed}.{format}"',
             "X-Elapsed-Seconds": f"{time.perf_counter() - started:.3f}",
         }
         return Response(data, media_type=FORMATS[format][1], headers=headers)
