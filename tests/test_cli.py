@@ -251,13 +251,6 @@ def test_cuda_without_a_gpu(pair, capsys):
     assert_bad_input(code, err, pair["out"], "no CUDA GPU")
 
 
-def test_method_choices_are_the_librarys():
-    from adain.cli._options import METHOD_CHOICES
-    from adain.methods import METHODS
-
-    assert METHOD_CHOICES == METHODS
-
-
 def test_style_scale_sizes_the_style_to_the_content(pair, tmp_path):
     from adain.apps.files import StylizeOptions, load_pair
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor, nn
 
+from adain.errors import UsageError
 from adain.losses import gram
 from adain.methods import apply_statistics
 from adain.ops import StyleStats
@@ -66,14 +67,14 @@ def round_up(side: int) -> int:
 
 
 def check_texture_size(height: int, width: int, tileable: bool, *, min_side: int = 16, max_pixels: int = MAX_PIXELS) -> None:
-    """Raise a one-line ``ValueError`` for a side under ``min_side``, too many pixels, or (tileable) not a multiple of 8."""
+    """Raise a one-line :class:`UsageError` for a side under ``min_side``, too many pixels, or (tileable) not a multiple of 8."""
     if min(height, width) < min_side:
-        raise ValueError(f"texture size {width}x{height}: each side must be at least {min_side} px")
+        raise UsageError(f"texture size {width}x{height}: each side must be at least {min_side} px")
     if height * width > max_pixels:
-        raise ValueError(f"texture size {width}x{height} = {width * height} pixels is over the limit of {max_pixels}")
+        raise UsageError(f"texture size {width}x{height} = {width * height} pixels is over the limit of {max_pixels}")
     if tileable and (height % TILE_MULTIPLE or width % TILE_MULTIPLE):
         suggestion = f"{round_up(width)}x{round_up(height)}"
-        raise ValueError(f"a tileable texture needs sides that are multiples of {TILE_MULTIPLE}, got {width}x{height} (try {suggestion})")
+        raise UsageError(f"a tileable texture needs sides that are multiples of {TILE_MULTIPLE}, got {width}x{height} (try {suggestion})")
 
 
 def decode_texture(
@@ -121,7 +122,7 @@ def refine_texture(
         ``(3, H, W)`` in [0, 1].
     """
     if steps < 0:
-        raise ValueError(f"refine steps must be ≥ 0, got {steps}")
+        raise UsageError(f"refine steps must be ≥ 0, got {steps}")
     device = next(encoder.parameters()).device
     with torch.no_grad():
         targets = [gram(f) for f in encoder(style[None].to(device))]
@@ -162,7 +163,7 @@ def synthesize_texture(
         ``(3, height, width)`` in [0, 1].
 
     Raises:
-        ValueError: a bad size, an unknown method, a flat style.
+        UsageError: a bad size, an unknown method, a flat style.
     """
     check_texture_size(height, width, tileable)
     stats = stylizer.style_stats([style], method)

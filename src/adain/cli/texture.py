@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from adain.cli._options import add_command, add_method, add_model_options, add_style_size
+from adain.errors import UsageError
 
 TEXTURE_EXAMPLES = """examples:
   adain texture --style wave.jpg --size 1024x512 --output wave-texture.png
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> None:
     width, height = args.size
     check_texture_size(height, width, args.tileable)
     if args.refine < 0:
-        raise ValueError(f"--refine must be ≥ 0, got {args.refine}")
+        raise UsageError(f"--refine must be ≥ 0, got {args.refine}")
     image_format(args.output)
     style = load_style(args.style, StylizeOptions(style_size=args.style_size, quality=args.quality))
     stylizer = Stylizer(args.decoder, device=args.device)

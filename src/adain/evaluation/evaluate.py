@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from adain.decoder import DECODER_PATH, load_decoder, read_metadata
 from adain.encoder import Encoder
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 from adain.evaluation.pairs import DEFAULT_DATA, FULL_SIZE, Pair, eval_pairs, load_pair
 from adain.io import load_image
 from adain.losses import image_metrics
@@ -164,7 +164,7 @@ def compare_methods(set_name: str, methods: list[str], **kwargs) -> tuple[dict, 
         [reference,] output of each method)``.
     """
     if not methods or len(set(methods)) != len(methods):
-        raise ValueError(f"give each method once, got {methods}")
+        raise UsageError(f"give each method once, got {methods}")
     kwargs.setdefault("encoder", Encoder(last="relu5_1"))  # loaded once for all methods
     by_method, columns = {}, []
     for method in methods:
