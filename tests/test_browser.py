@@ -27,14 +27,14 @@ from conftest import write_image  # noqa: E402
 
 
 class Recorder:
-    """ASGI wrapper that keeps the body of each ``POST /api/stylize`` (the browser does not expose multipart bodies)."""
+    """ASGI wrapper that keeps the body of each ``POST /api/stylize`` and ``/api/texture`` (the browser does not expose multipart bodies)."""
 
     def __init__(self, app) -> None:
         self.app = app
         self.bodies: list[bytes] = []
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/api/stylize":
+        if scope["type"] != "http" or scope["path"] not in ("/api/stylize", "/api/texture"):
             await self.app(scope, receive, send)
             return
         chunks, more = [], True
@@ -107,11 +107,11 @@ def page(browser, server):
     context.close()
 
 
-def stylize(page) -> dict[str, str]:
-    """Click Stylize, wait for the answer; the form fields sent (files by their file names)."""
+def stylize(page, button: str = "#go", path: str = "/api/stylize") -> dict[str, str]:
+    """Click Stylize (or ``button``), wait for the answer; the form fields sent (files by their file names)."""
     before = len(page.recorder.bodies)
-    with page.expect_response("**/api/stylize"):
-        page.click("#go")
+    with page.expect_response(f"**{path}", timeout=120_000):
+        page.click(button)
     assert len(page.recorder.bodies) == before + 1
     body = page.recorder.bodies[-1].decode("latin-1")
     fields: dict[str, str] = {}
@@ -122,6 +122,15 @@ def stylize(page) -> dict[str, str]:
         fields[name] += ("|" if fields[name] else "") + (head.split('filename="')[1].split('"')[0] if "filename=" in head else value.split("\r\n--")[0])
     page.wait_for_function("!document.querySelector('#go').disabled")
     return fields
+
+
+def test_texture_button_makes_a_texture_of_the_first_style(page):
+    page.select_option("#size", "256")
+    page.select_option("#method", "efdm")
+    sent = stylize(page, "#texture", "/api/texture")
+    assert sent == {"style_name": "hokusai", "width": "256", "height": "256", "method": "efdm", "format": "png"}
+    assert page.is_visible("#result") and page.is_hidden("#error")
+    assert page.evaluate("document.querySelector('#result').naturalWidth") == 256
 
 
 def test_upload_alpha_stylize_download(page, tmp_path):

@@ -123,6 +123,8 @@ def refine_texture(
     """
     if steps < 0:
         raise UsageError(f"refine steps must be ≥ 0, got {steps}")
+    if steps == 0:
+        return image
     device = next(encoder.parameters()).device
     with torch.no_grad():
         targets = [gram(f) for f in encoder(style[None].to(device))]
