@@ -46,11 +46,13 @@ class StylizeOptions:
         preserve_color: ``None``, ``"color"`` or ``"luminance"``.
         content_size: shorter side of the content before stylizing; 0 keeps
             the original, so the output has the input's size.
-        style_size: shorter side of the style images (0 keeps): 512, the
-            original code's default and the paper's training scale.
+        style_size: larger style images are shrunk to this shorter side (0
+            keeps them): 512, the original code's default and the paper's
+            training scale. Smaller ones are kept (enlarging adds no detail
+            and multiplies the encoder's work).
         style_scale: stroke scale: the style's shorter side is this times the
-            content's (after ``content_size``), so a small preview and the
-            full-size result look alike; 0 (default) uses ``style_size``.
+            content's (after ``content_size``), enlarging too, so a small
+            preview and the full-size result look alike; 0 (default) uses ``style_size``.
         method: transfer method, ``adain``, ``wct`` or ``efdm`` (:mod:`adain.methods`).
         crop: centre square crop of content and styles after resizing.
         max_pixels: largest image accepted, as stored and (content) as processed.
@@ -84,9 +86,9 @@ class StylizeOptions:
         return Controls(alpha=self.alpha, preserve_color=self.preserve_color, method=self.method, **given)
 
 
-def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions) -> Tensor:
+def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions, *, enlarge: bool = True) -> Tensor:
     """``prepare`` an image read from ``path`` and check the result against ``max_pixels``."""
-    image = prepare(image, size, opts.crop)
+    image = prepare(image, size, opts.crop, enlarge=enlarge)
     h, w = image.shape[-2:]
     if h * w > opts.max_pixels:
         raise InputError(f"{path}: {w}x{h} after resizing is over the limit of {opts.max_pixels} pixels (--max-pixels)")
@@ -103,12 +105,14 @@ def style_side(opts: StylizeOptions, content: Tensor | None) -> int:
 
 
 def load_style(path: str | Path, opts: StylizeOptions, content: Tensor | None = None) -> Tensor:
-    """Style file → ``(3, H, W)`` resized to :func:`style_side` (and cropped with ``opts.crop``).
+    """Style file → ``(3, H, W)`` sized by :func:`style_side` (and cropped with ``opts.crop``).
+
+    With ``style_size`` a larger style is shrunk and a smaller one kept; ``style_scale`` also enlarges.
 
     Raises:
         InputError: also for a flat image (one colour): it has no texture to transfer.
     """
-    image = _prepared(Path(path), load_image(path, opts.max_pixels), style_side(opts, content), opts)
+    image = _prepared(Path(path), load_image(path, opts.max_pixels), style_side(opts, content), opts, enlarge=opts.style_scale > 0)
     if bool((image.flatten(1).amax(1) == image.flatten(1).amin(1)).all()):
         raise InputError(f"{path}: a flat image (one colour): it has no texture to transfer")
     return image

@@ -77,7 +77,7 @@ class Limits:
         max_styles: styles per request.
         queue: requests waiting or running at once (503 over it).
         cache: encoded styles kept (LRU).
-        style_size: styles are resized to this shorter side before encoding (the paper's 512, as ``adain stylize``).
+        style_size: larger styles are shrunk to this shorter side before encoding (the paper's 512, as ``adain stylize``).
         max_refine: optimisation steps a texture request may ask for.
     """
 
@@ -268,7 +268,7 @@ class Service:
 
     def texture(self, job: TextureJob) -> bytes:
         """Make and encode one texture (on the worker thread)."""
-        style = resize_shorter(pil_to_tensor(load_source(job.style, load_pil, self.limits.max_pixels)), self.limits.style_size)
+        style = resize_shorter(pil_to_tensor(load_source(job.style, load_pil, self.limits.max_pixels)), self.limits.style_size, enlarge=False)
         try:
             image = synthesize_texture(self.stylizer, style, job.height, job.width, method=job.method, seed=job.seed,
                                        tileable=job.tileable, refine=job.refine)
@@ -285,7 +285,7 @@ class Service:
 
             def encode(source: Source = source) -> StyleStats:
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
-                style = resize_shorter(style, self.limits.style_size)
+                style = resize_shorter(style, self.limits.style_size, enlarge=False)
                 try:
                     return self.stylizer.style_stats([style], job.method, preserve_color=job.preserve_color, reference=content)
                 except UsageError as exc:  # a flat style image
