@@ -27,14 +27,14 @@ from helpers import write_image  # noqa: E402
 
 
 class Recorder:
-    """ASGI wrapper that keeps the body of each ``POST /api/stylize`` (the browser does not expose multipart bodies)."""
+    """ASGI wrapper that keeps the body of each ``POST /api/stylize`` and ``/api/texture`` (the browser does not expose multipart bodies)."""
 
     def __init__(self, app) -> None:
         self.app = app
         self.bodies: list[bytes] = []
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/api/stylize":
+        if scope["type"] != "http" or scope["path"] not in ("/api/stylize", "/api/texture"):
             await self.app(scope, receive, send)
             return
         chunks, more = [], True
@@ -107,11 +107,11 @@ def page(browser, server):
     context.close()
 
 
-def stylize(page) -> dict[str, str]:
-    """Click Stylize, wait for the answer; the form fields sent (files by their file names)."""
+def stylize(page, button: str = "#go", path: str = "/api/stylize") -> dict[str, str]:
+    """Click Stylize (or ``button``), wait for the answer; the form fields sent (files by their file names)."""
     before = len(page.recorder.bodies)
-    with page.expect_response("**/api/stylize"):
-        page.click("#go")
+    with page.expect_response(f"**{path}", timeout=120_000):
+        page.click(button)
     assert len(page.recorder.bodies) == before + 1
     body = page.recorder.bodies[-1].decode("latin-1")
     fields: dict[str, str] = {}
@@ -124,6 +124,15 @@ def stylize(page) -> dict[str, str]:
     return fields
 
 
+def test_texture_button_makes_a_texture_of_the_first_style(page):
+    page.select_option("#size", "256")
+    page.select_option("#method", "efdm")
+    sent = stylize(page, "#texture", "/api/texture")
+    assert sent == {"style_name": "hokusai", "width": "256", "height": "256", "method": "efdm", "format": "png"}
+    assert page.is_visible("#result") and page.is_hidden("#error")
+    assert page.evaluate("document.querySelector('#result').naturalWidth") == 256
+
+
 def test_upload_alpha_stylize_download(page, tmp_path):
     photo = write_image(tmp_path / "photo.png", (96, 64), seed=3)
     page.set_input_files("#content-file", str(photo))
@@ -134,9 +143,10 @@ def test_upload_alpha_stylize_download(page, tmp_path):
     assert page.text_content("#alpha-value") == "0.60"
     page.select_option("#size", "256")
     page.select_option("#format", "jpeg")
+    page.select_option("#method", "wct")
 
     sent = stylize(page)
-    assert sent == {"content": "photo.png", "style_name": "hokusai", "alpha": "0.6", "preserve_color": "none", "size": "256", "format": "jpeg"}
+    assert sent == {"content": "photo.png", "style_name": "hokusai", "alpha": "0.6", "preserve_color": "none", "method": "wct", "size": "256", "format": "jpeg"}
     assert page.is_visible("#result") and page.is_hidden("#error")
     assert page.evaluate("document.querySelector('#result').naturalWidth") == 384
     assert "Done in" in page.text_content("#status")

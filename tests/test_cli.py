@@ -88,8 +88,11 @@ def test_pair_output_has_the_input_size(pair, fast_models, capsys):
         ["--weights", "1", "3"],
         ["--mask", "{left}", "{right}"],
         ["--index-map", "{index}"],
+        ["--method", "wct", "--weights", "1", "3", "--preserve-color", "color"],
+        ["--method", "efdm", "--mask", "{left}", "{right}", "--alpha", "0.7"],
+        ["--style-scale", "0.5", "--method", "efdm"],
     ],
-    ids=["alpha-color", "luminance-size-crop", "weights", "masks", "index-map"],
+    ids=["alpha-color", "luminance-size-crop", "weights", "masks", "index-map", "wct-weights-color", "efdm-masks-alpha", "style-scale"],
 )
 def test_pair_controls(pair, fast_models, capsys, extra):
     styles = [pair["a"], pair["b"]] if any(x in extra for x in ("--weights", "--mask", "--index-map")) else [pair["a"]]
@@ -214,6 +217,8 @@ def test_over_max_pixels(pair, capsys):
         (["--content-size", "8"], ["content size"]),
         (["--quality", "101"], ["quality"]),
         (["--grid", "g.jpg"], ["--grid needs a folder"]),
+        (["--style-scale", "20"], ["style scale must be 0 (off) or in 0.05..8, got 20.0"]),
+        (["--method", "wct", "--tile", "64"], ["--tile works with --method adain only"]),
     ],
 )
 def test_bad_options_and_masks(pair, capsys, extra, names):
@@ -242,3 +247,69 @@ def test_bad_decoder_file(pair, tmp_path, capsys):
 def test_cuda_without_a_gpu(pair, capsys):
     code, _, err = run(["-c", pair["content"], "-s", pair["a"], "-o", pair["out"], "--device", "cuda"], capsys)
     assert_bad_input(code, err, pair["out"], "no CUDA GPU")
+
+
+def test_style_scale_sizes_the_style_to_the_content(pair, tmp_path):
+    from adain.apps.files import StylizeOptions, load_pair
+
+    job = load_pair(pair["content"], [pair["a"], pair["b"]], StylizeOptions(style_scale=0.5))
+    assert [min(s.shape[-2:]) for s in job.styles] == [18, 18]  # half of the content's 37 px
+    job = load_pair(pair["content"], [pair["a"]], StylizeOptions(style_scale=2.0, content_size=20))
+    assert min(job.styles[0].shape[-2:]) == 40  # twice the resized content's shorter side
+
+
+def test_folder_mode_with_method_and_style_scale(image_dir, tmp_path, fast_models, capsys):
+    out = tmp_path / "out"
+    code, _, err = run(["-c", image_dir / "content", "-s", image_dir / "style", "-o", out, "--decoder", fast_models,
+                        "--method", "wct", "--style-scale", "1"], capsys)
+    assert code == 0, err
+    assert len(list(out.iterdir())) == 9
+
+
+def test_flat_style_is_a_one_line_error(pair, tmp_path, fast_models, capsys):
+    red = tmp_path / "red.png"
+    Image.new("RGB", (40, 30), (200, 20, 20)).save(red)
+    code, _, err = run(["-c", pair["content"], "-s", red, "-o", pair["out"], "--decoder", fast_models, "--method", "efdm"], capsys)
+    assert_bad_input(code, err, pair["out"], red, "flat image")
+
+
+# ---------------------------------------------------------------- adain texture
+
+
+def texture(args: list, capsys) -> tuple[int, str, str]:
+    code = main(["texture", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("extra", [[], ["--tileable", "--method", "wct"], ["--refine", "2", "--method", "efdm"]], ids=["plain", "tileable-wct", "refine-efdm"])
+def test_texture_has_the_asked_size(pair, tmp_path, fast_models, capsys, extra):
+    out = tmp_path / "t.png"
+    code, stdout, err = texture(["-s", pair["a"], "--size", "40x24", "-o", out, "--decoder", fast_models, "--style-size", "0", *extra], capsys)
+    assert code == 0, err
+    assert Image.open(out).size == (40, 24) and f"wrote {out}" in stdout
+
+
+def test_texture_seed_changes_the_texture(pair, tmp_path, fast_models, capsys):
+    outs = []
+    for seed in (0, 0, 1):
+        outs.append(tmp_path / f"t{len(outs)}.png")
+        assert texture(["-s", pair["a"], "--size", "32x32", "-o", outs[-1], "--decoder", fast_models, "--style-size", "0", "--seed", seed], capsys)[0] == 0
+    a, b, c = (np.asarray(Image.open(p)) for p in outs)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--size", "41x24", "--tileable"], "multiples of 8, got 41x24 (try 48x24)"),
+        (["--size", "8x24"], "each side must be at least 16"),
+        (["--size", "40000x40000"], "over the limit"),
+        (["--size", "40x24", "--refine", "-1"], "--refine must be ≥ 0"),
+    ],
+)
+def test_texture_bad_input(pair, tmp_path, capsys, extra, message):
+    out = tmp_path / "t.png"
+    code, _, err = texture(["-s", pair["a"], "-o", out, *extra], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -175,3 +175,17 @@ def test_torchrun_ranks_take_their_shares(tree: Path, tmp_path: Path):
     shares = [{r["content"] for r in _read(tree / "out" / f"manifest-{i}-of-2.csv")} for i in range(2)]
     assert shares[0].isdisjoint(shares[1]) and len(shares[0] | shares[1]) == 5 and all(shares)
     assert len([p for p in (tree / "out").rglob("*.png")] + [p for p in (tree / "out").rglob("*.jpg")]) == 5
+
+
+def test_method_is_a_setting_of_the_run(tree: Path, stylizer: Stylizer, monkeypatch):
+    methods: list[str] = []
+    encode = stylizer.style_stats
+    monkeypatch.setattr(stylizer, "style_stats", lambda styles, method="adain": methods.append(method) or encode(styles, method))
+    opts = DatasetOptions(copies=1, style_size=32, format="png", size=24, method="efdm")
+    report = stylize_dataset(tree / "src", tree / "styles", tree / "out", opts, stylizer=stylizer, shard=(0, 1), progress=False)
+    assert report.written == 5 and methods and set(methods) == {"efdm"}
+    adain = DatasetOptions(copies=1, style_size=32, format="png", size=24)
+    with pytest.raises(ValueError, match="method: 'efdm' → 'adain'"):
+        stylize_dataset(tree / "src", tree / "styles", tree / "out", adain, stylizer=stylizer, shard=(0, 1), progress=False)
+    with pytest.raises(ValueError, match="unknown method"):
+        DatasetOptions(method="gatys")

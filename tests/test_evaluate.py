@@ -193,6 +193,26 @@ def test_shown_path_is_relative_below_the_working_directory(tmp_path: Path, monk
     assert shown_path(outside) == str(outside.resolve())
 
 
+def test_methods_side_by_side_report(image_dir: Path, tmp_path: Path, encoder5: Encoder, capsys):
+    from adain.evaluation.evaluate import compare_methods
+    from adain.evaluation.report import write_report
+
+    decoder = _tiny_decoder(tmp_path / "dec.safetensors")
+    results, images = compare_methods("full", ["adain", "efdm"], data=image_dir, decoder=decoder, limit=2, size=32,
+                                      baseline=None, device="cpu", encoder=encoder5, progress=False)
+    assert list(results["methods"]) == ["adain", "efdm"]
+    assert all(r["method"] == m and r["pairs_evaluated"] == 2 for m, r in results["methods"].items())
+    assert len(images) == 2 and len(images[0]) == 4  # content, style, one output per method
+    report = write_report(tmp_path / "r", results, images, "adain eval --set full --method adain efdm").read_text()
+    for m in ("adain", "efdm"):
+        assert f"| {m} | {results['methods'][m]['mean']['content']:.4g} |" in report
+    assert load_image(tmp_path / "r" / "grid.jpg").shape == (3, 22 + 2 * 256, 4 * 256)
+    with pytest.raises(ValueError, match="each method once"):
+        compare_methods("full", ["wct", "wct"], data=image_dir)
+    code = main(["eval", "--set", "full", "--data", str(image_dir), "--method", "wct", "--write-metadata", "--decoder", str(decoder)])
+    assert code == 2 and "--write-metadata stores the adain numbers" in capsys.readouterr().err
+
+
 def test_the_eval_data_folder_comes_from_the_option_or_the_environment(monkeypatch, tmp_path, capsys):
     from adain.errors import UsageError
     from adain.evaluation.pairs import eval_data

@@ -385,3 +385,53 @@ def test_fuzz_the_api_from_its_schema(make_client, uploads):
     fuzz()
     assert {200, 400, 422} <= statuses
     assert list(uploads.iterdir()) == []
+
+
+@pytest.mark.parametrize("method", ["wct", "efdm"])
+def test_method_gives_the_python_api_result_and_is_cached_per_method(client, stylizer, method):
+    assert post(client, [content_file(), style_file()]).headers["x-style-cache"] == "miss"  # encoded for adain
+    r = post(client, [content_file(), style_file()], method=method, alpha="0.8")
+    assert_close_to_api(r, expected(stylizer, png(), [png((40, 48), seed=1)], method=method, alpha=0.8))
+    assert r.headers["x-style-cache"] == "miss"  # statistics of another method are not reused
+    assert post(client, [content_file(), style_file()], method=method).headers["x-style-cache"] == "hit"
+
+
+def test_bad_method_and_flat_style_are_clear_4xx(client):
+    r = post(client, [content_file()], style_name=["marc"], method="gatys")
+    assert r.status_code == 422 and "method: Input should be 'adain', 'wct' or 'efdm'" in r.json()["detail"]
+    flat_png = io.BytesIO()
+    Image.new("RGB", (40, 48), (200, 30, 30)).save(flat_png, "PNG")
+    r = post(client, [content_file(), ("style", ("red.png", flat_png.getvalue(), "image/png"))], method="wct")
+    assert r.status_code == 400 and "style 1 'red.png': the style is a flat image" in r.json()["detail"], r.text
+
+
+def test_texture_gives_the_python_api_result(client, stylizer):
+    from adain.texture import synthesize_texture
+
+    hokusai = resize_shorter(to_tensor((EXAMPLES / "style" / "hokusai.jpg").read_bytes()), TINY.style_size)
+    r = client.post("/api/texture", data={"style_name": "hokusai", "width": "40", "height": "24", "seed": "3", "method": "efdm"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"] == 'inline; filename="adain-texture-3.png"'
+    assert_close_to_api(r, synthesize_texture(stylizer, hokusai, 24, 40, method="efdm", seed=3))
+    up = client.post("/api/texture", data={"width": "32", "height": "32", "tileable": "true", "refine": "1", "format": "jpeg"},
+                     files=[style_file()])
+    assert up.status_code == 200 and up.headers["content-type"] == "image/jpeg" and Image.open(io.BytesIO(up.content)).size == (32, 32)
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "status", "message"),
+    [
+        ({}, [], 400, "give exactly one style image"),
+        ({"style_name": "marc", "width": "41", "tileable": "true"}, [], 400, "multiples of 8, got 41x32 (try 48x32)"),
+        ({"style_name": "marc", "width": "300"}, [], 422, "width: Input should be less than or equal to 256"),
+        ({"style_name": "marc", "refine": "21"}, [], 422, "refine: Input should be less than or equal to 20"),
+        ({"style_name": "marc", "method": "gatys"}, [], 422, "method: Input should be"),
+        ({"style_name": "rembrandt"}, [], 400, "unknown bundled style 'rembrandt'"),
+        ({}, [("style", ("s.gif", b"GIF89a...", "image/gif"))], 400, "style 1 's.gif': not an image file"),
+    ],
+)
+def test_texture_bad_input_is_a_clear_4xx(client, uploads, data, files, status, message):
+    r = client.post("/api/texture", data={"width": "32", "height": "32", **data}, files=files)
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+    assert list(uploads.iterdir()) == []

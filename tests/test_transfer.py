@@ -315,3 +315,15 @@ def test_methods_differ_and_bad_methods_or_flat_styles_are_errors(stylizer):
         stylizer.style_stats([style, torch.full((3, 24, 24), 0.4)], "wct")
     with pytest.raises(ValueError, match="encoded for efdm, not wct"):
         next(stylizer.stylize_each(content, stylizer.style_stats([style], "efdm"), method="wct"))
+
+
+def test_color_preservation_is_coral():
+    # CORAL: the recoloured style has the content's RGB mean and covariance (mild images: no clipping)
+    gen = torch.Generator().manual_seed(5)
+    mix = torch.tensor([[0.9, 0.3, 0.1], [0.2, 0.8, 0.3], [0.1, 0.2, 0.7]])
+    style = (0.1 * mix @ torch.randn(3, 40 * 30, generator=gen) + 0.5).reshape(3, 40, 30)
+    content = (0.05 * mix.T @ torch.randn(3, 20 * 24, generator=gen) + torch.tensor([[0.6], [0.4], [0.5]])).reshape(3, 20, 24)
+    out = match_color(style, content).reshape(3, -1).double()
+    c = content.reshape(3, -1).double()
+    torch.testing.assert_close(out.mean(1), c.mean(1), atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.cov(out), torch.cov(c), atol=1e-4, rtol=1e-3)

@@ -54,7 +54,7 @@ Stats = dict[str, Tensor]
 
 
 def check_method(method: str) -> str:
-    """Return ``method`` if it is one of :data:`METHODS`, else raise a one-line ``ValueError``."""
+    """Return ``method`` if it is one of :data:`METHODS`, else raise a one-line :class:`UsageError`."""
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     return method
@@ -303,11 +303,8 @@ def efdm(content: Tensor, style: Tensor) -> Tensor:
 # ---------------------------------------------------------------- any method
 
 
-NEEDS: dict[str, tuple[str, ...]] = {"adain": ("mean", "std"), "wct": ("mean", "colour"), "efdm": ("quantiles",)}
-
-
 def check_varies(style: Tensor, name: str = "style") -> None:
-    """Raise a one-line ``ValueError`` if features ``(N, C, H, W)`` do not vary over space (a flat image).
+    """Raise a one-line :class:`UsageError` if features ``(N, C, H, W)`` do not vary over space (a flat image).
 
     A single-colour image has exactly constant features (reflection padding):
     no texture, no covariance, nothing to transfer.
@@ -361,11 +358,16 @@ def apply_statistics(content: Tensor, stats: StyleStats, mask: Tensor | None = N
         ``(N, C, H, W)`` float32.
     """
     method = check_method(stats.method)
-    missing = [name for name in NEEDS[method] if getattr(stats, name) is None]
-    if missing:
-        raise UsageError(f"{method} needs the style statistics {', '.join(missing)}, which these do not have (encode the styles for {method})")
     if method == "wct":
-        return wct_with_stats(content, stats.mean, stats.colour, mask)
+        return wct_with_stats(content, stats.mean, _needed(stats, "colour"), mask)
     if method == "efdm":
-        return efdm_with_stats(content, stats.quantiles, mask)
+        return efdm_with_stats(content, _needed(stats, "quantiles"), mask)
     return adain_with_stats(content, stats.mean, stats.std, mask)
+
+
+def _needed(stats: StyleStats, name: str) -> Tensor:
+    """``stats.<name>``, or a one-line error if these statistics were encoded for another method."""
+    value = getattr(stats, name)
+    if value is None:
+        raise UsageError(f"{stats.method} needs the style statistics {name}, which these do not have (encode the styles for {stats.method})")
+    return value

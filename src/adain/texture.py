@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -19,9 +20,13 @@ from torch import Tensor, nn
 from adain.errors import UsageError
 from adain.losses import gram
 from adain.methods import apply_statistics
+from adain.ops import StyleStats
+from adain.stylizer import Stylizer
 
+M = TypeVar("M", bound=nn.Module)
 TILE_MULTIPLE = 8  # a tileable texture's sides: the encoder's downsampling
 REFINE_LR = 0.02  # Adam step on pixels in [0, 1]
+MAX_PIXELS = 16_000_000  # largest texture (4000x4000): bounds the decoder's memory
 
 
 def noise_image(height: int, width: int, *, seed: int = 0, beta: float = 1.0) -> Tensor:
@@ -46,7 +51,7 @@ def noise_image(height: int, width: int, *, seed: int = 0, beta: float = 1.0) ->
     return x.clamp(0, 1).expand(3, -1, -1).contiguous()
 
 
-def circular(module: nn.Module) -> nn.Module:
+def circular(module: M) -> M:
     """A copy of ``module`` whose reflection paddings are circular (the original is left as it is)."""
     out = copy.deepcopy(module)
     for name, child in list(out.named_modules()):
@@ -56,20 +61,26 @@ def circular(module: nn.Module) -> nn.Module:
     return out
 
 
-def check_texture_size(height: int, width: int, tileable: bool, min_side: int = 16) -> None:
-    """Raise a one-line ``ValueError`` for a side under ``min_side``, or (tileable) not a multiple of 8."""
+def round_up(side: int) -> int:
+    """The next multiple of 8 (the encoder's downsampling) from ``side`` up."""
+    return -(-side // TILE_MULTIPLE) * TILE_MULTIPLE
+
+
+def check_texture_size(height: int, width: int, tileable: bool, *, min_side: int = 16, max_pixels: int = MAX_PIXELS) -> None:
+    """Raise a one-line :class:`UsageError` for a side under ``min_side``, too many pixels, or (tileable) not a multiple of 8."""
     if min(height, width) < min_side:
         raise UsageError(f"texture size {width}x{height}: each side must be at least {min_side} px")
+    if height * width > max_pixels:
+        raise UsageError(f"texture size {width}x{height} = {width * height} pixels is over the limit of {max_pixels}")
     if tileable and (height % TILE_MULTIPLE or width % TILE_MULTIPLE):
-        up = lambda v: -(-v // TILE_MULTIPLE) * TILE_MULTIPLE  # noqa: E731
-        raise UsageError(f"a tileable texture needs sides that are multiples of {TILE_MULTIPLE}, got {width}x{height} (try {up(width)}x{up(height)})")
+        suggestion = f"{round_up(width)}x{round_up(height)}"
+        raise UsageError(f"a tileable texture needs sides that are multiples of {TILE_MULTIPLE}, got {width}x{height} (try {suggestion})")
 
 
 def decode_texture(
     encode: Callable[[Tensor], Tensor],
     decode: Callable[[Tensor], Tensor],
-    stats: dict[str, Tensor],
-    method: str,
+    stats: StyleStats,
     noise: Tensor,
 ) -> Tensor:
     """``decode(apply_statistics(encode(noise)))``: the style's statistics on noise features.
@@ -77,18 +88,18 @@ def decode_texture(
     Args:
         encode: images ``(1, 3, H, W)`` → relu4_1 ``(1, 512, H/8, W/8)``.
         decode: relu4_1 features → images ``(1, 3, H, W)`` in [0, 1].
-        stats: one style's statistics for ``method`` (batch 1).
+        stats: one style's statistics (any method, K = 1).
         noise: ``(3, H, W)``, sides multiples of 8.
 
     Returns:
         ``(3, H, W)`` in [0, 1].
     """
-    return decode(apply_statistics(encode(noise[None]), stats, method))[0]
+    return decode(apply_statistics(encode(noise[None]), stats))[0]
 
 
 def gram_loss(feats: list[Tensor], targets: list[Tensor]) -> Tensor:
     """Σ over taps of mse(Gram(feature), target Gram) → scalar."""
-    return sum(((gram(f) - t) ** 2).mean() for f, t in zip(feats, targets, strict=True))
+    return torch.stack([((gram(f) - t) ** 2).mean() for f, t in zip(feats, targets, strict=True)]).sum()
 
 
 def refine_texture(
@@ -112,6 +123,8 @@ def refine_texture(
     """
     if steps < 0:
         raise UsageError(f"refine steps must be ≥ 0, got {steps}")
+    if steps == 0:
+        return image
     device = next(encoder.parameters()).device
     with torch.no_grad():
         targets = [gram(f) for f in encoder(style[None].to(device))]
@@ -127,3 +140,38 @@ def refine_texture(
         if on_step is not None:
             on_step(loss.item())
     return x.detach()[0].cpu()
+
+
+def synthesize_texture(
+    stylizer: Stylizer,
+    style: Tensor,
+    height: int,
+    width: int,
+    *,
+    method: str = "adain",
+    seed: int = 0,
+    tileable: bool = False,
+    refine: int = 0,
+    on_step: Callable[[float], None] | None = None,
+) -> Tensor:
+    """A ``height`` × ``width`` texture in the style of ``style`` ``(3, H', W')``.
+
+    The style's statistics (``method``) on the features of :func:`noise_image`,
+    decoded (:func:`decode_texture`), then ``refine`` Gram-loss steps
+    (:func:`refine_texture`). ``tileable``: circular padding everywhere, so the
+    result wraps around without a seam (sides must be multiples of 8).
+
+    Returns:
+        ``(3, height, width)`` in [0, 1].
+
+    Raises:
+        UsageError: a bad size, an unknown method, a flat style.
+    """
+    check_texture_size(height, width, tileable)
+    stats = stylizer.style_stats([style], method)
+    net = stylizer
+    if tileable:
+        net = Stylizer(circular(stylizer.decoder), encoder=circular(stylizer.encoder), device=stylizer.device, bf16=stylizer.bf16)
+    noise = noise_image(round_up(height), round_up(width), seed=seed)
+    image = decode_texture(net.encode, lambda t: net.decode(t, (height, width)), stats, noise)
+    return refine_texture(image.cpu(), style, net.encoder, refine, on_step=on_step)

@@ -43,6 +43,7 @@ from adain.errors import InputError, UsageError
 from adain.geometry import prepare
 from adain.io import IMAGE_SUFFIXES, find_images, load_image, load_photo, save_image, write_text_atomic
 from adain.losses import content_loss, style_distance_stats
+from adain.methods import Method
 from adain.ops import StyleStats
 from adain.provenance import source_entry
 from adain.stylefile import (
@@ -80,6 +81,7 @@ class DatasetOptions:
             metadata, as in :class:`adain.apps.files.StylizeOptions`.
         losses: measure each output's content and style loss for the manifest
             (does not change the outputs).
+        method: transfer method, ``adain``, ``wct`` or ``efdm`` (:mod:`adain.methods`).
     """
 
     copies: int = 1
@@ -94,9 +96,10 @@ class DatasetOptions:
     strip_metadata: bool = False
     keep_gps: bool = False
     losses: bool = True
+    method: Method = "adain"
 
     def __post_init__(self) -> None:
-        self.controls()  # checks alpha
+        self.controls()  # checks alpha and method
         if self.copies < 1:
             raise UsageError(f"copies must be at least 1, got {self.copies}")
         for name, size in (("size", self.size), ("style size", self.style_size)):
@@ -108,8 +111,8 @@ class DatasetOptions:
             raise UsageError(f"quality must be in 1..100, got {self.quality}")
 
     def controls(self) -> Controls:
-        """The style controls of every image: ``alpha`` (one style each, the colours of the style)."""
-        return Controls(alpha=self.alpha)
+        """The style controls of every image: ``alpha`` and ``method`` (one style each, the colours of the style)."""
+        return Controls(alpha=self.alpha, method=self.method)
 
     def settings(self) -> dict:
         """The settings that change the outputs (checked on resume)."""
@@ -248,8 +251,8 @@ def check_settings(out: Path, settings: dict) -> None:
     path = out / SETTINGS_FILE
     if path.is_file():
         try:
-            old = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            old = {"method": "adain", **json.loads(path.read_text())}  # runs from before the methods used adain
+        except (OSError, json.JSONDecodeError, TypeError):
             raise InputError(f"{path}: unreadable settings of an earlier run; delete it to start over") from None
         if old != settings:
             diff = ", ".join(f"{k}: {old.get(k)!r} → {v!r}" for k, v in settings.items() if old.get(k) != v)
@@ -262,10 +265,11 @@ def check_settings(out: Path, settings: dict) -> None:
 
 
 class StyleBank:
-    """Styles (paintings or style files), checked once, encoded on first use and kept as :class:`StyleFile`."""
+    """Styles (paintings or style files), checked once, encoded on first use and kept: as :class:`StyleFile`
+    for ``adain``, as :class:`StyleStats` for the other methods (which need the paintings)."""
 
-    def __init__(self, files: list[Path], stylizer: Stylizer, style_size: int, warn: Callable[[str], None]) -> None:
-        self.files, self.stylizer, self.style_size = [], stylizer, style_size
+    def __init__(self, files: list[Path], stylizer: Stylizer, style_size: int, warn: Callable[[str], None], method: str = "adain") -> None:
+        self.files, self.stylizer, self.style_size, self.method = [], stylizer, style_size, method
         self.failed: list[tuple[str, str]] = []
         for f in files:  # read every file up front so the pool, and so the draw, is the same in every process
             try:
@@ -281,6 +285,7 @@ class StyleBank:
         if not self.files:
             raise InputError("no readable style image")
         self.cache: dict[int, tuple[StyleFile, dict]] = {}
+        self.method_cache: dict[int, StyleStats] = {}
 
     def style(self, i: int) -> tuple[StyleFile, dict]:
         """Style ``i``: its statistics at every tap, and its entry in an output's record."""
@@ -294,8 +299,20 @@ class StyleBank:
         return self.cache[i]
 
     def stats(self, indices: list[int]) -> StyleStats:
-        """Encoded styles for ``indices`` → :class:`StyleStats` ``(K, 512, 1, 1)``."""
-        return StyleStats.cat([self.style(i)[0].stats() for i in indices])
+        """Encoded styles for ``indices`` → :class:`StyleStats` (K styles)."""
+        if self.method == "adain":
+            return StyleStats.cat([self.style(i)[0].stats() for i in indices])
+        for i in indices:
+            if i not in self.method_cache:
+                f = self.files[i]
+                if is_style_file(f):
+                    raise InputError(f"{f}: a style file holds AdaIN statistics only: use the painting with --method {self.method}")
+                image = prepare(load_image(f), self.style_size, enlarge=False)
+                try:
+                    self.method_cache[i] = self.stylizer.style_stats([image], self.method)
+                except UsageError as exc:  # a flat style image
+                    raise InputError(f"{f}: {exc}") from None
+        return StyleStats.cat([self.method_cache[i] for i in indices])
 
 
 def remove_stale_temps(out: Path, targets: set[Path]) -> int:
@@ -372,7 +389,7 @@ def stylize_dataset(
     make_folder(out)
     check_settings(out, {**opts.settings(), "styles": [str(s.relative_to(styles)) for s in style_files]})
     stylizer = stylizer or Stylizer()
-    bank = StyleBank(style_files, stylizer, opts.style_size, warn)
+    bank = StyleBank(style_files, stylizer, opts.style_size, warn, opts.method)
     report = DatasetReport(failed=list(bank.failed), failed_styles=len(bank.failed), styles=len(style_files))
     report.manifest = out / ("manifest.csv" if n == 1 else f"manifest-{i}-of-{n}.csv")
     earlier = read_manifest(report.manifest)  # the losses of outputs an interrupted run wrote

@@ -25,7 +25,7 @@ from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
 from adain.device import memory_budget
 from adain.errors import InputError, UsageError
-from adain.geometry import prepare, prepared_shape
+from adain.geometry import prepare, prepared_shape, resize_shorter
 from adain.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
@@ -43,6 +43,7 @@ from adain.io import (
     save_image,
     tensor_to_pil,
 )
+from adain.methods import Method
 from adain.photo import PhotoInfo
 from adain.profiles import INTENT, output_colour
 from adain.provenance import OutputMeta, software, source_entry
@@ -73,6 +74,10 @@ class StylizeOptions:
             keeps them): 512, the original code's default and the paper's
             training scale. Smaller ones are kept (enlarging adds no detail
             and multiplies the encoder's work).
+        style_scale: stroke scale: the style's shorter side is this times the
+            content's (after ``content_size``), enlarging too, so a small
+            preview and the full-size result look alike; 0 (default) uses ``style_size``.
+        method: transfer method, ``adain``, ``wct`` or ``efdm`` (:mod:`adain.methods`).
         crop: centre square crop of content and styles after resizing.
         max_pixels: largest image accepted, as stored and as processed (after resizing); ``None``:
             images as stored up to :data:`~adain.io.DEFAULT_MAX_PIXELS`, as processed what fits
@@ -94,9 +99,13 @@ class StylizeOptions:
     keep_profile: bool = False
     strip_metadata: bool = False
     keep_gps: bool = False
+    style_scale: float = 0.0
+    method: Method = "adain"
 
     def __post_init__(self) -> None:
-        self.controls()  # checks alpha and preserve_color
+        self.controls()  # checks alpha, preserve_color and method
+        if not (self.style_scale == 0 or 0.05 <= self.style_scale <= 8):
+            raise UsageError(f"style scale must be 0 (off) or in 0.05..8, got {self.style_scale}")
         for name, size in (("content size", self.content_size), ("style size", self.style_size)):
             if size != 0 and size < MIN_SIDE:
                 raise UsageError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
@@ -106,8 +115,8 @@ class StylizeOptions:
             raise UsageError(f"quality must be in 1..100, got {self.quality}")
 
     def controls(self, **given: Any) -> Controls:
-        """The style controls of this run: its ``alpha`` and ``preserve_color``, plus ``given`` (weights, masks)."""
-        return Controls(alpha=self.alpha, preserve_color=self.preserve_color, **given)
+        """The style controls of this run: its ``alpha``, ``preserve_color`` and ``method``, plus ``given`` (weights, masks)."""
+        return Controls(alpha=self.alpha, preserve_color=self.preserve_color, method=self.method, **given)
 
 
     @property
@@ -163,13 +172,39 @@ def find_style(path: str | Path) -> Path:
     return path
 
 
-def load_style(path: str | Path, opts: StylizeOptions) -> Style:
-    """A painting → ``(3, H, W)`` shrunk to ``opts.style_size`` if larger (and cropped with ``opts.crop``);
-    a style file (or a bundled style's name) → its :class:`StyleFile`."""
+def style_side(opts: StylizeOptions, content: Tensor | None) -> int:
+    """Shorter side the styles get: ``style_scale`` × the content's ``(3, H, W)`` shorter side, else ``style_size``."""
+    if opts.style_scale == 0:
+        return opts.style_size
+    if content is None:
+        return 0  # kept as read, scaled once the content is known (see :func:`scale_styles`)
+    return max(MIN_SIDE, round(opts.style_scale * min(content.shape[-2:])))
+
+
+def load_style(path: str | Path, opts: StylizeOptions, content: Tensor | None = None) -> Style:
+    """A painting → ``(3, H, W)`` sized by :func:`style_side` (and cropped with ``opts.crop``);
+    a style file (or a bundled style's name) → its :class:`StyleFile`.
+
+    With ``style_size`` a larger painting is shrunk and a smaller one kept; ``style_scale`` also enlarges.
+
+    Raises:
+        InputError: also for a flat image (one colour): it has no texture to transfer.
+    """
     path = find_style(path)
     if is_style_file(path):
         return read_style(path)
-    return load_prepared(path, opts.style_size, opts, enlarge=False)
+    image = load_prepared(path, style_side(opts, content), opts, enlarge=opts.style_scale > 0)
+    if bool((image.flatten(1).amax(1) == image.flatten(1).amin(1)).all()):
+        raise InputError(f"{path}: a flat image (one colour): it has no texture to transfer")
+    return image
+
+
+def scale_styles(styles: list, content: Tensor, opts: StylizeOptions) -> list:
+    """With ``style_scale``: paintings loaded as read (``(3, H', W')`` each) resized for this content;
+    statistics (style files) are kept."""
+    if not opts.style_scale:
+        return styles
+    return [resize_shorter(s, style_side(opts, content)) if isinstance(s, Tensor) else s for s in styles]
 
 
 def style_entry(path: str | Path, weight: float | None = None) -> dict:
@@ -379,7 +414,7 @@ def load_pair(
         region = prepare(read.masks, opts.content_size, opts.crop)
         if opts.crop:  # resizing keeps every covered pixel > 0; cropping can cut a region away
             _check_region(list(region), read.files, None, [f"{why} inside the centre crop" for why in read.empty])
-    loaded_styles = [load_style(s, opts) for s in styles]
+    loaded_styles = [load_style(s, opts, image) for s in styles]
     check_preserve(loaded_styles, opts)
     weight_of = normalise_weights(weights, k).tolist() if masks is None and index_map is None else [None] * k
     entries = [style_entry(p, wk) for p, wk in zip(styles, weight_of)]
@@ -437,7 +472,8 @@ def stylize_folders(
 
     A bad input file is skipped with a ``warn`` message (naming it) and the run
     goes on; the report lists the skips. Styles are encoded once (without
-    ``preserve_color``) and each content once.
+    ``preserve_color`` or ``style_scale``, which adapt them to each content)
+    and each content once.
 
     Args:
         stylizer: a :class:`Stylizer`, or a function making one, called only
@@ -490,7 +526,8 @@ def stylize_folders(
     entries = [style_entry(p) for p in good_styles]
     stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
     net_styles = network_styles(style_images, stylizer)
-    reusable = stylizer.style_stats(net_styles) if opts.preserve_color is None else net_styles
+    per_content = opts.preserve_color is not None or opts.style_scale > 0
+    reusable = net_styles if per_content else stylizer.style_stats(net_styles, opts.method)
 
     def thumb(image: Style) -> Image.Image | None:
         return fit_height(tensor_to_pil(image), grid_height) if grid is not None and isinstance(image, Tensor) else None
@@ -506,7 +543,8 @@ def stylize_folders(
                 bar.update(len(good_styles))
                 continue
             row, content_entry = [thumb(content)], source_entry(c)
-            outs = stylizer.stylize_each(content, reusable, opts.controls())
+            styles_here = scale_styles(reusable, content, opts) if per_content else reusable
+            outs = stylizer.stylize_each(content, styles_here, opts.controls())
             for s, entry, out in zip(good_styles, entries, outs, strict=True):
                 path = out_dir / output_name(c, s)
                 meta = output_meta(stylizer, opts, content=content_entry, info=info, styles=[entry], size=(out.shape[-2], out.shape[-1]))
@@ -524,13 +562,16 @@ def stylize_pair(job: PairJob, stylizer: Stylizer, tile: int | str = 0) -> Tenso
     """Run a loaded ``adain stylize`` job, in tiles when ``tile`` (see :func:`resolve_tile`) asks for it.
 
     Raises:
-        UsageError: tiling asked for together with masks (spatial control is untiled only).
+        UsageError: tiling asked for together with masks (spatial control is untiled only) or another method than adain.
     """
     side = resolve_tile(tile, *job.content.shape[-2:])
     if not side:
         return job.run(stylizer)
     if job.controls.masks is not None:
         raise UsageError("--tile does not work with --mask or --index-map; use --tile 0")
+    if job.controls.method not in (None, "adain"):
+        method = job.controls.method
+        raise UsageError(f"--tile works with --method adain only ({method} needs the statistics of the whole image at once); use --tile 0")
     return stylize_tiled(stylizer, job.content, network_styles(job.styles, stylizer), job.controls, tile=side, progress=tile_bar)
 
 

@@ -10,6 +10,7 @@ Endpoints:
     * ``GET /``: the page (``adain/static``), no external asset;
     * ``GET /api/info``: bundled styles and photos, the limits;
     * ``POST /api/stylize``: multipart form in, image out (JSON ``{"detail": ...}`` on error);
+    * ``POST /api/texture``: a texture from one style image;
     * ``GET /api/health``: queue and cache counters;
     * ``GET /openapi.json``: the schema.
 """
@@ -58,16 +59,19 @@ from adain.io import (
     load_pil,
     pil_to_tensor,
 )
+from adain.methods import Method
 from adain.ops import StyleStats
 from adain.provenance import OutputMeta
 from adain.stylefile import looks_like_style_file, parse_style
 from adain.stylizer import Stylizer
+from adain.texture import check_texture_size, synthesize_texture
 
 PACKAGE = Path(__file__).parents[1]  # src/adain: static/ and examples/
 EXAMPLES = PACKAGE / "examples"
 STATIC = PACKAGE / "static"
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
 T = TypeVar("T")
+J = TypeVar("J")
 ASPECT_TOLERANCE = 0.02  # a mask may differ from the content's aspect ratio by this fraction
 
 
@@ -97,6 +101,7 @@ class Limits:
             file-handle limit, at most 256).
         request_timeout: seconds a connection has to send a whole request (headers and body), from its
             start or from the previous answer; then it is closed (idle and slow clients).
+        max_refine: optimisation steps a texture request may ask for.
     """
 
     max_upload_bytes: int = 20 * 2**20
@@ -109,11 +114,13 @@ class Limits:
     style_size: int = 512
     max_connections: int = field(default_factory=default_connections)
     request_timeout: float = 30.0
+    max_refine: int = 20
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if value < 1:
-                raise UsageError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
+            least = 0 if name == "max_refine" else 1
+            if value < least:
+                raise UsageError(f"{name.replace('_', ' ')} must be at least {least}, got {value}")
         if self.max_size < MIN_SIDE or self.style_size < MIN_SIDE:
             raise UsageError(f"max size and style size must be at least {MIN_SIDE}")
 
@@ -262,6 +269,21 @@ class Job:
     preserve_color: PreserveColor | None
     size: int
     format: str
+    method: str = "adain"
+
+
+@dataclass(frozen=True)
+class TextureJob:
+    """One texture request, validated (see ``POST /api/texture``)."""
+
+    style: Source
+    width: int
+    height: int
+    seed: int
+    tileable: bool
+    method: str
+    refine: int
+    format: str
 
 
 class Service:
@@ -287,13 +309,27 @@ class Service:
 
     async def run(self, job: Job) -> tuple[bytes, list[bool]]:
         """Run ``job`` on the worker thread; 503 when the queue is full."""
+        return await self.queued(self.render, job)
+
+    async def queued(self, work: Callable[[J], T], job: J) -> T:
+        """``work(job)`` on the worker thread, counted in the queue; 503 when it is full."""
         if self.pending >= self.limits.queue:
             raise HTTPException(503, f"busy: {self.pending} requests are queued (limit {self.limits.queue}), try again shortly", headers={"Retry-After": "5"})
         self.pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, self.render, job)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, work, job)
         finally:
             self.pending -= 1
+
+    def texture(self, job: TextureJob) -> bytes:
+        """Make and encode one texture (on the worker thread)."""
+        style = resize_shorter(pil_to_tensor(load_source(job.style, load_pil, self.limits.max_pixels)), self.limits.style_size, enlarge=False)
+        try:
+            image = synthesize_texture(self.stylizer, style, job.height, job.width, method=job.method, seed=job.seed,
+                                       tileable=job.tileable, refine=job.refine)
+        except UsageError as exc:  # a flat style
+            raise InputError(f"{job.style.label}: {exc}") from None
+        return encode_image(image, job.format)
 
     def style_stats(self, job: Job, content: Tensor) -> tuple[StyleStats, list[bool]]:
         """Encoded styles of ``job`` (from the cache where possible), and which were cache hits."""
@@ -308,9 +344,12 @@ class Service:
                     return style_file.for_encoder(self.stylizer.encoder)
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
                 style = resize_shorter(style, self.limits.style_size, enlarge=False)
-                return self.stylizer.style_stats([style], preserve_color=job.preserve_color, reference=content)
+                try:
+                    return self.stylizer.style_stats([style], job.method, preserve_color=job.preserve_color, reference=content)
+                except UsageError as exc:  # a flat style image
+                    raise InputError(f"{source.label}: {exc}") from None
 
-            stats, hit = self.cache.get((source.digest, job.preserve_color, context), encode)
+            stats, hit = self.cache.get((source.digest, job.method, job.preserve_color, context), encode)
             parts.append(stats)
             hits.append(hit)
         return StyleStats.cat(parts), hits
@@ -333,7 +372,7 @@ class Service:
         if job.masks:
             loaded = [resize_mask(load_source(m, load_mask, self.limits.max_pixels), (h, w), m.label) for m in job.masks]
             masks = complete_masks(loaded, len(job.styles))
-        controls = Controls(alpha=job.alpha, weights=job.weights, masks=masks, preserve_color=job.preserve_color)
+        controls = Controls(alpha=job.alpha, weights=job.weights, masks=masks, preserve_color=job.preserve_color, method=job.method)
         stats, hits = self.style_stats(job, content)
         out = self.stylizer.stylize_batch(content[None], stats, controls)[0]
         opts = StylizeOptions(alpha=job.alpha, preserve_color=job.preserve_color, content_size=job.size, style_size=self.limits.style_size)
@@ -474,6 +513,7 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
         preserve_color: Annotated[Literal["none", "color", "luminance"], Form(description="keep the photo's colours")] = "none",
         size: Annotated[int, Form(ge=0, le=limits.max_size, description="output shorter side in px, 0 keeps the photo's")] = 512,
         format: Annotated[Literal["png", "jpeg", "webp"], Form(description="output format")] = "png",
+        method: Annotated[Method, Form(description="transfer method: adain (mean and std), wct (covariance), efdm (histograms)")] = "adain",
     ) -> Response:
         n_content = (content is not None) + (content_name is not None)
         check_counts(n_content, len(style_name) + len(style), len(mask), len(weight), limits)
@@ -489,13 +529,44 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
             mask_sources = [await save_upload(f, tmp, f"mask{i}", f"mask {i + 1}") for i, f in enumerate(mask)]
             job = Job(
                 content=content_source, styles=style_sources, masks=mask_sources, weights=weight or None, alpha=alpha,
-                preserve_color=None if preserve_color == "none" else preserve_color, size=size, format=format,
+                preserve_color=None if preserve_color == "none" else preserve_color, size=size, format=format, method=method,
             )
             data, hits = await service.run(job)
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(content.filename or "content").stem if content is not None else content_name)
         headers = {
             "Content-Disposition": f'inline; filename="adain-{stem}.{format}"',
             "X-Style-Cache": ",".join("hit" if h else "miss" for h in hits),
+            "X-Elapsed-Seconds": f"{time.perf_counter() - started:.3f}",
+        }
+        return Response(data, media_type=FORMATS[format][1], headers=headers)
+
+    @app.post(
+        "/api/texture",
+        response_class=Response,
+        responses={200: {"content": image_types, "description": "the texture"}, **errors},
+        summary="Make a texture from a style image",
+    )
+    async def texture(
+        style: Annotated[UploadFile | None, File(description="style image (or use style_name)")] = None,
+        style_name: Annotated[str | None, Form(description=f"a bundled style: {', '.join(styles)}")] = None,
+        width: Annotated[int, Form(ge=16, le=limits.max_size, description="texture width in px")] = 512,
+        height: Annotated[int, Form(ge=16, le=limits.max_size, description="texture height in px")] = 512,
+        seed: Annotated[int, Form(ge=0, description="seed of the noise: same seed, same texture")] = 0,
+        tileable: Annotated[bool, Form(description="wrap around seamlessly (sides multiples of 8)")] = False,
+        method: Annotated[Method, Form(description="transfer method of the style's statistics")] = "adain",
+        refine: Annotated[int, Form(ge=0, le=limits.max_refine, description="Gram-loss optimisation steps after decoding")] = 0,
+        format: Annotated[Literal["png", "jpeg", "webp"], Form(description="output format")] = "png",
+    ) -> Response:
+        if (style is None) == (style_name is None):
+            raise InputError("give exactly one style image (style or style_name)")
+        check_texture_size(height, width, tileable, max_pixels=limits.max_output_pixels)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="adain-upload-", dir=temp_dir) as folder:
+            source = await save_upload(style, Path(folder), "style0", "style 1") if style is not None else bundled_source(style_name, styles, "style")
+            job = TextureJob(source, width, height, seed, tileable, method, refine, format)
+            data = await service.queued(service.texture, job)
+        headers = {
+            "Content-Disposition": f'inline; filename="adain-texture-{seed}.{format}"',
             "X-Elapsed-Seconds": f"{time.perf_counter() - started:.3f}",
         }
         return Response(data, media_type=FORMATS[format][1], headers=headers)

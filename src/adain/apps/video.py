@@ -44,6 +44,7 @@ from adain.device import memory_budget
 from adain.errors import InputError, UsageError
 from adain.geometry import resize_shorter, resized_shape
 from adain.io import check_not_an_input
+from adain.methods import Method
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
 from adain.tiling import stylize_memory
@@ -443,6 +444,7 @@ def stylize_video(
     weights: list[float] | None = None,
     masks: Tensor | None = None,
     preserve_color: PreserveColor | None = None,
+    method: Method = "adain",
     stabilize: float = 0.0,
     stats_momentum: float = 0.0,
     batch: int = 4,
@@ -462,13 +464,13 @@ def stylize_video(
         styles: style images ``(3, H, W)``, encoded once (recoloured first
             with ``preserve_color="color"``, to the first batch of frames).
         stylizer: the networks (default: shipped decoder, pretrained encoder).
-        alpha, weights, preserve_color: as in :meth:`Stylizer.stylize`.
+        alpha, weights, preserve_color, method: as in :meth:`Stylizer.stylize`.
         masks: ``(K, H, W)`` in [0, 1], one per style, drawn on the video as
             displayed (rotation applied); resized to the frames.
         stabilize: momentum of the motion-gated temporal blend of the output
             frames (:class:`TemporalBlend`; 0: off; 0.8 is a good start).
         stats_momentum: momentum of the running average of the content
-            statistics (:class:`StatsStabilizer`; 0: off).
+            statistics (:class:`StatsStabilizer`; 0: off; adain only).
         batch: frames per forward pass.
         size: shorter side of the processed frames (0 keeps the input size).
         crf: H.264 quality (0 lossless … 51 worst).
@@ -486,7 +488,9 @@ def stylize_video(
         UsageError: ``batch`` or ``crf`` out of range.
     """
     src, dst = Path(src), Path(dst)
-    controls = Controls(alpha=alpha, weights=weights, masks=masks, preserve_color=preserve_color)
+    controls = Controls(alpha=alpha, weights=weights, masks=masks, preserve_color=preserve_color, method=method)
+    if stats_momentum > 0 and method != "adain":
+        raise UsageError(f"--stats-momentum works with --method adain only ({method} does not renormalise with mean and std); use --stabilize")
     check_not_an_input(dst, {"video": src})
     codec_name, pix_fmt = check_settings(dst, batch=batch, crf=crf, codec=codec)
     info = probe(src)
@@ -533,7 +537,7 @@ def stylize_video(
                         h, w = images.shape[-2:]
                         reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
                         frame_masks = None if masks is None else masks_for_frames(masks, info.rotation, (h, w))
-                        stats = stylizer.style_stats(list(styles), preserve_color=controls.preserve_color, reference=reference)
+                        stats = stylizer.style_stats(list(styles), method, preserve_color=controls.preserve_color, reference=reference)
                         style = FrameStyle(stats, dataclasses.replace(controls, masks=frame_masks))
                         out_video = _add_video_stream(out, codec_name, pix_fmt, (h, w), info, in_video.time_base, crf)
                         for packet in pending:

@@ -101,6 +101,7 @@ def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help
     p.add_argument("--mask", type=Path, nargs="+", metavar="FILE", help=mask_help)
     p.add_argument("--index-map", type=Path, metavar="FILE", help=index_help)
     p.add_argument("--preserve-color", choices=Choices("adain.color:PreserveColor"), metavar="MODE", help=f"{color_help} (MODE: %(choices)s)")
+    add_method(p)
 
 
 def add_photo_options(p: argparse.ArgumentParser) -> None:
@@ -113,3 +114,9 @@ def add_photo_options(p: argparse.ArgumentParser) -> None:
 def photo_settings(args: argparse.Namespace) -> dict:
     """The options of :func:`add_photo_options` as keyword arguments of the apps' option classes."""
     return {"keep_profile": args.keep_profile, "strip_metadata": args.strip_metadata, "keep_gps": args.keep_gps}
+
+
+def add_method(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=Choices("adain.methods:Method"), default=Default("adain.apps.files:StylizeOptions", "method"), metavar="M",
+                   help="how the style's statistics are transferred (M: %(choices)s): adain (mean and std per channel, the paper), "
+                   "wct (whitening and colouring: the full covariance), efdm (exact histogram matching by sorting) (default %(default)s)")

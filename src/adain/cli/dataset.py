@@ -10,6 +10,7 @@ from adain.cli._options import (
     Choices,
     add_alpha,
     add_command,
+    add_method,
     add_model_options,
     add_photo_options,
     add_style_size,
@@ -51,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=OPTION("size"), metavar="N", help="shorter side of the outputs (0: keep each image's) (default %(default)s)")
     p.add_argument("--crop", action="store_true", help="centre square crop after resizing")
     add_style_size(p)
+    add_method(p)
     p.add_argument("--format", choices=Choices("adain.apps.dataset:FORMATS"), metavar="FORMAT",
                    help="output format, one of %(choices)s (default: keep each file's suffix)")
     p.add_argument("--quality", type=int, default=OPTION("quality"), help="JPEG/WebP quality 1..100 (default %(default)s)")
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> None:
 
     opts = DatasetOptions(
         copies=args.copies, alpha=args.alpha, size=args.size, crop=args.crop, style_size=args.style_size,
-        format=args.format, quality=args.quality, seed=args.seed, losses=not args.no_losses, **photo_settings(args),
+        format=args.format, quality=args.quality, seed=args.seed, losses=not args.no_losses, method=args.method, **photo_settings(args),
     )
     shard = parse_shard(args.shard) if args.shard else None
     stylizer = Stylizer(args.decoder, device=rank_device(args.device))

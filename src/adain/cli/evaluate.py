@@ -13,6 +13,7 @@ EVAL_EXAMPLES = """examples:
   adain eval --set full --limit 3 --report docs/eval/full     # first 3 pairs of content x style, vs the baseline
   adain eval --set release --decoder runs/cpu/decoder.safetensors --json numbers.json
   adain eval --set release --write-metadata                    # store the numbers in the shipped decoder
+  adain eval --set release --method adain wct efdm --report docs/eval/methods-release   # methods side by side
 """
 
 
@@ -32,25 +33,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=512, help="full set: shorter side of content and style images (default %(default)s)")
     p.add_argument("--report", type=Path, help="write report.md, grid.jpg and results.json into this folder")
     p.add_argument("--json", type=Path, help="write the numbers as JSON to this file")
-    p.add_argument("--write-metadata", action="store_true", help="store the results in the decoder file's metadata")
+    p.add_argument("--write-metadata", action="store_true", help="store the results in the decoder file's metadata (adain only)")
+    p.add_argument("--method", nargs="+", choices=Choices("adain.methods:Method"), default=["adain"], metavar="M",
+                   help="transfer method(s): adain, wct, efdm; several give one table and one grid with a column each (default adain)")
     add_model_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
     from adain.decoder import DECODER_PATH
-    from adain.evaluation.evaluate import evaluate
+    from adain.evaluation.evaluate import compare_methods, evaluate
     from adain.evaluation.report import write_eval_metadata, write_json, write_report
 
     if args.limit < 0:
         raise UsageError(f"--limit must be ≥ 0, got {args.limit}")
-    results, images = evaluate(args.set, data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device)
+    if args.write_metadata and args.method != ["adain"]:
+        raise UsageError("--write-metadata stores the adain numbers: use it without --method")
     command = " ".join(
         ["adain eval", f"--set {args.set}"]
         + [f"--data {args.data}"] * (args.data is not None)
         + [f"{flag} {value}" for flag, value in (("--decoder", args.decoder), ("--limit", args.limit), ("--report", args.report)) if value]
         + ([f"--size {args.size}"] if args.set == "full" and args.size != 512 else [])
+        + ([f"--method {' '.join(args.method)}"] if args.method != ["adain"] else [])
     )
+    options = dict(data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device)
+    if len(args.method) > 1:
+        results, images = compare_methods(args.set, args.method, **options)
+        for method, r in results["methods"].items():
+            m = r["mean"]
+            print(f"{method}: {r['pairs_evaluated']} pairs, mean: content {m['content']:.4g}  style {m['style']:.4g}  "
+                  f"gram {m['gram']:.4g}  {m['seconds']:.3f} s/image")
+        if args.json:
+            write_json(args.json, results)
+        if args.report:
+            print(f"report: {write_report(args.report, results, images, command)}")
+        return
+    results, images = evaluate(args.set, method=args.method[0], **options)
     m = results["mean"]
     print(f"{results['pairs_evaluated']} pairs, mean: content {m['content']:.4g}  style {m['style']:.4g}  gram {m['gram']:.4g}  {m['seconds']:.3f} s/image")
     if args.set == "release":

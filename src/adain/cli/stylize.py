@@ -29,6 +29,8 @@ STYLIZE_EXAMPLES = """examples:
   adain stylize --content huge.jpg --style wave.jpg --output out.jpg --tile 1024         # bounded memory
   adain stylize --content IMG_0001.heic --style hokusai --output out.jpg --keep-profile  # bundled style, P3 kept
   adain stylize --content photo.jpg --style wave.safetensors --output out.png            # a style file (adain save-style)
+  adain stylize --content photo.jpg --style wave.jpg --output out.jpg --method wct       # full covariance
+  adain stylize --content photo.jpg --style wave.jpg --output big.jpg --style-scale 1    # strokes scale with the photo
 
 A folder (for --content or --style) stylizes every content x style combination into the
 output folder as <content>_<style>.jpg; a bad image there is skipped with a warning, the rest
@@ -47,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "stylize",
         help="stylize images",
-        description="Render a content image in the style of one or several style images (AdaIN).",
+        description="Render a content image in the style of one or several style images (AdaIN, WCT or EFDM).",
         epilog=STYLIZE_EXAMPLES,
     )
     p.add_argument("-c", "--content", type=Path, required=True, help="content image, or a folder of them")
@@ -62,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content-size", type=int, default=OPTION("content_size"), metavar="N",
                    help="resize the content's shorter side to N first (0: keep; the output has the input's size) (default %(default)s)")
     add_style_size(p)
+    p.add_argument("--style-scale", type=float, default=0.0, metavar="F",
+                   help="stroke scale: resize each style to F times the content's shorter side, so a preview and the "
+                   "full-size result look alike (0: off, use --style-size) (default %(default)s)")
     p.add_argument("--crop", action="store_true", help="centre square crop of content and styles (after resizing)")
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse images larger than N pixels, as stored or after resizing "
                    "(default: 50 million as stored; after resizing, what fits half the memory available)")
@@ -91,7 +96,7 @@ def run(args: argparse.Namespace) -> None:
 
     opts = StylizeOptions(
         alpha=args.alpha, preserve_color=args.preserve_color, content_size=args.content_size,
-        style_size=args.style_size, crop=args.crop, quality=args.quality, **photo_settings(args),
+        style_size=args.style_size, crop=args.crop, quality=args.quality, style_scale=args.style_scale, method=args.method, **photo_settings(args),
         **({} if args.max_pixels is None else {"max_pixels": args.max_pixels}),
     )
     if args.grid_height < 16:

@@ -18,6 +18,7 @@ VIDEO_EXAMPLES = """examples:
   adain video clip.mp4 out.mp4 --style a.jpg b.jpg --weights 3 1 --alpha 0.8 --preserve-color color
   adain video clip.mp4 out.mp4 --style a.jpg b.jpg --mask left.png right.png --size 360
   adain video clip.mp4 loop.gif --style wave.jpg --size 240 --max-frames 48    # animated GIF (or .webp)
+  adain video clip.mp4 out.mp4 --style wave.jpg --method efdm --stabilize     # histogram matching
 
 The flicker printed at the end is the mean absolute difference of consecutive output frames
 divided by the same for the input frames (1: the output changes as much as the input).
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> None:
     stylizer = Stylizer(args.decoder, device=args.device)
     result = stylize_video(
         args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
-        weights=args.weights, masks=masks, preserve_color=args.preserve_color, stabilize=args.stabilize,
+        weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, stabilize=args.stabilize,
         stats_momentum=args.stats_momentum, batch=args.batch, size=args.size, crf=args.crf, codec=args.codec,
         audio=not args.no_audio, max_frames=args.max_frames,
     )

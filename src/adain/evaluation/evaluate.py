@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from adain.decoder import DECODER_PATH, load_decoder, read_metadata
 from adain.encoder import Encoder
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 from adain.evaluation.pairs import FULL_SIZE, Pair, eval_data, eval_pairs, load_pair
 from adain.io import load_image
 from adain.losses import image_metrics
@@ -91,8 +91,9 @@ def evaluate(
     device: str = "auto",
     encoder: Encoder | None = None,
     progress: bool = True,
+    method: str = "adain",
 ) -> tuple[dict, list[tuple[Tensor, ...]]]:
-    """Stylize every pair of a set at α = 1 and measure it.
+    """Stylize every pair of a set at α = 1 with a transfer ``method`` and measure it.
 
     ``size`` is the shorter side of the full set's images (the release set keeps its 512×512).
     ``encoder``: the metrics' encoder up to relu5_1 (default: the normalised VGG-19), also used to stylize.
@@ -111,13 +112,13 @@ def evaluate(
     dev = stylizer.device
     rows: list[PairResult] = []
     images = []
-    for index, pair in enumerate(tqdm(pairs, desc=f"eval {set_name}", disable=not progress, dynamic_ncols=True)):
+    for index, pair in enumerate(tqdm(pairs, desc=f"eval {set_name} {method}", disable=not progress, dynamic_ncols=True)):
         content, style = load_pair(pair, size)
         if index == 0:
-            stylizer.stylize(content, style)  # warm-up, so the first timing is not an outlier
+            stylizer.stylize(content, style, method=method)  # warm-up, so the first timing is not an outlier
         _sync(dev)
         start = time.perf_counter()
-        output = stylizer.stylize(content, style)
+        output = stylizer.stylize(content, style, method=method)
         _sync(dev)
         seconds = time.perf_counter() - start
         c, s = content[None].to(dev), style[None].to(dev)
@@ -134,6 +135,7 @@ def evaluate(
         rows.append(row)
     results = {
         "set": set_name,
+        "method": method,
         "pairs_evaluated": len(rows),
         "limit": limit,
         "size": size,
@@ -151,6 +153,25 @@ def evaluate(
     elif baseline is not None:
         results["baseline"] = compare_baseline(rows, baseline, size)
     return results, images
+
+
+def compare_methods(set_name: str, methods: list[str], **kwargs) -> tuple[dict, list[tuple[Tensor, ...]]]:
+    """:func:`evaluate` once per transfer method on the same pairs.
+
+    Returns:
+        ``(results, images)``: ``results["methods"]`` maps each method to its
+        :func:`evaluate` results; ``images`` has per grid pair ``(content, style,
+        [reference,] output of each method)``.
+    """
+    if not methods or len(set(methods)) != len(methods):
+        raise UsageError(f"give each method once, got {methods}")
+    kwargs.setdefault("encoder", Encoder(last="relu5_1"))  # loaded once for all methods
+    by_method, columns = {}, []
+    for method in methods:
+        by_method[method], images = evaluate(set_name, method=method, **kwargs)
+        columns.append(images)
+    grid = [(*rows[0][:-1], *(row[-1] for row in rows)) for rows in zip(*columns, strict=True)]
+    return {"set": set_name, "methods": by_method}, grid
 
 
 def release_verdict(mean_ratio: dict[str, float]) -> dict:

@@ -112,18 +112,65 @@ def report_markdown(results: dict, command: str, grid_name: str = "grid.jpg") ->
     return "\n".join(lines) + "\n"
 
 
+def methods_markdown(results: dict, command: str, grid_name: str = "grid.jpg") -> str:
+    """The markdown report of :func:`~adain.evaluation.evaluate.compare_methods`: one table, per-pair numbers, the grid."""
+    by_method = results["methods"]
+    first = next(iter(by_method.values()))
+    release = results["set"] == "release"
+    lines = [
+        f"# adain eval --set {results['set']}, transfer methods",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Decoder: `{first['decoder']}` (steps: {first['decoder_steps']}); device: {first['device']} "
+        f"({first['torch_threads']} threads); {first['pairs_evaluated']} pairs; "
+        + ("images as released (512×512)" if release else f"shorter side {first['size']} px")
+        + "; α = 1; the same decoder for every method (trained for AdaIN).",
+        "",
+        "Losses as in the single-method report (lower is better): content = mse(relu4_1); style = the paper's Ls "
+        "(mean and std, relu1_1..relu4_1); gram = Σ relu1_1..relu5_1 mse(ΔGram). Seconds: one `stylize` call "
+        "(style and content encoding, the transfer, decoding), fp32.",
+        "",
+        "| method | content | style | gram | s / image |" + (" content / original | style / original | gram / original |" if release else ""),
+        "|---|---|---|---|---|" + ("---|---|---|" if release else ""),
+    ]
+    for method, r in by_method.items():
+        m = r["mean"]
+        row = f"| {method} | {_fmt(m['content'])} | {_fmt(m['style'])} | {_fmt(m['gram'])} | {_fmt(m['seconds'])} |"
+        if release:
+            q = r["mean_ratio"]
+            row += f" {_fmt(q['content'])} | {_fmt(q['style'])} | {_fmt(q['gram'])} |"
+        lines.append(row)
+    if release:
+        ref = first["reference_mean"]
+        lines.append(f"| original release (AdaIN) | {_fmt(ref['content'])} | {_fmt(ref['style'])} | {_fmt(ref['gram'])} | | 1 | 1 | 1 |")
+    lines += ["", "## Per pair: content / style / gram", "", "| # | pair | " + " | ".join(by_method) + " |", "|---|---|" + "---|" * len(by_method)]
+    for i, name in enumerate(p["name"] for p in first["pairs"]):
+        cells = [" / ".join(_fmt(r["pairs"][i]["ours"][k]) for k in METRICS) for r in by_method.values()]
+        lines.append(f"| {i + 1} | {name} | " + " | ".join(cells) + " |")
+    columns = ["content", "style", *(["original"] if release else []), *by_method]
+    lines += ["", f"![{' | '.join(columns)}]({grid_name})", "", f"Grid: {' | '.join(columns)}."]
+    return "\n".join(lines) + "\n"
+
+
 def write_json(path: str | Path, obj: dict) -> None:
     """Write JSON atomically (temp file, then rename)."""
     write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_report(folder: str | Path, results: dict, images: list[tuple[Tensor, ...]], command: str) -> Path:
-    """Write ``report.md``, ``grid.jpg`` and ``results.json`` into ``folder``; returns the report's path."""
+    """Write ``report.md``, ``grid.jpg`` and ``results.json`` into ``folder``; returns the report's path.
+
+    ``results`` of :func:`~adain.evaluation.evaluate.evaluate`, or of ``compare_methods`` (one column per method).
+    """
     folder = Path(folder)
-    labels = ("content", "style", "original", "ours") if results["set"] == "release" else ("content", "style", "ours")
+    release = results["set"] == "release"
+    outputs = list(results["methods"]) if "methods" in results else ["ours"]
+    labels = ("content", "style", *(["original"] if release else []), *outputs)
+    markdown = methods_markdown if "methods" in results else report_markdown
     save_image(make_grid(images, labels), folder / "grid.jpg", quality=85)
     write_json(folder / "results.json", results)
-    write_text_atomic(folder / "report.md", report_markdown(results, command))
+    write_text_atomic(folder / "report.md", markdown(results, command))
     return folder / "report.md"
 
 

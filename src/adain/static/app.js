@@ -201,31 +201,47 @@ async function buildForm() {
   else if (styles.length > 1) for (const s of styles) form.append("weight", String(s.weight));
   form.append("alpha", $("alpha").value);
   form.append("preserve_color", $("preserve").checked ? $("preserve-mode").value : "none");
+  form.append("method", $("method").value);
   form.append("size", $("size").value);
+  form.append("format", $("format").value);
+  return form;
+}
+
+function textureForm() {
+  const styles = orderedStyles();
+  if (styles.length === 0) throw new Error("pick a style for the texture");
+  const style = styles[0];
+  const form = new FormData();
+  if (style.file) form.append("style", style.file, style.file.name);
+  else form.append("style_name", style.name);
+  form.append("width", $("size").value);
+  form.append("height", $("size").value);
+  form.append("method", $("method").value);
   form.append("format", $("format").value);
   return form;
 }
 
 function setBusy(busy, text = "") {
   $("go").disabled = busy;
+  $("texture").disabled = busy;
   $("progress").hidden = !busy && !text;
   $("status").textContent = text;
   document.querySelector("#result-frame .busy").hidden = !busy;
 }
 
 let timer = null;
-async function stylize() {
+async function send(url, makeForm, working) {
   clearError();
   let form;
   try {
-    form = await buildForm();
+    form = await makeForm();
   } catch (err) {
     showError(err.message);
     return;
   }
   const started = performance.now();
   const xhr = new XMLHttpRequest();
-  xhr.open("POST", "/api/stylize");
+  xhr.open("POST", url);
   xhr.responseType = "blob";
   const progress = $("progress");
   const bar = progress.querySelector(".bar");
@@ -235,7 +251,7 @@ async function stylize() {
   xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.style.width = `${(100 * e.loaded) / e.total}%`; };
   xhr.upload.onload = () => {
     progress.classList.add("working");
-    timer = setInterval(() => { $("status").textContent = `Stylizing… ${((performance.now() - started) / 1000).toFixed(1)} s`; }, 100);
+    timer = setInterval(() => { $("status").textContent = `${working}… ${((performance.now() - started) / 1000).toFixed(1)} s`; }, 100);
   };
   const done = (text) => { clearInterval(timer); progress.classList.remove("working"); setBusy(false, text); };
   xhr.onerror = () => { done(""); showError("the server cannot be reached"); };
@@ -302,8 +318,9 @@ $("style-file").addEventListener("change", (e) => {
 
 $("alpha").addEventListener("input", () => { $("alpha-value").textContent = Number($("alpha").value).toFixed(2); });
 $("preserve").addEventListener("change", () => { $("preserve-mode").disabled = !$("preserve").checked; });
-$("go").addEventListener("click", stylize);
-document.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) stylize(); });
+$("go").addEventListener("click", () => send("/api/stylize", buildForm, "Stylizing"));
+$("texture").addEventListener("click", () => send("/api/texture", textureForm, "Making the texture"));
+document.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) send("/api/stylize", buildForm, "Stylizing"); });
 
 async function init() {
   try {
