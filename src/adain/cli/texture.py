@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from adain.cli._options import add_command, add_method, add_model_options, add_style_size
-from adain.errors import UsageError
+from adain.errors import InputError, UsageError
 
 TEXTURE_EXAMPLES = """examples:
   adain texture --style wave.jpg --size 1024x512 --output wave-texture.png
@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from torch import Tensor
     from tqdm import tqdm
 
     from adain.apps.files import StylizeOptions, load_style
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--refine must be ≥ 0, got {args.refine}")
     image_format(args.output)
     style = load_style(args.style, StylizeOptions(style_size=args.style_size, quality=args.quality))
+    if not isinstance(style, Tensor):
+        raise InputError(f"{args.style}: a style file holds statistics only; texture synthesis needs the painting")
     stylizer = Stylizer(args.decoder, device=args.device)
     with tqdm(total=args.refine, unit="step", desc="refine", disable=args.refine == 0, leave=False) as bar:
 
