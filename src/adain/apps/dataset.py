@@ -71,7 +71,7 @@ class DatasetOptions:
         alpha: content–style trade-off in [0, 1].
         size: shorter side of the outputs (0 keeps each image's size).
         crop: centre square crop after resizing.
-        style_size: shorter side the styles are resized to before encoding (0 keeps).
+        style_size: larger styles are shrunk to this shorter side before encoding (0 keeps; smaller ones are kept).
         format: ``jpg``, ``png``, ``webp`` or ``None`` (keep each file's suffix).
         quality: JPEG/WebP quality.
         seed: seed of the style draw.
@@ -283,7 +283,7 @@ class StyleBank:
             if is_style_file(f):
                 style = read_style(f)
             else:
-                style = compute_style(self.stylizer, prepare(load_image(f), self.style_size), source_entry(f), self.style_size)
+                style = compute_style(self.stylizer, prepare(load_image(f), self.style_size, enlarge=False), source_entry(f), self.style_size)
             self.cache[i] = style, style_entry(f)
         return self.cache[i]
 
