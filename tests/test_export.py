@@ -1,0 +1,147 @@
+"""ONNX export and the ONNX Runtime backend: files, manifest, precisions, equality with torch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+import onnx  # noqa: E402
+
+from adain.decoder import Decoder, init_like_paper  # noqa: E402
+from adain.export import MANIFEST, convert_precision, export_onnx, file_digest  # noqa: E402
+from adain.onnxrt import ExportError, OnnxNetworks, OnnxStylizer, read_manifest  # noqa: E402
+from adain.transfer import Stylizer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_decoder() -> Decoder:
+    decoder = init_like_paper(Decoder(width=0.125), seed=1)
+    decoder.metadata = {"width": 0.125, "steps": 0}
+    return decoder.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_encoder, tiny_decoder) -> Path:
+    """One fp32 export of the random VGG encoder and a tiny decoder (shared: exporting takes seconds)."""
+    folder = tmp_path_factory.mktemp("onnx")
+    export_onnx(folder, encoder=tiny_encoder, decoder=tiny_decoder)
+    return folder
+
+
+@pytest.fixture
+def torch_stylizer(tiny_encoder, tiny_decoder) -> Stylizer:
+    return Stylizer(tiny_decoder, encoder=tiny_encoder, device="cpu", bf16=False, channels_last=False)
+
+
+def copy_export(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_manifest_and_checker(exported, tiny_decoder):
+    manifest = read_manifest(exported)
+    assert manifest["precision"] == "fp32"
+    assert manifest["decoder"] == tiny_decoder.metadata
+    assert manifest["input"]["channels"] == "RGB" and manifest["features"]["stride"] == 8
+    for role, entry in manifest["files"].items():
+        path = exported / entry["path"]
+        assert entry["sha256"] == file_digest(path)
+        onnx.checker.check_model(str(path), full_check=True)
+    assert sorted(p.name for p in exported.iterdir()) == ["decoder.onnx", "encoder.onnx", MANIFEST]
+
+
+def test_dynamic_height_and_width(exported, tiny_encoder, tiny_decoder):
+    nets = OnnxNetworks(exported, threads=1)
+    for h, w in ((32, 48), (56, 24)):
+        x = torch.rand(2, 3, h, w)
+        feats = nets.encode(x)
+        torch.testing.assert_close(feats, tiny_encoder.encode(x), rtol=1e-4, atol=1e-4 * float(feats.abs().max()))
+        out = nets.decode(feats)
+        assert out.shape == (2, 3, h, w)
+        torch.testing.assert_close(out, tiny_decoder(feats), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "controls",
+    [
+        {},
+        {"alpha": 0.6},
+        {"weights": [3.0, 1.0]},
+        {"preserve_color": "color"},
+        {"preserve_color": "luminance", "alpha": 0.8},
+        {"masks": "halves"},
+    ],
+)
+def test_stylizer_equals_torch(exported, torch_stylizer, controls, one_thread):
+    """Every control runs the torch path's code; the results agree to float32 rounding (< 1e-4)."""
+    torch.manual_seed(3)
+    content = torch.rand(3, 36, 44)
+    styles = [torch.rand(3, 40, 32), torch.rand(3, 24, 48)]
+    if controls.get("masks") == "halves":
+        left = torch.zeros(36, 44)
+        left[:, :22] = 1
+        controls = {"masks": torch.stack([left, 1 - left])}
+    ours = OnnxStylizer(exported, threads=1).stylize(content, styles, **controls)
+    theirs = torch_stylizer.stylize(content, styles, **controls)
+    assert ours.shape == theirs.shape == content.shape
+    assert float((ours - theirs).abs().max()) < 1e-4
+
+
+def test_precisions(exported, tmp_path, torch_stylizer, one_thread):
+    """fp16 halves the files and int8 quarters the encoder; results stay close to fp32's."""
+    content, style = torch.rand(3, 32, 32), torch.rand(3, 32, 32)
+    reference = torch_stylizer.stylize(content, style)
+    sizes = {}
+    for precision, tolerance in (("fp16", 0.01), ("int8", 0.1)):
+        folder = copy_export(exported, tmp_path / precision)
+        for name in ("encoder.onnx", "decoder.onnx"):
+            convert_precision(folder / name, precision)
+            onnx.checker.check_model(str(folder / name), full_check=True)
+        (folder / MANIFEST).unlink()
+        sizes[precision] = sum(p.stat().st_size for p in folder.iterdir())
+        with pytest.raises(ExportError, match="no manifest.json"):
+            OnnxNetworks(folder)
+        manifest = json.loads((exported / MANIFEST).read_text())
+        for role, entry in manifest["files"].items():
+            entry.update(bytes=(folder / entry["path"]).stat().st_size, sha256=file_digest(folder / entry["path"]))
+        manifest["precision"] = precision
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+        assert float((OnnxStylizer(folder, threads=1).stylize(content, style) - reference).abs().mean()) < tolerance
+    fp32 = sum(p.stat().st_size for p in exported.iterdir())
+    assert sizes["fp16"] < 0.55 * fp32 and sizes["int8"] < 0.3 * fp32
+
+
+def test_bad_folders(exported, tmp_path):
+    with pytest.raises(ExportError, match="not a folder"):
+        read_manifest(tmp_path / "nothing")
+    folder = copy_export(exported, tmp_path / "missing")
+    (folder / "decoder.onnx").unlink()
+    with pytest.raises(ExportError, match=r"decoder.onnx: missing"):
+        read_manifest(folder)
+    folder = copy_export(exported, tmp_path / "truncated")
+    data = (folder / "encoder.onnx").read_bytes()
+    (folder / "encoder.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ExportError, match="does not match its manifest"):
+        read_manifest(folder)
+    folder = copy_export(exported, tmp_path / "old")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest.update(format_version=0, adain_version="0.0.1")
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ExportError, match=r"export format 0 \(made by adain 0.0.1\).*export again"):
+        read_manifest(folder)
+    (folder / MANIFEST).write_text("{not json")
+    with pytest.raises(ExportError, match="not valid JSON"):
+        read_manifest(folder)
+
+
+def test_bad_precision(tmp_path):
+    with pytest.raises(ValueError, match="precision must be one of fp32, fp16, int8"):
+        export_onnx(tmp_path, precision="fp8")
