@@ -145,3 +145,18 @@ def test_bad_folders(exported, tmp_path):
 def test_bad_precision(tmp_path):
     with pytest.raises(ValueError, match="precision must be one of fp32, fp16, int8"):
         export_onnx(tmp_path, precision="fp8")
+
+
+def test_missing_extra_is_one_line(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    with pytest.raises(ValueError, match=r'^the ONNX tools are missing: pip install "adain\[onnx\]" \(no module \'onnxruntime\'\)$'):
+        OnnxNetworks("anywhere")

@@ -47,13 +47,17 @@ def package_version() -> str:
         return "unknown"
 
 
-def require_onnx() -> None:
-    """Raise a one-line ``ImportError`` naming the ``onnx`` extra if onnx/onnxruntime are missing."""
-    for name in ("onnx", "onnxruntime", "onnxscript"):
+class MissingExtraError(ImportError, ValueError):
+    """The optional ONNX packages are not installed (a ``ValueError`` too, so commands show one line)."""
+
+
+def require_onnx(names: tuple[str, ...] = ("onnx", "onnxruntime", "onnxscript")) -> None:
+    """Raise :class:`MissingExtraError` naming the ``onnx`` extra if one of ``names`` cannot be imported."""
+    for name in names:
         try:
             __import__(name)
         except ImportError:
-            raise ImportError(f"{EXTRA} (no module {name!r})") from None
+            raise MissingExtraError(f"{EXTRA} (no module {name!r})") from None
 
 
 class _EncodeRelu41(nn.Module):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from adain.export import EXTRA, FILES, FORMAT, FORMAT_VERSION, MANIFEST, PRECISIONS, file_digest
+from adain.export import FILES, FORMAT, FORMAT_VERSION, MANIFEST, PRECISIONS, file_digest, require_onnx
 from adain.transfer import Stylizer
 
 
@@ -71,10 +71,9 @@ class OnnxNetworks:
     """
 
     def __init__(self, folder: str | Path, *, threads: int | None = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ImportError(f"{EXTRA} (no module 'onnxruntime')") from None
+        require_onnx(("onnxruntime",))
+        import onnxruntime as ort
+
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
         options = ort.SessionOptions()
