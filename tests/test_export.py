@@ -18,7 +18,7 @@ import onnx  # noqa: E402
 from adain.decoder import Decoder, init_like_paper  # noqa: E402
 from adain.export import MANIFEST, convert_precision, export_onnx, file_digest  # noqa: E402
 from adain.onnxrt import ExportError, OnnxNetworks, OnnxStylizer, read_manifest  # noqa: E402
-from adain.transfer import Stylizer  # noqa: E402
+from adain.stylizer import Stylizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +160,60 @@ def test_missing_extra_is_one_line(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
     with pytest.raises(ValueError, match=r'^the ONNX tools are missing: pip install "adain\[onnx\]" \(no module \'onnxruntime\'\)$'):
         OnnxNetworks("anywhere")
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "adain" / "examples"
+
+
+@pytest.fixture(scope="module")
+def real_site(tmp_path_factory) -> Path:
+    """``adain export --format onnx --site`` with the real encoder and the shipped decoder (one export, ~10 s)."""
+    from adain.cli import main
+
+    site = tmp_path_factory.mktemp("site")
+    assert main(["export", "--format", "onnx", "--output", str(site), "--site"]) == 0
+    return site
+
+
+def test_real_weights_match_torch_on_the_examples(real_site, one_thread):
+    """fp32 ONNX Runtime against torch fp32 on the four bundled photos × paintings at 128 px:
+    at most 2/255 apart anywhere, under 0.05/255 on average (float32 rounding through 20 convolutions)."""
+    from adain.geometry import resize_shorter
+    from adain.io import load_image
+
+    ours = OnnxStylizer(real_site / "models", threads=1)
+    theirs = Stylizer(device="cpu", bf16=False, channels_last=False)
+    contents = sorted((EXAMPLES / "content").glob("*.jpg"))
+    styles = sorted((EXAMPLES / "style").glob("*.jpg"))
+    for content, style in zip(contents, styles, strict=True):
+        c, s = resize_shorter(load_image(content), 128), resize_shorter(load_image(style), 128)
+        diff = (ours.stylize(c, s) - theirs.stylize(c, s)).abs()
+        assert float(diff.max()) < 2 / 255 and float(diff.mean()) < 0.05 / 255, (content.name, float(diff.max()), float(diff.mean()))
+
+
+def test_site_folder(real_site):
+    info = json.loads((real_site / "api" / "info").read_text())
+    assert info["server"] is False and info["models"] == "models/manifest.json"
+    for item in info["styles"] + info["contents"]:
+        assert (real_site / item["url"]).is_file()
+    for name in ("index.html", "static/app.js", "static/local.js", "static/ort/ort.wasm.min.mjs", "static/ort/ort-wasm-simd-threaded.wasm"):
+        assert (real_site / name).is_file(), name
+    assert 'src="static/app.js"' in (real_site / "index.html").read_text()  # relative: works from any sub-folder
+
+
+def test_cli_backend(exported, tmp_path, capsys):
+    from adain.cli import main
+
+    from conftest import write_image
+
+    content, style = write_image(tmp_path / "c.png", (40, 32)), write_image(tmp_path / "s.png", (32, 32), seed=1)
+    out = tmp_path / "out.png"
+    args = ["stylize", "-c", str(content), "-s", str(style), "-o", str(out), "--style-size", "0", "--backend", "onnxruntime"]
+    assert main([*args, "--models", str(exported)]) == 0 and out.is_file()
+    assert main(args) == 2
+    assert main([*args, "--models", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "adain stylize: error: the onnxruntime backend needs an export folder (--models DIR; make one with: adain export --format onnx --output DIR)",
+        f"adain stylize: error: {tmp_path}: no manifest.json, not an adain ONNX export (or an incomplete one): export it again",
+    ]

@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_tiling import lively_stylizer
 
-from adain.cli import main
-from adain.io import InputError
-from adain.ops import adain_with_stats, mean_std
-from adain.transfer import StyleStats, Stylizer
-from adain.video import (
+from adain.apps.video import (
     FlickerMeter,
     FrameStyle,
     StatsStabilizer,
@@ -23,12 +20,13 @@ from adain.video import (
     frame_difference,
     masks_for_frames,
     probe,
-    rebase_stats,
     stylize_frames,
     stylize_video,
 )
-
-from test_tiling import lively_stylizer
+from adain.cli import main
+from adain.io import InputError
+from adain.ops import StyleStats, adain_with_stats, mean_std, rebase_stats
+from adain.stylizer import Stylizer
 
 HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
 RATE = Fraction(12)

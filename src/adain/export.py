@@ -24,8 +24,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from adain import __version__
 from adain.decoder import Decoder
 from adain.encoder import CAFFE_MEAN_BGR, Encoder
+from adain.errors import AdainError
 from adain.ops import EPS
 
 FORMAT = "adain-onnx"
@@ -37,17 +39,7 @@ MANIFEST = "manifest.json"
 EXTRA = 'the ONNX tools are missing: pip install "adain[onnx]"'
 
 
-def package_version() -> str:
-    """The installed adain version (``unknown`` when run from a source tree that is not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("adain")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-class MissingExtraError(ImportError, ValueError):
+class MissingExtraError(AdainError, ImportError, ValueError):
     """The optional ONNX packages are not installed (a ``ValueError`` too, so commands show one line)."""
 
 
@@ -155,7 +147,7 @@ def build_manifest(folder: Path, precision: str, decoder: Decoder) -> dict:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "adain_version": package_version(),
+        "adain_version": __version__,
         "torch_version": torch.__version__,
         "onnx_version": onnx.__version__,
         "onnxruntime_version": onnxruntime.__version__,

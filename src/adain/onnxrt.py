@@ -2,7 +2,7 @@
 
 Only the two networks run in ONNX Runtime. Everything between them (AdaIN, α,
 interpolation, masks, colour preservation, padding, cropping) is the same code as the torch
-path: :class:`OnnxStylizer` is a :class:`~adain.transfer.Stylizer` whose network calls go
+path: :class:`OnnxStylizer` is a :class:`~adain.stylizer.Stylizer` whose network calls go
 through ONNX Runtime sessions.
 """
 
@@ -16,10 +16,11 @@ import torch
 from torch import Tensor
 
 from adain.export import FILES, FORMAT, FORMAT_VERSION, MANIFEST, PRECISIONS, file_digest, require_onnx
-from adain.transfer import Stylizer
+from adain.errors import InputError, UsageError
+from adain.stylizer import Stylizer
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """An export folder that is missing, incomplete, damaged or from another format version."""
 
 
@@ -101,7 +102,7 @@ class OnnxNetworks:
 
 
 class OnnxStylizer(Stylizer):
-    """A :class:`~adain.transfer.Stylizer` running its networks in ONNX Runtime (CPU, float32 in and out).
+    """A :class:`~adain.stylizer.Stylizer` running its networks in ONNX Runtime (CPU, float32 in and out).
 
     Every control is the torch Stylizer's own code; only the encoder and decoder calls differ.
 
@@ -119,3 +120,34 @@ class OnnxStylizer(Stylizer):
         self.compiled = False
         self.memory_format = torch.contiguous_format
         self._run_encoder, self._run_decoder = self.networks.encode, self.networks.decode
+
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+def make_stylizer(
+    backend: str = "torch",
+    *,
+    models: str | Path | None = None,
+    decoder: str | Path | None = None,
+    device: str = "auto",
+    bf16: bool | None = None,
+    threads: int | None = None,
+) -> Stylizer:
+    """A :class:`~adain.stylizer.Stylizer` on ``backend``: ``torch`` (``decoder``, ``device``, ``bf16``) or
+    ``onnxruntime`` (an export folder ``models``; CPU, float32 in and out).
+
+    Raises:
+        UsageError: an unknown backend, or options the backend does not take.
+    """
+    if backend not in BACKENDS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "torch":
+        return Stylizer(decoder, device=device, bf16=bf16)
+    if models is None:
+        raise UsageError("the onnxruntime backend needs an export folder (--models DIR; make one with: adain export --format onnx --output DIR)")
+    if decoder is not None:
+        raise UsageError("the onnxruntime backend takes the decoder from the export folder: export the decoder you want (adain export --decoder FILE)")
+    if device not in ("auto", "cpu"):
+        raise UsageError(f"the onnxruntime backend runs on the CPU, not on {device!r}")
+    return OnnxStylizer(models, threads=threads)

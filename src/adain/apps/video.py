@@ -37,22 +37,19 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from adain.io import InputError, load_mask
-from adain.ops import mean_std
-from adain.transfer import (
-    StyleStats,
-    Stylizer,
+from adain.apps.files import index_masks
+from adain.color import color_inputs, color_output
+from adain.controls import (
     check_alpha,
     check_weights_or_masks,
-    color_inputs,
-    color_output,
-    index_masks,
     masks_to_grid,
     normalise_weights,
-    pad_to_multiple,
-    resize_shorter,
     target_features,
 )
+from adain.geometry import pad_to_multiple, resize_shorter
+from adain.io import InputError, load_mask
+from adain.ops import StyleStats, mean_std, rebase_stats
+from adain.stylizer import Stylizer
 
 # output suffix → (codec, pixel format)
 OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
@@ -76,26 +73,6 @@ def _av():
 
 
 # ---------------------------------------------------------------- pure functions
-
-
-def rebase_stats(stats: StyleStats, local: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> StyleStats:
-    """Style statistics that make AdaIN on features with ``local`` statistics act as if they had ``target`` ones.
-
-    AdaIN normalises content features ``x`` with their own mean/std ``(μ_l, σ_l)``.
-    With the returned statistics, ``σ'(x − μ_l)/σ_l + μ' = σ_s(x − μ_t)/σ_t + μ_s``
-    exactly: ``σ' = σ_s·σ_l/σ_t`` and ``μ' = μ_s + σ_s·(μ_l − μ_t)/σ_t``. The map is
-    linear in ``(μ_s, σ_s)``, so interpolating several styles still works.
-
-    Args:
-        stats: K styles, mean/std ``(K, C, 1, 1)``.
-        local: the statistics AdaIN will measure, ``(1 or K, C, 1, 1)`` each.
-        target: the statistics to normalise with instead, same shapes as ``local``.
-
-    Returns:
-        :class:`StyleStats` ``(K, C, 1, 1)``.
-    """
-    (l_mean, l_std), (t_mean, t_std) = local, target
-    return StyleStats(stats.mean + stats.std * (l_mean - t_mean) / t_std, stats.std * l_std / t_std)
 
 
 def frame_difference(frames: Tensor) -> Tensor:
