@@ -18,9 +18,9 @@ import torch
 
 from adain.device import hardware_name
 from adain.export import PRECISIONS, export_onnx
+from adain.geometry import resize_shorter
 from adain.io import load_image
 from adain.onnxrt import OnnxStylizer
-from adain.geometry import resize_shorter
 from adain.stylizer import Stylizer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "adain" / "examples"
@@ -79,7 +79,7 @@ def main() -> None:
             row[f"{name} max"] = max(float(d.max()) for d in diffs)
         content, style = pairs[0]
         for name, model in [("torch fp32", torch_fp32), ("torch bf16", torch_bf16), *((f"onnxruntime {p}", m) for p, m in ort.items())]:
-            row[f"{name} s"] = timed(lambda m=model: m.stylize(content, style), args.repeat)
+            row[f"{name} s"] = timed(lambda m=model, c=content, s=style: m.stylize(c, s), args.repeat)
         rows.append(row)
     result["rows"] = rows
     print(json.dumps(result, indent=2))

@@ -85,14 +85,6 @@ def server(tiny_encoder) -> Iterator[tuple[str, Recorder]]:
         yield url, app
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser, server):
     server_url, page_recorder = server

@@ -15,18 +15,17 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from test_browser import CHROMIUM, Recorder, live_server, sync_api  # noqa: F401 (skips without Chromium/Playwright)
+from test_browser import Recorder, live_server  # skips without Chromium or Playwright
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from adain.decoder import Decoder  # noqa: E402
-from adain.export import export_onnx  # noqa: E402
-from adain.apps.server import Limits, create_app, write_site  # noqa: E402
-from adain.stylizer import Stylizer  # noqa: E402
+from conftest import write_image
 
-from conftest import write_image  # noqa: E402
+from adain.apps.server import Limits, create_app, write_site
+from adain.decoder import Decoder
+from adain.export import export_onnx
+from adain.stylizer import Stylizer
 
 TOLERANCE = 1.5 / 255  # mean absolute difference, in [0, 1] units (measured: see docs/export.md)
 
@@ -64,14 +63,6 @@ def server(encoder, tiny_models) -> Iterator[tuple[str, Recorder]]:
     app = Recorder(create_app(stylizer, limits=Limits(style_size=48, max_size=256), models=folder))
     with live_server(app) as url:
         yield url, app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

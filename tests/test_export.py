@@ -13,12 +13,12 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-import onnx  # noqa: E402
+import onnx
 
-from adain.decoder import Decoder, init_like_paper  # noqa: E402
-from adain.export import MANIFEST, convert_precision, export_onnx, file_digest  # noqa: E402
-from adain.onnxrt import ExportError, OnnxNetworks, OnnxStylizer, read_manifest  # noqa: E402
-from adain.stylizer import Stylizer  # noqa: E402
+from adain.decoder import Decoder, init_like_paper
+from adain.export import MANIFEST, convert_precision, export_onnx, file_digest
+from adain.onnxrt import ExportError, OnnxNetworks, OnnxStylizer, read_manifest
+from adain.stylizer import Stylizer
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_manifest_and_checker(exported, tiny_decoder):
     assert manifest["precision"] == "fp32"
     assert manifest["decoder"] == tiny_decoder.metadata
     assert manifest["input"]["channels"] == "RGB" and manifest["features"]["stride"] == 8
-    for role, entry in manifest["files"].items():
+    for entry in manifest["files"].values():
         path = exported / entry["path"]
         assert entry["sha256"] == file_digest(path)
         onnx.checker.check_model(str(path), full_check=True)
@@ -110,7 +110,7 @@ def test_precisions(exported, tmp_path, torch_stylizer, one_thread):
         with pytest.raises(ExportError, match="no manifest.json"):
             OnnxNetworks(folder)
         manifest = json.loads((exported / MANIFEST).read_text())
-        for role, entry in manifest["files"].items():
+        for entry in manifest["files"].values():
             entry.update(bytes=(folder / entry["path"]).stat().st_size, sha256=file_digest(folder / entry["path"]))
         manifest["precision"] = precision
         (folder / MANIFEST).write_text(json.dumps(manifest))
@@ -202,9 +202,9 @@ def test_site_folder(real_site):
 
 
 def test_cli_backend(exported, tmp_path, capsys):
-    from adain.cli import main
-
     from conftest import write_image
+
+    from adain.cli import main
 
     content, style = write_image(tmp_path / "c.png", (40, 32)), write_image(tmp_path / "s.png", (32, 32), seed=1)
     out = tmp_path / "out.png"
@@ -217,3 +217,28 @@ def test_cli_backend(exported, tmp_path, capsys):
         "adain stylize: error: the onnxruntime backend needs an export folder (--models DIR; make one with: adain export --format onnx --output DIR)",
         f"adain stylize: error: {tmp_path}: no manifest.json, not an adain ONNX export (or an incomplete one): export it again",
     ]
+
+
+def test_server_serves_the_models(exported, torch_stylizer, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from adain.apps.server import create_app
+
+    with pytest.raises(ExportError, match="no manifest.json"):
+        create_app(torch_stylizer, models=tmp_path)
+    client = TestClient(create_app(torch_stylizer, models=exported))
+    assert client.get("/api/info").json()["models"] == "models/manifest.json"
+    answer = client.get("/models/manifest.json")
+    assert answer.status_code == 200 and answer.json()["files"]["encoder"]["path"] == "encoder.onnx"
+    assert client.get("/models/decoder.onnx").content == (exported / "decoder.onnx").read_bytes()
+    page = client.get("/")
+    assert page.headers["cross-origin-opener-policy"] == "same-origin"  # threads for the WebAssembly runtime
+    assert page.headers["cross-origin-embedder-policy"] == "require-corp"
+    assert TestClient(create_app(torch_stylizer)).get("/api/info").json()["models"] is None
+
+
+def test_onnx_stylizer_has_what_a_stylizer_has(exported, torch_stylizer):
+    """OnnxStylizer skips Stylizer.__init__ (no torch weights): every attribute it sets must be set here too."""
+    ours = OnnxStylizer(exported, threads=1)
+    assert set(vars(torch_stylizer)) - set(vars(ours)) == set()
+    assert set(torch_stylizer._modules) == {"encoder", "decoder"} and set(ours._modules) == set()

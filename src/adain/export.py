@@ -14,6 +14,7 @@ quantization by ``onnxruntime.quantization``: int8 weights, activations quantize
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -76,7 +77,8 @@ def _export(module: nn.Module, example: Tensor, path: Path, names: tuple[str, st
 
 def export_encoder(encoder: Encoder, path: str | Path) -> None:
     """Write the encoder (to relu4_1) as ONNX: input ``image`` ``(N, 3, H, W)``, output ``relu4_1``."""
-    dims = {0: torch.export.Dim("batch", min=1, max=1024), 2: torch.export.Dim("height", min=8), 3: torch.export.Dim("width", min=8)}
+    # relu4_1's reflection padding needs 2 rows and columns there: images of at least 16 px
+    dims = {0: torch.export.Dim("batch", min=1, max=1024), 2: torch.export.Dim("height", min=16), 3: torch.export.Dim("width", min=16)}
     _export(_EncodeRelu41(encoder), torch.rand(1, 3, 64, 64), Path(path), ("image", "relu4_1"), dims)
 
 
@@ -86,7 +88,7 @@ def export_decoder(decoder: Decoder, path: str | Path) -> None:
     _export(decoder.float(), torch.rand(1, 512, 8, 8), Path(path), ("features", "image"), dims)
 
 
-def weights_to_fp16(model: "onnx.ModelProto") -> "onnx.ModelProto":  # noqa: F821
+def weights_to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:  # noqa: F821
     """Store every float32 initializer as float16 behind a ``Cast`` to float32 (half the size, fp32 arithmetic)."""
     import numpy as np
     import onnx
@@ -197,8 +199,9 @@ def export_onnx(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: exists and is not a folder")
-    encoder = (encoder or Encoder()).cpu().float().eval()
-    decoder = (decoder or load_decoder()).cpu().float().eval()
+    # copies in the default memory format: a Stylizer may have made the given ones channels_last
+    encoder = copy.deepcopy(encoder or Encoder()).cpu().float().to(memory_format=torch.contiguous_format).eval()
+    decoder = copy.deepcopy(decoder or load_decoder()).cpu().float().to(memory_format=torch.contiguous_format).eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
         tmp = Path(tmp)

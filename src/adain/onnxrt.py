@@ -15,8 +15,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from adain.export import FILES, FORMAT, FORMAT_VERSION, MANIFEST, PRECISIONS, file_digest, require_onnx
 from adain.errors import InputError, UsageError
+from adain.export import (
+    FILES,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    PRECISIONS,
+    file_digest,
+    require_onnx,
+)
 from adain.stylizer import Stylizer
 
 

@@ -349,7 +349,7 @@ def validation_message(exc: RequestValidationError) -> str:
 class Isolated:
     """ASGI middleware: cross-origin isolation headers, so the page's WebAssembly runtime may use threads."""
 
-    HEADERS = [(b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp")]
+    HEADERS = ((b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp"))
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -510,7 +510,7 @@ def write_site(folder: str | Path, limits: Limits | None = None) -> None:
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: exists and is not a folder")
     for name, source in (("static", STATIC), ("examples", EXAMPLES)):
-        shutil.copytree(source, folder / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md", "__pycache__"))
+        shutil.copytree(source, folder / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(STATIC / "index.html", folder / "index.html")
     (folder / "api").mkdir(exist_ok=True)
     (folder / "api" / "info").write_text(site_info(limits).model_dump_json(indent=2) + "\n")
