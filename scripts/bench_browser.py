@@ -21,11 +21,10 @@ import torch
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_browser import CHROMIUM, live_server
-
 from adain.apps.server import create_app
 from adain.device import hardware_name
 from adain.stylizer import Stylizer
+from test_browser import CHROMIUM, live_server
 
 
 def run_once(page, where: str) -> float:

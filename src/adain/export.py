@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +31,9 @@ from adain.decoder import Decoder
 from adain.encoder import CAFFE_MEAN_BGR, Encoder
 from adain.errors import AdainError
 from adain.ops import EPS
+
+if TYPE_CHECKING:
+    import onnx
 
 FORMAT = "adain-onnx"
 FORMAT_VERSION = 1
@@ -64,7 +68,7 @@ class _EncodeRelu41(nn.Module):
         return self.encoder.encode(image)
 
 
-def _export(module: nn.Module, example: Tensor, path: Path, names: tuple[str, str], dims: dict[int, object]) -> None:
+def _export(module: nn.Module, example: Tensor, path: Path, names: tuple[str, str], dims: dict[int, Any]) -> None:
     """torch.export-based ONNX export of a one-input, one-output module, weights inside the file."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -72,6 +76,8 @@ def _export(module: nn.Module, example: Tensor, path: Path, names: tuple[str, st
             module.eval(), (example,), input_names=[names[0]], output_names=[names[1]], opset_version=OPSET,
             dynamic_shapes=({i: d for i, d in dims.items()},), dynamo=True, external_data=False, verbose=False,
         )
+    if program is None:  # only the legacy exporter returns nothing
+        raise RuntimeError(f"{path}: torch.onnx.export returned no program")
     program.save(str(path), external_data=False)
 
 
@@ -170,6 +176,16 @@ def build_manifest(folder: Path, precision: str, decoder: Decoder) -> dict:
     }
 
 
+M = TypeVar("M", bound=nn.Module)
+
+
+def plain_copy(module: M) -> M:
+    """A float32 CPU copy in the default memory format (a Stylizer makes its networks channels_last,
+    which torch.export would then guard on), in eval mode."""
+    module = copy.deepcopy(module).cpu().float()
+    return module.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
+
+
 def export_onnx(
     out_dir: str | Path,
     *,
@@ -196,15 +212,13 @@ def export_onnx(
 
     from adain.decoder import load_decoder
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"{out_dir}: exists and is not a folder")
-    # copies in the default memory format: a Stylizer may have made the given ones channels_last
-    encoder = copy.deepcopy(encoder or Encoder()).cpu().float().to(memory_format=torch.contiguous_format).eval()
-    decoder = copy.deepcopy(decoder or load_decoder()).cpu().float().to(memory_format=torch.contiguous_format).eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
-        tmp = Path(tmp)
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder}: exists and is not a folder")
+    encoder, decoder = plain_copy(encoder or Encoder()), plain_copy(decoder or load_decoder())
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as tmp_name:
+        tmp = Path(tmp_name)
         export_encoder(encoder, tmp / FILES["encoder"])
         export_decoder(decoder, tmp / FILES["decoder"])
         for name in FILES.values():
@@ -214,5 +228,5 @@ def export_onnx(
         manifest = build_manifest(tmp, precision, decoder)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         for name in (*FILES.values(), MANIFEST):
-            shutil.move(str(tmp / name), str(out_dir / name))
+            shutil.move(str(tmp / name), str(folder / name))
     return manifest

@@ -100,13 +100,13 @@ class OnnxNetworks:
         array = np.ascontiguousarray(x.detach().float().cpu().numpy())
         return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: array})[0])
 
-    def encode(self, images: Tensor) -> Tensor:
+    def encode(self, image: Tensor) -> Tensor:
         """``(N, 3, H, W)`` RGB in [0, 1] → relu4_1 ``(N, 512, ⌊H/8⌋, ⌊W/8⌋)``."""
-        return self._run("encoder", images)
+        return self._run("encoder", image)
 
-    def decode(self, features: Tensor) -> Tensor:
-        """``(N, 512, h, w)`` → ``(N, 3, 8h, 8w)``, unclamped."""
-        return self._run("decoder", features)
+    def decode(self, t: Tensor) -> Tensor:
+        """Features ``(N, 512, h, w)`` → ``(N, 3, 8h, 8w)``, unclamped."""
+        return self._run("decoder", t)
 
 
 class OnnxStylizer(Stylizer):

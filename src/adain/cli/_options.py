@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adain.stylizer import Stylizer
 
 EVAL_DATA = Path("../shared/data/eval")
 
@@ -26,7 +30,7 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", type=Path, metavar="DIR", help="an ONNX export folder (adain export --format onnx --output DIR)")
 
 
-def stylizer_from_args(args: argparse.Namespace):  # -> adain.stylizer.Stylizer, imported lazily
+def stylizer_from_args(args: argparse.Namespace) -> Stylizer:
     """The :class:`~adain.stylizer.Stylizer` that ``--backend``, ``--models``, ``--decoder`` and ``--device`` ask for."""
     from adain.onnxrt import make_stylizer
 
@@ -38,7 +42,8 @@ def add_alpha(p: argparse.ArgumentParser) -> None:
 
 
 def add_style_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--style-size", type=int, default=512, metavar="N", help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
+    p.add_argument("--style-size", type=int, default=512, metavar="N",
+                   help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
 
 
 def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help: str, color_help: str) -> None:
