@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="export folders go to OUT/<precision>")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=4, help="example photo x painting pairs compared (1 to 4)")
     parser.add_argument("--skip-export", action="store_true", help="reuse the folders already in --out")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -66,19 +68,20 @@ def main() -> None:
         ort[p] = OnnxStylizer(args.out / p)
         result[f"startup_s_onnxruntime_{p}"] = time.perf_counter() - start
 
-    contents = [load_image(f) for f in sorted((EXAMPLES / "content").glob("*.jpg"))]
-    styles = [resize_shorter(load_image(f), 512) for f in sorted((EXAMPLES / "style").glob("*.jpg"))]
+    contents = [load_image(f) for f in sorted((EXAMPLES / "content").glob("*.jpg"))][: args.pairs]
+    styles = [resize_shorter(load_image(f), 512) for f in sorted((EXAMPLES / "style").glob("*.jpg"))][: args.pairs]
     rows = []
     for size in args.sizes:
         pairs = [(resize_shorter(c, size), s) for c, s in zip(contents, styles)]
         reference = [torch_fp32.stylize(c, s) for c, s in pairs]
-        row = {"size": size}
+        row: dict = {"size": size}
         for name, model in [("torch bf16", torch_bf16), *((f"onnxruntime {p}", m) for p, m in ort.items())]:
             diffs = [(model.stylize(c, s) - r).abs() for (c, s), r in zip(pairs, reference)]
             row[f"{name} mean"] = statistics.mean(float(d.mean()) for d in diffs)
             row[f"{name} max"] = max(float(d.max()) for d in diffs)
         content, style = pairs[0]
         for name, model in [("torch fp32", torch_fp32), ("torch bf16", torch_bf16), *((f"onnxruntime {p}", m) for p, m in ort.items())]:
+            print(f"{size} px: {name}", file=sys.stderr, flush=True)
             row[f"{name} s"] = timed(lambda m=model, c=content, s=style: m.stylize(c, s), args.repeat)
         rows.append(row)
     result["rows"] = rows

@@ -91,12 +91,21 @@ def result_pixels(page) -> np.ndarray:
         return np.asarray(img.convert("RGB"), dtype=np.float32) / 255
 
 
+def wait_for_result(page) -> None:
+    """Click Stylize and wait until a new result is shown (status "Done…", a new image, loaded)."""
+    previous = page.evaluate("document.querySelector('#status').textContent = ''; document.querySelector('#result').src")
+    page.click("#go")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Done')", timeout=120_000)
+    page.wait_for_function(
+        "([previous]) => { const img = document.querySelector('#result'); return img.src !== previous && img.complete && img.naturalWidth > 0; }",
+        arg=[previous],
+    )
+
+
 def run(page, where: str) -> np.ndarray:
     page.check(f"#where-{where}")
     before = len(page.recorder.bodies)
-    page.evaluate("document.querySelector('#status').textContent = ''")
-    page.click("#go")
-    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Done')", timeout=120_000)
+    wait_for_result(page)
     assert page.is_hidden("#error"), page.text_content("#error")
     assert page.is_hidden("#where-note"), page.text_content("#where-note")
     assert len(page.recorder.bodies) == before + (where == "server")
@@ -215,7 +224,6 @@ def test_static_site_computes_in_the_browser(browser, tiny_models, tmp_path):
         assert "no server" in page.text_content("#where-note")
         page.set_input_files("#content-file", str(write_image(tmp_path / "photo.png", (40, 40), seed=1)))
         page.select_option("#size", "256")
-        page.click("#go")
-        page.wait_for_function("document.querySelector('#status').textContent.startsWith('Done')", timeout=120_000)
+        wait_for_result(page)
         assert page.is_hidden("#error") and page.evaluate("document.querySelector('#result').naturalWidth") == 256
         context.close()

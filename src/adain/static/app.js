@@ -387,10 +387,9 @@ async function stylizeHere() {
     const format = $("format").value;
     const blob = await local.tensorToBlob(image, MIME[format]);
     const seconds = (performance.now() - computing) / 1000;
-    done(`Done in ${seconds.toFixed(1)} s in this browser (${nets.backend === "webgpu" ? "WebGPU" : "WebAssembly"})`);
-    state.lastLocalSeconds = seconds;
     const stem = (content.file ? content.file.name.replace(/\.[^.]+$/, "") : content.name).replace(/[^A-Za-z0-9._-]+/g, "_");
     showResult(blob, `filename="adain-${stem}.${format}"`);
+    done(`Done in ${seconds.toFixed(1)} s in this browser (${nets.backend === "webgpu" ? "WebGPU" : "WebAssembly"})`);
   } catch (err) {
     done("");
     showError(err.message);
