@@ -16,7 +16,7 @@ pytest.importorskip("onnxscript")
 import onnx
 
 from adain.decoder import Decoder, init_like_paper
-from adain.export import MANIFEST, convert_precision, export_onnx, file_digest
+from adain.export import MANIFEST, MissingExtraError, convert_precision, export_onnx, file_digest
 from adain.onnxrt import ExportError, OnnxNetworks, OnnxStylizer, read_manifest
 from adain.stylizer import Stylizer
 
@@ -158,7 +158,7 @@ def test_missing_extra_is_one_line(monkeypatch):
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
-    with pytest.raises(ValueError, match=r'^the ONNX tools are missing: pip install "adain\[onnx\]" \(no module \'onnxruntime\'\)$'):
+    with pytest.raises(MissingExtraError, match=r'^the ONNX tools are missing: pip install "adain\[onnx\]" \(no module \'onnxruntime\'\)$'):
         OnnxNetworks("anywhere")
 
 

@@ -23,6 +23,7 @@ from adain.apps.video import (
     stylize_video,
 )
 from adain.cli import main
+from adain.controls import Controls
 from adain.io import InputError
 from adain.ops import StyleStats, adain_with_stats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
@@ -177,8 +178,8 @@ def test_stats_stabiliser_off_equals_plain_batches(stylizer: Stylizer):
     frames = (torch.rand(1, 3, 32, 40, generator=gen) * (1 + 0.3 * torch.rand(4, 1, 1, 1, generator=gen))).clamp(0, 1)
     masks = torch.zeros(2, 32, 40)
     masks[0, :, :20], masks[1, :, 20:] = 1, 1
-    for style in (FrameStyle(stylizer.style_stats(STYLE), alpha=0.7),
-                  FrameStyle(stylizer.style_stats(STYLE * 2), masks=masks)):
+    for style in (FrameStyle(stylizer.style_stats(STYLE), Controls(alpha=0.7)),
+                  FrameStyle(stylizer.style_stats(STYLE * 2), Controls(masks=masks))):
         plain = stylize_frames(stylizer, frames, style)
         torch.testing.assert_close(stylize_frames(stylizer, frames, style, StatsStabilizer(0.0)), plain, rtol=0, atol=1e-4)
 

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from adain import __version__
 from adain.decoder import Decoder
 from adain.encoder import CAFFE_MEAN_BGR, Encoder
-from adain.errors import AdainError
+from adain.errors import AdainError, InputError, UsageError
 from adain.ops import EPS
 
 if TYPE_CHECKING:
@@ -44,8 +44,8 @@ MANIFEST = "manifest.json"
 EXTRA = 'the ONNX tools are missing: pip install "adain[onnx]"'
 
 
-class MissingExtraError(AdainError, ImportError, ValueError):
-    """The optional ONNX packages are not installed (a ``ValueError`` too, so commands show one line)."""
+class MissingExtraError(AdainError, ImportError):
+    """The optional ONNX packages are not installed (an :class:`AdainError`: commands show one line)."""
 
 
 def require_onnx(names: tuple[str, ...] = ("onnx", "onnxruntime", "onnxscript")) -> None:
@@ -206,7 +206,7 @@ def export_onnx(
         The manifest.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     require_onnx()
     import onnx
 
@@ -214,7 +214,7 @@ def export_onnx(
 
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{folder}: exists and is not a folder")
+        raise InputError(f"{folder}: exists and is not a folder")
     encoder, decoder = plain_copy(encoder or Encoder()), plain_copy(decoder or load_decoder())
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as tmp_name:

@@ -123,11 +123,15 @@ class OnnxStylizer(Stylizer):
         torch.nn.Module.__init__(self)
         self.networks = OnnxNetworks(folder, threads=threads)
         self.manifest = self.networks.manifest
-        self.device = torch.device("cpu")
         self.bf16 = False
         self.compiled = False
         self.memory_format = torch.contiguous_format
         self._run_encoder, self._run_decoder = self.networks.encode, self.networks.decode
+
+    @property
+    def device(self) -> torch.device:
+        """The CPU: ONNX Runtime's sessions take and give CPU arrays."""
+        return torch.device("cpu")
 
 
 BACKENDS = ("torch", "onnxruntime")

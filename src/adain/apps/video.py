@@ -22,12 +22,13 @@ the decoder's texture boils with small input changes). Two stabilisers:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,16 +39,10 @@ from PIL import Image
 from torch import Tensor
 
 from adain.apps.files import index_masks
-from adain.color import color_inputs, color_output
-from adain.controls import (
-    check_alpha,
-    check_weights_or_masks,
-    masks_to_grid,
-    normalise_weights,
-    target_features,
-)
-from adain.errors import InputError
-from adain.geometry import pad_to_multiple, resize_shorter
+from adain.color import PreserveColor, color_outputs, content_inputs
+from adain.controls import Controls, feature_grid, target_features
+from adain.errors import InputError, UsageError
+from adain.geometry import resize_shorter
 from adain.io import load_mask
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
@@ -116,13 +111,13 @@ def read_masks(files: list[Path] | None, index_map: Path | None, n_styles: int) 
         ValueError: the wrong number of masks, or both masks and an index map.
     """
     if files and index_map is not None:
-        raise ValueError("give masks or an index map, not both")
+        raise UsageError("give masks or an index map, not both")
     if index_map is not None:
         return index_masks(index_map, n_styles)
     if not files:
         return None
     if len(files) != n_styles:
-        raise ValueError(f"{len(files)} masks given for {n_styles} styles (one mask per style)")
+        raise UsageError(f"{len(files)} masks given for {n_styles} styles (one mask per style)")
     masks = [load_mask(f) for f in files]
     for f, m in zip(files, masks):
         if m.shape != masks[0].shape:
@@ -181,7 +176,7 @@ class TemporalBlend:
 
     def __init__(self, momentum: float = 0.8, threshold: float = MOTION_THRESHOLD) -> None:
         if not 0.0 <= momentum < 1.0 or threshold <= 0:
-            raise ValueError(f"stabiliser momentum must be in [0, 1) and threshold > 0, got {momentum}, {threshold}")
+            raise UsageError(f"stabiliser momentum must be in [0, 1) and threshold > 0, got {momentum}, {threshold}")
         self.momentum, self.threshold = momentum, threshold
         self.last: tuple[Tensor, Tensor] | None = None
 
@@ -212,7 +207,7 @@ class StatsStabilizer:
 
     def __init__(self, momentum: float, scene_cut: float = SCENE_CUT) -> None:
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"stabiliser momentum must be in [0, 1), got {momentum}")
+            raise UsageError(f"stabiliser momentum must be in [0, 1), got {momentum}")
         self.momentum, self.scene_cut = momentum, scene_cut
         self.mean: Tensor | None = None
         self.std: Tensor | None = None
@@ -239,15 +234,12 @@ class StatsStabilizer:
 class FrameStyle:
     """Everything that stays the same for all frames of one video.
 
-    ``stats`` are the encoded (possibly recoloured) styles; ``masks`` are
-    ``(K, H, W)`` at the processed frame size or ``None``.
+    ``stats`` are the encoded (possibly recoloured) styles; the masks of ``controls``
+    are ``(K, H, W)`` at the processed frame size or ``None``.
     """
 
     stats: StyleStats
-    alpha: float = 1.0
-    weights: list[float] | None = None
-    masks: Tensor | None = None
-    preserve_color: str | None = None
+    controls: Controls = field(default_factory=Controls)
 
 
 def stylize_frames(stylizer: Stylizer, frames: Tensor, style: FrameStyle, stabilizer: StatsStabilizer | None = None) -> Tensor:
@@ -256,29 +248,26 @@ def stylize_frames(stylizer: Stylizer, frames: Tensor, style: FrameStyle, stabil
     Without a stabiliser this is :meth:`Stylizer.stylize_batch`; with one, each
     frame is normalised with the running statistics (per mask region with masks).
     """
-    net = torch.stack([color_inputs(f, [], style.preserve_color)[0] for f in frames])
+    c = style.controls
     if stabilizer is None:
-        out = stylizer.stylize_batch(net, style.stats, alpha=style.alpha, weights=style.weights, masks=style.masks)
-    else:
-        feats = stylizer.encode(net)
-        k = len(style.stats)
-        grid = None
-        if style.masks is not None:
-            padded, _ = pad_to_multiple(style.masks[:, None].float())
-            grid = masks_to_grid(padded[:, 0], tuple(feats.shape[-2:])).to(feats)
-        weights = None if grid is not None else normalise_weights(style.weights, k)
-        stats = StyleStats(style.stats.mean.to(feats), style.stats.std.to(feats))
-        targets = []
-        for x in feats.split(1):
-            if grid is None:
-                local = mean_std(x)
-            else:
-                region = [mean_std(x, mask=grid[i : i + 1]) for i in range(k)]
-                local = torch.cat([m for m, _ in region]), torch.cat([s for _, s in region])
-            rebased = rebase_stats(stats, local, stabilizer.update(*local))
-            targets.append(target_features(x, rebased.mean, rebased.std, alpha=style.alpha, weights=weights, masks=grid))
-        out = stylizer.decode(torch.cat(targets), tuple(frames.shape[-2:])).cpu()
-    return torch.stack([color_output(o, f, style.preserve_color) for o, f in zip(out, frames)])
+        return stylizer.stylize_batch(frames, style.stats, c)
+    c.check_styles(len(style.stats), (frames.shape[-2], frames.shape[-1]))
+    feats = stylizer.encode(content_inputs(frames, c.preserve_color))
+    k = len(style.stats)
+    grid = None if c.masks is None else feature_grid(c.masks, (feats.shape[-2], feats.shape[-1])).to(feats)
+    weights = c.style_weights(k)
+    stats = style.stats.to(feats)
+    targets = []
+    for x in feats.split(1):
+        if grid is None:
+            local = mean_std(x)
+        else:
+            region = [mean_std(x, mask=grid[i : i + 1]) for i in range(k)]
+            local = torch.cat([m for m, _ in region]), torch.cat([s for _, s in region])
+        rebased = rebase_stats(stats, local, stabilizer.update(*local))
+        targets.append(target_features(x, rebased.mean, rebased.std, alpha=c.alpha, weights=weights, masks=grid))
+    out = stylizer.decode(torch.cat(targets), (frames.shape[-2], frames.shape[-1])).cpu()
+    return color_outputs(out, frames, c.preserve_color)
 
 
 # ---------------------------------------------------------------- reading and writing
@@ -434,7 +423,7 @@ def stylize_video(
     alpha: float = 1.0,
     weights: list[float] | None = None,
     masks: Tensor | None = None,
-    preserve_color: str | None = None,
+    preserve_color: PreserveColor | None = None,
     stabilize: float = 0.0,
     stats_momentum: float = 0.0,
     batch: int = 4,
@@ -477,10 +466,9 @@ def stylize_video(
     """
     av = _av()
     src, dst = Path(src), Path(dst)
-    alpha = check_alpha(alpha)
-    check_weights_or_masks(weights, masks)
+    controls = Controls(alpha=alpha, weights=weights, masks=masks, preserve_color=preserve_color)
     if batch < 1:
-        raise ValueError(f"batch must be at least 1, got {batch}")
+        raise UsageError(f"batch must be at least 1, got {batch}")
     suffix = dst.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         raise InputError(f"{dst}: unknown video format '{dst.suffix}' (use {', '.join(OUTPUT_FORMATS)})")
@@ -532,9 +520,9 @@ def stylize_video(
                 if style is None:  # set up on the first batch: its frames are the colour reference
                     h, w = images.shape[-2:]
                     reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
-                    _, net_styles = color_inputs(reference, list(styles), preserve_color)
                     frame_masks = None if masks is None else masks_for_frames(masks, info.rotation, (h, w))
-                    style = FrameStyle(stylizer.style_stats(net_styles), alpha, weights, frame_masks, preserve_color)
+                    stats = stylizer.style_stats(list(styles), preserve_color=controls.preserve_color, reference=reference)
+                    style = FrameStyle(stats, dataclasses.replace(controls, masks=frame_masks))
                     out_video = _add_video_stream(out, codec_name, pix_fmt, (h, w), info, in_video.time_base, crf)
                     for packet in pending:
                         out.mux(packet)
