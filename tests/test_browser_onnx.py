@@ -16,8 +16,6 @@ import pytest
 import torch
 from PIL import Image
 
-from test_browser import Recorder, live_server  # skips without Chromium or Playwright
-
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
@@ -25,7 +23,7 @@ from adain.apps.server import Limits, create_app, write_site
 from adain.decoder import Decoder
 from adain.export import export_onnx
 from adain.stylizer import Stylizer
-from conftest import write_image
+from helpers import Recorder, live_server, write_image
 
 TOLERANCE = 1.5 / 255  # mean absolute difference, in [0, 1] units (measured: see docs/export.md)
 

@@ -203,7 +203,7 @@ def test_site_folder(real_site):
 
 def test_cli_backend(exported, tmp_path, capsys):
     from adain.cli import main
-    from conftest import write_image
+    from helpers import write_image
 
     content, style = write_image(tmp_path / "c.png", (40, 32)), write_image(tmp_path / "s.png", (32, 32), seed=1)
     out = tmp_path / "out.png"
