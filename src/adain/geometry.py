@@ -55,28 +55,31 @@ def check_unit_range(values: Tensor, name: str) -> Tensor:
     return values
 
 
-def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:
-    """``(H, W)`` after :func:`resize_shorter` to ``size`` (0 keeps): for size checks before any allocation."""
-    if size <= 0:
+def resized_shape(height: int, width: int, size: int, *, enlarge: bool = True) -> tuple[int, int]:
+    """``(H, W)`` after :func:`resize_shorter` to ``size`` (0 keeps; ``enlarge=False``: only shrinks): for size checks before any allocation."""
+    if size <= 0 or (not enlarge and min(height, width) <= size):
         return height, width
     scale = size / min(height, width)
     return max(size, round(height * scale)), max(size, round(width * scale))
 
 
-def prepared_shape(height: int, width: int, size: int = 0, crop: bool = False) -> tuple[int, int]:
+def prepared_shape(height: int, width: int, size: int = 0, crop: bool = False, *, enlarge: bool = True) -> tuple[int, int]:
     """``(H, W)`` after :func:`prepare`: for size checks before any allocation."""
-    h, w = resized_shape(height, width, size)
+    h, w = resized_shape(height, width, size, enlarge=enlarge)
     return (min(h, w),) * 2 if crop else (h, w)
 
 
-def resize_shorter(image: Tensor, size: int) -> Tensor:
-    """Resize ``(C, H, W)`` so its shorter side is ``size`` (0 keeps it), antialiased bilinear, clipped to [0, 1]."""
+def resize_shorter(image: Tensor, size: int, *, enlarge: bool = True) -> Tensor:
+    """Resize ``(C, H, W)`` so its shorter side is ``size`` (0 keeps it), antialiased bilinear, clipped to [0, 1].
+
+    With ``enlarge=False`` an image whose shorter side is already at most ``size`` is kept as it is.
+    """
     if size <= 0:
         return image
     if size < MIN_SIDE:
         raise UsageError(f"size must be 0 (keep) or at least {MIN_SIDE}, got {size}")
     h, w = image.shape[-2:]
-    nh, nw = resized_shape(h, w, size)
+    nh, nw = resized_shape(h, w, size, enlarge=enlarge)
     if (nh, nw) == (h, w):
         return image
     out = F.interpolate(image[None], size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)[0]
@@ -91,9 +94,9 @@ def center_crop(image: Tensor, size: int) -> Tensor:
     return image[..., top : top + s, left : left + s]
 
 
-def prepare(image: Tensor, size: int = 0, crop: bool = False) -> Tensor:
-    """``(C, H, W)``: shorter side to ``size`` (0 keeps), then an optional centre square crop."""
-    image = resize_shorter(image, size)
+def prepare(image: Tensor, size: int = 0, crop: bool = False, *, enlarge: bool = True) -> Tensor:
+    """``(C, H, W)``: shorter side to ``size`` (0 keeps; ``enlarge=False``: only shrink), then an optional centre square crop."""
+    image = resize_shorter(image, size, enlarge=enlarge)
     return center_crop(image, min(image.shape[-2:])) if crop else image
 
 

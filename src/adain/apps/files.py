@@ -49,8 +49,10 @@ class StylizeOptions:
         preserve_color: ``None``, ``"color"`` or ``"luminance"``.
         content_size: shorter side of the content before stylizing; 0 keeps
             the original, so the output has the input's size.
-        style_size: shorter side of the style images (0 keeps): 512, the
-            original code's default and the paper's training scale.
+        style_size: larger style images are shrunk to this shorter side (0
+            keeps them): 512, the original code's default and the paper's
+            training scale. Smaller ones are kept (enlarging adds no detail
+            and multiplies the encoder's work).
         crop: centre square crop of content and styles after resizing.
         max_pixels: largest image accepted, as stored and as processed (after resizing); ``None``:
             images as stored up to :data:`~adain.io.DEFAULT_MAX_PIXELS`, as processed what fits
@@ -102,12 +104,13 @@ def check_memory(path: str | Path, height: int, width: int, tile: int | str = 0)
                          f"{have / 2**30:.1f} GB available to it: use {fix} (or set --max-pixels)")
 
 
-def check_planned(path: str | Path, size: int, *, crop: bool = False, max_pixels: int | None = None, tile: int | str = 0) -> tuple[int, int]:
+def check_planned(path: str | Path, size: int, *, crop: bool = False, max_pixels: int | None = None, tile: int | str = 0,
+                  enlarge: bool = True) -> tuple[int, int]:
     """The ``(H, W)`` that ``path`` will have after resizing to ``size`` (and cropping), checked from the
     file's header before anything is decoded: against ``max_pixels`` (as stored, and after resizing), or
     with ``None`` against :data:`~adain.io.DEFAULT_MAX_PIXELS` as stored and :func:`check_memory` after."""
     w, h = image_size(path, DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
-    ph, pw = prepared_shape(h, w, size, crop)
+    ph, pw = prepared_shape(h, w, size, crop, enlarge=enlarge)
     if max_pixels is not None:
         check_pixels(path, pw, ph, max_pixels, " after resizing")
     else:
@@ -115,15 +118,15 @@ def check_planned(path: str | Path, size: int, *, crop: bool = False, max_pixels
     return ph, pw
 
 
-def load_prepared(path: str | Path, size: int, opts: StylizeOptions, tile: int | str = 0) -> Tensor:
-    """Image file → ``(3, H, W)`` resized to ``size`` (and cropped with ``opts.crop``), its sizes checked first."""
-    check_planned(path, size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile)
-    return prepare(load_image(path, opts.stored_limit), size, opts.crop)
+def load_prepared(path: str | Path, size: int, opts: StylizeOptions, tile: int | str = 0, *, enlarge: bool = True) -> Tensor:
+    """Image file → ``(3, H, W)`` resized to ``size`` (``enlarge=False``: only shrunk; and cropped with ``opts.crop``), its sizes checked first."""
+    check_planned(path, size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile, enlarge=enlarge)
+    return prepare(load_image(path, opts.stored_limit), size, opts.crop, enlarge=enlarge)
 
 
 def load_style(path: str | Path, opts: StylizeOptions) -> Tensor:
-    """Style file → ``(3, H, W)`` resized to ``opts.style_size`` (and cropped with ``opts.crop``)."""
-    return load_prepared(path, opts.style_size, opts)
+    """Style file → ``(3, H, W)`` shrunk to ``opts.style_size`` if larger (and cropped with ``opts.crop``)."""
+    return load_prepared(path, opts.style_size, opts, enlarge=False)
 
 
 def load_content(path: str | Path, opts: StylizeOptions, tile: int | str = 0) -> Tensor:

@@ -87,7 +87,7 @@ class Limits:
         max_styles: styles per request.
         queue: requests waiting or running at once (503 over it).
         cache: encoded styles kept (LRU).
-        style_size: styles are resized to this shorter side before encoding (the paper's 512, as ``adain stylize``).
+        style_size: larger styles are shrunk to this shorter side before encoding (the paper's 512, as ``adain stylize``).
         max_connections: open connections (and the listen backlog); one more closes the oldest one
             waiting for a request, or is closed at once if all are busy (default: a quarter of the
             file-handle limit, at most 256).
@@ -280,7 +280,7 @@ class Service:
 
             def encode(source: Source = source) -> StyleStats:
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
-                style = resize_shorter(style, self.limits.style_size)
+                style = resize_shorter(style, self.limits.style_size, enlarge=False)
                 return self.stylizer.style_stats([style], preserve_color=job.preserve_color, reference=content)
 
             stats, hit = self.cache.get((source.digest, job.preserve_color, context), encode)
