@@ -45,7 +45,7 @@ def short_clip(folder: Path) -> bytes:
 def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
     from adain.decoder import Decoder, save_decoder
 
-    monkeypatch.setattr("adain.stylizer.Encoder", lambda: tiny_encoder)
+    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: tiny_encoder)
     path = tmp_path / "tiny.safetensors"
     save_decoder(Decoder(width=0.0625), path, {"steps": 0})
     return path
