@@ -1,7 +1,12 @@
 """Reading and writing images, with clear errors on bad input.
 
-Images are ``(3, H, W)`` float32 RGB tensors in [0, 1]. Every problem with an
-input file raises :class:`InputError` whose message names the file.
+Images are ``(3, H, W)`` float32 RGB tensors in [0, 1], sRGB. Every problem with
+an input file raises :class:`InputError` whose message names the file.
+
+Reading honours the file's orientation and colour profile (converted to sRGB,
+see :mod:`adain.profiles`); HEIC needs the ``heif`` extra. Writing embeds the
+sRGB profile, and with an :class:`adain.provenance.OutputMeta` the photo's EXIF
+and the record of how the picture was made.
 """
 
 from __future__ import annotations
@@ -20,17 +25,20 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from adain import photo
 from adain.atomic import atomic_path
 from adain.errors import InputError, UsageError
+from adain.profiles import ProfileError
+from adain.provenance import OutputMeta
 
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 50_000_000
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".hif", ".avif")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "HEIF", "AVIF")
 """The image formats read (Pillow's names), recognised from a file's first bytes, never from its name.
 Others (ICO, EPS, PSD, DDS, PPM, …) are refused: some decode a whole image, or run Ghostscript, as
 soon as they are opened, before any size can be checked."""
-FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF, TIFF"
+FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF, TIFF, HEIC/HEIF (with the heif extra), AVIF"
 OUTPUT_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF"}
 _ORIENTATION = 0x0112  # the EXIF tag; orientations 5..8 swap width and height
 
@@ -97,7 +105,9 @@ def _decoding(path: Path, max_pixels: int | None = None) -> Iterator[None]:
 
 def _open_header(f: BinaryIO) -> Image.Image:
     """Recognise ``f`` among :data:`ACCEPTED_FORMATS` from its first bytes and read its header (nothing decoded)."""
-    return Image.open(f, formats=ACCEPTED_FORMATS)
+    if not Image.OPEN.keys() >= set(ACCEPTED_FORMATS):
+        Image.init()  # every plugin Pillow has; HEIF only once the heif extra has registered it
+    return Image.open(f, formats=[name for name in ACCEPTED_FORMATS if name in Image.OPEN])
 
 
 def _displayed_size(img: Image.Image) -> tuple[int, int]:
@@ -120,6 +130,7 @@ def image_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
     """
     path = Path(path)
     _check_file(path)
+    check_heif(path)
     with _decoding(path, max_pixels), path.open("rb") as f, _open_header(f) as img:
         w, h = _displayed_size(img)
     check_pixels(path, w, h, max_pixels)
@@ -138,6 +149,19 @@ def _decode(img: Image.Image, path: Path) -> None:
             raise OSError("; ".join([str(exc), *messages[:2]])) from None
 
 
+def check_heif(path: Path) -> bool:
+    """Whether ``path`` is a HEIC/HEIF image (then make Pillow able to read it).
+
+    Raises:
+        InputError: it is, and the ``heif`` extra (``pillow-heif``) is not installed.
+    """
+    with open(path, "rb") as f:
+        heif = photo.is_heif(f.read(64))
+    if heif and not photo.register_heif():
+        raise InputError(f"{path}: {photo.heif_missing_message()}")
+    return heif
+
+
 def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open and decode an image file in its stored mode, EXIF rotation applied.
 
@@ -149,14 +173,17 @@ def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     """
     path = Path(path)
     _check_file(path)
+    check_heif(path)
     with _decoding(path, max_pixels), path.open("rb") as f:
         img = _open_header(f)
         check_pixels(path, *img.size, max_pixels)
         _decode(img, path)
     try:
-        return ImageOps.exif_transpose(img)
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop us; keep the stored orientation
+        oriented = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 (a broken EXIF block must not stop us; keep the stored orientation)
         return img
+    oriented.format = img.format  # the upright copy forgets it; an output's record names the decoder
+    return oriented
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -178,18 +205,46 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
-    """Open an image file as 8-bit RGB, EXIF rotation applied.
+def colour_managed(img: Image.Image, path: str | Path) -> Image.Image:
+    """A decoded picture → 8-bit sRGB, through its colour profile (see :func:`adain.photo.managed_rgb`).
 
     Raises:
-        InputError: missing, empty, truncated, not an image, too small or too large.
+        InputError: a colour profile that is unreadable, does not fit the pixels or cannot be applied.
     """
-    path = Path(path)
+    try:
+        return photo.managed_rgb(img, photo.source_icc(img), to_rgb)
+    except ProfileError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def open_checked(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
+    """:func:`open_oriented`, and each side at least ``min_side``."""
     img = open_oriented(path, max_pixels)
     if min(img.size) < min_side:
         raise InputError(f"{path}: {img.size[0]}x{img.size[1]} is too small (each side must be at least {min_side} px)")
-    with _decoding(path):
-        return to_rgb(img)
+    return img
+
+
+def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
+    """Open an image file as 8-bit sRGB, EXIF rotation and colour profile applied.
+
+    Raises:
+        InputError: missing, empty, truncated, not an image, too small or too large, a bad colour profile.
+    """
+    img = open_checked(path, max_pixels, min_side)
+    with _decoding(Path(path)):
+        return colour_managed(img, path)
+
+
+def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Tensor, photo.PhotoInfo]:
+    """Image file → ``(3, H, W)`` sRGB in [0, 1] and what was found in it (decoder, profile, EXIF) for the output.
+
+    Raises:
+        InputError: as :func:`load_pil`.
+    """
+    img = open_checked(path, max_pixels)
+    with _decoding(Path(path)):
+        return pil_to_tensor(colour_managed(img, path)), photo.PhotoInfo.of(img, photo.source_icc(img))
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:
@@ -263,16 +318,45 @@ def check_not_an_input(output: str | Path, inputs: dict[str, str | Path | None])
             raise InputError(f"{output}: is also the {label} input; writing there would destroy it (choose another output)")
 
 
-def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95) -> None:
-    """Write an image atomically (:func:`atomic_path`); the format from the suffix (:data:`OUTPUT_FORMATS`).
+def encode_for(image: Tensor | Image.Image, fmt: str, meta: OutputMeta | None) -> tuple[Image.Image, dict]:
+    """Pixels and ``Image.save`` options for ``fmt``: colour (sRGB, or the kept profile), EXIF and the record.
 
     Raises:
-        InputError: unknown suffix, or the file cannot be written (permissions, disk full, …).
+        InputError: a kept profile that cannot be applied, or a record too large for the format.
     """
-    fmt = image_format(path)
     img = tensor_to_pil(image) if isinstance(image, Tensor) else image
+    try:
+        return (meta or OutputMeta()).encode(img.convert("RGB"), fmt)
+    except (ProfileError, ValueError) as exc:
+        raise InputError(f"cannot write the metadata: {exc}") from None
+
+
+def _save_atomic(image: Tensor | Image.Image, path: Path, quality: int, meta: OutputMeta | None) -> None:
+    fmt = image_format(path)
+    try:
+        img, options = encode_for(image, fmt, meta)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP", "AVIF") else {}
     with atomic_path(path) as tmp:
-        img.save(tmp, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
+        img.save(tmp, format=fmt, **kwargs, **options)
+
+
+def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95, meta: OutputMeta | None = None) -> None:
+    """Write an sRGB image atomically (temp file in the same folder, then rename); format from the suffix.
+
+    The sRGB profile is embedded; ``meta`` adds the photo's EXIF, the record of
+    how the picture was made, or another output colour space.
+
+    Raises:
+        InputError: unknown suffix, the file cannot be written (permissions, disk full, …),
+            or ``meta`` cannot be written (a kept profile that fails, a record too large).
+    """
+    path = Path(path)
+    try:
+        _save_atomic(image, path, quality, meta)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import Tensor
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from adain.apps.files import StylizeOptions, output_meta
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks
 from adain.errors import AdainError, InputError, UsageError
@@ -50,13 +51,16 @@ from adain.geometry import prepare, resize_shorter, resized_shape
 from adain.io import (
     IMAGE_SUFFIXES,
     MIN_SIDE,
+    encode_for,
     image_size,
     load_mask,
+    load_photo,
     load_pil,
     pil_to_tensor,
-    tensor_to_pil,
 )
 from adain.ops import StyleStats
+from adain.provenance import OutputMeta
+from adain.stylefile import looks_like_style_file, parse_style
 from adain.stylizer import Stylizer
 
 PACKAGE = Path(__file__).parents[1]  # src/adain: static/ and examples/
@@ -196,12 +200,32 @@ def complete_masks(masks: list[Tensor], n_styles: int) -> Tensor:
     return torch.cat([rest[None], stack])
 
 
-def encode_image(image: Tensor, fmt: str) -> bytes:
-    """``(3, H, W)`` in [0, 1] → file bytes in ``fmt`` (a key of :data:`FORMATS`)."""
+def encode_image(image: Tensor, fmt: str, meta: OutputMeta | None = None) -> bytes:
+    """``(3, H, W)`` in [0, 1] → file bytes in ``fmt`` (a key of :data:`FORMATS`), tagged sRGB, with ``meta``."""
     buffer = io.BytesIO()
     pil_format = FORMATS[fmt][0]
-    tensor_to_pil(image).save(buffer, format=pil_format, **({"quality": 92} if pil_format != "PNG" else {}))
+    img, options = encode_for(image, pil_format, meta)
+    img.save(buffer, format=pil_format, **({"quality": 92} if pil_format != "PNG" else {}), **options)
     return buffer.getvalue()
+
+
+def is_style_upload(source: Source) -> bool:
+    """Whether an upload is a style file (a safetensors header), not a painting."""
+    with open(source.path, "rb") as f:
+        return looks_like_style_file(f.read(16))
+
+
+def read_style_file(source: Source, preserve_color: str | None) -> StyleStats | None:
+    """An uploaded style file's statistics (``None`` if the upload is not one; checked by the caller's encoder).
+
+    Raises:
+        InputError: a damaged style file, or one with colour preservation.
+    """
+    if not is_style_upload(source):
+        return None
+    if preserve_color is not None:
+        raise InputError(f"{source.label}: colour preservation recolours the painting, a style file holds only its statistics")
+    return parse_style(source.path.read_bytes(), source.label)
 
 
 class StyleCache:
@@ -279,6 +303,9 @@ class Service:
         for source in job.styles:
 
             def encode(source: Source = source) -> StyleStats:
+                style_file = read_style_file(source, job.preserve_color)
+                if style_file is not None:
+                    return style_file.for_encoder(self.stylizer.encoder)
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
                 style = resize_shorter(style, self.limits.style_size, enlarge=False)
                 return self.stylizer.style_stats([style], preserve_color=job.preserve_color, reference=content)
@@ -295,10 +322,12 @@ class Service:
         """
         check_planned(job.content, job.size, self.limits, "the output", "ask for a smaller size")
         for source in job.styles:
-            check_planned(source, self.limits.style_size, self.limits, f"resized to {self.limits.style_size} px", "crop it to a less elongated shape")
+            if not is_style_upload(source):
+                check_planned(source, self.limits.style_size, self.limits, f"resized to {self.limits.style_size} px", "crop it to a less elongated shape")
         for source in job.masks:
             load_source(source, image_size, self.limits.max_pixels)
-        content = prepare(pil_to_tensor(load_source(job.content, load_pil, self.limits.max_pixels)), job.size)
+        raw, info = load_source(job.content, load_photo, self.limits.max_pixels)
+        content = prepare(raw, job.size)
         h, w = content.shape[-2:]
         masks = None
         if job.masks:
@@ -307,7 +336,10 @@ class Service:
         controls = Controls(alpha=job.alpha, weights=job.weights, masks=masks, preserve_color=job.preserve_color)
         stats, hits = self.style_stats(job, content)
         out = self.stylizer.stylize_batch(content[None], stats, controls)[0]
-        return encode_image(out, job.format), hits
+        opts = StylizeOptions(alpha=job.alpha, preserve_color=job.preserve_color, content_size=job.size, style_size=self.limits.style_size)
+        meta = output_meta(self.stylizer, opts, content={"name": job.content.label, "sha256": job.content.digest}, info=info,
+                           styles=[{"name": s.label, "sha256": s.digest} for s in job.styles], size=(h, w))
+        return encode_image(out, job.format, meta), hits
 
 
 class BodyLimit:

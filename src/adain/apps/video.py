@@ -436,7 +436,7 @@ def check_memory(src: Path, info: VideoInfo, *, size: int, batch: int) -> None:
 def stylize_video(
     src: str | Path,
     dst: str | Path,
-    styles: list[Tensor],
+    styles: list[Tensor | StyleStats],
     *,
     stylizer: Stylizer | None = None,
     alpha: float = 1.0,

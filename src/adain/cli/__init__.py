@@ -12,10 +12,10 @@ import argparse
 import signal
 import sys
 
-from adain.cli import bench, dataset, evaluate, optimize, serve, stylize, train, video
+from adain.cli import bench, dataset, evaluate, info, optimize, save_style, serve, stylize, train, video
 
 EXIT_BAD_INPUT = 2
-COMMANDS = (stylize, train, evaluate, optimize, serve, bench, video, dataset)  # the order of ``adain --help``
+COMMANDS = (stylize, train, evaluate, optimize, serve, bench, video, dataset, save_style, info)  # the order of ``adain --help``
 
 
 def build_parser() -> argparse.ArgumentParser:
