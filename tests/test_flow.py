@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from adain.cli import main
 from adain.flow import FlowEstimator, flow_to_previous, gray_u8, inside, occlusion, warp
 from adain.io import InputError
 from adain.temporal import FlowBlend, TemporalBlend
-from adain.video_metrics import WarpMeter, measure_video, pair_warp_error
+from adain.video_io import read_frames
+from adain.video_metrics import WarpMeter, frame_style_loss, measure_video, pair_warp_error
 
 W, H, STEP = 96, 64, 2  # the pan moves the picture STEP px to the left per frame
 
@@ -114,6 +116,18 @@ def test_measure_video_on_files(tmp_path: Path, tiny_encoder):
     assert '"warp_error"' in worse.to_json() and "warping error" in worse.to_text()
 
 
+def test_style_loss_on_every_nth_frame_across_batches(tmp_path: Path, tiny_encoder):
+    src = write_clip(tmp_path / "in.mp4", pan(6))
+    out = write_clip(tmp_path / "out.mp4", boiling(pan(6), 0.4))
+    style = scene(seed=3)
+    decoded = torch.cat(list(read_frames(out)))
+    with torch.no_grad():
+        per_frame = frame_style_loss(tiny_encoder, decoded, tiny_encoder(style[None]))
+    every = measure_video(src, out, style, encoder=tiny_encoder, style_every=2, batch=4)  # frames 0, 2 | 4
+    assert every.style_loss == pytest.approx(float(per_frame[::2].mean()), rel=1e-4) and every.style_every == 2
+    assert measure_video(src, out, style, encoder=tiny_encoder).style_loss == pytest.approx(float(per_frame.mean()), rel=1e-4)
+
+
 def test_measure_video_needs_two_frames(tmp_path: Path):
     one = write_clip(tmp_path / "one.mp4", pan(1))
     with pytest.raises(InputError, match="at least 2"):
@@ -136,7 +150,8 @@ def test_flow_blend_follows_the_pan_beats_the_motion_gated_blend_and_restarts_at
         return meter.result()["warp_error"]
 
     per_frame = score(styled)
-    flow = score(torch.cat([FlowBlend(0.9)(i, o) for i, o in zip(frames.split(4), styled.split(4))]))
+    strategy = FlowBlend(0.9)  # one strategy over batches of 4: the past carries over
+    flow = score(torch.cat([strategy(i, o) for i, o in zip(frames.split(4), styled.split(4))]))
     blend = score(TemporalBlend(0.8)(frames, styled))
     assert flow < 0.5 * per_frame and flow < 0.7 * blend
     cut = torch.cat([frames[:4], pan(4, seed=5)])  # another scene from frame 4 on
@@ -146,3 +161,18 @@ def test_flow_blend_follows_the_pan_beats_the_motion_gated_blend_and_restarts_at
     torch.testing.assert_close(out[4], boiling(cut)[4])
     with pytest.raises(ValueError):
         FlowBlend(1.0)
+
+
+def test_video_metrics_cli(tmp_path: Path, capsys):
+    src = write_clip(tmp_path / "in.mp4", pan(4))
+    out = write_clip(tmp_path / "out.mp4", boiling(pan(4)))
+    style = Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg"
+    assert main(["video-metrics", str(src), str(out), "--style", str(style), "--style-size", "64", "--json"]) == 0
+    numbers = json.loads(capsys.readouterr().out)
+    assert numbers["frames"] == 4 and numbers["warp_error"] > numbers["input_warp_error"] and numbers["style_loss"] > 0
+    assert main(["video-metrics", str(src), str(src)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("4 frames at 96x64: warping error 0.00") and "style loss" not in line
+    assert main(["video-metrics", str(tmp_path / "missing.mp4"), str(src)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("adain video-metrics: error: ") and "missing.mp4: no such file" in err and "\n" not in err

@@ -76,33 +76,49 @@ def flow_keep(occluded: Tensor, residual: Tensor, momentum: float, threshold: fl
     return momentum * _box(trust, 3)  # soft edges: no seam where a disocclusion starts
 
 
+def prefer_still(flow: Tensor, occluded: Tensor, residual: Tensor, still_residual: Tensor, margin: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Zero motion where it explains the input as well as the flow does: ``(flow, occluded, residual)`` updated.
+
+    In flat regions any flow matches the input, and the flow methods fill them
+    with motion spread from their surroundings; the stylized texture there is
+    not flat, so warping it along that flow makes it swim. Where the 5×5 mean
+    of the unwarped residual ``still_residual`` is within ``margin`` of the
+    warped one, the pixel is taken as still (flow 0, not occluded).
+    All ``(1, C, H, W)``.
+    """
+    still = _box(still_residual, 5) <= _box(residual, 5) + margin
+    return torch.where(still, 0.0, flow), occluded & ~still, torch.where(still, still_residual, residual)
+
+
 class FlowBlend:
     """Flow-guided temporal consistency (``--temporal flow``).
 
     For each frame t: the input's optical flow from t to t−1 (DIS) warps the
-    previous *output* frame onto frame t (bicubic); where the flow passes the
+    previous *output* frame onto frame t; where the flow passes the
     forward-backward check and brings the previous input frame close to the
     current one, ``out_t ← keep·warp(out_{t−1}) + (1 − keep)·stylized_t`` with
-    ``keep`` up to ``momentum`` (:func:`flow_keep`). Occluded and disoccluded
-    pixels take the new stylization; when less than ``min_reliable`` of the
-    frame is kept (a scene cut, a flash), the frame is restyled fully. The
-    texture thus moves with the picture (short-term consistency as Ruder et
-    al. 2016, blending at test time as Gao et al. 2018, without retraining).
+    ``keep`` up to ``momentum`` (:func:`flow_keep`). Regions that stand still
+    keep zero motion (:func:`prefer_still`). Occluded and disoccluded pixels
+    take the new stylization; when less than ``min_reliable`` of the frame is
+    kept (a scene cut, a flash), the frame is restyled fully. The texture thus
+    moves with the picture (short-term consistency as Ruder et al. 2016,
+    blending at test time as Gao et al. 2018, without retraining).
 
     Args:
         momentum: weight of the warped past where the flow holds, in [0, 1).
         threshold: input residual (0..1 scale) at which the past is dropped.
         min_reliable: fraction of kept pixels below which the frame restarts.
-        preset: DIS preset (``ultrafast``, ``fast``, ``medium``).
+        method: the flow method of :class:`adain.flow.FlowEstimator`.
+        still_margin: residual margin of :func:`prefer_still`.
     """
 
     def __init__(self, momentum: float = 0.9, threshold: float = MOTION_THRESHOLD, min_reliable: float = 0.3,
-                 preset: str = "fast") -> None:
+                 method: str = "fast", still_margin: float = 0.002) -> None:
         if not 0.0 <= momentum < 1.0 or threshold <= 0 or not 0.0 <= min_reliable <= 1.0:
             raise ValueError(f"flow blend needs momentum in [0, 1), threshold > 0, min_reliable in [0, 1], got "
                              f"{momentum}, {threshold}, {min_reliable}")
-        self.momentum, self.threshold, self.min_reliable = momentum, threshold, min_reliable
-        self.estimator = FlowEstimator(preset)
+        self.momentum, self.threshold, self.min_reliable, self.still_margin = momentum, threshold, min_reliable, still_margin
+        self.estimator = FlowEstimator(method)
         self.last: tuple[object, Tensor, Tensor] | None = None  # gray input, input, output of the last frame
         self.cuts = 0
 
@@ -112,11 +128,13 @@ class FlowBlend:
             last_gray, last_x, last_y = self.last
             flow, occluded = flow_to_previous(self.estimator, last_gray, gray)
             residual = (warp(last_x, flow) - x).abs().mean(1, keepdim=True)
+            still_residual = (last_x - x).abs().mean(1, keepdim=True)
+            flow, occluded, residual = prefer_still(flow, occluded, residual, still_residual, self.still_margin)
             keep = flow_keep(occluded, residual, self.momentum, self.threshold)
             if float((keep > 0).float().mean()) < self.min_reliable:
                 self.cuts += 1
             else:
-                y = (keep * warp(last_y, flow, mode="bicubic") + (1 - keep) * y).clamp(0, 1)
+                y = keep * warp(last_y, flow) + (1 - keep) * y
         self.last = gray, x, y
         return y
 

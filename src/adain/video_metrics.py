@@ -37,13 +37,50 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from adain.encoder import Encoder
-from adain.io import InputError
 from adain.flow import FlowEstimator, flow_to_previous, gray_u8, warp
+from adain.io import InputError
 from adain.losses import style_distance
-from adain.video import FlickerMeter
 from adain.video_io import probe, read_frames
 
 METRIC_FLOW = "medium"
+
+
+def frame_difference(frames: Tensor) -> Tensor:
+    """Mean absolute difference of consecutive frames: ``(N, 3, H, W)`` → ``(N − 1,)``."""
+    return (frames[1:] - frames[:-1]).abs().flatten(1).mean(1)
+
+
+class FlickerMeter:
+    """Accumulates frame-to-frame change of input and output over a stream of batches."""
+
+    def __init__(self) -> None:
+        self.last: tuple[Tensor, Tensor] | None = None
+        self.input_sum = self.output_sum = 0.0
+        self.pairs = 0
+
+    def update(self, inputs: Tensor, outputs: Tensor) -> None:
+        """Add a batch of consecutive input and output frames, both ``(N, 3, H, W)``."""
+        if self.last is not None:
+            inputs, outputs = torch.cat([self.last[0], inputs]), torch.cat([self.last[1], outputs])
+        self.input_sum += float(frame_difference(inputs).sum())
+        self.output_sum += float(frame_difference(outputs).sum())
+        self.pairs += inputs.shape[0] - 1
+        self.last = inputs[-1:], outputs[-1:]
+
+    @property
+    def input_change(self) -> float:
+        """Mean absolute difference of consecutive input frames (0 to 1 scale)."""
+        return self.input_sum / max(self.pairs, 1)
+
+    @property
+    def output_change(self) -> float:
+        """Mean absolute difference of consecutive output frames (0 to 1 scale)."""
+        return self.output_sum / max(self.pairs, 1)
+
+    @property
+    def flicker(self) -> float:
+        """Output change / input change (NaN for a still or one-frame input)."""
+        return self.output_change / self.input_change if self.input_change > 0 else math.nan
 
 
 def pair_warp_error(previous: Tensor, current: Tensor, flow: Tensor, occluded: Tensor) -> tuple[float, float] | None:
@@ -124,6 +161,7 @@ class VideoMetrics:
     output_change: float
     input_change: float
     style_loss: float | None
+    style_every: int
     flow: str
 
     def to_json(self) -> str:
@@ -145,6 +183,7 @@ def measure_video(
     encoder: Encoder | None = None,
     flow: str = METRIC_FLOW,
     max_frames: int = 0,
+    style_every: int = 1,
     batch: int = 8,
     progress=None,
 ) -> VideoMetrics:
@@ -157,6 +196,8 @@ def measure_video(
         encoder: the VGG-19 for the style loss (default: the pretrained, normalised one).
         flow: DIS preset for the input's optical flow.
         max_frames: compare at most this many frames (0: all).
+        style_every: the style loss on every this-many-th frame only (frames 0, N, 2N, …): the
+            VGG-19 costs more than the rest together.
         batch: frames decoded and encoded at a time.
         progress: called with the number of frames done after each batch, or ``None``.
 
@@ -164,6 +205,8 @@ def measure_video(
         InputError: an unreadable video, or fewer than two frames.
     """
     src, dst = Path(src), Path(dst)
+    if style_every < 1:
+        raise ValueError(f"style_every must be at least 1, got {style_every}")
     probe(src), probe(dst)
     warp_meter, flicker = WarpMeter(FlowEstimator(flow)), FlickerMeter()
     style_feats = None
@@ -181,8 +224,9 @@ def measure_video(
             inputs = F.interpolate(inputs, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
         warp_meter.update(inputs, outputs)
         flicker.update(inputs, outputs)
-        if style_feats is not None:
-            losses.append(frame_style_loss(encoder, outputs, style_feats))
+        picked = outputs[(-frames) % style_every :: style_every]
+        if style_feats is not None and len(picked):
+            losses.append(frame_style_loss(encoder, picked, style_feats))
         frames += n
         if progress is not None:
             progress(frames)
@@ -191,5 +235,6 @@ def measure_video(
     warp_numbers = warp_meter.result()
     return VideoMetrics(
         frames=frames, size=size, **warp_numbers, flicker=flicker.flicker, output_change=flicker.output_change,
-        input_change=flicker.input_change, style_loss=float(torch.cat(losses).mean()) if losses else None, flow=flow,
+        input_change=flicker.input_change, style_loss=float(torch.cat(losses).mean()) if losses else None,
+        style_every=style_every, flow=flow,
     )
