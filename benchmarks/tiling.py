@@ -28,8 +28,8 @@ STYLE = ROOT / "src" / "adain" / "examples" / "style" / "hokusai.jpg"
 def _inputs(width: int, height: int):
     import torch.nn.functional as F
 
+    from adain.geometry import resize_shorter
     from adain.io import load_image
-    from adain.transfer import resize_shorter
 
     content = F.interpolate(load_image(CONTENT)[None], size=(height, width), mode="bilinear", align_corners=False)[0].clamp(0, 1)
     return content, resize_shorter(load_image(STYLE), 512)
@@ -39,8 +39,8 @@ def worker(width: int, height: int, tile: int, overlap: int, bf16: bool) -> dict
     """One stylization in this process → wall and CPU seconds, peak RSS and RSS before stylizing (MiB)."""
     import torch
 
+    from adain.stylizer import Stylizer
     from adain.tiling import stylize_tiled
-    from adain.transfer import Stylizer
 
     content, style = _inputs(width, height)
     stylizer = Stylizer(device="cpu", bf16=bf16)
@@ -57,8 +57,8 @@ def worker(width: int, height: int, tile: int, overlap: int, bf16: bool) -> dict
 
 def difference(width: int, height: int, tile: int, overlap: int) -> dict:
     """Mean and max |tiled − untiled| (0..1 scale) in fp32 and bf16."""
+    from adain.stylizer import Stylizer
     from adain.tiling import stylize_tiled
-    from adain.transfer import Stylizer
 
     content, style = _inputs(width, height)
     out = {}

@@ -5,8 +5,8 @@
     python benchmarks/video_temporal.py clip.mp4 --size 180 --side-by-side docs/img/video_temporal.webp
 
 Each strategy (``none``, ``blend``, ``flow``) stylizes the clip with the same
-style and settings through :func:`adain.video.stylize_video` (H.264, crf 18),
-one after the other in one process; then :func:`adain.video_metrics.measure_video`
+style and settings through :func:`adain.apps.video.stylize_video` (H.264, crf 18),
+one after the other in one process; then :func:`adain.apps.video_metrics.measure_video`
 measures each output against the clip (DIS ``medium`` flow for the metric, the
 stylizer's flow is DIS ``fast``). Prints a Markdown table; the ratios are to the
 per-frame (``none``) run. ``--side-by-side`` writes the first frames of the
@@ -22,11 +22,12 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from adain.apps.video import stylize_video
+from adain.apps.video_io import probe, read_frames
+from adain.apps.video_metrics import measure_video
+from adain.geometry import resize_shorter
 from adain.io import load_image
-from adain.transfer import Stylizer, resize_shorter
-from adain.video import stylize_video
-from adain.video_io import probe, read_frames
-from adain.video_metrics import measure_video
+from adain.stylizer import Stylizer
 
 STRATEGIES = ("none", "blend", "flow")
 LABELS = {"none": "per-frame", "blend": "--temporal blend", "flow": "--temporal flow"}

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from adain import bench
 from adain.cli import main
 from adain.decoder import LAYOUT, Decoder
-from adain.transfer import Stylizer
+from adain.evaluation import bench
+from adain.stylizer import Stylizer
 
 # VGG-19 convolutions up to relu4_1: (in, out, downsampling factor of the layer's grid)
 VGG_TO_RELU4_1 = [(3, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 2), (128, 256, 4), (256, 256, 4), (256, 256, 4), (256, 256, 4), (256, 512, 8)]

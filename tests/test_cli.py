@@ -15,14 +15,13 @@ from test_transfer import tiny_decoder
 from adain.cli import main
 from adain.decoder import save_decoder
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
 def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
     """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
-    monkeypatch.setattr("adain.transfer.Encoder", lambda: tiny_encoder)
+    monkeypatch.setattr("adain.stylizer.Encoder", lambda: tiny_encoder)
     path = tmp_path / "tiny.safetensors"
     save_decoder(tiny_decoder(), path, {"steps": 0})
     return path

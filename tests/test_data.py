@@ -6,8 +6,8 @@ import pytest
 import torch
 from conftest import write_image
 
-from adain.data import CropSampler, find_images, random_crop, resize_for_crops
-from adain.io import InputError
+from adain.io import InputError, find_images
+from adain.training.data import CropSampler, random_crop, resize_for_crops
 
 
 def test_resize_keeps_the_aspect_and_reaches_the_crop(tmp_path):

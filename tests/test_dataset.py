@@ -11,13 +11,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_image
 from PIL import Image
 
-from adain.dataset import DatasetOptions, draw_styles, output_relpath, parse_shard, stylize_dataset
+from adain.apps.dataset import (
+    DatasetOptions,
+    draw_styles,
+    output_relpath,
+    parse_shard,
+    stylize_dataset,
+)
 from adain.decoder import Decoder, init_like_paper, save_decoder
-from adain.transfer import Stylizer
-
-from conftest import write_image
+from adain.stylizer import Stylizer
 
 OPTS = DatasetOptions(copies=2, style_size=32, quality=95, seed=3)
 

@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from adain.decoder import DECODER_PATH, Decoder, load_decoder, read_metadata, save_decoder
+from adain.decoder import (
+    DECODER_PATH,
+    Decoder,
+    load_decoder,
+    read_metadata,
+    save_decoder,
+)
 from adain.encoder import WeightsError
 
 

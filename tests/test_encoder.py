@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 import adain.encoder as encoder_module
 from adain.encoder import TAPS, Encoder, WeightsError, load_norm, load_vgg19
+from adain.geometry import prepare
 from adain.io import load_image
-from adain.transfer import prepare
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

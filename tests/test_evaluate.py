@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_image
 from safetensors.torch import load_file
 
 from adain.cli import main
 from adain.decoder import Decoder, read_metadata, save_decoder
 from adain.encoder import Encoder
-from adain.evaluate import diagonal_order, evaluate, full_pairs, image_metrics, release_pairs
+from adain.evaluation.evaluate import evaluate
+from adain.evaluation.pairs import diagonal_order, full_pairs, release_pairs
 from adain.io import InputError, load_image, save_image
-
-from conftest import write_image
+from adain.losses import image_metrics
 
 RELEASE_NAMES = {
     "avril_stylized_impronte_d_artista": ("avril_cropped.jpg", "impronte_d_artista_cropped.jpg"),
@@ -182,7 +183,7 @@ def test_reference_of_another_size_is_an_error(tmp_path: Path, encoder5: Encoder
 
 
 def test_shown_path_is_relative_below_the_working_directory(tmp_path: Path, monkeypatch):
-    from adain.evaluate import shown_path
+    from adain.evaluation.evaluate import shown_path
 
     monkeypatch.chdir(tmp_path)
     assert shown_path(tmp_path / "runs" / "d.safetensors") == str(Path("runs") / "d.safetensors")

@@ -12,12 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from adain.apps.flow import FlowEstimator, flow_to_previous, gray_u8, inside, occlusion, warp
+from adain.apps.temporal import FlowBlend, TemporalBlend
+from adain.apps.video_io import read_frames
+from adain.apps.video_metrics import WarpMeter, frame_style_loss, measure_video, pair_warp_error
 from adain.cli import main
-from adain.flow import FlowEstimator, flow_to_previous, gray_u8, inside, occlusion, warp
-from adain.io import InputError
-from adain.temporal import FlowBlend, TemporalBlend
-from adain.video_io import read_frames
-from adain.video_metrics import WarpMeter, frame_style_loss, measure_video, pair_warp_error
+from adain.errors import InputError
 
 W, H, STEP = 96, 64, 2  # the pan moves the picture STEP px to the left per frame
 

@@ -10,9 +10,14 @@ import torch
 
 from adain.cli import main
 from adain.encoder import Encoder
-from adain.evaluate import full_pairs
+from adain.evaluation.optimize import (
+    OptimizeConfig,
+    objective,
+    optimize_image,
+    run_baseline,
+)
+from adain.evaluation.pairs import full_pairs
 from adain.io import load_image
-from adain.optimize import OptimizeConfig, objective, optimize_image, run_baseline
 from adain.ops import adain
 
 

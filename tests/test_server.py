@@ -13,11 +13,12 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from adain.apps.server import EXAMPLES, STATIC, Limits, create_app  # noqa: E402
 from adain.cli import main  # noqa: E402
 from adain.decoder import Decoder  # noqa: E402
+from adain.geometry import prepare, resize_shorter  # noqa: E402
 from adain.io import pil_to_tensor  # noqa: E402
-from adain.server import EXAMPLES, STATIC, Limits, create_app  # noqa: E402
-from adain.transfer import Stylizer, prepare, resize_shorter  # noqa: E402
+from adain.stylizer import Stylizer  # noqa: E402
 
 TINY = Limits(style_size=32, max_size=256)  # small styles keep the random VGG fast
 

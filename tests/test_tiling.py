@@ -11,12 +11,11 @@ from PIL import Image
 from torch import nn
 
 from adain.cli import main
-
 from adain.decoder import Decoder
 from adain.encoder import Encoder
-from adain.ops import mean_std
-from adain.tiling import StatsAccumulator, partition, ramp, resolve_tile, stylize_tiled, tile_spans
-from adain.transfer import Stylizer
+from adain.ops import StatsAccumulator, mean_std
+from adain.stylizer import Stylizer
+from adain.tiling import partition, ramp, resolve_tile, stylize_tiled, tile_spans
 
 
 def lively_stylizer() -> Stylizer:

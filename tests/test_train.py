@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from adain.cli import main
 from adain.decoder import read_metadata
-from adain.train import TrainConfig, train
+from adain.training.train import TrainConfig, train
 
 TINY = dict(size=32, crop=32, batch=2, width=0.125, bf16=False, save_every=1, sample_every=2, log_every=1)
 
@@ -58,7 +58,7 @@ def test_loss_decreases_on_a_fixed_pair(image_dir: Path, tmp_path: Path):
     from adain.decoder import Decoder
     from adain.encoder import Encoder
     from adain.io import load_image
-    from adain.train import loss_terms
+    from adain.losses import loss_terms
 
     torch.manual_seed(0)
     enc, dec = Encoder(), Decoder(width=0.25)

@@ -9,28 +9,19 @@ from conftest import write_image
 from PIL import Image
 from torch import nn
 
-from adain.decoder import Decoder
-from adain.io import InputError
-from adain.ops import adain_with_stats, mean_std
-from adain.transfer import (
-    StyleStats,
-    Stylizer,
-    StylizeOptions,
-    center_crop,
+from adain.apps.files import StylizeOptions, load_pair
+from adain.color import keep_chroma, match_color, rgb_to_yiq, yiq_to_rgb
+from adain.controls import (
     index_map_to_masks,
-    keep_chroma,
-    load_pair,
     masks_to_grid,
-    match_color,
     normalise_weights,
-    pad_to_multiple,
-    prepare,
-    resize_shorter,
-    rgb_to_yiq,
     target_features,
-    yiq_to_rgb,
 )
-
+from adain.decoder import Decoder
+from adain.geometry import center_crop, pad_to_multiple, prepare, resize_shorter
+from adain.io import InputError
+from adain.ops import StyleStats, adain_with_stats, mean_std
+from adain.stylizer import Stylizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

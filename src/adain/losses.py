@@ -1,20 +1,21 @@
-"""Training losses of the paper (and the metrics of ``adain eval``).
+"""Training losses of the paper, one forward pass of the objective, and the metrics of ``adain eval``.
 
 Convention used for training (as the widely used PyTorch port): both terms are
 mean squared errors, ``Lc = mse(f(g(t)), t)`` at relu4_1 and
 ``Ls = Σ_i mse(μ(φ_i(g(t))), μ(φ_i(s))) + mse(σ(φ_i(g(t))), σ(φ_i(s)))`` over
 relu1_1 … relu4_1, with ``L = Lc + λ·Ls`` and λ = 10 by default. The original
 Torch code uses summed (not averaged) criteria with ``-styleWeight 1e-2``;
-see the README for how the two map.
+docs/training.md says how the two map.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from adain.ops import mean_std
+from adain.encoder import TAPS, Encoder
+from adain.ops import adain, mean_std
 
 
 def content_loss(output_feat: Tensor, target: Tensor) -> Tensor:
@@ -57,3 +58,46 @@ def gram_distance(output_feats: list[Tensor], style_feats: list[Tensor]) -> Tens
     for o, s in zip(output_feats, style_feats):
         total = total + (gram(o) - gram(s)).pow(2).mean(dim=(1, 2))
     return total
+
+
+def loss_terms(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One forward pass of the objective.
+
+    Args:
+        content, style: ``(N, 3, H, W)`` RGB in [0, 1].
+
+    Returns:
+        ``(Lc, Ls, output image (N, 3, H, W))``.
+    """
+    with torch.no_grad():
+        c4 = encoder.encode(content)
+        s_feats = encoder(style)
+        t = adain(c4, s_feats[-1])
+    out = decoder(t)
+    o_feats = encoder(out)
+    return content_loss(o_feats[-1], t), style_loss(o_feats, s_feats), out
+
+
+@torch.no_grad()
+def image_metrics(encoder: Encoder, output: Tensor, content: Tensor, style: Tensor) -> dict[str, float]:
+    """Content, style and Gram loss of one output.
+
+    Args:
+        encoder: ``Encoder(last="relu5_1")``, normalised.
+        output, content: ``(1, 3, H, W)`` in [0, 1], the same size.
+        style: ``(1, 3, H', W')`` in [0, 1].
+
+    Returns:
+        ``{"content": mse at relu4_1, "style": Σ ‖Δμ‖ + ‖Δσ‖ over relu1_1..relu4_1, "gram": Σ mse(ΔGram) over relu1_1..relu5_1}``.
+    """
+    if encoder.taps[-1] != "relu5_1":
+        raise ValueError(f"the metrics need an encoder up to relu5_1, this one stops at {encoder.taps[-1]}")
+    if output.shape != content.shape or output.dim() != 4 or output.shape[0] != 1:
+        raise ValueError(f"output {tuple(output.shape)} and content {tuple(content.shape)} must be one image of the same size")
+    out_f, style_f = encoder(output.float()), encoder(style.float())
+    n = len(TAPS)
+    return {
+        "content": content_loss(out_f[n - 1], encoder.encode(content.float())).item(),
+        "style": style_distance(out_f[:n], style_f[:n]).item(),
+        "gram": gram_distance(out_f, style_f).item(),
+    }

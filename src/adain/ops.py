@@ -9,6 +9,8 @@ so that constant channels give a finite, small σ instead of a division by zero.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -104,3 +106,56 @@ class AdaIN(nn.Module):
 
     def forward(self, content: Tensor, style: Tensor) -> Tensor:
         return adain(content, style, self.eps)
+
+
+@dataclass
+class StyleStats:
+    """Encoded styles: relu4_1 channel statistics, ``mean`` and ``std`` each ``(K, 512, 1, 1)``."""
+
+    mean: Tensor
+    std: Tensor
+
+    def __len__(self) -> int:
+        return self.mean.shape[0]
+
+
+def rebase_stats(stats: StyleStats, local: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> StyleStats:
+    """Style statistics that make AdaIN on features with ``local`` statistics act as if they had ``target`` ones.
+
+    AdaIN normalises content features ``x`` with their own mean/std ``(μ_l, σ_l)``.
+    With the returned statistics, ``σ'(x − μ_l)/σ_l + μ' = σ_s(x − μ_t)/σ_t + μ_s``
+    exactly: ``σ' = σ_s·σ_l/σ_t`` and ``μ' = μ_s + σ_s·(μ_l − μ_t)/σ_t``. The map is
+    linear in ``(μ_s, σ_s)``, so interpolating several styles still works.
+
+    Args:
+        stats: K styles, mean/std ``(K, C, 1, 1)``.
+        local: the statistics AdaIN will measure, ``(1 or K, C, 1, 1)`` each.
+        target: the statistics to normalise with instead, same shapes as ``local``.
+
+    Returns:
+        :class:`StyleStats` ``(K, C, 1, 1)``.
+    """
+    (l_mean, l_std), (t_mean, t_std) = local, target
+    return StyleStats(stats.mean + stats.std * (l_mean - t_mean) / t_std, stats.std * l_std / t_std)
+
+
+class StatsAccumulator:
+    """Per-channel mean and std of a feature map seen in pieces (float64 sums)."""
+
+    def __init__(self) -> None:
+        self.sum = self.sumsq = None
+        self.count = 0
+
+    def add(self, feats: Tensor) -> None:
+        """Add positions of ``(1, C, h, w)`` features (each position exactly once over all calls)."""
+        x = feats.double().flatten(2)[0]
+        s, sq = x.sum(1), (x * x).sum(1)
+        self.sum = s if self.sum is None else self.sum + s
+        self.sumsq = sq if self.sumsq is None else self.sumsq + sq
+        self.count += x.shape[1]
+
+    def mean_std(self, eps: float = EPS) -> tuple[Tensor, Tensor]:
+        """``(mean, std)`` each ``(1, C, 1, 1)`` float32, std as in :func:`adain.ops.mean_std` (population, + eps)."""
+        mean = self.sum / self.count
+        var = (self.sumsq / self.count - mean * mean).clamp_min(0)
+        return mean.float().view(1, -1, 1, 1), (var + eps).sqrt().float().view(1, -1, 1, 1)

@@ -25,20 +25,11 @@ import math
 import torch
 from torch import Tensor
 
-from adain.ops import EPS, mean_std
-from adain.transfer import (
-    MULTIPLE,
-    PairJob,
-    StylizeOptions,
-    Stylizer,
-    check_alpha,
-    color_inputs,
-    color_output,
-    normalise_weights,
-    pad_to_multiple,
-    target_features,
-)
-from adain.video import rebase_stats
+from adain.color import color_inputs, color_output
+from adain.controls import check_alpha, normalise_weights, target_features
+from adain.geometry import MULTIPLE, pad_to_multiple
+from adain.ops import StatsAccumulator, mean_std, rebase_stats
+from adain.stylizer import Stylizer
 
 ENCODER_MARGIN = 48  # image px around an encoded region: > the relu4_1 receptive radius (34 px), a multiple of 8
 DECODER_MARGIN = 4  # feature positions around a decoded region: > the decoder's receptive radius (≈2.75)
@@ -79,26 +70,6 @@ def ramp(length: int, rise: int, fall: int) -> Tensor:
     return w
 
 
-class StatsAccumulator:
-    """Per-channel mean and std of a feature map seen in pieces (float64 sums)."""
-
-    def __init__(self) -> None:
-        self.sum = self.sumsq = None
-        self.count = 0
-
-    def add(self, feats: Tensor) -> None:
-        """Add positions of ``(1, C, h, w)`` features (each position exactly once over all calls)."""
-        x = feats.double().flatten(2)[0]
-        s, sq = x.sum(1), (x * x).sum(1)
-        self.sum = s if self.sum is None else self.sum + s
-        self.sumsq = sq if self.sumsq is None else self.sumsq + sq
-        self.count += x.shape[1]
-
-    def mean_std(self, eps: float = EPS) -> tuple[Tensor, Tensor]:
-        """``(mean, std)`` each ``(1, C, 1, 1)`` float32, std as in :func:`adain.ops.mean_std` (population, + eps)."""
-        mean = self.sum / self.count
-        var = (self.sumsq / self.count - mean * mean).clamp_min(0)
-        return mean.float().view(1, -1, 1, 1), (var + eps).sqrt().float().view(1, -1, 1, 1)
 
 
 def encode_region(stylizer: Stylizer, image: Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> Tensor:
@@ -208,18 +179,3 @@ def stylize_tiled(
     del image
     result = out.div_(total)[:, :h, :wd].clamp_(0, 1)
     return color_output(result, content, preserve_color)
-
-
-def stylize_pair(job: PairJob, stylizer: Stylizer, opts: StylizeOptions, tile: int | str = 0) -> Tensor:
-    """Run a loaded ``adain stylize`` job, in tiles when ``tile`` (see :func:`resolve_tile`) asks for it.
-
-    Raises:
-        ValueError: tiling asked for together with masks (spatial control is untiled only).
-    """
-    side = resolve_tile(tile, *job.content.shape[-2:])
-    if not side:
-        return job.run(stylizer, opts)
-    if job.masks is not None:
-        raise ValueError("--tile does not work with --mask or --index-map; use --tile 0")
-    return stylize_tiled(stylizer, job.content, job.styles, alpha=opts.alpha, weights=job.weights,
-                         preserve_color=opts.preserve_color, tile=side, progress=True)

@@ -25,13 +25,19 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from adain.data import CropSampler, find_images
-from adain.decoder import Decoder, init_like_paper, load_decoder, read_metadata, save_decoder
+from adain.decoder import (
+    Decoder,
+    init_like_paper,
+    load_decoder,
+    read_metadata,
+    save_decoder,
+)
 from adain.device import auto_bf16, autocast_for, hardware_name, pick_device
 from adain.encoder import Encoder
-from adain.io import save_image
-from adain.losses import content_loss, style_loss
+from adain.io import find_images, save_image
+from adain.losses import loss_terms
 from adain.ops import adain
+from adain.training.data import CropSampler
 
 
 @dataclass
@@ -76,24 +82,6 @@ def training_history(meta: dict) -> list[dict]:
     decoder trained in several phases (small crops, then larger) tells all of it.
     """
     return [*meta.get("history", []), {k: meta[k] for k in PHASE_KEYS if k in meta}]
-
-
-def loss_terms(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """One forward pass of the objective.
-
-    Args:
-        content, style: ``(N, 3, H, W)`` RGB in [0, 1].
-
-    Returns:
-        ``(Lc, Ls, output image (N, 3, H, W))``.
-    """
-    with torch.no_grad():
-        c4 = encoder.encode(content)
-        s_feats = encoder(style)
-        t = adain(c4, s_feats[-1])
-    out = decoder(t)
-    o_feats = encoder(out)
-    return content_loss(o_feats[-1], t), style_loss(o_feats, s_feats), out
 
 
 def _atomic_save(obj: object, path: Path) -> None:

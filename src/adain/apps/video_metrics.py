@@ -7,7 +7,7 @@ resized to the output's size):
   Consistency"): for each pair of consecutive frames, output frame t−1 is
   warped onto frame t with the optical flow of the *input* frames, and
   ``|O_t − warp(O_{t−1})|`` is averaged over the pixels (and RGB channels)
-  that the forward-backward check (:func:`adain.flow.occlusion`) keeps; the
+  that the forward-backward check (:func:`adain.apps.flow.occlusion`) keeps; the
   mean over the pairs is the warping error. ``warp_mse`` is the same with
   squared differences, the exact form of Lai et al.'s E_warp. The occluded
   fraction (pixels left out) is reported beside it, and the input's own
@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from adain.apps.flow import FlowEstimator, flow_to_previous, gray_u8, warp
+from adain.apps.video_io import probe, read_frames
 from adain.encoder import Encoder
-from adain.flow import FlowEstimator, flow_to_previous, gray_u8, warp
-from adain.io import InputError
+from adain.errors import InputError
 from adain.losses import style_distance
-from adain.video_io import probe, read_frames
 
 METRIC_FLOW = "medium"
 
@@ -88,7 +88,7 @@ def pair_warp_error(previous: Tensor, current: Tensor, flow: Tensor, occluded: T
 
     Args:
         previous, current: frames t−1 and t ``(1, 3, H, W)``.
-        flow: ``(1, 2, H, W)`` from t to t−1 (:func:`adain.flow.flow_to_previous`).
+        flow: ``(1, 2, H, W)`` from t to t−1 (:func:`adain.apps.flow.flow_to_previous`).
         occluded: ``(1, 1, H, W)`` bool, pixels to leave out.
 
     Returns:

@@ -38,10 +38,21 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import Tensor
 
-from adain.io import IMAGE_SUFFIXES, MIN_SIDE, InputError, load_mask, load_pil, pil_to_tensor, tensor_to_pil
-from adain.transfer import StyleStats, Stylizer, color_inputs, color_output, prepare, resize_shorter
+from adain.color import color_inputs, color_output
+from adain.geometry import prepare, resize_shorter
+from adain.io import (
+    IMAGE_SUFFIXES,
+    MIN_SIDE,
+    InputError,
+    load_mask,
+    load_pil,
+    pil_to_tensor,
+    tensor_to_pil,
+)
+from adain.ops import StyleStats
+from adain.stylizer import Stylizer
 
-PACKAGE = Path(__file__).parent
+PACKAGE = Path(__file__).parents[1]  # src/adain: static/ and examples/
 EXAMPLES = PACKAGE / "examples"
 STATIC = PACKAGE / "static"
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from adain.io import InputError
+from adain.errors import InputError
 
 FLOW_EXTRA = "video-flow"
 DIS_PRESETS = ("ultrafast", "fast", "medium")

@@ -28,13 +28,15 @@ from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
-from adain.encoder import Encoder
-from adain.evaluate import DEFAULT_DATA, FULL_SIZE, full_pairs, image_metrics, load_pair, mean_of, read_baseline, write_json
-from adain.io import InputError, load_image, save_image
-from adain.losses import content_loss, style_loss
-from adain.ops import adain
 from adain.device import hardware_name, pick_device
-from adain.transfer import resize_shorter
+from adain.encoder import Encoder
+from adain.evaluation.evaluate import mean_of, read_baseline
+from adain.evaluation.pairs import DEFAULT_DATA, FULL_SIZE, full_pairs, load_pair
+from adain.evaluation.report import write_json
+from adain.geometry import resize_shorter
+from adain.io import InputError, load_image, save_image
+from adain.losses import content_loss, image_metrics, style_loss
+from adain.ops import adain
 
 METHODS = ("lbfgs", "adam")
 CONTENT_TARGETS = ("adain", "content")

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from adain.io import InputError
+from adain.errors import InputError
 
 # output suffix → (codec, pixel format)
 OUTPUT_FORMATS: dict[str, tuple[str, str]] = {

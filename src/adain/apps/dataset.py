@@ -29,9 +29,11 @@ from pathlib import Path
 
 import torch
 
-from adain.data import find_images
-from adain.io import InputError, load_image, save_image, write_text_atomic
-from adain.transfer import StyleStats, Stylizer, check_alpha, prepare
+from adain.controls import check_alpha
+from adain.geometry import prepare
+from adain.io import InputError, find_images, load_image, save_image, write_text_atomic
+from adain.ops import StyleStats
+from adain.stylizer import Stylizer
 
 SETTINGS_FILE = ".adain-dataset.json"
 FORMATS = ("jpg", "png", "webp")

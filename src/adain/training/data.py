@@ -15,18 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from adain.io import IMAGE_SUFFIXES, InputError, load_pil
-
-
-def find_images(folder: str | Path) -> list[Path]:
-    """All image files below a folder (recursively), sorted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-    if not files:
-        raise InputError(f"{folder}: no images found")
-    return files
+from adain.io import InputError, load_pil
 
 
 def resize_for_crops(img: Image.Image, *, size: int, crop: int) -> Tensor:

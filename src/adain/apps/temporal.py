@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from adain.flow import FlowEstimator, flow_to_previous, gray_u8, warp
+from adain.apps.flow import FlowEstimator, flow_to_previous, gray_u8, warp
 
 MOTION_THRESHOLD = 0.05  # input change (0..1 scale) at which the temporal blend stops keeping the past
 STRATEGIES = ("none", "blend", "flow")
@@ -108,7 +108,7 @@ class FlowBlend:
         momentum: weight of the warped past where the flow holds, in [0, 1).
         threshold: input residual (0..1 scale) at which the past is dropped.
         min_reliable: fraction of kept pixels below which the frame restarts.
-        method: the flow method of :class:`adain.flow.FlowEstimator`.
+        method: the flow method of :class:`adain.apps.flow.FlowEstimator`.
         still_margin: residual margin of :func:`prefer_still`.
     """
 

@@ -38,8 +38,9 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from adain.device import autocast_for, hardware_name
-from adain.train import loss_terms
-from adain.transfer import MULTIPLE, Stylizer
+from adain.geometry import MULTIPLE
+from adain.losses import loss_terms
+from adain.stylizer import Stylizer
 
 FLOP_PROBE = 64  # px: FLOPs are counted at this size and scaled by the pixel count
 STYLE_WEIGHT = 10.0  # λ of the training step (the training default)
@@ -273,10 +274,10 @@ class BenchReport:
 
 def example_pair(size: int) -> tuple[Tensor, Tensor]:
     """The shipped example content and style, resized and centre-cropped to ``size``², each ``(3, size, size)``."""
+    from adain.geometry import prepare
     from adain.io import load_image
-    from adain.transfer import prepare
 
-    root = Path(__file__).parent / "examples"
+    root = Path(__file__).parents[1] / "examples"
     return prepare(load_image(root / "content" / "canyon.jpg"), size, crop=True), prepare(load_image(root / "style" / "hokusai.jpg"), size, crop=True)
 
 

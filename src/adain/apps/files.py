@@ -1,0 +1,302 @@
+"""Stylizing files: ``adain stylize`` jobs (one content, several styles, masks) and folder runs.
+
+Reads and checks every input before a model is loaded, so bad input fails fast
+with a one-line :class:`~adain.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+from tqdm import tqdm
+
+from adain.color import PRESERVE_MODES
+from adain.controls import (
+    check_alpha,
+    check_weights_or_masks,
+    index_map_to_masks,
+    normalise_weights,
+)
+from adain.errors import InputError
+from adain.geometry import prepare
+from adain.io import (
+    DEFAULT_MAX_PIXELS,
+    MIN_SIDE,
+    fit_height,
+    image_format,
+    load_image,
+    load_index_map,
+    load_mask,
+    make_grid,
+    save_image,
+    tensor_to_pil,
+)
+from adain.stylizer import Stylizer
+from adain.tiling import resolve_tile, stylize_tiled
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """Settings of a file-level stylize run (the options of ``adain stylize``).
+
+    Attributes:
+        alpha: content–style trade-off in [0, 1].
+        preserve_color: ``None``, ``"color"`` or ``"luminance"``.
+        content_size: shorter side of the content before stylizing; 0 keeps
+            the original, so the output has the input's size.
+        style_size: shorter side of the style images (0 keeps): 512, the
+            original code's default and the paper's training scale.
+        crop: centre square crop of content and styles after resizing.
+        max_pixels: largest image accepted, as stored and (content) as processed.
+        quality: JPEG/WebP quality of written images.
+    """
+
+    alpha: float = 1.0
+    preserve_color: str | None = None
+    content_size: int = 0
+    style_size: int = 512
+    crop: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    quality: int = 95
+
+    def __post_init__(self) -> None:
+        check_alpha(self.alpha)
+        if self.preserve_color not in PRESERVE_MODES:
+            raise ValueError(f"preserve_color must be one of {PRESERVE_MODES}, got {self.preserve_color!r}")
+        for name, size in (("content size", self.content_size), ("style size", self.style_size)):
+            if size != 0 and size < MIN_SIDE:
+                raise ValueError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
+        if self.max_pixels < MIN_SIDE * MIN_SIDE:
+            raise ValueError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be in 1..100, got {self.quality}")
+
+
+def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions) -> Tensor:
+    """``prepare`` an image read from ``path`` and check the result against ``max_pixels``."""
+    image = prepare(image, size, opts.crop)
+    h, w = image.shape[-2:]
+    if h * w > opts.max_pixels:
+        raise InputError(f"{path}: {w}x{h} after resizing is over the limit of {opts.max_pixels} pixels (--max-pixels)")
+    return image
+
+
+def load_style(path: str | Path, opts: StylizeOptions) -> Tensor:
+    """Style file → ``(3, H, W)`` resized to ``opts.style_size`` (and cropped with ``opts.crop``)."""
+    return _prepared(Path(path), load_image(path, opts.max_pixels), opts.style_size, opts)
+
+
+def load_content(path: str | Path, opts: StylizeOptions) -> Tensor:
+    """Content file → ``(3, H, W)`` resized to ``opts.content_size`` (and cropped with ``opts.crop``)."""
+    return _prepared(Path(path), load_image(path, opts.max_pixels), opts.content_size, opts)
+
+
+def _check_region(masks: list[Tensor], files: list[Path], size: tuple[int, int] | None, empty: list[str]) -> None:
+    """Raise naming the file if a mask ``(H, W)`` is not ``size`` or covers nothing (``empty[k]`` says why)."""
+    for path, m, why in zip(files, masks, empty, strict=True):
+        if size is not None and tuple(m.shape) != size:
+            raise InputError(f"{path}: {m.shape[1]}x{m.shape[0]} but the content is {size[1]}x{size[0]} (masks must have the content's size)")
+        if float(m.max()) <= 0:
+            raise InputError(f"{path}: {why}")
+
+
+@dataclass
+class PairJob:
+    """One content and its styles, loaded, checked and prepared (see :func:`load_pair`).
+
+    ``content`` ``(3, H, W)``; ``styles`` K images ``(3, H', W')``; ``weights``
+    ``(K,)`` summing to 1 or ``None``; ``masks`` ``(K, H, W)`` or ``None``.
+    """
+
+    content: Tensor
+    styles: list[Tensor]
+    weights: Tensor | None = None
+    masks: Tensor | None = None
+
+    def run(self, stylizer: Stylizer, opts: StylizeOptions) -> Tensor:
+        """Stylize: ``(3, H, W)`` in [0, 1], the prepared content's size."""
+        return stylizer.stylize(
+            self.content, self.styles, alpha=opts.alpha, weights=self.weights, masks=self.masks,
+            preserve_color=opts.preserve_color,
+        )
+
+
+def load_pair(
+    content: str | Path,
+    styles: list[str | Path],
+    opts: StylizeOptions,
+    *,
+    weights: list[float] | None = None,
+    masks: list[str | Path] | None = None,
+    index_map: str | Path | None = None,
+) -> PairJob:
+    """Read and check every input of a one-content run before any model is loaded.
+
+    Masks (one per style) or an index map (pixel value k picks style k) must
+    have the content file's size; they go through the same resize and crop.
+
+    Raises:
+        InputError: a bad file (the message names it).
+        ValueError: counts that do not match, bad weights, masks with weights.
+    """
+    content, styles = Path(content), [Path(s) for s in styles]
+    k = len(styles)
+    if k == 0:
+        raise ValueError("at least one style image is needed")
+    if masks is not None and index_map is not None:
+        raise ValueError("give masks or an index map, not both")
+    check_weights_or_masks(weights, masks if masks is not None else index_map)
+    if masks is not None and len(masks) != k:
+        raise ValueError(f"{len(masks)} masks given for {k} styles (one mask per style)")
+    w = normalise_weights(weights, k) if weights is not None else None
+    raw = load_image(content, opts.max_pixels)
+    image = _prepared(content, raw, opts.content_size, opts)
+    region = None
+    if masks is not None or index_map is not None:
+        if masks is not None:
+            files = [Path(m) for m in masks]
+            loaded = [load_mask(m, opts.max_pixels) for m in files]
+            empty = ["mask covers nothing (all black)"] * k
+        else:
+            files = [Path(index_map)] * k
+            loaded = list(index_masks(index_map, k, opts.max_pixels))
+            empty = [f"no pixel has value {i}, so style {s} would not be used" for i, s in enumerate(styles)]
+        _check_region(loaded, files, tuple(raw.shape[-2:]), empty)
+        region = prepare(torch.stack(loaded), opts.content_size, opts.crop)
+        if opts.crop:  # resizing keeps every covered pixel > 0; cropping can cut a region away
+            _check_region(list(region), files, None, [f"{why} inside the centre crop" for why in empty])
+    return PairJob(image, [load_style(s, opts) for s in styles], w, region)
+
+
+def index_masks(path: str | Path, n_styles: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
+    """Index map file (palette or grey; value k picks style k) → one-hot masks ``(K, H, W)``.
+
+    Raises:
+        InputError: a value outside ``0..K-1`` (the message names the file).
+    """
+    idx = load_index_map(path, max_pixels)
+    top = int(idx.max())
+    if int(idx.min()) < 0 or top >= n_styles:
+        raise InputError(f"{path}: index map has value {top}, but with {n_styles} styles values must be in 0..{n_styles - 1}")
+    return index_map_to_masks(idx, n_styles)
+
+
+@dataclass
+class FolderReport:
+    """What a folder run did: files ``written`` and one message per ``skipped`` input."""
+
+    written: list[Path]
+    skipped: list[str]
+
+
+def output_name(content: Path, style: Path) -> str:
+    """File name of the result of ``content`` × ``style``: ``<content>_<style>.jpg``."""
+    return f"{content.stem}_{style.stem}.jpg"
+
+
+def stylize_folders(
+    contents: list[Path],
+    styles: list[Path],
+    out_dir: str | Path,
+    opts: StylizeOptions,
+    stylizer: Stylizer | Callable[[], Stylizer],
+    *,
+    grid: str | Path | None = None,
+    grid_height: int = 160,
+    progress: bool | None = None,
+    warn: Callable[[str], None] = print,
+) -> FolderReport:
+    """Stylize every content × style combination into ``out_dir/<content>_<style>.jpg``.
+
+    A bad input file is skipped with a ``warn`` message (naming it) and the run
+    goes on; the report lists the skips. Styles are encoded once (without
+    ``preserve_color``) and each content once.
+
+    Args:
+        stylizer: a :class:`Stylizer`, or a function making one, called only
+            once the inputs are checked (so bad input fails fast).
+        grid: also write a picture grid here: a header row of the styles, a
+            first column of the contents, the results in the cells.
+        grid_height: height of a grid row in pixels.
+        progress: tqdm progress bar (``None``: only on a terminal).
+
+    Raises:
+        InputError: no inputs, an output file name that two inputs share, a bad
+            output path, or no usable style at all.
+    """
+    out_dir = Path(out_dir)
+    if not contents or not styles:
+        raise InputError(f"nothing to do: {len(contents)} content and {len(styles)} style images")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder (the output of a folder run is a folder)")
+    seen: dict[str, tuple[Path, Path]] = {}
+    for c in contents:
+        for s in styles:
+            name = output_name(c, s)
+            if name in seen:
+                raise InputError(f"{out_dir / name}: both {seen[name][0].name} × {seen[name][1].name} and {c.name} × {s.name} would be written here; rename one")
+            seen[name] = (c, s)
+    if grid is not None:
+        image_format(grid)
+
+    skipped: list[str] = []
+
+    def skip(exc: InputError) -> None:
+        skipped.append(str(exc))
+        warn(f"{exc} (skipped)")
+
+    good_styles, style_images = [], []
+    for s in styles:
+        try:
+            style_images.append(load_style(s, opts))
+            good_styles.append(s)
+        except InputError as exc:
+            skip(exc)
+    if not good_styles:
+        raise InputError("no usable style image (see the warnings above)")
+    stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
+    reusable = stylizer.style_stats(style_images) if opts.preserve_color is None else style_images
+    def thumb(image: Tensor) -> Image.Image | None:
+        return fit_height(tensor_to_pil(image), grid_height) if grid is not None else None
+
+    written: list[Path] = []
+    rows: list[list[Image.Image | None]] = [[None, *map(thumb, style_images)]]
+    with tqdm(total=len(contents) * len(good_styles), unit="image", disable=None if progress is None else not progress) as bar:
+        for c in contents:
+            try:
+                content = load_content(c, opts)
+            except InputError as exc:
+                skip(exc)
+                bar.update(len(good_styles))
+                continue
+            row = [thumb(content)]
+            for s, out in zip(good_styles, stylizer.stylize_each(content, reusable, alpha=opts.alpha, preserve_color=opts.preserve_color), strict=True):
+                path = out_dir / output_name(c, s)
+                save_image(out, path, opts.quality)
+                written.append(path)
+                row.append(thumb(out))
+                bar.update(1)
+            rows.append(row)
+    if grid is not None and len(rows) > 1:
+        save_image(make_grid(rows, grid_height), grid, opts.quality)
+    return FolderReport(written, skipped)
+
+
+def stylize_pair(job: PairJob, stylizer: Stylizer, opts: StylizeOptions, tile: int | str = 0) -> Tensor:
+    """Run a loaded ``adain stylize`` job, in tiles when ``tile`` (see :func:`resolve_tile`) asks for it.
+
+    Raises:
+        ValueError: tiling asked for together with masks (spatial control is untiled only).
+    """
+    side = resolve_tile(tile, *job.content.shape[-2:])
+    if not side:
+        return job.run(stylizer, opts)
+    if job.masks is not None:
+        raise ValueError("--tile does not work with --mask or --index-map; use --tile 0")
+    return stylize_tiled(stylizer, job.content, job.styles, alpha=opts.alpha, weights=job.weights,
+                         preserve_color=opts.preserve_color, tile=side, progress=True)

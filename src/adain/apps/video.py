@@ -1,0 +1,326 @@
+"""Video style transfer: frames in batches through the networks, a temporal strategy, the input's timing and audio kept.
+
+The loop (:func:`stylize_video`) is short: :class:`adain.apps.video_io.VideoReader`
+decodes batches of frames (and hands on audio packets),
+:func:`stylize_frames` stylizes them with styles encoded once, a temporal
+strategy of :mod:`adain.apps.temporal` ties each frame to the ones before
+(``none``, ``blend`` or ``flow``), and :class:`adain.apps.video_io.VideoWriter`
+encodes them with the input's time stamps, size, rotation and audio, into a
+temp file renamed at the end.
+
+Flicker is measured as the mean absolute difference between consecutive
+output frames divided by the same for the input frames (1 = the output
+changes as much as the input; AdaIN on independent frames is well above, as
+the decoder's texture boils with small input changes);
+:mod:`adain.apps.video_metrics` has the flow-warped error, which does not count
+real motion. :class:`StatsStabilizer` (``stats_momentum``) is a running
+average of the content features' channel statistics, used instead of each
+frame's own in AdaIN (restarted at scene cuts), meant against colour pumping
+when large objects enter the frame; it barely changes the flicker number
+(measured in docs/video-and-datasets.md).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from adain.apps.files import index_masks
+from adain.apps.temporal import STRATEGIES, FlowBlend, TemporalBlend
+from adain.apps.video_io import VideoInfo, VideoReader, VideoWriter, frames_to_tensor, output_format, probe
+from adain.apps.video_metrics import FlickerMeter
+from adain.color import color_inputs, color_output
+from adain.controls import (
+    check_alpha,
+    check_weights_or_masks,
+    masks_to_grid,
+    normalise_weights,
+    target_features,
+)
+from adain.geometry import pad_to_multiple, resize_shorter
+from adain.io import InputError, load_mask
+from adain.ops import StyleStats, mean_std, rebase_stats
+from adain.stylizer import Stylizer
+
+SCENE_CUT = 2.0  # mean |μ_t − μ̄| / σ̄ over channels above this restarts the stabiliser
+
+
+# ---------------------------------------------------------------- pure functions
+
+
+def even_size(height: int, width: int) -> tuple[int, int]:
+    """Largest even ``(H, W)`` not above the given one (H.264 with 4:2:0 chroma needs even sides)."""
+    return height - height % 2, width - width % 2
+
+
+def fit_frames(frames: Tensor, size: int, even: bool) -> Tensor:
+    """``(N, 3, H, W)`` → shorter side ``size`` (0 keeps), then cropped to even sides if ``even``."""
+    if size:
+        frames = torch.stack([resize_shorter(f, size) for f in frames])
+    if even:
+        h, w = even_size(*frames.shape[-2:])
+        frames = frames[..., :h, :w]
+    return frames
+
+
+def masks_for_frames(masks: Tensor, rotation: int, size: tuple[int, int]) -> Tensor:
+    """Masks drawn on the displayed video ``(K, H', W')`` → stored frame orientation and size ``(K, H, W)``.
+
+    ``rotation`` is the display matrix's counter-clockwise rotation in degrees
+    (a multiple of 90); the masks are rotated back and resized (bilinear).
+    """
+    masks = torch.rot90(masks.float(), k=-(rotation // 90) % 4, dims=(-2, -1))
+    if tuple(masks.shape[-2:]) != size:
+        masks = F.interpolate(masks[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    return masks.clamp(0, 1)
+
+
+def read_masks(files: list[Path] | None, index_map: Path | None, n_styles: int) -> Tensor | None:
+    """Mask files (one per style, one size) or an index map → ``(K, H, W)`` in [0, 1], or ``None``.
+
+    Raises:
+        InputError: an unreadable file, masks of different sizes, a bad index map.
+        ValueError: the wrong number of masks, or both masks and an index map.
+    """
+    if files and index_map is not None:
+        raise ValueError("give masks or an index map, not both")
+    if index_map is not None:
+        return index_masks(index_map, n_styles)
+    if not files:
+        return None
+    if len(files) != n_styles:
+        raise ValueError(f"{len(files)} masks given for {n_styles} styles (one mask per style)")
+    masks = [load_mask(f) for f in files]
+    for f, m in zip(files, masks):
+        if m.shape != masks[0].shape:
+            raise InputError(f"{f}: {m.shape[1]}x{m.shape[0]} but {files[0]} is {masks[0].shape[1]}x{masks[0].shape[0]} (masks must share one size)")
+        if float(m.max()) <= 0:
+            raise InputError(f"{f}: mask covers nothing (all black)")
+    return torch.stack(masks)
+
+
+# ---------------------------------------------------------------- statistics stabiliser
+
+
+class StatsStabilizer:
+    """Running average of content feature statistics across frames.
+
+    Args:
+        momentum: weight of the past in ``μ̄ ← m·μ̄ + (1 − m)·μ`` (and the same
+            for σ); 0 turns the stabiliser off.
+        scene_cut: a frame whose mean is more than this many running standard
+            deviations from the running mean (averaged over channels) restarts
+            the average.
+    """
+
+    def __init__(self, momentum: float, scene_cut: float = SCENE_CUT) -> None:
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"stabiliser momentum must be in [0, 1), got {momentum}")
+        self.momentum, self.scene_cut = momentum, scene_cut
+        self.mean: Tensor | None = None
+        self.std: Tensor | None = None
+        self.cuts = 0
+
+    def update(self, mean: Tensor, std: Tensor) -> tuple[Tensor, Tensor]:
+        """One frame's statistics (any same shapes) → the running ones to normalise it with."""
+        if self.mean is not None and float(((mean - self.mean).abs() / self.std).mean()) > self.scene_cut:
+            self.mean = self.std = None
+            self.cuts += 1
+        if self.mean is None:
+            self.mean, self.std = mean, std
+        else:
+            m = self.momentum
+            self.mean = m * self.mean + (1 - m) * mean
+            self.std = m * self.std + (1 - m) * std
+        return self.mean, self.std
+
+
+# ---------------------------------------------------------------- stylizing frames
+
+
+@dataclass
+class FrameStyle:
+    """Everything that stays the same for all frames of one video.
+
+    ``stats`` are the encoded (possibly recoloured) styles; ``masks`` are
+    ``(K, H, W)`` at the processed frame size or ``None``.
+    """
+
+    stats: StyleStats
+    alpha: float = 1.0
+    weights: list[float] | None = None
+    masks: Tensor | None = None
+    preserve_color: str | None = None
+
+
+def stylize_frames(stylizer: Stylizer, frames: Tensor, style: FrameStyle, stabilizer: StatsStabilizer | None = None) -> Tensor:
+    """Stylize a batch of consecutive frames ``(N, 3, H, W)`` → ``(N, 3, H, W)`` in [0, 1].
+
+    Without a stabiliser this is :meth:`Stylizer.stylize_batch`; with one, each
+    frame is normalised with the running statistics (per mask region with masks).
+    """
+    net = torch.stack([color_inputs(f, [], style.preserve_color)[0] for f in frames])
+    if stabilizer is None:
+        out = stylizer.stylize_batch(net, style.stats, alpha=style.alpha, weights=style.weights, masks=style.masks)
+    else:
+        feats = stylizer.encode(net)
+        k = len(style.stats)
+        grid = None
+        if style.masks is not None:
+            padded, _ = pad_to_multiple(style.masks[:, None].float())
+            grid = masks_to_grid(padded[:, 0], tuple(feats.shape[-2:])).to(feats)
+        weights = None if grid is not None else normalise_weights(style.weights, k)
+        stats = StyleStats(style.stats.mean.to(feats), style.stats.std.to(feats))
+        targets = []
+        for x in feats.split(1):
+            if grid is None:
+                local = mean_std(x)
+            else:
+                region = [mean_std(x, mask=grid[i : i + 1]) for i in range(k)]
+                local = torch.cat([m for m, _ in region]), torch.cat([s for _, s in region])
+            rebased = rebase_stats(stats, local, stabilizer.update(*local))
+            targets.append(target_features(x, rebased.mean, rebased.std, alpha=style.alpha, weights=weights, masks=grid))
+        out = stylizer.decode(torch.cat(targets), tuple(frames.shape[-2:])).cpu()
+    return torch.stack([color_output(o, f, style.preserve_color) for o, f in zip(out, frames)])
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class VideoResult:
+    """Summary of :func:`stylize_video`."""
+
+    path: Path
+    frames: int
+    seconds: float
+    input_change: float
+    output_change: float
+    flicker: float
+    scene_cuts: int
+
+    @property
+    def fps(self) -> float:
+        return self.frames / max(self.seconds, 1e-9)
+
+
+def temporal_strategy(temporal: str, momentum: float | None = None) -> TemporalBlend | FlowBlend | None:
+    """The strategy of ``--temporal``: ``none`` (``None``), ``blend`` or ``flow``, with its momentum (default if ``None``).
+
+    Raises:
+        ValueError: an unknown name or a momentum outside [0, 1).
+        InputError: ``flow`` without OpenCV (the ``video-flow`` extra).
+    """
+    if temporal not in STRATEGIES:
+        raise ValueError(f"temporal must be one of {STRATEGIES}, got {temporal!r}")
+    if temporal == "none":
+        return None
+    kind = TemporalBlend if temporal == "blend" else FlowBlend
+    return kind() if momentum is None else kind(momentum)
+
+
+def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor], info: VideoInfo, *, alpha: float,
+                 weights: list[float] | None, masks: Tensor | None, preserve_color: str | None) -> FrameStyle:
+    """Styles encoded once, on the first batch ``(N, 3, H, W)``: its frames are the colour reference; masks fitted."""
+    h, w = images.shape[-2:]
+    reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
+    _, net_styles = color_inputs(reference, list(styles), preserve_color)
+    frame_masks = None if masks is None else masks_for_frames(masks, info.rotation, (h, w))
+    return FrameStyle(stylizer.style_stats(net_styles), alpha, weights, frame_masks, preserve_color)
+
+
+def stylize_video(
+    src: str | Path,
+    dst: str | Path,
+    styles: list[Tensor],
+    *,
+    stylizer: Stylizer | None = None,
+    alpha: float = 1.0,
+    weights: list[float] | None = None,
+    masks: Tensor | None = None,
+    preserve_color: str | None = None,
+    temporal: str = "none",
+    momentum: float | None = None,
+    stats_momentum: float = 0.0,
+    batch: int = 4,
+    size: int = 0,
+    crf: int = 18,
+    codec: str | None = None,
+    audio: bool = True,
+    max_frames: int = 0,
+    progress: bool = True,
+) -> VideoResult:
+    """Stylize every frame of a video and write it atomically.
+
+    Args:
+        src: input video (anything FFmpeg reads).
+        dst: output; the suffix picks the format: ``.mp4``/``.mov``/``.mkv``
+            (H.264, audio copied), ``.gif``, ``.webp`` (animated, no audio).
+        styles: style images ``(3, H, W)``, encoded once (recoloured first
+            with ``preserve_color="color"``, to the first batch of frames).
+        stylizer: the networks (default: shipped decoder, pretrained encoder).
+        alpha, weights, preserve_color: as in :meth:`Stylizer.stylize`.
+        masks: ``(K, H, W)`` in [0, 1], one per style, drawn on the video as
+            displayed (rotation applied); resized to the frames.
+        temporal: ``none`` (frames independent), ``blend`` (motion-gated
+            running average, :class:`adain.apps.temporal.TemporalBlend`) or ``flow``
+            (the previous output warped along the optical flow,
+            :class:`adain.apps.temporal.FlowBlend`; needs the ``video-flow`` extra).
+        momentum: the strategy's weight of the past (default: 0.8 for blend, 0.9 for flow).
+        stats_momentum: momentum of the running average of the content
+            statistics (:class:`StatsStabilizer`; 0: off).
+        batch: frames per forward pass.
+        size: shorter side of the processed frames (0 keeps the input size).
+        crf: H.264 quality (0 lossless … 51 worst).
+        codec: override the video encoder (e.g. ``mpeg4``).
+        audio: copy the first audio stream (mp4/mov/mkv only).
+        max_frames: stop after this many frames (0: all).
+
+    Returns:
+        :class:`VideoResult` with frame count, time and flicker numbers.
+
+    Raises:
+        InputError: unreadable input, no video stream, unknown codec, unknown
+            output format, audio that cannot be copied into the output.
+    """
+    src, dst = Path(src), Path(dst)
+    alpha = check_alpha(alpha)
+    check_weights_or_masks(weights, masks)
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    output_format(dst, codec)
+    info = probe(src)
+    strategy = temporal_strategy(temporal, momentum)
+    stabilizer = StatsStabilizer(stats_momentum) if stats_momentum > 0 else None
+    stylizer = stylizer or Stylizer()
+    meter = FlickerMeter()
+    style: FrameStyle | None = None
+    started = time.perf_counter()
+    total = min(info.frames or 0, max_frames or info.frames or 0) or None
+    with VideoReader(src) as reader, VideoWriter(dst, info, reader.video.time_base, codec=codec, crf=crf,
+                                                 audio=reader.audio if audio else None) as writer:
+        bar = tqdm(total=total, unit="frame", desc=src.name, disable=not progress, leave=False)
+        for frames in reader.batches(batch, max_frames, writer.mux_audio):
+            images = fit_frames(frames_to_tensor(frames), size, writer.even)
+            if style is None:
+                style = _frame_style(stylizer, images, styles, info, alpha=alpha, weights=weights, masks=masks,
+                                     preserve_color=preserve_color)
+            styled = stylize_frames(stylizer, images, style, stabilizer)
+            if strategy is not None:
+                styled = strategy(images, styled)
+            meter.update(images, styled)
+            writer.write(styled, frames)
+            bar.update(len(frames))
+            bar.set_postfix(fps=f"{writer.frames / (time.perf_counter() - started):.2f}")
+        bar.close()
+        if style is None:
+            raise InputError(f"{src}: the video stream has no frames")
+    cuts = (stabilizer.cuts if stabilizer else 0) + (strategy.cuts if isinstance(strategy, FlowBlend) else 0)
+    return VideoResult(dst, writer.frames, time.perf_counter() - started, meter.input_change, meter.output_change,
+                       meter.flicker, cuts)

@@ -1,0 +1,42 @@
+"""Command line: ``adain stylize | video | video-metrics | stylize-dataset | serve | train | eval | optimize | bench``.
+
+A thin layer over the Python API: parse, call, turn expected errors into a
+one-line message and exit code 2. Each command is a module of this package
+with ``register(sub)`` (its parser, examples in ``--help``) and ``run(args)``;
+they import the library lazily, so ``adain --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from adain.cli import bench, dataset, evaluate, optimize, serve, stylize, train, video, video_metrics
+
+EXIT_BAD_INPUT = 2
+COMMANDS = (stylize, train, evaluate, optimize, serve, bench, video, video_metrics, dataset)  # the order of ``adain --help``
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adain", description="Arbitrary style transfer in real time with AdaIN (Huang & Belongie, 2017).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from adain.encoder import WeightsError
+    from adain.io import InputError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (InputError, WeightsError, ValueError) as exc:
+        print(f"adain {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+

@@ -1,0 +1,73 @@
+"""``adain bench``: time and measure the model on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from adain.cli._options import add_command, add_model_options
+
+BENCH_EXAMPLES = """examples:
+  adain bench                                   # 256, 512, 1024 px on the default device, markdown table
+  adain bench --sizes 512 --runs 9 --compile    # torch.compile'd model (first call compiles)
+  adain bench --sizes 256 512 --no-train --accuracy --json > bench.json
+  adain bench --compare --sizes 512             # fp32 / bf16 / channels_last / compile side by side
+  adain bench --device cuda --sizes 512 1024 --batch 16 --compile --video 1920x1080
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "bench",
+        help="measure speed, FLOP/s and memory",
+        description="Latency, throughput, training step time, FLOPs, achieved GFLOP/s against this machine's measured "
+        "matmul peak, and peak memory; medians of several runs after warm-up.",
+        epilog=BENCH_EXAMPLES,
+    )
+    p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024], help="square sides, multiples of 8 (default %(default)s)")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per case; the median is reported (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default %(default)s)")
+    p.add_argument("--batch", type=int, default=4, help="frames per call of the throughput case (default %(default)s)")
+    p.add_argument("--train-batch", type=int, default=2, help="images per training step (default %(default)s)")
+    p.add_argument("--no-train", action="store_true", help="skip the training step")
+    add_model_options(p)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA and on CPUs with native bf16)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True, help="channels_last memory format (default on)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (frozen weights; CUDA graphs on CUDA)")
+    p.add_argument("--accuracy", action="store_true", help="also report the output's difference from fp32 on the example images")
+    p.add_argument("--video", metavar="WxH", help="also time batches of video frames of this size, e.g. 1920x1080")
+    p.add_argument("--compare", action="store_true", help="time fp32, bf16, channels_last and compile variants side by side instead")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    import json
+    from dataclasses import asdict
+
+    from adain.device import pick_device
+    from adain.evaluation.bench import compare_variants, variants_markdown
+    from adain.evaluation.bench import run_bench as bench
+    from adain.stylizer import Stylizer
+
+    if args.runs < 1 or args.warmup < 0:
+        raise ValueError("--runs must be ≥ 1 and --warmup ≥ 0")
+    try:
+        video = tuple(int(v) for v in args.video.lower().split("x")) if args.video else None
+    except ValueError:
+        video = ()
+    if video is not None and (len(video) != 2 or min(video) < 16):
+        raise ValueError(f"--video must be WIDTHxHEIGHT with sides ≥ 16, got {args.video!r}")
+    device = pick_device(args.device)
+    stylizer = Stylizer(args.decoder, device=device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile)
+    say = lambda line: print(f"bench: {line}", file=sys.stderr, flush=True)  # noqa: E731
+    if args.compare:
+        results, peaks = compare_variants(stylizer, sizes=tuple(args.sizes), runs=args.runs, warmup=args.warmup)
+        print(json.dumps({"peak_gflops": peaks, "variants": [asdict(r) for r in results]}, indent=2) if args.json else variants_markdown(results, peaks, device))
+        return
+    report = bench(
+        stylizer, sizes=tuple(args.sizes), runs=args.runs, warmup=args.warmup, batch=args.batch,
+        train_batch=args.train_batch, train=not args.no_train, accuracy=args.accuracy, video=video, progress=say,
+    )
+    print(report.to_json() if args.json else report.to_markdown())

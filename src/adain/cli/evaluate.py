@@ -1,0 +1,70 @@
+"""``adain eval``: measure a decoder on an evaluation set."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from adain.cli._options import EVAL_DATA, add_command, add_model_options
+
+EVAL_EXAMPLES = """examples:
+  adain eval --set release --report docs/eval/release          # the 6 pairs of the original release
+  adain eval --set full --limit 3 --report docs/eval/full     # first 3 pairs of content x style, vs the baseline
+  adain eval --set release --decoder runs/cpu/decoder.safetensors --json numbers.json
+  adain eval --set release --write-metadata                    # store the numbers in the shipped decoder
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "eval",
+        help="measure a decoder (content, style and Gram loss, speed)",
+        description="Stylize the evaluation pairs at alpha = 1 and report content, style and Gram loss and seconds per image.",
+        epilog=EVAL_EXAMPLES,
+    )
+    p.add_argument("--set", choices=("release", "full"), default="release", help="release: the 6 pairs of the original's examples; full: content x style at 512 px (default %(default)s)")
+    p.add_argument("--data", type=Path, default=EVAL_DATA, help="eval data folder (default %(default)s)")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N pairs (full: in the diagonal order; 0: all)")
+    p.add_argument("--baseline", type=Path, default=Path("docs/eval/optimize_full.json"), help="optimisation baseline of the full set (default %(default)s)")
+    p.add_argument("--size", type=int, default=512, help="full set: shorter side of content and style images (default %(default)s)")
+    p.add_argument("--report", type=Path, help="write report.md, grid.jpg and results.json into this folder")
+    p.add_argument("--json", type=Path, help="write the numbers as JSON to this file")
+    p.add_argument("--write-metadata", action="store_true", help="store the results in the decoder file's metadata")
+    add_model_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from adain.decoder import DECODER_PATH
+    from adain.evaluation.evaluate import evaluate
+    from adain.evaluation.report import write_eval_metadata, write_json, write_report
+
+    if args.limit < 0:
+        raise ValueError(f"--limit must be ≥ 0, got {args.limit}")
+    results, images = evaluate(args.set, data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device)
+    command = " ".join(
+        ["adain eval", f"--set {args.set}"]
+        + [f"--data {args.data}"] * (args.data != EVAL_DATA)
+        + [f"{flag} {value}" for flag, value in (("--decoder", args.decoder), ("--limit", args.limit), ("--report", args.report)) if value]
+        + ([f"--size {args.size}"] if args.set == "full" and args.size != 512 else [])
+    )
+    m = results["mean"]
+    print(f"{results['pairs_evaluated']} pairs, mean: content {m['content']:.4g}  style {m['style']:.4g}  gram {m['gram']:.4g}  {m['seconds']:.3f} s/image")
+    if args.set == "release":
+        r = results["mean_ratio"]
+        print(f"ours / original (mean ratio): content {r['content']:.3f}  style {r['style']:.3f}  gram {r['gram']:.3f}; target met: {results['target']['met']}")
+    elif results["baseline"].get("pairs_compared"):
+        b = results["baseline"]
+        r = b["ratio_of_means"]
+        print(f"ours / baseline on {b['pairs_compared']} pairs: content {r['content']:.3f}  style {r['style']:.3f}  gram {r['gram']:.3f}; target met: {b['target']['met']}")
+    else:
+        print(f"no optimisation baseline for these pairs at size {args.size} in {args.baseline}")
+    if args.json:
+        write_json(args.json, results)
+    if args.report:
+        print(f"report: {write_report(args.report, results, images, command)}")
+    if args.write_metadata:
+        path = args.decoder or DECODER_PATH
+        write_eval_metadata(path, results)
+        print(f"metadata eval_{args.set} written to {path}")

@@ -1,0 +1,107 @@
+"""``adain stylize``: stylize images or folders of them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from adain.cli._options import (
+    add_command,
+    add_model_options,
+    add_style_controls,
+    add_style_size,
+)
+
+STYLIZE_EXAMPLES = """examples:
+  adain stylize --content photo.jpg --style wave.jpg --output out.jpg
+  adain stylize --content photo.jpg --style wave.jpg --output out.jpg --alpha 0.6 --preserve-color color
+  adain stylize --content photo.jpg --style a.jpg b.jpg --weights 3 1 --output mix.jpg      # interpolation
+  adain stylize --content photo.jpg --style a.jpg b.jpg --mask left.png right.png --output split.jpg
+  adain stylize --content photo.jpg --style a.jpg b.jpg c.jpg --index-map regions.png --output regions.jpg
+  adain stylize --content photos/ --style paintings/ --output out/ --grid grid.jpg       # every pair
+  adain stylize --content huge.jpg --style wave.jpg --output out.jpg --tile 1024         # bounded memory
+
+A folder (for --content or --style) stylizes every content x style combination into the
+output folder as <content>_<style>.jpg; a bad image there is skipped with a warning, the rest
+is written, and the exit code is 2 at the end. With one content file, --output is one image and
+several styles are mixed (equal weights unless --weights, or placed by --mask / --index-map).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "stylize",
+        help="stylize images",
+        description="Render a content image in the style of one or several style images (AdaIN).",
+        epilog=STYLIZE_EXAMPLES,
+    )
+    p.add_argument("-c", "--content", type=Path, required=True, help="content image, or a folder of them")
+    p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s), or a folder of them")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .webp), or a folder in folder mode")
+    add_style_controls(
+        p,
+        mask_help="one mask per style, the content's size; white = this style here",
+        index_help="palette or grey PNG, the content's size; pixel value k (0..K-1) picks style k",
+        color_help="keep the content's colours: recolour the styles first, or transfer luminance only",
+    )
+    p.add_argument("--content-size", type=int, default=0, metavar="N", help="resize the content's shorter side to N first (0: keep; the output has the input's size) (default %(default)s)")
+    add_style_size(p)
+    p.add_argument("--crop", action="store_true", help="centre square crop of content and styles (after resizing)")
+    p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (decompression bombs, memory) (default: 50 million)")
+    add_model_options(p)
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1..100 (default %(default)s)")
+    p.add_argument("--grid", type=Path, metavar="FILE", help="folder mode: also write a picture grid (styles across, contents down)")
+    p.add_argument("--grid-height", type=int, default=160, metavar="PX", help="height of a grid row (default %(default)s)")
+    p.add_argument("--tile", default="0", metavar="SIZE", help="one content file: stylize in SIZE px tiles, bounded memory for huge "
+                   "images, same result (0: off; auto: 1024 px tiles above 4 megapixels) (default %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from adain.apps.files import (
+        StylizeOptions,
+        load_pair,
+        stylize_folders,
+        stylize_pair,
+    )
+    from adain.io import InputError, image_format, list_images, save_image
+    from adain.stylizer import Stylizer
+
+    opts = StylizeOptions(
+        alpha=args.alpha, preserve_color=args.preserve_color, content_size=args.content_size,
+        style_size=args.style_size, crop=args.crop, quality=args.quality,
+        **({} if args.max_pixels is None else {"max_pixels": args.max_pixels}),
+    )
+    if args.grid_height < 16:
+        raise ValueError(f"--grid-height must be at least 16, got {args.grid_height}")
+
+    def make_stylizer() -> Stylizer:
+        return Stylizer(args.decoder, device=args.device)
+
+    if not args.content.is_dir() and not any(s.is_dir() for s in args.style):
+        if args.grid is not None:
+            raise ValueError("--grid needs a folder of contents or styles")
+        if args.output.is_dir():
+            raise InputError(f"{args.output}: is a folder; give an image file name (a folder is for folder mode)")
+        image_format(args.output)
+        job = load_pair(args.content, args.style, opts, weights=args.weights, masks=args.mask, index_map=args.index_map)
+        save_image(stylize_pair(job, make_stylizer(), opts, args.tile), args.output, opts.quality)
+        print(f"wrote {args.output}")
+        return
+    if args.tile != "0":
+        raise ValueError("--tile works with one --content file, not folders")
+    if args.weights is not None or args.mask is not None or args.index_map is not None:
+        raise ValueError("--weights, --mask and --index-map mix styles into one picture: use one --content file and style files, not folders")
+    contents = list_images(args.content) if args.content.is_dir() else [args.content]
+    styles = [p for s in args.style for p in (list_images(s) if s.is_dir() else [s])]
+    report = stylize_folders(
+        contents, styles, args.output, opts, make_stylizer, grid=args.grid, grid_height=args.grid_height,
+        warn=lambda msg: tqdm.write(f"adain stylize: warning: {msg}", file=sys.stderr),
+    )
+    print(f"wrote {len(report.written)} images to {args.output}" + (f" and the grid {args.grid}" if args.grid and report.written else ""))
+    if report.skipped:
+        raise InputError(f"{len(report.skipped)} input file(s) skipped, their results are missing (see the warnings above)")

@@ -1,0 +1,1 @@
+"""Measuring decoders: evaluation pairs, metrics and reports, the optimisation baseline, benchmarks."""

@@ -1,0 +1,207 @@
+"""Measure a decoder: ``adain eval``.
+
+Stylizes a set of (content, style) pairs at α = 1 and measures each output
+with the normalised VGG-19 (``Encoder(last="relu5_1")``):
+
+* content loss: mean squared error of relu4_1 features, output vs content image;
+* style loss: the paper's Ls, Σ over relu1_1..relu4_1 of ‖μ(o) − μ(s)‖₂ + ‖σ(o) − σ(s)‖₂
+  (:func:`adain.losses.style_distance`);
+* Gram loss: Σ over relu1_1..relu5_1 of mse(Gram(o), Gram(s)) (:func:`adain.losses.gram_distance`);
+* seconds per image (style encoding, AdaIN and decoding; metrics not included).
+
+Sets (in ``../shared/data/eval``):
+
+* ``release``: the 6 pairs of the original implementation's ``examples/``
+  (``X_cropped`` + ``S_cropped``, 512×512) against its ``X_stylized_S.jpg``
+  output; every loss is also given as a ratio ours / original.
+* ``full``: ``content/`` × ``style/`` at shorter side 512, in the
+  :func:`diagonal_order` (``--limit N`` takes its first N pairs), against the
+  optimisation baseline cached by ``adain optimize --baseline``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from adain.decoder import DECODER_PATH, load_decoder, read_metadata
+from adain.encoder import Encoder
+from adain.evaluation.pairs import DEFAULT_DATA, FULL_SIZE, Pair, eval_pairs, load_pair
+from adain.io import InputError, load_image
+from adain.losses import image_metrics
+from adain.stylizer import Stylizer
+
+METRICS = ("content", "style", "gram")
+DEFAULT_BASELINE = Path("docs/eval/optimize_full.json")
+GRID_ROWS = 8  # pairs shown in the report's picture grid
+# targets of issue 3
+RELEASE_TARGET = 1.0  # content and style loss each ≤ 1.0× the original's (mean over pairs)
+FULL_STYLE_TARGET = 1.5  # style loss ≤ 1.5× the baseline's at no more than its content loss
+
+__all__ = ["Pair"]
+
+
+@dataclass
+class PairResult:
+    """Numbers of one pair: ours, the reference's (release set) and ours / reference."""
+
+    name: str
+    content_file: str
+    style_file: str
+    ours: dict[str, float]
+    reference: dict[str, float] = field(default_factory=dict)
+    ratio: dict[str, float] = field(default_factory=dict)
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies below it (reports stay portable), else absolute."""
+    full, here = Path(path).resolve(), Path.cwd().resolve()
+    return str(full.relative_to(here)) if full.is_relative_to(here) else str(full)
+
+
+# ---------------------------------------------------------------- pairs
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def mean_of(rows: list[dict[str, float]], keys: tuple[str, ...] = METRICS) -> dict[str, float]:
+    """Mean of each key over the rows that have it."""
+    return {k: sum(r[k] for r in rows) / len(rows) for k in keys if rows and all(k in r for r in rows)}
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate(
+    set_name: str,
+    *,
+    data: str | Path = DEFAULT_DATA,
+    decoder: str | Path | None = None,
+    limit: int = 0,
+    baseline: str | Path | None = DEFAULT_BASELINE,
+    size: int = FULL_SIZE,
+    device: str = "auto",
+    encoder: Encoder | None = None,
+    progress: bool = True,
+) -> tuple[dict, list[tuple[Tensor, ...]]]:
+    """Stylize every pair of a set at α = 1 and measure it.
+
+    ``size`` is the shorter side of the full set's images (the release set keeps its 512×512).
+    ``encoder``: the metrics' encoder up to relu5_1 (default: the normalised VGG-19), also used to stylize.
+
+    Returns:
+        ``(results, images)``: ``results`` is the JSON-ready summary (pairs, means, ratios,
+        comparison with the reference or baseline, target verdict); ``images`` holds, for the
+        first :data:`GRID_ROWS` pairs, ``(content, style, [reference,] output)``, each ``(3, H, W)``.
+    """
+    pairs = eval_pairs(set_name, data, limit)
+    size = size if set_name == "full" else 0
+    decoder_path = Path(decoder) if decoder is not None else DECODER_PATH
+    meta = read_metadata(decoder_path)
+    encoder = encoder if encoder is not None else Encoder(last="relu5_1")
+    stylizer = Stylizer(load_decoder(decoder_path), encoder=encoder, device=device, bf16=False)  # fp32: comparable across machines
+    dev = stylizer.device
+    rows: list[PairResult] = []
+    images = []
+    for index, pair in enumerate(tqdm(pairs, desc=f"eval {set_name}", disable=not progress, dynamic_ncols=True)):
+        content, style = load_pair(pair, size)
+        if index == 0:
+            stylizer.stylize(content, style)  # warm-up, so the first timing is not an outlier
+        _sync(dev)
+        start = time.perf_counter()
+        output = stylizer.stylize(content, style)
+        _sync(dev)
+        seconds = time.perf_counter() - start
+        c, s = content[None].to(dev), style[None].to(dev)
+        ours = {**image_metrics(encoder, output[None].to(dev), c, s), "seconds": seconds}
+        row = PairResult(pair.name, pair.content.name, pair.style.name, ours)
+        if pair.reference is not None:
+            reference = load_image(pair.reference)
+            if reference.shape != content.shape:
+                raise InputError(f"{pair.reference}: {reference.shape[2]}x{reference.shape[1]} but the content is {content.shape[2]}x{content.shape[1]}")
+            row.reference = image_metrics(encoder, reference[None].to(dev), c, s)
+            row.ratio = {k: ours[k] / row.reference[k] for k in METRICS}
+        if index < GRID_ROWS:
+            images.append((content, style, reference, output) if pair.reference is not None else (content, style, output))
+        rows.append(row)
+    results = {
+        "set": set_name,
+        "pairs_evaluated": len(rows),
+        "limit": limit,
+        "size": size,
+        "decoder": shown_path(decoder_path),
+        "decoder_steps": meta.get("steps"),
+        "device": str(dev),
+        "torch_threads": torch.get_num_threads(),
+        "mean": mean_of([r.ours for r in rows], METRICS + ("seconds",)),
+        "pairs": [asdict(r) for r in rows],
+    }
+    if set_name == "release":
+        results["reference_mean"] = mean_of([r.reference for r in rows])
+        results["mean_ratio"] = mean_of([r.ratio for r in rows])
+        results["target"] = release_verdict(results["mean_ratio"])
+    elif baseline is not None:
+        results["baseline"] = compare_baseline(rows, baseline, size)
+    return results, images
+
+
+def release_verdict(mean_ratio: dict[str, float]) -> dict:
+    """Issue 3's target on the release set: mean content and style ratios each ≤ 1.0."""
+    met = mean_ratio["content"] <= RELEASE_TARGET and mean_ratio["style"] <= RELEASE_TARGET
+    return {"rule": f"mean content ratio ≤ {RELEASE_TARGET} and mean style ratio ≤ {RELEASE_TARGET}", "met": met}
+
+
+def read_baseline(path: Path) -> dict:
+    """A baseline file of ``adain optimize --baseline``: ``{"config": {...}, "pairs": {name: metrics}, ...}``.
+
+    Raises:
+        InputError: not JSON or without ``config`` and ``pairs``.
+    """
+    try:
+        cached = json.loads(path.read_text())
+        if not isinstance(cached["config"], dict) or not isinstance(cached["pairs"], dict):
+            raise TypeError("config and pairs must be objects")
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a baseline file of adain optimize ({type(exc).__name__}: {exc})") from None
+    return cached
+
+
+def compare_baseline(rows: list[PairResult], path: str | Path, size: int) -> dict:
+    """Our means vs the optimisation baseline's on the pairs both have (issue 3's target on the full set).
+
+    A baseline made at another image ``size`` is not compared (``size_mismatch``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {"file": str(path), "missing": True, "pairs_compared": 0}
+    cached = read_baseline(path)
+    by_name, config = cached["pairs"], cached["config"]
+    common = [r for r in rows if r.name in by_name] if config.get("size") == size else []
+    out = {"file": str(path), "config": config, "pairs_compared": len(common), "missing": False, "size_mismatch": config.get("size") != size}
+    if not common:
+        return out
+    ours, base = mean_of([r.ours for r in common]), mean_of([by_name[r.name] for r in common])
+    ratio = {k: ours[k] / base[k] for k in METRICS}
+    out.update(
+        ours_mean=ours,
+        baseline_mean=base,
+        ratio_of_means=ratio,
+        baseline_seconds=mean_of([by_name[r.name] for r in common], ("seconds",)).get("seconds"),
+        target={
+            "rule": f"style ≤ {FULL_STYLE_TARGET}× the baseline's and content ≤ 1.0× (means over the compared pairs)",
+            "met": ratio["style"] <= FULL_STYLE_TARGET and ratio["content"] <= 1.0,
+        },
+    )
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,1 @@
+"""Training the decoder: crop sampling and the training loop."""

@@ -1,0 +1,47 @@
+"""The package layout: the tensor core loads no codecs, progress bars or servers; old import paths keep working."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+APP_ONLY = ("PIL", "tqdm", "fastapi", "uvicorn", "av")
+
+
+def loaded_by(statement: str) -> set[str]:
+    """Top-level packages among ``APP_ONLY`` that ``statement`` imports in a fresh interpreter, beyond ``import torch``.
+
+    torch itself imports tqdm (through torch.hub), so what counts is what adain adds.
+    """
+    code = (
+        "import sys, torch\n"
+        "before = set(sys.modules)\n"
+        f"{statement}\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return set(out) & set(APP_ONLY)
+
+
+def test_the_tensor_core_loads_no_codec_progress_bar_or_server():
+    assert loaded_by("import adain.ops, adain.stylizer") == set()
+    assert loaded_by("import adain; adain.Stylizer, adain.mean_std") == set()
+
+
+def test_the_check_sees_an_app_import():
+    # the probe itself works: the file app does load the image codec
+    assert "PIL" in loaded_by("import adain.apps.files")
+
+
+def test_old_import_paths_of_the_readme_keep_working():
+    import adain
+    from adain.transfer import Stylizer, StylizeOptions, prepare
+
+    assert Stylizer is adain.Stylizer
+    assert StylizeOptions.__module__ == "adain.apps.files"
+    assert prepare is adain.prepare
+
+
+def test_python_dash_m_runs_the_command_line():
+    out = subprocess.run([sys.executable, "-m", "adain.cli", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "stylize-dataset" in out
