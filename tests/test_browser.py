@@ -19,12 +19,11 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 uvicorn = pytest.importorskip("uvicorn")
 
-from conftest import write_image  # noqa: E402
-
 from adain.apps.server import Limits, create_app  # noqa: E402
 from adain.decoder import Decoder  # noqa: E402
 from adain.io import pil_to_tensor  # noqa: E402
 from adain.stylizer import Stylizer  # noqa: E402
+from conftest import write_image  # noqa: E402
 
 
 class Recorder:

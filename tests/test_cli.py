@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_image
 from PIL import Image
-from test_io import BAD_FILES, exif_rotated_jpeg, png_bytes
-from test_transfer import tiny_decoder
 
 from adain.cli import main
 from adain.decoder import save_decoder
+from conftest import write_image
+from test_io import BAD_FILES, exif_rotated_jpeg, png_bytes
+from test_transfer import tiny_decoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import write_image
 
 from adain.io import InputError, find_images
 from adain.training.data import CropSampler, random_crop, resize_for_crops
+from conftest import write_image
 
 
 def test_resize_keeps_the_aspect_and_reaches_the_crop(tmp_path):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_image
 from PIL import Image
 
 from adain.apps.dataset import (
@@ -23,6 +22,7 @@ from adain.apps.dataset import (
 )
 from adain.decoder import Decoder, init_like_paper, save_decoder
 from adain.stylizer import Stylizer
+from conftest import write_image
 
 OPTS = DatasetOptions(copies=2, style_size=32, quality=95, seed=3)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_image
 from safetensors.torch import load_file
 
 from adain.cli import main
@@ -17,6 +16,7 @@ from adain.evaluation.evaluate import evaluate
 from adain.evaluation.pairs import diagonal_order, full_pairs, release_pairs
 from adain.io import InputError, load_image, save_image
 from adain.losses import image_metrics
+from conftest import write_image
 
 RELEASE_NAMES = {
     "avril_stylized_impronte_d_artista": ("avril_cropped.jpg", "impronte_d_artista_cropped.jpg"),
@@ -171,7 +171,8 @@ def test_eval_cli_errors(tmp_path: Path, image_dir: Path, capsys):
     assert not (tmp_path / "out").exists()
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    code = main(["eval", "--set", "full", "--data", str(image_dir), "--limit", "1", "--size", "32", "--decoder", str(decoder), "--baseline", str(bad), "--device", "cpu"])
+    code = main(["eval", "--set", "full", "--data", str(image_dir), "--limit", "1", "--size", "32",
+                 "--decoder", str(decoder), "--baseline", str(bad), "--device", "cpu"])
     assert code == 2 and "bad.json: not a baseline file" in capsys.readouterr().err
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_image
 from PIL import Image
 
 from adain.io import (
@@ -23,6 +22,7 @@ from adain.io import (
     make_grid,
     save_image,
 )
+from conftest import write_image
 
 # ---------------------------------------------------------------- bad-file makers (also used by test_cli)
 

@@ -35,7 +35,7 @@ def test_the_check_sees_an_app_import():
 
 def test_old_import_paths_of_the_readme_keep_working():
     import adain
-    from adain.transfer import Stylizer, StylizeOptions, prepare
+    from adain.transfer import StylizeOptions, Stylizer, prepare
 
     assert Stylizer is adain.Stylizer
     assert StylizeOptions.__module__ == "adain.apps.files"

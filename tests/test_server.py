@@ -268,7 +268,7 @@ def test_bad_input_is_a_clear_4xx(client, uploads, data, files, status, message)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/json"
     assert message in r.json()["detail"]
-    assert not str(uploads) in r.json()["detail"]  # messages name the upload, not the temp file
+    assert str(uploads) not in r.json()["detail"]  # messages name the upload, not the temp file
     assert list(uploads.iterdir()) == []
 
 

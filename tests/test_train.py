@@ -34,7 +34,7 @@ def test_two_steps_then_resume_matches_uninterrupted(image_dir: Path, tmp_path: 
     state_a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     state_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert state_a["step"] == state_b["step"] == 2
-    for (ka, va), (kb, vb) in zip(state_a["optimizer"]["state"].items(), state_b["optimizer"]["state"].items()):
+    for (_, va), (_, vb) in zip(state_a["optimizer"]["state"].items(), state_b["optimizer"]["state"].items()):
         torch.testing.assert_close(va["exp_avg"], vb["exp_avg"], rtol=0, atol=0)
     # the step changed the weights at all
     init = train(_cfg(image_dir, tmp_path / "c", steps=0))

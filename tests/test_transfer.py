@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import write_image
 from PIL import Image
 from torch import nn
 
@@ -21,7 +20,9 @@ from adain.decoder import Decoder
 from adain.geometry import center_crop, pad_to_multiple, prepare, resize_shorter
 from adain.io import InputError
 from adain.ops import StyleStats, adain_with_stats, mean_std
+from adain.methods import style_statistics
 from adain.stylizer import Stylizer
+from conftest import write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -290,3 +291,45 @@ def test_load_pair_resizes_and_crops_masks_with_the_content(tmp_path):
     with pytest.raises(InputError, match="inside the centre crop") as info:
         load_pair(content, styles, StylizeOptions(crop=True), masks=[tmp_path / "edge.png", tmp_path / "right.png"])
     assert str(tmp_path / "edge.png") in str(info.value)
+
+
+# ---------------------------------------------------------------- transfer methods
+
+
+@pytest.mark.parametrize("method", ["adain", "wct", "efdm"])
+def test_alpha_zero_gives_the_content_features_back(method):
+    feat, style = torch.randn(1, 8, 6, 6), torch.randn(2, 8, 5, 7)
+    stats = StyleStats.cat([style_statistics(style[i : i + 1], method) for i in range(2)])
+    torch.testing.assert_close(target_features(feat, stats, alpha=0.0, weights=torch.tensor([0.3, 0.7])), feat)
+    masks = torch.zeros(2, 1, 6, 6)
+    masks[0, :, :, :3] = 1
+    masks[1, :, :, 3:] = 1
+    torch.testing.assert_close(target_features(feat, stats, alpha=0.0, masks=masks), feat)
+    t = target_features(feat, stats, masks=masks)
+    left = target_features(feat, stats.select(0), masks=masks[:1])
+    torch.testing.assert_close(t[..., :3], left[..., :3])  # the left half is the first style's alone
+    assert not torch.allclose(t[..., 3:], left[..., 3:], atol=1e-3)  # the right half took the second style
+
+
+@pytest.mark.parametrize("method", ["adain", "wct", "efdm"])
+def test_stylizer_runs_every_method(stylizer, method):
+    content, styles = smooth(24, 32, 0), [smooth(24, 24, 1), smooth(32, 24, 2)]
+    stats = stylizer.style_stats(styles, method)
+    assert stats.method == method and len(stats) == 2
+    out = stylizer.stylize(content, styles, method=method, weights=[0.5, 0.5], alpha=0.8, preserve_color="color")
+    assert out.shape == content.shape and torch.isfinite(out).all()
+    each = list(stylizer.stylize_each(content, stats))
+    torch.testing.assert_close(each[1], stylizer.stylize(content, styles[1], method=method))
+
+
+def test_methods_differ_and_bad_methods_or_flat_styles_are_errors(stylizer):
+    content, style = smooth(24, 32, 3), smooth(24, 24, 4)
+    outs = {m: stylizer.stylize(content, style, method=m) for m in ("adain", "wct", "efdm")}
+    assert not torch.allclose(outs["adain"], outs["wct"], atol=1e-3)
+    assert not torch.allclose(outs["adain"], outs["efdm"], atol=1e-3)
+    with pytest.raises(ValueError, match="^unknown method 'gatys': choose one of adain, wct, efdm$"):
+        stylizer.stylize(content, style, method="gatys")
+    with pytest.raises(ValueError, match="^style 2 is a flat image"):
+        stylizer.style_stats([style, torch.full((3, 24, 24), 0.4)], "wct")
+    with pytest.raises(ValueError, match="encoded for efdm, not wct"):
+        next(stylizer.stylize_each(content, stylizer.style_stats([style], "efdm"), method="wct"))

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_tiling import lively_stylizer
 
 from adain.apps.temporal import TemporalBlend
 from adain.apps.video import (
@@ -26,6 +25,7 @@ from adain.cli import main
 from adain.io import InputError
 from adain.ops import StyleStats, adain_with_stats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
+from test_tiling import lively_stylizer
 
 HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
 RATE = Fraction(12)

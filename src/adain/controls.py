@@ -5,6 +5,7 @@ statistics into the decoder's input (:func:`target_features`):
 
 * ``alpha`` in [0, 1]: ``t ← α·t + (1 − α)·f(c)`` (content–style trade-off);
 * several styles with float ``weights`` (interpolation of their statistics);
+* any transfer method (:mod:`adain.methods`): the style statistics carry it;
 * ``masks``: spatial control, one soft/binary mask per style (any number of
   styles), resized to the feature grid; positions no mask covers keep the
   content features.
@@ -16,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from adain.ops import adain_with_stats
+from adain.methods import apply_statistics, mix_statistics
+from adain.ops import StyleStats
 
 
 def check_alpha(alpha: float) -> float:
@@ -82,20 +84,22 @@ def masks_to_grid(masks: Tensor, size: tuple[int, int]) -> Tensor:
 
 def target_features(
     content_feat: Tensor,
-    style_mean: Tensor,
-    style_std: Tensor,
+    stats: StyleStats | Tensor,
+    style_std: Tensor | None = None,
     *,
     alpha: float = 1.0,
     weights: Tensor | None = None,
     masks: Tensor | None = None,
 ) -> Tensor:
-    """The decoder's input ``t`` for one or several styles.
+    """The decoder's input ``t`` for one or several styles, with their transfer method.
 
     Args:
         content_feat: relu4_1 content features ``(N, C, h, w)``.
-        style_mean, style_std: statistics of K styles, ``(K, C, 1, 1)``.
+        stats: K encoded styles (:class:`StyleStats`, any method); or their
+            AdaIN means ``(K, C, 1, 1)`` with the stds in ``style_std``.
         alpha: content–style trade-off in [0, 1].
-        weights: ``(K,)`` interpolation weights summing to 1 (not with masks).
+        weights: ``(K,)`` interpolation weights (not with masks); see
+            :func:`adain.methods.mix_statistics` for what they mean per method.
         masks: ``(K, 1, h, w)`` feature-grid masks (spatial control).
 
     Returns:
@@ -105,13 +109,15 @@ def target_features(
         ValueError: both weights and masks, or counts that do not match K.
     """
     alpha = check_alpha(alpha)
-    k = style_mean.shape[0]
+    if isinstance(stats, Tensor):
+        if style_std is None:
+            raise ValueError("style means given without their stds")
+        stats = StyleStats(stats, style_std)
+    stats = stats.to(content_feat.device)
+    k = len(stats)
     check_weights_or_masks(weights, masks)
     if masks is None:
-        w = normalise_weights(weights, k).to(style_mean).view(k, 1, 1, 1)
-        mean = (w * style_mean).sum(0, keepdim=True)
-        std = (w * style_std).sum(0, keepdim=True)
-        t = adain_with_stats(content_feat, mean, std)
+        t = apply_statistics(content_feat, mix_statistics(stats, normalise_weights(weights, k)))
     else:
         if masks.shape[0] != k:
             raise ValueError(f"{masks.shape[0]} masks given for {k} styles")
@@ -119,5 +125,5 @@ def target_features(
         t = content_feat.float() * (1 - masks.sum(0, keepdim=True)).clamp_min(0)
         for i in range(k):
             m = masks[i : i + 1]
-            t = t + m * adain_with_stats(content_feat, style_mean[i : i + 1], style_std[i : i + 1], mask=m)
+            t = t + m * apply_statistics(content_feat, stats.select(i), mask=m)
     return alpha * t + (1 - alpha) * content_feat.float()

@@ -39,7 +39,7 @@ def auto_bf16(device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
 
 
-def autocast_for(device: torch.device, bf16: bool | None) -> contextlib.AbstractContextManager:
+def autocast_for(device: torch.device, bf16: bool | None) -> contextlib.AbstractContextManager[object]:
     """bf16 autocast where it is fast (``None``: :func:`auto_bf16`) or forced, else a no-op."""
     use = auto_bf16(device) if bf16 is None else bf16
     if not use:

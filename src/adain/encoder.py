@@ -165,7 +165,7 @@ class Encoder(nn.Module):
                 block[1].weight.data.copy_(w)
                 block[1].bias.data.copy_(b)
 
-    def train(self, mode: bool = True) -> "Encoder":
+    def train(self, mode: bool = True) -> Encoder:
         return super().train(False)  # always frozen, no dropout/BN anyway
 
     def preprocess(self, image: Tensor) -> Tensor:

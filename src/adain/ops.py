@@ -110,13 +110,45 @@ class AdaIN(nn.Module):
 
 @dataclass
 class StyleStats:
-    """Encoded styles: relu4_1 channel statistics, ``mean`` and ``std`` each ``(K, 512, 1, 1)``."""
+    """Encoded styles: the relu4_1 statistics of K styles for one transfer method (:mod:`adain.methods`).
+
+    ``mean`` and ``std`` ``(K, 512, 1, 1)`` for every method; ``colour``
+    ``(K, 512, 512)`` float64 for ``wct`` (the covariance's square root);
+    ``quantiles`` ``(K, 512, Q)`` for ``efdm`` (each channel's sorted values
+    resampled to Q levels).
+    """
 
     mean: Tensor
     std: Tensor
+    method: str = "adain"
+    colour: Tensor | None = None
+    quantiles: Tensor | None = None
 
     def __len__(self) -> int:
         return self.mean.shape[0]
+
+    def tensors(self) -> dict[str, Tensor]:
+        """The statistics that are set, by name, each ``(K, …)``."""
+        named = {"mean": self.mean, "std": self.std, "colour": self.colour, "quantiles": self.quantiles}
+        return {name: t for name, t in named.items() if t is not None}
+
+    def select(self, k: int) -> StyleStats:
+        """Style ``k`` alone (K = 1)."""
+        return StyleStats(method=self.method, **{name: t[k : k + 1] for name, t in self.tensors().items()})
+
+    def to(self, device: torch.device | str) -> StyleStats:
+        return StyleStats(method=self.method, **{name: t.to(device) for name, t in self.tensors().items()})
+
+    @staticmethod
+    def cat(parts: list[StyleStats]) -> StyleStats:
+        """Styles encoded for the same method, one after another."""
+        if not parts:
+            raise ValueError("no style statistics to join")
+        methods = {p.method for p in parts}
+        if len(methods) != 1:
+            raise ValueError(f"style statistics of different methods cannot be joined: {sorted(methods)}")
+        names = parts[0].tensors()
+        return StyleStats(method=parts[0].method, **{name: torch.cat([p.tensors()[name] for p in parts]) for name in names})
 
 
 def rebase_stats(stats: StyleStats, local: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> StyleStats:

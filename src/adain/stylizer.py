@@ -18,7 +18,8 @@ from adain.decoder import Decoder, load_decoder
 from adain.device import auto_bf16, autocast_for, pick_device
 from adain.encoder import Encoder
 from adain.geometry import pad_to_multiple
-from adain.ops import StyleStats, mean_std
+from adain.methods import check_method, check_varies, style_statistics
+from adain.ops import StyleStats
 
 __all__ = ["StyleStats", "Stylizer"]
 
@@ -81,16 +82,24 @@ class Stylizer(nn.Module):
         return out.float()[..., : size[0], : size[1]].clamp(0, 1)
 
     @torch.no_grad()
-    def style_stats(self, styles: list[Tensor]) -> StyleStats:
-        """Encode style images (each ``(3, H, W)``, any size) → :class:`StyleStats`.
+    def style_stats(self, styles: list[Tensor], method: str = "adain") -> StyleStats:
+        """Encode style images (each ``(3, H, W)``, any size) → :class:`StyleStats` for a transfer method.
 
         Styles are encoded as they are, without padding to a multiple of 8: only
         their statistics are kept, and padding would bias them.
+
+        Raises:
+            ValueError: no style, an unknown method, or a flat (single-colour) style image.
         """
+        check_method(method)
         if not styles:
             raise ValueError("at least one style image is needed")
-        stats = [mean_std(self.encode(s[None], pad=False)) for s in styles]
-        return StyleStats(torch.cat([m for m, _ in stats]), torch.cat([s for _, s in stats]))
+        parts = []
+        for k, style in enumerate(styles):
+            feats = self.encode(style[None], pad=False)
+            check_varies(feats, f"style {k + 1}" if len(styles) > 1 else "the style")
+            parts.append(style_statistics(feats, method))
+        return StyleStats.cat(parts)
 
     @torch.no_grad()
     def stylize_batch(
@@ -123,7 +132,7 @@ class Stylizer(nn.Module):
         if masks is not None:
             padded, _ = pad_to_multiple(masks[:, None].float())
             grid = masks_to_grid(padded[:, 0], tuple(feats.shape[-2:]))
-        t = target_features(feats, stats.mean.to(feats), stats.std.to(feats), alpha=alpha, weights=weights, masks=grid)
+        t = target_features(feats, stats, alpha=alpha, weights=weights, masks=grid)
         return self.decode(t, size).cpu()
 
     @torch.no_grad()
@@ -136,6 +145,7 @@ class Stylizer(nn.Module):
         weights: list[float] | None = None,
         masks: Tensor | None = None,
         preserve_color: str | None = None,
+        method: str = "adain",
     ) -> Tensor:
         """Stylize one image.
 
@@ -146,13 +156,15 @@ class Stylizer(nn.Module):
             weights: interpolation weights, one per style (default: equal).
             masks: ``(K, H, W)`` in [0, 1], one per style, the content's size.
             preserve_color: ``None``, ``"color"`` or ``"luminance"``.
+            method: transfer method, ``"adain"``, ``"wct"`` or ``"efdm"`` (:mod:`adain.methods`).
 
         Returns:
             ``(3, H, W)`` in [0, 1], the content's size.
         """
         styles = [styles] if isinstance(styles, Tensor) else list(styles)
         net_content, net_styles = color_inputs(content, styles, preserve_color)
-        out = self.stylize_batch(net_content[None], self.style_stats(net_styles), alpha=alpha, weights=weights, masks=masks)[0]
+        stats = self.style_stats(net_styles, method)
+        out = self.stylize_batch(net_content[None], stats, alpha=alpha, weights=weights, masks=masks)[0]
         return color_output(out, content, preserve_color)
 
     @torch.no_grad()
@@ -163,6 +175,7 @@ class Stylizer(nn.Module):
         *,
         alpha: float = 1.0,
         preserve_color: str | None = None,
+        method: str | None = None,
     ) -> Iterator[Tensor]:
         """Stylize one image with each style in turn (the content is encoded once).
 
@@ -173,6 +186,7 @@ class Stylizer(nn.Module):
                 many contents; only without ``preserve_color``, which needs the
                 images because it adapts them to each content).
             alpha, preserve_color: as in :meth:`stylize`.
+            method: as in :meth:`stylize` (``None``: ``"adain"``, or the method the styles were encoded for).
 
         Yields:
             K images ``(3, H, W)`` in [0, 1], one per style, in order.
@@ -181,11 +195,13 @@ class Stylizer(nn.Module):
         if isinstance(styles, StyleStats):
             if preserve_color is not None:
                 raise ValueError("preserve_color needs the style images, not their statistics")
+            if method is not None and method != styles.method:
+                raise ValueError(f"the styles were encoded for {styles.method}, not {method}")
             net_content, stats = content, styles
         else:
             net_content, net_styles = color_inputs(content, list(styles), preserve_color)
-            stats = self.style_stats(net_styles)
+            stats = self.style_stats(net_styles, method or "adain")
         feats = self.encode(net_content[None])
         for k in range(len(stats)):
-            t = target_features(feats, stats.mean[k : k + 1].to(feats), stats.std[k : k + 1].to(feats), alpha=alpha)
+            t = target_features(feats, stats.select(k), alpha=alpha)
             yield color_output(self.decode(t, tuple(content.shape[-2:]))[0].cpu(), content, preserve_color)

@@ -30,8 +30,9 @@ from pathlib import Path
 import torch
 
 from adain.controls import check_alpha
+from adain.errors import InputError
 from adain.geometry import prepare
-from adain.io import InputError, find_images, load_image, save_image, write_text_atomic
+from adain.io import find_images, load_image, save_image, write_text_atomic
 from adain.ops import StyleStats
 from adain.stylizer import Stylizer
 

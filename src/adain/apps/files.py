@@ -239,7 +239,8 @@ def stylize_folders(
         for s in styles:
             name = output_name(c, s)
             if name in seen:
-                raise InputError(f"{out_dir / name}: both {seen[name][0].name} × {seen[name][1].name} and {c.name} × {s.name} would be written here; rename one")
+                first = f"{seen[name][0].name} × {seen[name][1].name}"
+                raise InputError(f"{out_dir / name}: both {first} and {c.name} × {s.name} would be written here; rename one")
             seen[name] = (c, s)
     if grid is not None:
         image_format(grid)

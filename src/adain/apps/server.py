@@ -455,7 +455,15 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, *, decoder: str | Path | None = None, device: str = "auto", bf16: bool | None = None, limits: Limits | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    decoder: str | Path | None = None,
+    device: str = "auto",
+    bf16: bool | None = None,
+    limits: Limits | None = None,
+) -> None:
     """Load the model once and serve the app under uvicorn until interrupted."""
     import uvicorn
 

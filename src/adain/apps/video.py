@@ -43,8 +43,9 @@ from adain.controls import (
     normalise_weights,
     target_features,
 )
+from adain.errors import InputError
 from adain.geometry import pad_to_multiple, resize_shorter
-from adain.io import InputError, load_mask
+from adain.io import load_mask
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
 

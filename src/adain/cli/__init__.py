@@ -26,8 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from adain.encoder import WeightsError
-    from adain.io import InputError
+    from adain.errors import InputError, WeightsError
 
     args = build_parser().parse_args(argv)
     try:

@@ -24,7 +24,8 @@ def add_alpha(p: argparse.ArgumentParser) -> None:
 
 
 def add_style_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--style-size", type=int, default=512, metavar="N", help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
+    p.add_argument("--style-size", type=int, default=512, metavar="N",
+                   help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
 
 
 def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help: str, color_help: str) -> None:

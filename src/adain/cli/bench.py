@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> None:
     say = lambda line: print(f"bench: {line}", file=sys.stderr, flush=True)  # noqa: E731
     if args.compare:
         results, peaks = compare_variants(stylizer, sizes=tuple(args.sizes), runs=args.runs, warmup=args.warmup)
-        print(json.dumps({"peak_gflops": peaks, "variants": [asdict(r) for r in results]}, indent=2) if args.json else variants_markdown(results, peaks, device))
+        print(json.dumps({"peak_gflops": peaks, "variants": [asdict(r) for r in results]},
+                         indent=2) if args.json else variants_markdown(results, peaks, device))
         return
     report = bench(
         stylizer, sizes=tuple(args.sizes), runs=args.runs, warmup=args.warmup, batch=args.batch,

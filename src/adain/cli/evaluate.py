@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Stylize the evaluation pairs at alpha = 1 and report content, style and Gram loss and seconds per image.",
         epilog=EVAL_EXAMPLES,
     )
-    p.add_argument("--set", choices=("release", "full"), default="release", help="release: the 6 pairs of the original's examples; full: content x style at 512 px (default %(default)s)")
+    p.add_argument("--set", choices=("release", "full"), default="release",
+                   help="release: the 6 pairs of the original's examples; full: content x style at 512 px (default %(default)s)")
     p.add_argument("--data", type=Path, default=EVAL_DATA, help="eval data folder (default %(default)s)")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N pairs (full: in the diagonal order; 0: all)")
     p.add_argument("--baseline", type=Path, default=Path("docs/eval/optimize_full.json"), help="optimisation baseline of the full set (default %(default)s)")
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> None:
     elif results["baseline"].get("pairs_compared"):
         b = results["baseline"]
         r = b["ratio_of_means"]
-        print(f"ours / baseline on {b['pairs_compared']} pairs: content {r['content']:.3f}  style {r['style']:.3f}  gram {r['gram']:.3f}; target met: {b['target']['met']}")
+        print(f"ours / baseline on {b['pairs_compared']} pairs: content {r['content']:.3f}  style {r['style']:.3f}  gram {r['gram']:.3f}; "
+              f"target met: {b['target']['met']}")
     else:
         print(f"no optimisation baseline for these pairs at size {args.size} in {args.baseline}")
     if args.json:

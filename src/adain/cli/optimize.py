@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="output image (.jpg, .png, .webp)")
     p.add_argument("--size", type=int, default=512, help="shorter side of the content image (with --baseline: of both), 0 keeps it (default %(default)s)")
     p.add_argument("--style-size", type=int, default=512, help="shorter side of the style image, 0 keeps it (default %(default)s)")
-    p.add_argument("--baseline", type=Path, help="instead of one image: optimise the pairs of 'adain eval --set full' and cache their metrics in this JSON file")
+    p.add_argument("--baseline", type=Path,
+                   help="instead of one image: optimise the pairs of 'adain eval --set full' and cache their metrics in this JSON file")
     p.add_argument("--data", type=Path, default=EVAL_DATA, help="eval data folder for --baseline (default %(default)s)")
     p.add_argument("--limit", type=int, default=0, help="--baseline: only the first N pairs of the diagonal order (0: all 231)")
     p.add_argument("--outputs", type=Path, help="--baseline: also save the optimised images into this folder")
@@ -35,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=("lbfgs", "adam"), default="lbfgs", help="optimiser (default %(default)s)")
     p.add_argument("--lr", type=float, help="learning rate (default: 1.0 for L-BFGS, 0.02 for Adam)")
     p.add_argument("--style-weight", type=float, default=10.0, help="λ in Lc + λ·Ls (default %(default)s)")
-    p.add_argument("--content-target", choices=("adain", "content"), default="adain", help="relu4_1 target of Lc: AdaIN(f(c), f(s)) as in training, or f(c) (default %(default)s)")
+    p.add_argument("--content-target", choices=("adain", "content"), default="adain",
+                   help="relu4_1 target of Lc: AdaIN(f(c), f(s)) as in training, or f(c) (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default %(default)s)")
     p.set_defaults(func=run)
 
@@ -52,7 +54,8 @@ def run(args: argparse.Namespace) -> None:
             raise ValueError(f"--limit must be ≥ 0, got {args.limit}")
         cache = run_baseline(args.baseline, data=args.data, limit=args.limit, config=config, size=args.size, device=args.device, outputs=args.outputs)
         m = cache["mean"]
-        print(f"{len(cache['pairs'])} pairs in {args.baseline}, mean: content {m['content']:.4g}  style {m['style']:.4g}  gram {m['gram']:.4g}  {m['seconds']:.1f} s/pair")
+        print(f"{len(cache['pairs'])} pairs in {args.baseline}, mean: content {m['content']:.4g}  style {m['style']:.4g}  gram {m['gram']:.4g}  "
+              f"{m['seconds']:.1f} s/pair")
         return
     if not all(single):
         raise ValueError("give --content, --style and --output (or --baseline FILE)")

@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         index_help="palette or grey PNG, the content's size; pixel value k (0..K-1) picks style k",
         color_help="keep the content's colours: recolour the styles first, or transfer luminance only",
     )
-    p.add_argument("--content-size", type=int, default=0, metavar="N", help="resize the content's shorter side to N first (0: keep; the output has the input's size) (default %(default)s)")
+    p.add_argument("--content-size", type=int, default=0, metavar="N",
+                   help="resize the content's shorter side to N first (0: keep; the output has the input's size) (default %(default)s)")
     add_style_size(p)
     p.add_argument("--crop", action="store_true", help="centre square crop of content and styles (after resizing)")
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (decompression bombs, memory) (default: 50 million)")
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> None:
         stylize_folders,
         stylize_pair,
     )
-    from adain.io import InputError, image_format, list_images, save_image
+    from adain.errors import InputError
+    from adain.io import image_format, list_images, save_image
     from adain.stylizer import Stylizer
 
     opts = StylizeOptions(

@@ -37,10 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default %(default)s)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA and on CPUs with native bf16)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True, help="channels_last memory format (default on: 1.5x faster with bf16 on this project's CPU)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="channels_last memory format (default on: 1.5x faster with bf16 on this project's CPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the decoder")
-    p.add_argument("--cache-images", action="store_true", help="keep the resized training images in memory (about 3·size² bytes each): for GPUs and small data sets")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY", help="also keep an exponential moving average of the weights with this decay (e.g. 0.999) and export it as OUT/decoder-ema.safetensors (default: off)")
+    p.add_argument("--cache-images", action="store_true",
+                   help="keep the resized training images in memory (about 3·size² bytes each): for GPUs and small data sets")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="also keep an exponential moving average of the weights with this decay (e.g. 0.999) and export it as "
+                        "OUT/decoder-ema.safetensors (default: off)")
     p.add_argument("--init", type=Path, help="start from these decoder weights (.safetensors) instead of scratch")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop (and save) after this wall-clock budget (0: no limit)")
@@ -62,7 +66,8 @@ def run(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         content=args.content, style=args.style, out=args.out, steps=args.steps, batch=args.batch, size=args.size,
         crop=args.crop, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight, seed=args.seed,
-        device=args.device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, cache_images=args.cache_images, ema=args.ema, init=args.init,
+        device=args.device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, cache_images=args.cache_images,
+        ema=args.ema, init=args.init,
         resume=args.resume, max_minutes=args.max_minutes, save_every=args.save_every, sample_every=args.sample_every,
         log_every=args.log_every,
     )

@@ -29,9 +29,9 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -119,7 +119,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: tuple[int, ...]
         gen = torch.Generator(device=device).manual_seed(0)
         a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
         b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
-        seconds = statistics.median(time_calls(lambda: a @ b, device, runs=runs, warmup=1))
+        seconds = statistics.median(time_calls(functools.partial(torch.matmul, a, b), device, runs=runs, warmup=1))
         best = max(best, 2 * n**3 / seconds / 1e9)
     return best
 
@@ -345,9 +345,9 @@ def run_bench(
         frames = torch.rand(batch, 3, size, size, generator=gen)
         stats = stylizer.style_stats([style])
         plan = [
-            ("stylize", 1, lambda: stylizer.stylize(content, style), probe_new),
-            ("cached style", 1, lambda: stylizer.stylize_batch(content[None], stats), probe_cached),
-            (f"batch of {batch}", batch, lambda: stylizer.stylize_batch(frames, stats), probe_cached * batch),
+            ("stylize", 1, functools.partial(stylizer.stylize, content, style), probe_new),
+            ("cached style", 1, functools.partial(stylizer.stylize_batch, content[None], stats), probe_cached),
+            (f"batch of {batch}", batch, functools.partial(stylizer.stylize_batch, frames, stats), probe_cached * batch),
         ]
         if train and train_batch:
             plan.append((f"train step (batch {train_batch})", train_batch, train_step_fn(stylizer, train_batch, size), probe_train))
@@ -360,7 +360,8 @@ def run_bench(
         stats = stylizer.style_stats([frames[0, :, :256, :256]])
         say(f"{width}x{height} video frames, batch of {batch}")
         fn = functools.partial(stylizer.stylize_batch, frames, stats)
-        cases.append(_case(f"video frames (batch {batch})", f"{width}x{height}", batch, fn, scale_flops(probe_cached, height, width) * batch, dtype, device, runs, warmup))
+        flops = scale_flops(probe_cached, height, width) * batch
+        cases.append(_case(f"video frames (batch {batch})", f"{width}x{height}", batch, fn, flops, dtype, device, runs, warmup))
     diffs = {}
     if accuracy:
         for size in sizes:

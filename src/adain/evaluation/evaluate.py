@@ -32,8 +32,9 @@ from tqdm import tqdm
 
 from adain.decoder import DECODER_PATH, load_decoder, read_metadata
 from adain.encoder import Encoder
+from adain.errors import InputError
 from adain.evaluation.pairs import DEFAULT_DATA, FULL_SIZE, Pair, eval_pairs, load_pair
-from adain.io import InputError, load_image
+from adain.io import load_image
 from adain.losses import image_metrics
 from adain.stylizer import Stylizer
 

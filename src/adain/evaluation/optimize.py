@@ -30,11 +30,12 @@ from tqdm import tqdm
 
 from adain.device import hardware_name, pick_device
 from adain.encoder import Encoder
+from adain.errors import InputError
 from adain.evaluation.evaluate import mean_of, read_baseline
 from adain.evaluation.pairs import DEFAULT_DATA, FULL_SIZE, full_pairs, load_pair
 from adain.evaluation.report import write_json
 from adain.geometry import resize_shorter
-from adain.io import InputError, load_image, save_image
+from adain.io import load_image, save_image
 from adain.losses import content_loss, image_metrics, style_loss
 from adain.ops import adain
 

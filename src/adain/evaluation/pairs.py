@@ -18,8 +18,9 @@ from pathlib import Path
 
 from torch import Tensor
 
+from adain.errors import InputError
 from adain.geometry import resize_shorter
-from adain.io import InputError, list_images, load_image
+from adain.io import list_images, load_image
 
 SETS = ("release", "full")
 DEFAULT_DATA = Path("../shared/data/eval")

@@ -96,7 +96,8 @@ def report_markdown(results: dict, command: str, grid_name: str = "grid.jpg") ->
             cfg = ", ".join(f"{k}={v}" for k, v in b["config"].items())
             lines += [
                 f"| ours (mean, {b['pairs_compared']} pairs with a baseline) | {_fmt(o['content'])} | {_fmt(o['style'])} | {_fmt(o['gram'])} | |",
-                f"| optimisation baseline (same pairs) | {_fmt(base['content'])} | {_fmt(base['style'])} | {_fmt(base['gram'])} | {_fmt(b['baseline_seconds'])} |",
+                f"| optimisation baseline (same pairs) | {_fmt(base['content'])} | {_fmt(base['style'])} | {_fmt(base['gram'])} "
+                f"| {_fmt(b['baseline_seconds'])} |",
                 f"| ours / baseline | {_fmt(ratio['content'])} | {_fmt(ratio['style'])} | {_fmt(ratio['gram'])} | |",
                 "",
                 f"Baseline: `{b['file']}` ({cfg}). Target (issue 3): {b['target']['rule']}: {verdict}.",

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from adain.io import InputError, load_pil
+from adain.errors import InputError
+from adain.io import load_pil
 
 
 def resize_for_crops(img: Image.Image, *, size: int, crop: int) -> Tensor:

@@ -252,7 +252,8 @@ def train(cfg: TrainConfig) -> Path:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}", lc=f"{lc.item():.3f}", ls=f"{ls.item():.3f}", img_s=f"{ips:.1f}")
                 if step % cfg.log_every == 0 or step == 1:
-                    writer.writerow([step, f"{loss.item():.5f}", f"{lc.item():.5f}", f"{ls.item():.5f}", f"{scheduler.get_last_lr()[0]:.3e}", f"{ips:.2f}", f"{elapsed:.1f}"])
+                    lr = scheduler.get_last_lr()[0]
+                    writer.writerow([step, f"{loss.item():.5f}", f"{lc.item():.5f}", f"{ls.item():.5f}", f"{lr:.3e}", f"{ips:.2f}", f"{elapsed:.1f}"])
                     log_file.flush()
                 if step % cfg.save_every == 0:
                     checkpoint()
