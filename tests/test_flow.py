@@ -106,7 +106,7 @@ def test_measure_video_on_files(tmp_path: Path, tiny_encoder):
     frames = pan(6)
     src = write_clip(tmp_path / "in.mp4", frames)
     same = measure_video(src, src, frames[0], encoder=tiny_encoder)
-    assert same.frames == 6 and same.size == (H, W) and same.flow == "medium"
+    assert same.frames == 6 and same.size == (H, W) and same.flow == "farneback"
     assert same.warp_error < 0.01 and same.flicker == pytest.approx(1.0) and same.style_loss > 0
     # a half-size output: the input is resized to it; boiling texture raises the error, not the input's own
     small = write_clip(tmp_path / "small.mp4", F.interpolate(boiling(frames, 0.3), scale_factor=0.5, mode="area"))

@@ -16,6 +16,7 @@ control and method of the stylizer.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -113,16 +114,16 @@ class FlowBlend:
     """
 
     def __init__(self, momentum: float = 0.9, threshold: float = MOTION_THRESHOLD, min_reliable: float = 0.3,
-                 method: str = "fast", still_margin: float = 0.002) -> None:
+                 method: str = "medium", still_margin: float = 0.002) -> None:
         if not 0.0 <= momentum < 1.0 or threshold <= 0 or not 0.0 <= min_reliable <= 1.0:
             raise ValueError(f"flow blend needs momentum in [0, 1), threshold > 0, min_reliable in [0, 1], got "
                              f"{momentum}, {threshold}, {min_reliable}")
         self.momentum, self.threshold, self.min_reliable, self.still_margin = momentum, threshold, min_reliable, still_margin
         self.estimator = FlowEstimator(method)
-        self.last: tuple[object, Tensor, Tensor] | None = None  # gray input, input, output of the last frame
+        self.last: tuple[np.ndarray, Tensor, Tensor] | None = None  # gray input, input, output of the last frame
         self.cuts = 0
 
-    def step(self, gray, x: Tensor, y: Tensor) -> Tensor:
+    def step(self, gray: np.ndarray, x: Tensor, y: Tensor) -> Tensor:
         """One frame: gray ``(H, W)`` uint8, input and stylized ``(1, 3, H, W)`` → output ``(1, 3, H, W)``."""
         if self.last is not None:
             last_gray, last_x, last_y = self.last

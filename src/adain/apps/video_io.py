@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
 AUDIO_SUFFIXES = (".mp4", ".mov", ".mkv")
 
 
-def _av():
+def _av() -> Any:
     try:
         import av
     except ImportError:  # pragma: no cover - av is a dependency
@@ -60,7 +61,7 @@ class VideoInfo:
     audio: str | None
 
 
-def _open_input(path: Path):
+def _open_input(path: Path) -> Any:
     av = _av()
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -105,7 +106,7 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(first.width, first.height, Fraction(rate), stream.frames, first.rotation, stream.codec_context.name, audio)
 
 
-def frames_to_tensor(frames: list) -> Tensor:
+def frames_to_tensor(frames: list[Any]) -> Tensor:
     """PyAV frames → ``(N, 3, H, W)`` float32 RGB in [0, 1] (stored orientation)."""
     arrays = np.stack([f.to_ndarray(format="rgb24") for f in frames])
     return torch.from_numpy(arrays).permute(0, 3, 1, 2).float().div_(255.0)
@@ -130,7 +131,7 @@ class VideoReader:
     def __exit__(self, *exc: object) -> None:
         self.container.close()
 
-    def batches(self, batch: int, max_frames: int = 0, on_audio: Callable | None = None) -> Iterator[list]:
+    def batches(self, batch: int, max_frames: int = 0, on_audio: Callable[[Any], None] | None = None) -> Iterator[list[Any]]:
         """Decoded frames in lists of ``batch`` (the last may be shorter), at most ``max_frames`` (0: all).
 
         With ``on_audio``, the first audio stream's packets go to it as they are demuxed.
@@ -140,11 +141,12 @@ class VideoReader:
         """
         av = _av()
         streams = [self.video] + ([self.audio] if on_audio and self.audio is not None else [])
-        buffer, count = [], 0
+        buffer: list[Any] = []
+        count = 0
         try:
             for packet in self.container.demux(*streams):
                 if packet.stream.type == "audio":
-                    if packet.dts is not None:
+                    if on_audio is not None and packet.dts is not None:
                         on_audio(packet)
                     continue
                 for frame in packet.decode():
@@ -183,7 +185,7 @@ def output_format(dst: Path, codec: str | None = None) -> tuple[str, str]:
     return codec_name, pix_fmt
 
 
-def _to_av_frame(image: Tensor, pix_fmt: str):
+def _to_av_frame(image: Tensor, pix_fmt: str) -> Any:
     """``(3, H, W)`` in [0, 1] → PyAV frame (GIF: PIL median-cut palette, no dither)."""
     av = _av()
     arr = image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
@@ -227,7 +229,7 @@ class VideoWriter:
     """
 
     def __init__(self, dst: str | Path, info: VideoInfo, time_base: Fraction, *, codec: str | None = None,
-                 crf: int = 18, audio=None) -> None:
+                 crf: int = 18, audio: Any = None) -> None:
         av = _av()
         self.dst = Path(dst)
         self.codec, self.pix_fmt = output_format(self.dst, codec)
@@ -237,9 +239,9 @@ class VideoWriter:
         os.close(fd)
         self.tmp = Path(tmp)
         self.out = av.open(str(self.tmp), "w")
-        self.video = None
-        self.audio = None
-        self.pending: list = []
+        self.video: Any = None
+        self.audio: Any = None
+        self.pending: list[Any] = []
         self.frames = 0
         self.first_pts: int | None = None
         if audio is not None and self.dst.suffix.lower() in AUDIO_SUFFIXES:
@@ -257,20 +259,20 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             self._finish()
         else:
             self._abort()
 
-    def _mux(self, packets) -> None:
+    def _mux(self, packets: Iterable[Any]) -> None:
         try:
             for packet in packets:
                 self.out.mux(packet)
         except _av().error.FFmpegError as exc:
             raise InputError(f"{self.dst}: cannot write the video ({exc.strerror or type(exc).__name__})") from None
 
-    def mux_audio(self, packet) -> None:
+    def mux_audio(self, packet: Any) -> None:
         """Copy one demuxed audio packet (ignored when the output takes no audio)."""
         if self.audio is None:
             return
@@ -293,7 +295,7 @@ class VideoWriter:
         self._mux(self.pending)
         self.pending = []
 
-    def write(self, images: Tensor, sources: list) -> None:
+    def write(self, images: Tensor, sources: list[Any]) -> None:
         """Encode frames ``(N, 3, H, W)`` in [0, 1] with the time stamps of their N source frames."""
         if self.video is None:
             self._open_video(*images.shape[-2:])

@@ -13,7 +13,7 @@ VIDEO_METRICS_EXAMPLES = """examples:
   adain video-metrics clip.mp4 clip.mp4                               # the input against itself: ≈ 0
 
 warping error (Lai et al. 2018): mean |O_t - warp(O_t-1)| over consecutive frames, warped with the
-optical flow of the INPUT frames (OpenCV's DIS), over the pixels the forward-backward check keeps
+optical flow of the INPUT frames (OpenCV's Farnebäck), over the pixels the forward-backward check keeps
 (the occluded fraction is reported); warp_mse is the same squared (Lai et al.'s exact E_warp).
 flicker: mean |O_t - O_t-1| / mean |I_t - I_t-1| (no flow). style loss: per frame, the paper's Ls
 against the style image (as adain eval), averaged. Needs pip install "adain[video-flow]".
@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", type=Path, help="its stylization (frame i against input frame i)")
     p.add_argument("-s", "--style", type=Path, help="the style image, for the style loss (left out without it)")
     add_style_size(p)
-    p.add_argument("--flow", choices=("ultrafast", "fast", "medium"), default="medium", help="DIS preset of the input's flow (default %(default)s)")
+    p.add_argument("--flow", choices=("farneback", "ultrafast", "fast", "medium"), default="farneback",
+                   help="optical flow of the input: Farnebäck or a DIS preset (default %(default)s: not the DIS flow --temporal flow follows)")
     p.add_argument("--max-frames", type=int, default=0, metavar="N", help="compare the first N frames (0: all)")
     p.add_argument("--style-every", type=int, default=1, metavar="N", help="style loss on every N-th frame only (faster) (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a line")
