@@ -63,6 +63,7 @@ def main() -> None:
     p.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
     p.add_argument("--no-metrics", action="store_true", help="throughput only")
     p.add_argument("--style-every", type=int, default=1, help="style loss on every N-th frame (default %(default)s)")
+    p.add_argument("--warmup", action="store_true", help="a throw-away run of one batch first (one-time set-up costs out of the timings)")
     p.add_argument("--out", type=Path, default=Path("runs/video_temporal"))
     p.add_argument("--side-by-side", type=Path, metavar="FILE", help="animated .webp or .gif of the three outputs")
     p.add_argument("--sbs-frames", type=int, default=48)
@@ -73,6 +74,9 @@ def main() -> None:
     stylizer = Stylizer()
     args.out.mkdir(parents=True, exist_ok=True)
     rows, outputs = {}, []
+    if args.warmup:
+        stylize_video(args.clip, args.out / "warmup.mp4", [style], stylizer=stylizer, batch=args.batch, size=args.size,
+                      max_frames=args.batch, progress=False)
     for name in args.strategies:
         dst = args.out / f"{args.clip.stem}_{args.size}_{name}.mp4"
         result = stylize_video(args.clip, dst, [style], stylizer=stylizer, temporal=name, batch=args.batch,
