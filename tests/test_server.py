@@ -243,7 +243,7 @@ def test_limits(make_client, overrides, data, files, status, message):
         ({"style_name": ["marc", "macke"]}, [content_file(), mask_file(torch.ones(40, 48))], 400, "nothing is left for style 1"),
         ({"style_name": ["marc"]}, [content_file(), mask_file(torch.zeros(40, 48))], 400, "mask 1 covers nothing"),
         ({"style_name": ["marc", "macke", "seurat"]}, [content_file(), mask_file(torch.ones(40, 48))], 400, "1 masks given for 3 styles"),
-        ({"style_name": ["marc", "macke"], "weight": ["1", "1"]}, [content_file(), mask_file(torch.ones(40, 48))], 400, "either weights or masks"),
+        ({"style_name": ["marc", "macke"], "weight": ["1", "1"]}, [content_file(), mask_file(torch.ones(40, 48))], 400, "weights or masks, not both"),
         ({"style_name": ["marc", "macke"], "weight": ["1"]}, [content_file()], 400, "1 weights given for 2 styles"),
         ({"style_name": ["marc", "macke"], "weight": ["1", "-1"]}, [content_file()], 400, "must be finite and ≥ 0"),
         ({"style_name": ["marc", "macke"], "weight": ["nan", "1"]}, [content_file()], 400, "must be finite and ≥ 0"),

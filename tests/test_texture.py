@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from adain.texture import check_texture_size, circular, gram_loss, noise_image, refine_texture
 from adain.losses import gram
+from adain.texture import check_texture_size, circular, gram_loss, noise_image, refine_texture
 
 
 def test_noise_is_grey_periodic_and_seeded():

@@ -19,8 +19,8 @@ from adain.controls import (
 from adain.decoder import Decoder
 from adain.geometry import center_crop, pad_to_multiple, prepare, resize_shorter
 from adain.io import InputError
-from adain.ops import StyleStats, adain_with_stats, mean_std
 from adain.methods import style_statistics
+from adain.ops import StyleStats, adain_with_stats, mean_std
 from adain.stylizer import Stylizer
 from conftest import write_image
 
@@ -157,13 +157,13 @@ def test_uncovered_positions_keep_the_content_features():
 
 def test_weights_with_masks_is_an_error_not_ignored():
     feat, masks = torch.randn(1, 8, 4, 6), torch.ones(2, 1, 4, 6) / 2
-    with pytest.raises(ValueError, match="one or the other"):
+    with pytest.raises(ValueError, match="not both"):
         target_features(feat, torch.randn(2, 8, 1, 1), torch.rand(2, 8, 1, 1), weights=torch.tensor([0.5, 0.5]), masks=masks)
 
 
 def test_stylizer_refuses_weights_with_masks(stylizer):
     content, a, b = smooth(24, 40, 0), smooth(24, 24, 1), smooth(32, 24, 2)
-    with pytest.raises(ValueError, match="one or the other"):
+    with pytest.raises(ValueError, match="not both"):
         stylizer.stylize(content, [a, b], weights=[0.5, 0.5], masks=torch.ones(2, 24, 40) / 2)
 
 
@@ -279,11 +279,11 @@ def test_load_pair_resizes_and_crops_masks_with_the_content(tmp_path):
     Image.fromarray(left).save(tmp_path / "left.png")
     Image.fromarray(255 - left).save(tmp_path / "right.png")
     job = load_pair(content, styles, StylizeOptions(content_size=20, style_size=16), masks=[tmp_path / "left.png", tmp_path / "right.png"])
-    assert job.content.shape == (3, 20, 40) and job.masks.shape == (2, 20, 40)
+    assert job.content.shape == (3, 20, 40) and job.controls.masks.shape == (2, 20, 40)
     assert [tuple(s.shape[-2:]) for s in job.styles] == [(16, 16), (16, 32)]
-    assert float(job.masks[0, :, :18].min()) > 0.99 and float(job.masks[0, :, 22:].max()) < 0.01
+    assert float(job.controls.masks[0, :, :18].min()) > 0.99 and float(job.controls.masks[0, :, 22:].max()) < 0.01
     cropped = load_pair(content, styles, StylizeOptions(crop=True), weights=[1, 3])
-    assert cropped.content.shape == (3, 40, 40) and cropped.weights.tolist() == [0.25, 0.75]
+    assert cropped.content.shape == (3, 40, 40) and list(cropped.controls.weights) == [0.25, 0.75]
     # the centre crop of an 80x40 content keeps columns 20..59: a mask on columns 0..15 is cropped away
     edge = np.zeros((40, 80), np.uint8)
     edge[:, :16] = 255

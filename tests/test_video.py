@@ -22,6 +22,7 @@ from adain.apps.video import (
 from adain.apps.video_io import probe
 from adain.apps.video_metrics import FlickerMeter, frame_difference
 from adain.cli import main
+from adain.controls import Controls
 from adain.io import InputError
 from adain.ops import StyleStats, adain_with_stats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
@@ -140,6 +141,9 @@ def test_flow_strategy_with_every_control_keeps_timing_and_audio(tmp_path: Path,
         assert result.frames == 7 and probe(out).rotation == 90
     assert [f.time for f in read_frames(out)[0]] == pytest.approx([f.time for f in read_frames(src)[0]])
     assert audio_payloads(out) == audio_payloads(src)
+    for method in ("wct", "efdm"):  # the transfer methods go through the same Stylizer
+        assert stylize_video(src, out, styles, stylizer=stylizer, method=method, weights=[1, 3], temporal="flow",
+                             progress=False).frames == 7
     with pytest.raises(ValueError, match="temporal must be one of"):
         stylize_video(src, out, STYLE, stylizer=stylizer, temporal="smooth", progress=False)
 
@@ -214,8 +218,8 @@ def test_stats_stabiliser_off_equals_plain_batches(stylizer: Stylizer):
     frames = (torch.rand(1, 3, 32, 40, generator=gen) * (1 + 0.3 * torch.rand(4, 1, 1, 1, generator=gen))).clamp(0, 1)
     masks = torch.zeros(2, 32, 40)
     masks[0, :, :20], masks[1, :, 20:] = 1, 1
-    for style in (FrameStyle(stylizer.style_stats(STYLE), alpha=0.7),
-                  FrameStyle(stylizer.style_stats(STYLE * 2), masks=masks)):
+    for style in (FrameStyle(stylizer.style_stats(STYLE), Controls(alpha=0.7)),
+                  FrameStyle(stylizer.style_stats(STYLE * 2), Controls(masks=masks))):
         plain = stylize_frames(stylizer, frames, style)
         torch.testing.assert_close(stylize_frames(stylizer, frames, style, StatsStabilizer(0.0)), plain, rtol=0, atol=1e-4)
 

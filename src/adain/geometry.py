@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from adain.errors import UsageError
+
 MULTIPLE = 8  # the encoder downsamples by 8: inputs are padded to a multiple of it
 
 
@@ -13,7 +15,7 @@ def resize_shorter(image: Tensor, size: int) -> Tensor:
     if size <= 0:
         return image
     if size < 16:
-        raise ValueError(f"size must be 0 (keep) or at least 16, got {size}")
+        raise UsageError(f"size must be 0 (keep) or at least 16, got {size}")
     h, w = image.shape[-2:]
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))

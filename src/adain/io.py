@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -142,7 +142,7 @@ def load_index_map(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Te
 def tensor_to_pil(image: Tensor) -> Image.Image:
     """``(3, H, W)`` in [0, 1] (values outside are clipped) → RGB PIL image."""
     if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a (3, H, W) image, got shape {tuple(image.shape)}")
+        raise UsageError(f"expected a (3, H, W) image, got shape {tuple(image.shape)}")
     arr = image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr, "RGB")
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from adain.encoder import TAPS, Encoder
+from adain.errors import UsageError
 from adain.ops import adain, mean_std
 
 
@@ -26,7 +27,7 @@ def content_loss(output_feat: Tensor, target: Tensor) -> Tensor:
 def style_loss(output_feats: list[Tensor], style_feats: list[Tensor]) -> Tensor:
     """Σ over taps of mse(μ) + mse(σ) between output and style features → scalar."""
     if len(output_feats) != len(style_feats):
-        raise ValueError(f"{len(output_feats)} output taps but {len(style_feats)} style taps")
+        raise UsageError(f"{len(output_feats)} output taps but {len(style_feats)} style taps")
     total = output_feats[0].new_zeros((), dtype=torch.float32)
     for o, s in zip(output_feats, style_feats):
         om, osd = mean_std(o)
@@ -91,9 +92,9 @@ def image_metrics(encoder: Encoder, output: Tensor, content: Tensor, style: Tens
         ``{"content": mse at relu4_1, "style": Σ ‖Δμ‖ + ‖Δσ‖ over relu1_1..relu4_1, "gram": Σ mse(ΔGram) over relu1_1..relu5_1}``.
     """
     if encoder.taps[-1] != "relu5_1":
-        raise ValueError(f"the metrics need an encoder up to relu5_1, this one stops at {encoder.taps[-1]}")
+        raise UsageError(f"the metrics need an encoder up to relu5_1, this one stops at {encoder.taps[-1]}")
     if output.shape != content.shape or output.dim() != 4 or output.shape[0] != 1:
-        raise ValueError(f"output {tuple(output.shape)} and content {tuple(content.shape)} must be one image of the same size")
+        raise UsageError(f"output {tuple(output.shape)} and content {tuple(content.shape)} must be one image of the same size")
     out_f, style_f = encoder(output.float()), encoder(style.float())
     n = len(TAPS)
     return {

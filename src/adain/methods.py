@@ -42,6 +42,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from adain.errors import UsageError
 from adain.ops import EPS, StyleStats, adain_with_stats, mean_std
 
 Method = Literal["adain", "wct", "efdm"]
@@ -55,7 +56,7 @@ Stats = dict[str, Tensor]
 def check_method(method: str) -> str:
     """Return ``method`` if it is one of :data:`METHODS`, else raise a one-line ``ValueError``."""
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+        raise UsageError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     return method
 
 
@@ -220,7 +221,7 @@ def quantiles(x: Tensor, levels: int = QUANTILES) -> Tensor:
         tensor([[[0., 1., 2., 3.]]])
     """
     if levels < 1:
-        raise ValueError(f"quantile levels must be at least 1, got {levels}")
+        raise UsageError(f"quantile levels must be at least 1, got {levels}")
     sorted_values = x.float().flatten(2).sort(-1).values
     p = (torch.arange(levels, dtype=torch.float64, device=x.device) + 0.5) / levels
     return sample_sorted(sorted_values, p.expand(*sorted_values.shape[:2], levels))
@@ -313,7 +314,7 @@ def check_varies(style: Tensor, name: str = "style") -> None:
     """
     var = style.float().flatten(2).var(-1, correction=0).mean(-1)
     if bool((var < FLAT).any()):
-        raise ValueError(f"{name} is a flat image (its features do not vary): it has no texture to transfer")
+        raise UsageError(f"{name} is a flat image (its features do not vary): it has no texture to transfer")
 
 
 def style_statistics(style: Tensor, method: str = "adain", levels: int = QUANTILES) -> StyleStats:
@@ -342,7 +343,7 @@ def mix_statistics(stats: StyleStats, weights: Tensor) -> StyleStats:
     See the module docstring for what this means per method.
     """
     if len(stats) != weights.numel():
-        raise ValueError(f"{weights.numel()} weights for {len(stats)} styles")
+        raise UsageError(f"{weights.numel()} weights for {len(stats)} styles")
     mixed = {}
     for name, value in stats.tensors().items():
         w = weights.to(value).view(-1, *([1] * (value.dim() - 1)))
@@ -362,7 +363,7 @@ def apply_statistics(content: Tensor, stats: StyleStats, mask: Tensor | None = N
     method = check_method(stats.method)
     missing = [name for name in NEEDS[method] if getattr(stats, name) is None]
     if missing:
-        raise ValueError(f"{method} needs the style statistics {', '.join(missing)}, which these do not have (encode the styles for {method})")
+        raise UsageError(f"{method} needs the style statistics {', '.join(missing)}, which these do not have (encode the styles for {method})")
     if method == "wct":
         return wct_with_stats(content, stats.mean, stats.colour, mask)
     if method == "efdm":

@@ -132,11 +132,18 @@ class StyleStats:
         named = {"mean": self.mean, "std": self.std, "colour": self.colour, "quantiles": self.quantiles}
         return {name: t for name, t in named.items() if t is not None}
 
+    def __getitem__(self, index: int | slice | list[int]) -> StyleStats:
+        """Some of the styles: ``stats[k]`` (one, K = 1), ``stats[1:]``, ``stats[[2, 0]]``."""
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+        return StyleStats(method=self.method, **{name: t[index] for name, t in self.tensors().items()})
+
     def select(self, k: int) -> StyleStats:
         """Style ``k`` alone (K = 1)."""
-        return StyleStats(method=self.method, **{name: t[k : k + 1] for name, t in self.tensors().items()})
+        return self[k]
 
     def to(self, device: torch.device | str) -> StyleStats:
+        """Every tensor on ``device`` (dtypes kept: wct's colouring matrix stays float64)."""
         return StyleStats(method=self.method, **{name: t.to(device) for name, t in self.tensors().items()})
 
     @staticmethod

@@ -6,17 +6,20 @@ preservation; this module holds no file or image-codec code.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from adain.color import color_inputs, color_output
-from adain.controls import check_alpha, masks_to_grid, target_features
+from adain.color import PreserveColor, color_outputs, content_inputs, style_inputs
+from adain.controls import Controls, feature_grid, target_features
 from adain.decoder import Decoder, load_decoder
 from adain.device import auto_bf16, autocast_for, pick_device
 from adain.encoder import Encoder
+from adain.errors import UsageError
 from adain.geometry import pad_to_multiple
 from adain.methods import check_method, check_varies, style_statistics
 from adain.ops import StyleStats
@@ -38,6 +41,13 @@ class Stylizer(nn.Module):
         compile: ``torch.compile`` the encoder and decoder with frozen weights (and CUDA
             graphs on CUDA): the first call per input shape compiles (tens of seconds),
             later ones are faster. For video, servers and batch jobs.
+
+    The modules passed in are copied, never changed (moved, converted or compiled) in place;
+    :attr:`device` follows the modules, so ``stylizer.to("cuda")`` keeps it right.
+
+    Every method takes the style controls as one :class:`~adain.controls.Controls` value,
+    or as keywords (``alpha=``, ``weights=``, ``masks=``, ``preserve_color=``) that override
+    its fields; colour preservation and mask placement happen inside.
     """
 
     def __init__(
@@ -51,10 +61,10 @@ class Stylizer(nn.Module):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        self.device = pick_device(device) if isinstance(device, str) else device
-        self.encoder = (encoder or Encoder()).to(self.device).eval()
-        self.decoder = (decoder if isinstance(decoder, nn.Module) else load_decoder(decoder)).to(self.device).eval()
-        self.bf16 = auto_bf16(self.device) if bf16 is None else bf16
+        target = pick_device(device) if isinstance(device, str) else torch.device(device)
+        self.encoder = (copy.deepcopy(encoder) if encoder is not None else Encoder()).to(target).eval()
+        self.decoder = (copy.deepcopy(decoder) if isinstance(decoder, nn.Module) else load_decoder(decoder)).to(target).eval()
+        self.bf16 = auto_bf16(target) if bf16 is None else bf16
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.encoder.to(memory_format=self.memory_format)
         self.decoder.to(memory_format=self.memory_format)
@@ -62,38 +72,58 @@ class Stylizer(nn.Module):
         self.compiled = compile
         if compile:
             # CUDA graphs only with bf16: its cast to float copies the encoder's output out of the graph's memory pool
-            options = {"freezing": True, "triton.cudagraphs": self.device.type == "cuda" and self.bf16}
+            options = {"freezing": True, "triton.cudagraphs": target.type == "cuda" and self.bf16}
             self._run_encoder = torch.compile(self._run_encoder, dynamic=False, options=options)
             self._run_decoder = torch.compile(self._run_decoder, dynamic=False, options=options)
+
+    @property
+    def device(self) -> torch.device:
+        """The device the networks are on (that of the decoder's weights)."""
+        return next(self.decoder.parameters()).device
 
     @torch.no_grad()
     def encode(self, images: Tensor, *, pad: bool = True) -> Tensor:
         """``(N, 3, H, W)`` → relu4_1 ``(N, 512, ⌈H/8⌉, ⌈W/8⌉)`` after padding to a multiple of 8
         (``pad=False``: ``⌊H/8⌋ × ⌊W/8⌋``, for statistics only)."""
-        x = pad_to_multiple(images.to(self.device))[0] if pad else images.to(self.device)
-        with autocast_for(self.device, self.bf16):
+        device = self.device
+        x = pad_to_multiple(images.to(device))[0] if pad else images.to(device)
+        with autocast_for(device, self.bf16):
             return self._run_encoder(x.contiguous(memory_format=self.memory_format)).float()
 
     @torch.no_grad()
     def decode(self, t: Tensor, size: tuple[int, int]) -> Tensor:
         """Features ``(N, 512, h, w)`` → images ``(N, 3, H, W)`` cropped to ``size``, clipped to [0, 1]."""
-        with autocast_for(self.device, self.bf16):
-            out = self._run_decoder(t.to(self.device, memory_format=self.memory_format))
+        device = self.device
+        with autocast_for(device, self.bf16):
+            out = self._run_decoder(t.to(device, memory_format=self.memory_format))
         return out.float()[..., : size[0], : size[1]].clamp(0, 1)
 
     @torch.no_grad()
-    def style_stats(self, styles: list[Tensor], method: str = "adain") -> StyleStats:
+    def style_stats(
+        self,
+        styles: list[Tensor],
+        method: str = "adain",
+        *,
+        preserve_color: PreserveColor | None = None,
+        reference: Tensor | None = None,
+    ) -> StyleStats:
         """Encode style images (each ``(3, H, W)``, any size) → :class:`StyleStats` for a transfer method.
 
         Styles are encoded as they are, without padding to a multiple of 8: only
-        their statistics are kept, and padding would bias them.
+        their statistics are kept, and padding would bias them. With ``preserve_color``
+        they are first adapted to ``reference`` (the content ``(3, H, W)``, or frames
+        side by side), so the statistics are for that content only.
 
         Raises:
-            ValueError: no style, an unknown method, or a flat (single-colour) style image.
+            UsageError: no style, an unknown method, or a flat (single-colour) style image.
         """
         check_method(method)
         if not styles:
-            raise ValueError("at least one style image is needed")
+            raise UsageError("at least one style image is needed")
+        if preserve_color is not None:
+            if reference is None:
+                raise UsageError("preserve_color adapts the styles to the content: give reference=<the content image>")
+            styles = style_inputs(list(styles), reference, preserve_color)
         parts = []
         for k, style in enumerate(styles):
             feats = self.encode(style[None], pad=False)
@@ -102,80 +132,50 @@ class Stylizer(nn.Module):
         return StyleStats.cat(parts)
 
     @torch.no_grad()
-    def stylize_batch(
-        self,
-        contents: Tensor,
-        stats: StyleStats,
-        *,
-        alpha: float = 1.0,
-        weights: list[float] | Tensor | None = None,
-        masks: Tensor | None = None,
-    ) -> Tensor:
+    def stylize_batch(self, contents: Tensor, stats: StyleStats, controls: Controls | None = None, **given: Any) -> Tensor:
         """Stylize a batch of same-size content images with encoded styles.
 
         Args:
             contents: ``(N, 3, H, W)`` in [0, 1].
-            stats: K encoded styles.
-            masks: ``(K, H, W)`` image-sized masks, or ``None``.
+            stats: K encoded styles (with ``preserve_color``: encoded by :meth:`style_stats`
+                with the same mode and these contents as the reference).
+            controls, given: the style controls (see the class); masks ``(K, H, W)`` the contents' size.
 
         Returns:
             ``(N, 3, H, W)`` in [0, 1].
         """
-        alpha = check_alpha(alpha)
-        size = tuple(contents.shape[-2:])
-        if masks is not None and tuple(masks.shape[-2:]) != size:
-            raise ValueError(f"masks are {masks.shape[-1]}x{masks.shape[-2]} but the content is {size[1]}x{size[0]}")
-        if masks is not None and masks.shape[0] != len(stats):
-            raise ValueError(f"{masks.shape[0]} masks given for {len(stats)} styles")
-        feats = self.encode(contents)
-        grid = None
-        if masks is not None:
-            padded, _ = pad_to_multiple(masks[:, None].float())
-            grid = masks_to_grid(padded[:, 0], tuple(feats.shape[-2:]))
-        t = target_features(feats, stats, alpha=alpha, weights=weights, masks=grid)
-        return self.decode(t, size).cpu()
+        c = Controls.resolve(controls, **given)
+        size = (contents.shape[-2], contents.shape[-1])
+        c.check_styles(len(stats), size)
+        feats = self.encode(content_inputs(contents, c.preserve_color))
+        grid = None if c.masks is None else feature_grid(c.masks, (feats.shape[-2], feats.shape[-1]))
+        if c.method is not None and c.method != stats.method:
+            raise UsageError(f"the styles were encoded for {stats.method}, not {c.method}")
+        t = target_features(feats, stats, alpha=c.alpha, weights=c.style_weights(len(stats)), masks=grid)
+        return color_outputs(self.decode(t, size).cpu(), contents, c.preserve_color)
 
     @torch.no_grad()
-    def stylize(
-        self,
-        content: Tensor,
-        styles: list[Tensor] | Tensor,
-        *,
-        alpha: float = 1.0,
-        weights: list[float] | None = None,
-        masks: Tensor | None = None,
-        preserve_color: str | None = None,
-        method: str = "adain",
-    ) -> Tensor:
+    def stylize(self, content: Tensor, styles: list[Tensor] | Tensor, controls: Controls | None = None, **given: Any) -> Tensor:
         """Stylize one image.
 
         Args:
             content: ``(3, H, W)`` RGB in [0, 1], any size.
             styles: one ``(3, H', W')`` image or a list of them.
-            alpha: content–style trade-off in [0, 1].
-            weights: interpolation weights, one per style (default: equal).
-            masks: ``(K, H, W)`` in [0, 1], one per style, the content's size.
-            preserve_color: ``None``, ``"color"`` or ``"luminance"``.
-            method: transfer method, ``"adain"``, ``"wct"`` or ``"efdm"`` (:mod:`adain.methods`).
+            controls, given: the style controls (see the class): ``alpha``, ``weights`` (one per
+                style, default equal), ``masks`` ``(K, H, W)`` the content's size, ``preserve_color``,
+                ``method`` (``"adain"``, ``"wct"`` or ``"efdm"``, :mod:`adain.methods`).
 
         Returns:
             ``(3, H, W)`` in [0, 1], the content's size.
         """
+        c = Controls.resolve(controls, **given)
         styles = [styles] if isinstance(styles, Tensor) else list(styles)
-        net_content, net_styles = color_inputs(content, styles, preserve_color)
-        stats = self.style_stats(net_styles, method)
-        out = self.stylize_batch(net_content[None], stats, alpha=alpha, weights=weights, masks=masks)[0]
-        return color_output(out, content, preserve_color)
+        stats = self.style_stats(styles, c.method or "adain", preserve_color=c.preserve_color, reference=content)
+        return self.stylize_batch(content[None], stats, c)[0]
 
     @torch.no_grad()
     def stylize_each(
-        self,
-        content: Tensor,
-        styles: list[Tensor] | StyleStats,
-        *,
-        alpha: float = 1.0,
-        preserve_color: str | None = None,
-        method: str | None = None,
+        self, content: Tensor, styles: list[Tensor] | StyleStats, controls: Controls | None = None, **given: Any
     ) -> Iterator[Tensor]:
         """Stylize one image with each style in turn (the content is encoded once).
 
@@ -185,23 +185,26 @@ class Stylizer(nn.Module):
                 (encode them once with :meth:`style_stats` to reuse them over
                 many contents; only without ``preserve_color``, which needs the
                 images because it adapts them to each content).
-            alpha, preserve_color: as in :meth:`stylize`.
-            method: as in :meth:`stylize` (``None``: ``"adain"``, or the method the styles were encoded for).
+            controls, given: ``alpha``, ``preserve_color`` and ``method`` as in :meth:`stylize`
+                (each output has one style, so no weights or masks; ``method=None``: AdaIN, or the
+                method the given statistics were encoded for).
 
         Yields:
             K images ``(3, H, W)`` in [0, 1], one per style, in order.
         """
-        alpha = check_alpha(alpha)
+        c = Controls.resolve(controls, **given)
+        if c.weights is not None or c.masks is not None:
+            raise UsageError("stylize_each gives one output per style: weights and masks do not apply")
         if isinstance(styles, StyleStats):
-            if preserve_color is not None:
-                raise ValueError("preserve_color needs the style images, not their statistics")
-            if method is not None and method != styles.method:
-                raise ValueError(f"the styles were encoded for {styles.method}, not {method}")
-            net_content, stats = content, styles
+            if c.preserve_color is not None:
+                raise UsageError("preserve_color needs the style images, not their statistics")
+            if c.method is not None and c.method != styles.method:
+                raise UsageError(f"the styles were encoded for {styles.method}, not {c.method}")
+            stats = styles
         else:
-            net_content, net_styles = color_inputs(content, list(styles), preserve_color)
-            stats = self.style_stats(net_styles, method or "adain")
-        feats = self.encode(net_content[None])
+            stats = self.style_stats(list(styles), c.method or "adain", preserve_color=c.preserve_color, reference=content)
+        feats = self.encode(content_inputs(content[None], c.preserve_color))
+        size = (content.shape[-2], content.shape[-1])
         for k in range(len(stats)):
-            t = target_features(feats, stats.select(k), alpha=alpha)
-            yield color_output(self.decode(t, tuple(content.shape[-2:]))[0].cpu(), content, preserve_color)
+            t = target_features(feats, stats[k], alpha=c.alpha)
+            yield color_outputs(self.decode(t, size).cpu(), content[None], c.preserve_color)[0]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from adain.errors import UsageError
 from adain.losses import gram
 from adain.methods import apply_statistics
 
@@ -58,10 +59,10 @@ def circular(module: nn.Module) -> nn.Module:
 def check_texture_size(height: int, width: int, tileable: bool, min_side: int = 16) -> None:
     """Raise a one-line ``ValueError`` for a side under ``min_side``, or (tileable) not a multiple of 8."""
     if min(height, width) < min_side:
-        raise ValueError(f"texture size {width}x{height}: each side must be at least {min_side} px")
+        raise UsageError(f"texture size {width}x{height}: each side must be at least {min_side} px")
     if tileable and (height % TILE_MULTIPLE or width % TILE_MULTIPLE):
         up = lambda v: -(-v // TILE_MULTIPLE) * TILE_MULTIPLE  # noqa: E731
-        raise ValueError(f"a tileable texture needs sides that are multiples of {TILE_MULTIPLE}, got {width}x{height} (try {up(width)}x{up(height)})")
+        raise UsageError(f"a tileable texture needs sides that are multiples of {TILE_MULTIPLE}, got {width}x{height} (try {up(width)}x{up(height)})")
 
 
 def decode_texture(
@@ -110,7 +111,7 @@ def refine_texture(
         ``(3, H, W)`` in [0, 1].
     """
     if steps < 0:
-        raise ValueError(f"refine steps must be ≥ 0, got {steps}")
+        raise UsageError(f"refine steps must be ≥ 0, got {steps}")
     device = next(encoder.parameters()).device
     with torch.no_grad():
         targets = [gram(f) for f in encoder(style[None].to(device))]

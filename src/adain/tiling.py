@@ -21,12 +21,15 @@ side; the input, a padded copy, the output and a weight map are held whole
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-from adain.color import color_inputs, color_output
-from adain.controls import check_alpha, normalise_weights, target_features
+from adain.color import color_outputs, content_inputs
+from adain.controls import Controls, target_features
+from adain.errors import UsageError
 from adain.geometry import MULTIPLE, pad_to_multiple
 from adain.ops import StatsAccumulator, mean_std, rebase_stats
 from adain.stylizer import Stylizer
@@ -37,10 +40,18 @@ AUTO_PIXELS = 4_000_000  # ``tile="auto"`` tiles images above this many pixels
 AUTO_TILE = 1024
 
 
+class Progress(Protocol):
+    """A progress bar: what :func:`stylize_tiled` needs of one (a ``tqdm`` has it)."""
+
+    def update(self, n: int = 1) -> Any: ...
+
+    def close(self) -> Any: ...
+
+
 def tile_spans(n: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     """Cover ``[0, n)`` with spans ``[start, end)`` of length ``min(tile, n)`` overlapping by at least ``overlap``."""
     if tile <= overlap:
-        raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
+        raise UsageError(f"tile ({tile}) must be larger than the overlap ({overlap})")
     if n <= tile:
         return [(0, n)]
     step = tile - overlap
@@ -97,9 +108,9 @@ def resolve_tile(tile: int | str, height: int, width: int) -> int:
     try:
         tile = int(tile)
     except ValueError:
-        raise ValueError(f"tile must be 0 (off), 'auto' or a size in px, got {tile!r}") from None
+        raise UsageError(f"tile must be 0 (off), 'auto' or a size in px, got {tile!r}") from None
     if tile and tile < 64:
-        raise ValueError(f"tile must be 0 (off), 'auto' or at least 64 px, got {tile}")
+        raise UsageError(f"tile must be 0 (off), 'auto' or at least 64 px, got {tile}")
     return tile
 
 
@@ -108,13 +119,12 @@ def stylize_tiled(
     stylizer: Stylizer,
     content: Tensor,
     styles: list[Tensor] | Tensor,
+    controls: Controls | None = None,
     *,
-    alpha: float = 1.0,
-    weights: list[float] | None = None,
-    preserve_color: str | None = None,
     tile: int = AUTO_TILE,
     overlap: int | None = None,
-    progress: bool = False,
+    progress: Callable[[int], Progress] | None = None,
+    **given: Any,
 ) -> Tensor:
     """Stylize one image in tiles; the result matches :meth:`Stylizer.stylize` (no masks).
 
@@ -122,36 +132,38 @@ def stylize_tiled(
         stylizer: the networks.
         content: ``(3, H, W)`` RGB in [0, 1], any size.
         styles: one ``(3, H', W')`` image or a list of them.
-        alpha, weights, preserve_color: as in :meth:`Stylizer.stylize`.
+        controls, given: the style controls as in :meth:`Stylizer.stylize` (``alpha``,
+            ``weights``, ``preserve_color``; masks are untiled only).
         tile: tile side in output px (rounded down to a multiple of 8).
         overlap: px by which neighbouring tiles overlap and are blended
             (default: a quarter of the tile, at most 64).
-        progress: show a progress bar over tiles.
+        progress: makes a progress bar from the number of tiles (e.g.
+            ``lambda n: tqdm(total=n, unit="tile")``); ``None``: none.
 
     Returns:
         ``(3, H, W)`` in [0, 1].
     """
-    from tqdm import tqdm
-
-    alpha = check_alpha(alpha)
+    ctl = Controls.resolve(controls, **given)
+    if ctl.masks is not None:
+        raise UsageError("tiling does not work with masks (spatial control is untiled only)")
     styles = [styles] if isinstance(styles, Tensor) else list(styles)
     overlap = min(64, tile // 4) if overlap is None else overlap
     tile_f, overlap_f = tile // MULTIPLE, overlap // MULTIPLE
     if overlap < 0 or tile_f <= overlap_f:
-        raise ValueError(f"tile ({tile} px) must be larger than the overlap ({overlap} px) by at least {MULTIPLE} px")
-    net_content, net_styles = color_inputs(content, styles, preserve_color)
-    stats = stylizer.style_stats(net_styles)
-    w = normalise_weights(weights, len(stats))
-    image, (h, wd) = pad_to_multiple(net_content[None])
-    del net_content
+        raise UsageError(f"tile ({tile} px) must be larger than the overlap ({overlap} px) by at least {MULTIPLE} px")
+    stats = stylizer.style_stats(styles, preserve_color=ctl.preserve_color, reference=content)
+    ctl.check_styles(len(stats))
+    w = ctl.style_weights(len(stats))
+    image, (h, wd) = pad_to_multiple(content_inputs(content[None], ctl.preserve_color))
     gh, gw = image.shape[-2] // MULTIPLE, image.shape[-1] // MULTIPLE
     rows, cols = tile_spans(gh, tile_f, overlap_f), tile_spans(gw, tile_f, overlap_f)
     parts = [(r, c) for r in partition(gh, tile_f) for c in partition(gw, tile_f)]
-    bar = tqdm(total=len(parts) + len(rows) * len(cols), unit="tile", disable=not progress, leave=False)
+    bar = progress(len(parts) + len(rows) * len(cols)) if progress is not None else None
     acc = StatsAccumulator()
     for r, c in parts:
         acc.add(encode_region(stylizer, image, r, c))
-        bar.update()
+        if bar is not None:
+            bar.update()
     whole = acc.mean_std()
     out = torch.zeros(3, *image.shape[-2:])
     total = torch.zeros(1, *image.shape[-2:])
@@ -163,7 +175,7 @@ def stylize_tiled(
             feats = encode_region(stylizer, image, rr, cc)
             local = mean_std(feats)
             rebased = rebase_stats(stats, local, whole)
-            t = target_features(feats, rebased.mean.to(feats), rebased.std.to(feats), alpha=alpha, weights=w)
+            t = target_features(feats, rebased.mean.to(feats), rebased.std.to(feats), alpha=ctl.alpha, weights=w)
             size = ((rr[1] - rr[0]) * MULTIPLE, (cc[1] - cc[0]) * MULTIPLE)
             piece = stylizer.decode(t, size)[0].cpu()
             y0, x0 = (r[0] - rr[0]) * MULTIPLE, (c[0] - cc[0]) * MULTIPLE
@@ -174,8 +186,10 @@ def stylize_tiled(
             ys, xs = slice(r[0] * MULTIPLE, r[1] * MULTIPLE), slice(c[0] * MULTIPLE, c[1] * MULTIPLE)
             out[:, ys, xs] += piece * blend
             total[:, ys, xs] += blend
-            bar.update()
-    bar.close()
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
     del image
     result = out.div_(total)[:, :h, :wd].clamp_(0, 1)
-    return color_output(result, content, preserve_color)
+    return color_outputs(result[None], content[None], ctl.preserve_color)[0]

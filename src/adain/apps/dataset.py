@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from adain.controls import check_alpha
-from adain.errors import InputError
+from adain.controls import Controls
+from adain.errors import InputError, UsageError
 from adain.geometry import prepare
 from adain.io import find_images, load_image, save_image, write_text_atomic
 from adain.ops import StyleStats
@@ -66,16 +66,20 @@ class DatasetOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
+        self.controls()  # checks alpha
         if self.copies < 1:
-            raise ValueError(f"copies must be at least 1, got {self.copies}")
+            raise UsageError(f"copies must be at least 1, got {self.copies}")
         for name, size in (("size", self.size), ("style size", self.style_size)):
             if size != 0 and size < 16:
-                raise ValueError(f"{name} must be 0 (keep) or at least 16, got {size}")
+                raise UsageError(f"{name} must be 0 (keep) or at least 16, got {size}")
         if self.format is not None and self.format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS} (or None to keep the suffix), got {self.format!r}")
+            raise UsageError(f"format must be one of {FORMATS} (or None to keep the suffix), got {self.format!r}")
         if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality must be in 1..100, got {self.quality}")
+            raise UsageError(f"quality must be in 1..100, got {self.quality}")
+
+    def controls(self) -> Controls:
+        """The style controls of every image: ``alpha`` (one style each, the colours of the style)."""
+        return Controls(alpha=self.alpha)
 
 
 @dataclass
@@ -101,9 +105,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"shard must look like I/N (e.g. 0/4), got {text!r}") from None
+        raise UsageError(f"shard must look like I/N (e.g. 0/4), got {text!r}") from None
     if not 0 <= i < n:
-        raise ValueError(f"shard I/N needs 0 ≤ I < N, got {text!r}")
+        raise UsageError(f"shard I/N needs 0 ≤ I < N, got {text!r}")
     return i, n
 
 
@@ -172,7 +176,7 @@ class StyleBank:
             if i not in self.cache:
                 image = prepare(load_image(self.files[i]), self.style_size)
                 self.cache[i] = self.stylizer.style_stats([image])
-        return StyleStats(torch.cat([self.cache[i].mean for i in indices]), torch.cat([self.cache[i].std for i in indices]))
+        return StyleStats.cat([self.cache[i] for i in indices])
 
 
 def remove_stale_temps(out: Path, targets: set[Path]) -> int:
@@ -269,7 +273,7 @@ def stylize_dataset(
                 warn(f"{exc} (skipped)")
                 status.update({k: f"error: {exc}" for k in todo})
             else:
-                for k, image in zip(todo, stylizer.stylize_each(content, stats, alpha=opts.alpha)):
+                for k, image in zip(todo, stylizer.stylize_each(content, stats, opts.controls())):
                     save_image(image, out / outputs[j][k], opts.quality)
                     report.written += 1
         for k in range(opts.copies):

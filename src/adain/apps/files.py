@@ -7,22 +7,18 @@ with a one-line :class:`~adain.errors.InputError` naming the file.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
-from adain.color import PRESERVE_MODES
-from adain.controls import (
-    check_alpha,
-    check_weights_or_masks,
-    index_map_to_masks,
-    normalise_weights,
-)
-from adain.errors import InputError
+from adain.color import PreserveColor
+from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
+from adain.errors import InputError, UsageError
 from adain.geometry import prepare
 from adain.io import (
     DEFAULT_MAX_PIXELS,
@@ -57,7 +53,7 @@ class StylizeOptions:
     """
 
     alpha: float = 1.0
-    preserve_color: str | None = None
+    preserve_color: PreserveColor | None = None
     content_size: int = 0
     style_size: int = 512
     crop: bool = False
@@ -65,16 +61,18 @@ class StylizeOptions:
     quality: int = 95
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        if self.preserve_color not in PRESERVE_MODES:
-            raise ValueError(f"preserve_color must be one of {PRESERVE_MODES}, got {self.preserve_color!r}")
+        self.controls()  # checks alpha and preserve_color
         for name, size in (("content size", self.content_size), ("style size", self.style_size)):
             if size != 0 and size < MIN_SIDE:
-                raise ValueError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
+                raise UsageError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
         if self.max_pixels < MIN_SIDE * MIN_SIDE:
-            raise ValueError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
+            raise UsageError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
         if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality must be in 1..100, got {self.quality}")
+            raise UsageError(f"quality must be in 1..100, got {self.quality}")
+
+    def controls(self, **given: Any) -> Controls:
+        """The style controls of this run: its ``alpha`` and ``preserve_color``, plus ``given`` (weights, masks)."""
+        return Controls(alpha=self.alpha, preserve_color=self.preserve_color, **given)
 
 
 def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions) -> Tensor:
@@ -109,21 +107,17 @@ def _check_region(masks: list[Tensor], files: list[Path], size: tuple[int, int] 
 class PairJob:
     """One content and its styles, loaded, checked and prepared (see :func:`load_pair`).
 
-    ``content`` ``(3, H, W)``; ``styles`` K images ``(3, H', W')``; ``weights``
-    ``(K,)`` summing to 1 or ``None``; ``masks`` ``(K, H, W)`` or ``None``.
+    ``content`` ``(3, H, W)``; ``styles`` K images ``(3, H', W')``; ``controls`` with
+    weights summing to 1 or masks ``(K, H, W)`` the prepared content's size.
     """
 
     content: Tensor
     styles: list[Tensor]
-    weights: Tensor | None = None
-    masks: Tensor | None = None
+    controls: Controls = field(default_factory=Controls)
 
-    def run(self, stylizer: Stylizer, opts: StylizeOptions) -> Tensor:
+    def run(self, stylizer: Stylizer) -> Tensor:
         """Stylize: ``(3, H, W)`` in [0, 1], the prepared content's size."""
-        return stylizer.stylize(
-            self.content, self.styles, alpha=opts.alpha, weights=self.weights, masks=self.masks,
-            preserve_color=opts.preserve_color,
-        )
+        return stylizer.stylize(self.content, self.styles, self.controls)
 
 
 def load_pair(
@@ -147,13 +141,14 @@ def load_pair(
     content, styles = Path(content), [Path(s) for s in styles]
     k = len(styles)
     if k == 0:
-        raise ValueError("at least one style image is needed")
+        raise UsageError("at least one style image is needed")
     if masks is not None and index_map is not None:
-        raise ValueError("give masks or an index map, not both")
+        raise UsageError("give masks or an index map, not both")
     check_weights_or_masks(weights, masks if masks is not None else index_map)
     if masks is not None and len(masks) != k:
-        raise ValueError(f"{len(masks)} masks given for {k} styles (one mask per style)")
-    w = normalise_weights(weights, k) if weights is not None else None
+        raise UsageError(f"{len(masks)} masks given for {k} styles (one mask per style)")
+    w = None if weights is None else tuple(normalise_weights(weights, k).tolist())
+    opts.controls(weights=w)  # bad weights fail before any file is read
     raw = load_image(content, opts.max_pixels)
     image = _prepared(content, raw, opts.content_size, opts)
     region = None
@@ -170,7 +165,7 @@ def load_pair(
         region = prepare(torch.stack(loaded), opts.content_size, opts.crop)
         if opts.crop:  # resizing keeps every covered pixel > 0; cropping can cut a region away
             _check_region(list(region), files, None, [f"{why} inside the centre crop" for why in empty])
-    return PairJob(image, [load_style(s, opts) for s in styles], w, region)
+    return PairJob(image, [load_style(s, opts) for s in styles], opts.controls(weights=w, masks=region))
 
 
 def index_masks(path: str | Path, n_styles: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
@@ -276,7 +271,7 @@ def stylize_folders(
                 bar.update(len(good_styles))
                 continue
             row = [thumb(content)]
-            for s, out in zip(good_styles, stylizer.stylize_each(content, reusable, alpha=opts.alpha, preserve_color=opts.preserve_color), strict=True):
+            for s, out in zip(good_styles, stylizer.stylize_each(content, reusable, opts.controls()), strict=True):
                 path = out_dir / output_name(c, s)
                 save_image(out, path, opts.quality)
                 written.append(path)
@@ -288,16 +283,20 @@ def stylize_folders(
     return FolderReport(written, skipped)
 
 
-def stylize_pair(job: PairJob, stylizer: Stylizer, opts: StylizeOptions, tile: int | str = 0) -> Tensor:
+def stylize_pair(job: PairJob, stylizer: Stylizer, tile: int | str = 0) -> Tensor:
     """Run a loaded ``adain stylize`` job, in tiles when ``tile`` (see :func:`resolve_tile`) asks for it.
 
     Raises:
-        ValueError: tiling asked for together with masks (spatial control is untiled only).
+        UsageError: tiling asked for together with masks (spatial control is untiled only).
     """
     side = resolve_tile(tile, *job.content.shape[-2:])
     if not side:
-        return job.run(stylizer, opts)
-    if job.masks is not None:
-        raise ValueError("--tile does not work with --mask or --index-map; use --tile 0")
-    return stylize_tiled(stylizer, job.content, job.styles, alpha=opts.alpha, weights=job.weights,
-                         preserve_color=opts.preserve_color, tile=side, progress=True)
+        return job.run(stylizer)
+    if job.controls.masks is not None:
+        raise UsageError("--tile does not work with --mask or --index-map; use --tile 0")
+    return stylize_tiled(stylizer, job.content, job.styles, job.controls, tile=side, progress=tile_bar)
+
+
+def tile_bar(total: int) -> tqdm:
+    """A progress bar over ``total`` tiles that disappears when done."""
+    return tqdm(total=total, unit="tile", leave=False)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 
 FLOW_EXTRA = "video-flow"
 DIS_PRESETS = ("ultrafast", "fast", "medium")
@@ -52,7 +52,7 @@ class FlowEstimator:
 
     def __init__(self, method: str = "fast") -> None:
         if method not in FLOW_METHODS:
-            raise ValueError(f"flow method must be one of {FLOW_METHODS}, got {method!r}")
+            raise UsageError(f"flow method must be one of {FLOW_METHODS}, got {method!r}")
         self.cv2 = _cv2()
         self.method = method
         self._dis = self.cv2.DISOpticalFlow_create(DIS_PRESETS.index(method)) if method in DIS_PRESETS else None

@@ -38,12 +38,13 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import Tensor
 
-from adain.color import color_inputs, color_output
+from adain.color import PreserveColor
+from adain.controls import Controls, check_weights_or_masks
+from adain.errors import AdainError, InputError, UsageError
 from adain.geometry import prepare, resize_shorter
 from adain.io import (
     IMAGE_SUFFIXES,
     MIN_SIDE,
-    InputError,
     load_mask,
     load_pil,
     pil_to_tensor,
@@ -87,9 +88,9 @@ class Limits:
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if value < 1:
-                raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
+                raise UsageError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
         if self.max_size < MIN_SIDE or self.style_size < MIN_SIDE:
-            raise ValueError(f"max size and style size must be at least {MIN_SIDE}")
+            raise UsageError(f"max size and style size must be at least {MIN_SIDE}")
 
 
 class ErrorBody(BaseModel):
@@ -203,7 +204,7 @@ class Job:
     masks: list[Source]
     weights: list[float] | None
     alpha: float
-    preserve_color: str | None
+    preserve_color: PreserveColor | None
     size: int
     format: str
 
@@ -249,12 +250,12 @@ class Service:
             def encode(source: Source = source) -> StyleStats:
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
                 style = resize_shorter(style, self.limits.style_size)
-                return self.stylizer.style_stats(color_inputs(content, [style], job.preserve_color)[1])
+                return self.stylizer.style_stats([style], preserve_color=job.preserve_color, reference=content)
 
             stats, hit = self.cache.get((source.digest, job.preserve_color, context), encode)
             parts.append(stats)
             hits.append(hit)
-        return StyleStats(torch.cat([s.mean for s in parts]), torch.cat([s.std for s in parts])), hits
+        return StyleStats.cat(parts), hits
 
     def render(self, job: Job) -> tuple[bytes, list[bool]]:
         """Decode, stylize and encode one job (on the worker thread): image bytes and the cache hits."""
@@ -266,10 +267,10 @@ class Service:
         if job.masks:
             loaded = [resize_mask(load_source(m, load_mask, self.limits.max_pixels), (h, w), m.label) for m in job.masks]
             masks = complete_masks(loaded, len(job.styles))
+        controls = Controls(alpha=job.alpha, weights=job.weights, masks=masks, preserve_color=job.preserve_color)
         stats, hits = self.style_stats(job, content)
-        net_content, _ = color_inputs(content, [], job.preserve_color)
-        out = self.stylizer.stylize_batch(net_content[None], stats, alpha=job.alpha, weights=job.weights, masks=masks)[0]
-        return encode_image(color_output(out, content, job.preserve_color), job.format), hits
+        out = self.stylizer.stylize_batch(content[None], stats, controls)[0]
+        return encode_image(out, job.format), hits
 
 
 class BodyLimit:
@@ -331,8 +332,7 @@ def check_counts(n_content: int, n_styles: int, n_masks: int, n_weights: int, li
         raise InputError(f"{n_masks} masks given for {n_styles} styles: give one per style, or one fewer (style 1 then takes the rest)")
     if n_weights and n_weights != n_styles:
         raise InputError(f"{n_weights} weights given for {n_styles} styles")
-    if n_weights and n_masks:
-        raise InputError("give either weights or masks, not both (masks place the styles, weights blend them)")
+    check_weights_or_masks(n_weights or None, n_masks or None)
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -372,8 +372,7 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
 
-    @app.exception_handler(InputError)
-    @app.exception_handler(ValueError)
+    @app.exception_handler(AdainError)
     async def bad_input(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from adain.apps.flow import FlowEstimator, flow_to_previous, gray_u8, warp
+from adain.errors import UsageError
 
 MOTION_THRESHOLD = 0.05  # input change (0..1 scale) at which the temporal blend stops keeping the past
 STRATEGIES = ("none", "blend", "flow")
@@ -45,7 +46,7 @@ class TemporalBlend:
 
     def __init__(self, momentum: float = 0.8, threshold: float = MOTION_THRESHOLD) -> None:
         if not 0.0 <= momentum < 1.0 or threshold <= 0:
-            raise ValueError(f"stabiliser momentum must be in [0, 1) and threshold > 0, got {momentum}, {threshold}")
+            raise UsageError(f"stabiliser momentum must be in [0, 1) and threshold > 0, got {momentum}, {threshold}")
         self.momentum, self.threshold = momentum, threshold
         self.last: tuple[Tensor, Tensor] | None = None
 
@@ -116,7 +117,7 @@ class FlowBlend:
     def __init__(self, momentum: float = 0.9, threshold: float = MOTION_THRESHOLD, min_reliable: float = 0.3,
                  method: str = "medium", still_margin: float = 0.002) -> None:
         if not 0.0 <= momentum < 1.0 or threshold <= 0 or not 0.0 <= min_reliable <= 1.0:
-            raise ValueError(f"flow blend needs momentum in [0, 1), threshold > 0, min_reliable in [0, 1], got "
+            raise UsageError(f"flow blend needs momentum in [0, 1), threshold > 0, min_reliable in [0, 1], got "
                              f"{momentum}, {threshold}, {min_reliable}")
         self.momentum, self.threshold, self.min_reliable, self.still_margin = momentum, threshold, min_reliable, still_margin
         self.estimator = FlowEstimator(method)

@@ -1,10 +1,10 @@
 """Video style transfer: frames in batches through the networks, a temporal strategy, the input's timing and audio kept.
 
-The loop (:func:`stylize_video`) is short: :class:`adain.apps.video_io.VideoReader`
+The loop (:func:`stylize_video`) is short: :class:`adain.video_io.VideoReader`
 decodes batches of frames (and hands on audio packets),
 :func:`stylize_frames` stylizes them with styles encoded once, a temporal
-strategy of :mod:`adain.apps.temporal` ties each frame to the ones before
-(``none``, ``blend`` or ``flow``), and :class:`adain.apps.video_io.VideoWriter`
+strategy of :mod:`adain.temporal` ties each frame to the ones before
+(``none``, ``blend`` or ``flow``), and :class:`adain.video_io.VideoWriter`
 encodes them with the input's time stamps, size, rotation and audio, into a
 temp file renamed at the end.
 
@@ -12,7 +12,7 @@ Flicker is measured as the mean absolute difference between consecutive
 output frames divided by the same for the input frames (1 = the output
 changes as much as the input; AdaIN on independent frames is well above, as
 the decoder's texture boils with small input changes);
-:mod:`adain.apps.video_metrics` has the flow-warped error, which does not count
+:mod:`adain.video_metrics` has the flow-warped error, which does not count
 real motion. :class:`StatsStabilizer` (``stats_momentum``) is a running
 average of the content features' channel statistics, used instead of each
 frame's own in AdaIN (restarted at scene cuts), meant against colour pumping
@@ -22,8 +22,9 @@ when large objects enter the frame; it barely changes the flicker number
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -35,16 +36,10 @@ from adain.apps.files import index_masks
 from adain.apps.temporal import STRATEGIES, FlowBlend, TemporalBlend
 from adain.apps.video_io import VideoInfo, VideoReader, VideoWriter, frames_to_tensor, output_format, probe
 from adain.apps.video_metrics import FlickerMeter
-from adain.color import color_inputs, color_output
-from adain.controls import (
-    check_alpha,
-    check_weights_or_masks,
-    masks_to_grid,
-    normalise_weights,
-    target_features,
-)
-from adain.errors import InputError
-from adain.geometry import pad_to_multiple, resize_shorter
+from adain.color import PreserveColor, color_outputs, content_inputs
+from adain.controls import Controls, feature_grid, target_features
+from adain.errors import InputError, UsageError
+from adain.geometry import resize_shorter
 from adain.io import load_mask
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
@@ -90,13 +85,13 @@ def read_masks(files: list[Path] | None, index_map: Path | None, n_styles: int) 
         ValueError: the wrong number of masks, or both masks and an index map.
     """
     if files and index_map is not None:
-        raise ValueError("give masks or an index map, not both")
+        raise UsageError("give masks or an index map, not both")
     if index_map is not None:
         return index_masks(index_map, n_styles)
     if not files:
         return None
     if len(files) != n_styles:
-        raise ValueError(f"{len(files)} masks given for {n_styles} styles (one mask per style)")
+        raise UsageError(f"{len(files)} masks given for {n_styles} styles (one mask per style)")
     masks = [load_mask(f) for f in files]
     for f, m in zip(files, masks):
         if m.shape != masks[0].shape:
@@ -122,7 +117,7 @@ class StatsStabilizer:
 
     def __init__(self, momentum: float, scene_cut: float = SCENE_CUT) -> None:
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"stabiliser momentum must be in [0, 1), got {momentum}")
+            raise UsageError(f"stabiliser momentum must be in [0, 1), got {momentum}")
         self.momentum, self.scene_cut = momentum, scene_cut
         self.mean: Tensor | None = None
         self.std: Tensor | None = None
@@ -149,15 +144,12 @@ class StatsStabilizer:
 class FrameStyle:
     """Everything that stays the same for all frames of one video.
 
-    ``stats`` are the encoded (possibly recoloured) styles; ``masks`` are
-    ``(K, H, W)`` at the processed frame size or ``None``.
+    ``stats`` are the encoded (possibly recoloured) styles; the masks of ``controls``
+    are ``(K, H, W)`` at the processed frame size or ``None``.
     """
 
     stats: StyleStats
-    alpha: float = 1.0
-    weights: list[float] | None = None
-    masks: Tensor | None = None
-    preserve_color: str | None = None
+    controls: Controls = field(default_factory=Controls)
 
 
 def stylize_frames(stylizer: Stylizer, frames: Tensor, style: FrameStyle, stabilizer: StatsStabilizer | None = None) -> Tensor:
@@ -166,29 +158,26 @@ def stylize_frames(stylizer: Stylizer, frames: Tensor, style: FrameStyle, stabil
     Without a stabiliser this is :meth:`Stylizer.stylize_batch`; with one, each
     frame is normalised with the running statistics (per mask region with masks).
     """
-    net = torch.stack([color_inputs(f, [], style.preserve_color)[0] for f in frames])
+    c = style.controls
     if stabilizer is None:
-        out = stylizer.stylize_batch(net, style.stats, alpha=style.alpha, weights=style.weights, masks=style.masks)
-    else:
-        feats = stylizer.encode(net)
-        k = len(style.stats)
-        grid = None
-        if style.masks is not None:
-            padded, _ = pad_to_multiple(style.masks[:, None].float())
-            grid = masks_to_grid(padded[:, 0], tuple(feats.shape[-2:])).to(feats)
-        weights = None if grid is not None else normalise_weights(style.weights, k)
-        stats = StyleStats(style.stats.mean.to(feats), style.stats.std.to(feats))
-        targets = []
-        for x in feats.split(1):
-            if grid is None:
-                local = mean_std(x)
-            else:
-                region = [mean_std(x, mask=grid[i : i + 1]) for i in range(k)]
-                local = torch.cat([m for m, _ in region]), torch.cat([s for _, s in region])
-            rebased = rebase_stats(stats, local, stabilizer.update(*local))
-            targets.append(target_features(x, rebased.mean, rebased.std, alpha=style.alpha, weights=weights, masks=grid))
-        out = stylizer.decode(torch.cat(targets), tuple(frames.shape[-2:])).cpu()
-    return torch.stack([color_output(o, f, style.preserve_color) for o, f in zip(out, frames)])
+        return stylizer.stylize_batch(frames, style.stats, c)
+    c.check_styles(len(style.stats), (frames.shape[-2], frames.shape[-1]))
+    feats = stylizer.encode(content_inputs(frames, c.preserve_color))
+    k = len(style.stats)
+    grid = None if c.masks is None else feature_grid(c.masks, (feats.shape[-2], feats.shape[-1])).to(feats)
+    weights = c.style_weights(k)
+    stats = style.stats.to(feats)
+    targets = []
+    for x in feats.split(1):
+        if grid is None:
+            local = mean_std(x)
+        else:
+            region = [mean_std(x, mask=grid[i : i + 1]) for i in range(k)]
+            local = torch.cat([m for m, _ in region]), torch.cat([s for _, s in region])
+        rebased = rebase_stats(stats, local, stabilizer.update(*local))
+        targets.append(target_features(x, rebased.mean, rebased.std, alpha=c.alpha, weights=weights, masks=grid))
+    out = stylizer.decode(torch.cat(targets), (frames.shape[-2], frames.shape[-1])).cpu()
+    return color_outputs(out, frames, c.preserve_color)
 
 
 # ---------------------------------------------------------------- the loop
@@ -219,21 +208,20 @@ def temporal_strategy(temporal: str, momentum: float | None = None) -> TemporalB
         InputError: ``flow`` without OpenCV (the ``video-flow`` extra).
     """
     if temporal not in STRATEGIES:
-        raise ValueError(f"temporal must be one of {STRATEGIES}, got {temporal!r}")
+        raise UsageError(f"temporal must be one of {STRATEGIES}, got {temporal!r}")
     if temporal == "none":
         return None
     kind = TemporalBlend if temporal == "blend" else FlowBlend
     return kind() if momentum is None else kind(momentum)
 
 
-def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor], info: VideoInfo, *, alpha: float,
-                 weights: list[float] | None, masks: Tensor | None, preserve_color: str | None) -> FrameStyle:
+def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor], info: VideoInfo, controls: Controls) -> FrameStyle:
     """Styles encoded once, on the first batch ``(N, 3, H, W)``: its frames are the colour reference; masks fitted."""
     h, w = images.shape[-2:]
     reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
-    _, net_styles = color_inputs(reference, list(styles), preserve_color)
-    frame_masks = None if masks is None else masks_for_frames(masks, info.rotation, (h, w))
-    return FrameStyle(stylizer.style_stats(net_styles), alpha, weights, frame_masks, preserve_color)
+    frame_masks = None if controls.masks is None else masks_for_frames(controls.masks, info.rotation, (h, w))
+    stats = stylizer.style_stats(list(styles), controls.method or "adain", preserve_color=controls.preserve_color, reference=reference)
+    return FrameStyle(stats, dataclasses.replace(controls, masks=frame_masks))
 
 
 def stylize_video(
@@ -245,7 +233,8 @@ def stylize_video(
     alpha: float = 1.0,
     weights: list[float] | None = None,
     masks: Tensor | None = None,
-    preserve_color: str | None = None,
+    preserve_color: PreserveColor | None = None,
+    method: str | None = None,
     temporal: str = "none",
     momentum: float | None = None,
     stats_momentum: float = 0.0,
@@ -266,13 +255,13 @@ def stylize_video(
         styles: style images ``(3, H, W)``, encoded once (recoloured first
             with ``preserve_color="color"``, to the first batch of frames).
         stylizer: the networks (default: shipped decoder, pretrained encoder).
-        alpha, weights, preserve_color: as in :meth:`Stylizer.stylize`.
+        alpha, weights, preserve_color, method: as in :class:`adain.controls.Controls`.
         masks: ``(K, H, W)`` in [0, 1], one per style, drawn on the video as
             displayed (rotation applied); resized to the frames.
         temporal: ``none`` (frames independent), ``blend`` (motion-gated
-            running average, :class:`adain.apps.temporal.TemporalBlend`) or ``flow``
+            running average, :class:`adain.temporal.TemporalBlend`) or ``flow``
             (the previous output warped along the optical flow,
-            :class:`adain.apps.temporal.FlowBlend`; needs the ``video-flow`` extra).
+            :class:`adain.temporal.FlowBlend`; needs the ``video-flow`` extra).
         momentum: the strategy's weight of the past (default: 0.8 for blend, 0.9 for flow).
         stats_momentum: momentum of the running average of the content
             statistics (:class:`StatsStabilizer`; 0: off).
@@ -291,10 +280,11 @@ def stylize_video(
             output format, audio that cannot be copied into the output.
     """
     src, dst = Path(src), Path(dst)
-    alpha = check_alpha(alpha)
-    check_weights_or_masks(weights, masks)
+    controls = Controls(alpha=alpha, weights=weights, masks=masks, preserve_color=preserve_color, method=method)
     if batch < 1:
-        raise ValueError(f"batch must be at least 1, got {batch}")
+        raise UsageError(f"batch must be at least 1, got {batch}")
+    if stats_momentum > 0 and controls.method not in (None, "adain"):
+        raise UsageError(f"stats_momentum averages AdaIN's mean and std: it does not work with method {controls.method!r}")
     output_format(dst, codec)
     info = probe(src)
     strategy = temporal_strategy(temporal, momentum)
@@ -310,8 +300,7 @@ def stylize_video(
         for frames in reader.batches(batch, max_frames, writer.mux_audio):
             images = fit_frames(frames_to_tensor(frames), size, writer.even)
             if style is None:
-                style = _frame_style(stylizer, images, styles, info, alpha=alpha, weights=weights, masks=masks,
-                                     preserve_color=preserve_color)
+                style = _frame_style(stylizer, images, styles, info, controls)
             styled = stylize_frames(stylizer, images, style, stabilizer)
             if strategy is not None:
                 styled = strategy(images, styled)

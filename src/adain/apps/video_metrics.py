@@ -41,7 +41,7 @@ from torch import Tensor
 from adain.apps.flow import FlowEstimator, flow_to_previous, gray_u8, warp
 from adain.apps.video_io import probe, read_frames
 from adain.encoder import Encoder
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 from adain.losses import style_distance
 
 METRIC_FLOW = "farneback"
@@ -208,7 +208,7 @@ def measure_video(
     """
     src, dst = Path(src), Path(dst)
     if style_every < 1:
-        raise ValueError(f"style_every must be at least 1, got {style_every}")
+        raise UsageError(f"style_every must be at least 1, got {style_every}")
     probe(src), probe(dst)
     warp_meter, flicker = WarpMeter(FlowEstimator(flow)), FlickerMeter()
     vgg, style_feats = (encoder or Encoder()).eval() if style is not None else None, None

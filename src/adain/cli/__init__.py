@@ -26,12 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from adain.errors import InputError, WeightsError
+    from adain.cli._options import resolve_defaults
+    from adain.errors import AdainError
 
-    args = build_parser().parse_args(argv)
+    args = resolve_defaults(build_parser().parse_args(argv))
     try:
         args.func(args)
-    except (InputError, WeightsError, ValueError) as exc:
+    except AdainError as exc:
         print(f"adain {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -1,9 +1,77 @@
-"""Option groups shared by several commands."""
+"""Option groups shared by several commands, and defaults and choices read from the library.
+
+An option's default and choices come from the dataclass or ``Literal`` type that
+defines them (:class:`Default`, :class:`Choices`), so the CLI and the Python API
+cannot drift apart. Both import their module only when needed (when ``--help``
+shows them or the command runs): building the parser stays free of torch.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+
+def _lookup(where: str) -> Any:
+    module, name = where.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Default:
+    """The default of field ``field`` of the dataclass ``where`` (``"adain.controls:Controls"``), looked up when needed."""
+
+    def __init__(self, where: str, field: str) -> None:
+        self.where, self.field = where, field
+
+    def value(self) -> Any:
+        (f,) = [f for f in dataclasses.fields(_lookup(self.where)) if f.name == self.field]
+        if f.default is not dataclasses.MISSING:
+            return f.default
+        factory: Any = f.default_factory
+        return factory()
+
+    def __str__(self) -> str:  # what ``%(default)s`` shows in --help
+        return str(self.value())
+
+
+class Choices(Sequence[Any]):
+    """The values of a ``Literal`` type or a tuple at ``where`` (``"adain.color:PreserveColor"``), looked up when needed."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def _values(self) -> tuple[Any, ...]:
+        obj = _lookup(self.where)
+        return get_args(obj) if get_origin(obj) is Literal else tuple(obj)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._values()[index]
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values()
+
+
+def defaults_of(where: str) -> Callable[[str], Default]:
+    """``defaults_of("adain.apps.server:Limits")("queue")``: a :class:`Default` per field of one dataclass."""
+    return lambda field: Default(where, field)
+
+
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Replace every :class:`Default` left in ``args`` (an option not given) by its value."""
+    for name, value in vars(args).items():
+        if isinstance(value, Default):
+            setattr(args, name, value.value())
+    return args
 
 EVAL_DATA = Path("../shared/data/eval")
 
@@ -20,11 +88,12 @@ def add_model_options(p: argparse.ArgumentParser, device_help: str = "(default %
 
 
 def add_alpha(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--alpha", type=float, default=1.0, help="style strength in [0, 1]; 0 reconstructs the content (default %(default)s)")
+    p.add_argument("--alpha", type=float, default=Default("adain.controls:Controls", "alpha"),
+                   help="style strength in [0, 1]; 0 reconstructs the content (default %(default)s)")
 
 
 def add_style_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--style-size", type=int, default=512, metavar="N",
+    p.add_argument("--style-size", type=int, default=Default("adain.apps.files:StylizeOptions", "style_size"), metavar="N",
                    help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
 
 
@@ -34,4 +103,4 @@ def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help
     p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weights, one per style (≥ 0, normalised to sum 1)")
     p.add_argument("--mask", type=Path, nargs="+", metavar="FILE", help=mask_help)
     p.add_argument("--index-map", type=Path, metavar="FILE", help=index_help)
-    p.add_argument("--preserve-color", choices=("color", "luminance"), help=color_help)
+    p.add_argument("--preserve-color", choices=Choices("adain.color:PreserveColor"), metavar="MODE", help=f"{color_help} (MODE: %(choices)s)")

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from adain.cli._options import add_command, add_model_options
+from adain.errors import UsageError
 
 BENCH_EXAMPLES = """examples:
   adain bench                                   # 256, 512, 1024 px on the default device, markdown table
@@ -52,13 +53,13 @@ def run(args: argparse.Namespace) -> None:
     from adain.stylizer import Stylizer
 
     if args.runs < 1 or args.warmup < 0:
-        raise ValueError("--runs must be ≥ 1 and --warmup ≥ 0")
+        raise UsageError("--runs must be ≥ 1 and --warmup ≥ 0")
     try:
         video = tuple(int(v) for v in args.video.lower().split("x")) if args.video else None
     except ValueError:
         video = ()
     if video is not None and (len(video) != 2 or min(video) < 16):
-        raise ValueError(f"--video must be WIDTHxHEIGHT with sides ≥ 16, got {args.video!r}")
+        raise UsageError(f"--video must be WIDTHxHEIGHT with sides ≥ 16, got {args.video!r}")
     device = pick_device(args.device)
     stylizer = Stylizer(args.decoder, device=device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile)
     say = lambda line: print(f"bench: {line}", file=sys.stderr, flush=True)  # noqa: E731

@@ -7,7 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from adain.cli._options import add_alpha, add_command, add_model_options, add_style_size
+from adain.cli._options import Choices, add_alpha, add_command, add_model_options, add_style_size, defaults_of
+
+OPTION = defaults_of("adain.apps.dataset:DatasetOptions")
+
 
 DATASET_EXAMPLES = """examples:
   adain stylize-dataset imagenet/train paintings/ stylized/               # Stylized-ImageNet
@@ -32,14 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("src", type=Path, help="folder of content images (searched recursively)")
     p.add_argument("styles", type=Path, help="folder of style images (searched recursively)")
     p.add_argument("out", type=Path, help="output folder (the tree of SRC is recreated there)")
-    p.add_argument("--copies", type=int, default=1, metavar="N", help="stylized copies per image, each with another style (default %(default)s)")
+    p.add_argument("--copies", type=int, default=OPTION("copies"), metavar="N", help="stylized copies per image, each with another style (default %(default)s)")
     add_alpha(p)
-    p.add_argument("--size", type=int, default=0, metavar="N", help="shorter side of the outputs (0: keep each image's) (default %(default)s)")
+    p.add_argument("--size", type=int, default=OPTION("size"), metavar="N", help="shorter side of the outputs (0: keep each image's) (default %(default)s)")
     p.add_argument("--crop", action="store_true", help="centre square crop after resizing")
     add_style_size(p)
-    p.add_argument("--format", choices=("jpg", "png", "webp"), help="output format (default: keep each file's suffix)")
-    p.add_argument("--quality", type=int, default=90, help="JPEG/WebP quality 1..100 (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the style draw: same seed, same output (default %(default)s)")
+    p.add_argument("--format", choices=Choices("adain.apps.dataset:FORMATS"), metavar="FORMAT",
+                   help="output format, one of %(choices)s (default: keep each file's suffix)")
+    p.add_argument("--quality", type=int, default=OPTION("quality"), help="JPEG/WebP quality 1..100 (default %(default)s)")
+    p.add_argument("--seed", type=int, default=OPTION("seed"), help="seed of the style draw: same seed, same output (default %(default)s)")
     p.add_argument("--shard", metavar="I/N", help="take every N-th image from the I-th (0 ≤ I < N) (default: torchrun's RANK/WORLD_SIZE, else all)")
     add_model_options(p, device_help="(default %(default)s: cuda if available; cuda:LOCAL_RANK under torchrun)")
     p.set_defaults(func=run)

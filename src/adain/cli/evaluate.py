@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adain.cli._options import EVAL_DATA, add_command, add_model_options
+from adain.cli._options import EVAL_DATA, Choices, add_command, add_model_options
+from adain.errors import UsageError
 
 EVAL_EXAMPLES = """examples:
   adain eval --set release --report docs/eval/release          # the 6 pairs of the original release
@@ -23,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Stylize the evaluation pairs at alpha = 1 and report content, style and Gram loss and seconds per image.",
         epilog=EVAL_EXAMPLES,
     )
-    p.add_argument("--set", choices=("release", "full"), default="release",
-                   help="release: the 6 pairs of the original's examples; full: content x style at 512 px (default %(default)s)")
+    p.add_argument("--set", choices=Choices("adain.evaluation.pairs:SETS"), default="release", metavar="SET",
+                   help="%(choices)s; release: the 6 pairs of the original's examples; full: content x style at 512 px (default %(default)s)")
     p.add_argument("--data", type=Path, default=EVAL_DATA, help="eval data folder (default %(default)s)")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N pairs (full: in the diagonal order; 0: all)")
     p.add_argument("--baseline", type=Path, default=Path("docs/eval/optimize_full.json"), help="optimisation baseline of the full set (default %(default)s)")
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
     from adain.evaluation.report import write_eval_metadata, write_json, write_report
 
     if args.limit < 0:
-        raise ValueError(f"--limit must be ≥ 0, got {args.limit}")
+        raise UsageError(f"--limit must be ≥ 0, got {args.limit}")
     results, images = evaluate(args.set, data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device)
     command = " ".join(
         ["adain eval", f"--set {args.set}"]

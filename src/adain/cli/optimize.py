@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adain.cli._options import EVAL_DATA, add_command
+from adain.cli._options import EVAL_DATA, Choices, add_command, defaults_of
+from adain.errors import UsageError
+
+CONFIG = defaults_of("adain.evaluation.optimize:OptimizeConfig")
 
 OPTIMIZE_EXAMPLES = """examples:
   adain optimize --content photo.jpg --style painting.jpg --output best.png
@@ -32,12 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, default=EVAL_DATA, help="eval data folder for --baseline (default %(default)s)")
     p.add_argument("--limit", type=int, default=0, help="--baseline: only the first N pairs of the diagonal order (0: all 231)")
     p.add_argument("--outputs", type=Path, help="--baseline: also save the optimised images into this folder")
-    p.add_argument("--steps", type=int, default=100, help="optimiser steps (default %(default)s)")
-    p.add_argument("--method", choices=("lbfgs", "adam"), default="lbfgs", help="optimiser (default %(default)s)")
+    p.add_argument("--steps", type=int, default=CONFIG("steps"), help="optimiser steps (default %(default)s)")
+    p.add_argument("--method", choices=Choices("adain.evaluation.optimize:METHODS"), default=CONFIG("method"), metavar="METHOD",
+                   help="optimiser: %(choices)s (default %(default)s)")
     p.add_argument("--lr", type=float, help="learning rate (default: 1.0 for L-BFGS, 0.02 for Adam)")
-    p.add_argument("--style-weight", type=float, default=10.0, help="λ in Lc + λ·Ls (default %(default)s)")
-    p.add_argument("--content-target", choices=("adain", "content"), default="adain",
-                   help="relu4_1 target of Lc: AdaIN(f(c), f(s)) as in training, or f(c) (default %(default)s)")
+    p.add_argument("--style-weight", type=float, default=CONFIG("style_weight"), help="λ in Lc + λ·Ls (default %(default)s)")
+    p.add_argument("--content-target", choices=Choices("adain.evaluation.optimize:CONTENT_TARGETS"), default=CONFIG("content_target"), metavar="TARGET",
+                   help="relu4_1 target of Lc (%(choices)s): AdaIN(f(c), f(s)) as in training, or f(c) (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default %(default)s)")
     p.set_defaults(func=run)
 
@@ -49,15 +53,15 @@ def run(args: argparse.Namespace) -> None:
     single = (args.content, args.style, args.output)
     if args.baseline is not None:
         if any(single):
-            raise ValueError("--baseline runs over the eval pairs: do not give --content, --style or --output with it")
+            raise UsageError("--baseline runs over the eval pairs: do not give --content, --style or --output with it")
         if args.limit < 0:
-            raise ValueError(f"--limit must be ≥ 0, got {args.limit}")
+            raise UsageError(f"--limit must be ≥ 0, got {args.limit}")
         cache = run_baseline(args.baseline, data=args.data, limit=args.limit, config=config, size=args.size, device=args.device, outputs=args.outputs)
         m = cache["mean"]
         print(f"{len(cache['pairs'])} pairs in {args.baseline}, mean: content {m['content']:.4g}  style {m['style']:.4g}  gram {m['gram']:.4g}  "
               f"{m['seconds']:.1f} s/pair")
         return
     if not all(single):
-        raise ValueError("give --content, --style and --output (or --baseline FILE)")
+        raise UsageError("give --content, --style and --output (or --baseline FILE)")
     metrics = optimize_file(args.content, args.style, args.output, config=config, size=args.size, style_size=args.style_size, device=args.device)
     print(f"{args.output}: content {metrics['content']:.4g}  style {metrics['style']:.4g}  gram {metrics['gram']:.4g}  ({metrics['seconds']:.1f} s)")

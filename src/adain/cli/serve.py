@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from adain.cli._options import add_command, add_model_options
+from adain.cli._options import add_command, add_model_options, defaults_of
+
+LIMIT = defaults_of("adain.apps.server:Limits")
+
 
 SERVE_EXAMPLES = """examples:
   adain serve                                   # http://127.0.0.1:8000/ (page), /openapi.json (API schema)
@@ -26,10 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="(default %(default)s)")
     add_model_options(p)
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request body in MiB (default %(default)s)")
-    p.add_argument("--max-size", type=int, default=1024, help="largest output shorter side a request may ask for (default %(default)s)")
-    p.add_argument("--max-styles", type=int, default=4, help="styles per request (default %(default)s)")
-    p.add_argument("--queue", type=int, default=4, help="requests waiting or running before 503 (default %(default)s)")
-    p.add_argument("--cache", type=int, default=64, help="encoded styles kept in memory (default %(default)s)")
+    p.add_argument("--max-size", type=int, default=LIMIT("max_size"), help="largest output shorter side a request may ask for (default %(default)s)")
+    p.add_argument("--max-styles", type=int, default=LIMIT("max_styles"), help="styles per request (default %(default)s)")
+    p.add_argument("--queue", type=int, default=LIMIT("queue"), help="requests waiting or running before 503 (default %(default)s)")
+    p.add_argument("--cache", type=int, default=LIMIT("cache"), help="encoded styles kept in memory (default %(default)s)")
     p.set_defaults(func=run)
 
 

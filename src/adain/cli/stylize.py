@@ -11,7 +11,11 @@ from adain.cli._options import (
     add_model_options,
     add_style_controls,
     add_style_size,
+    defaults_of,
 )
+from adain.errors import UsageError
+
+OPTION = defaults_of("adain.apps.files:StylizeOptions")
 
 STYLIZE_EXAMPLES = """examples:
   adain stylize --content photo.jpg --style wave.jpg --output out.jpg
@@ -46,13 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         index_help="palette or grey PNG, the content's size; pixel value k (0..K-1) picks style k",
         color_help="keep the content's colours: recolour the styles first, or transfer luminance only",
     )
-    p.add_argument("--content-size", type=int, default=0, metavar="N",
+    p.add_argument("--content-size", type=int, default=OPTION("content_size"), metavar="N",
                    help="resize the content's shorter side to N first (0: keep; the output has the input's size) (default %(default)s)")
     add_style_size(p)
     p.add_argument("--crop", action="store_true", help="centre square crop of content and styles (after resizing)")
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (decompression bombs, memory) (default: 50 million)")
     add_model_options(p)
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1..100 (default %(default)s)")
+    p.add_argument("--quality", type=int, default=OPTION("quality"), help="JPEG/WebP quality 1..100 (default %(default)s)")
     p.add_argument("--grid", type=Path, metavar="FILE", help="folder mode: also write a picture grid (styles across, contents down)")
     p.add_argument("--grid-height", type=int, default=160, metavar="PX", help="height of a grid row (default %(default)s)")
     p.add_argument("--tile", default="0", metavar="SIZE", help="one content file: stylize in SIZE px tiles, bounded memory for huge "
@@ -79,25 +83,25 @@ def run(args: argparse.Namespace) -> None:
         **({} if args.max_pixels is None else {"max_pixels": args.max_pixels}),
     )
     if args.grid_height < 16:
-        raise ValueError(f"--grid-height must be at least 16, got {args.grid_height}")
+        raise UsageError(f"--grid-height must be at least 16, got {args.grid_height}")
 
     def make_stylizer() -> Stylizer:
         return Stylizer(args.decoder, device=args.device)
 
     if not args.content.is_dir() and not any(s.is_dir() for s in args.style):
         if args.grid is not None:
-            raise ValueError("--grid needs a folder of contents or styles")
+            raise UsageError("--grid needs a folder of contents or styles")
         if args.output.is_dir():
             raise InputError(f"{args.output}: is a folder; give an image file name (a folder is for folder mode)")
         image_format(args.output)
         job = load_pair(args.content, args.style, opts, weights=args.weights, masks=args.mask, index_map=args.index_map)
-        save_image(stylize_pair(job, make_stylizer(), opts, args.tile), args.output, opts.quality)
+        save_image(stylize_pair(job, make_stylizer(), args.tile), args.output, opts.quality)
         print(f"wrote {args.output}")
         return
     if args.tile != "0":
-        raise ValueError("--tile works with one --content file, not folders")
+        raise UsageError("--tile works with one --content file, not folders")
     if args.weights is not None or args.mask is not None or args.index_map is not None:
-        raise ValueError("--weights, --mask and --index-map mix styles into one picture: use one --content file and style files, not folders")
+        raise UsageError("--weights, --mask and --index-map mix styles into one picture: use one --content file and style files, not folders")
     contents = list_images(args.content) if args.content.is_dir() else [args.content]
     styles = [p for s in args.style for p in (list_images(s) if s.is_dir() else [s])]
     report = stylize_folders(

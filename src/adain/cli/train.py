@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adain.cli._options import add_command
+from adain.cli._options import add_command, defaults_of
+from adain.errors import UsageError
+
+CONFIG = defaults_of("adain.training.train:TrainConfig")
 
 TRAIN_EXAMPLES = """examples:
   adain train --content photos/ --style paintings/                # the paper's recipe
@@ -26,31 +29,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--content", type=Path, required=True, help="folder of content photos (searched recursively)")
     p.add_argument("--style", type=Path, required=True, help="folder of style images (searched recursively)")
-    p.add_argument("--out", type=Path, default=Path("runs/adain"), help="run folder: checkpoint, decoder, log.csv, samples/ (default %(default)s)")
-    p.add_argument("--steps", type=int, default=160_000, help="total steps (default %(default)s)")
-    p.add_argument("--batch", type=int, default=8, help="images per step and process (default %(default)s)")
-    p.add_argument("--size", type=int, default=512, help="resize the shorter side to this before cropping (default %(default)s)")
-    p.add_argument("--crop", type=int, default=256, help="random crop side (default %(default)s)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default %(default)s)")
-    p.add_argument("--lr-decay", type=float, default=5e-5, help="lr / (1 + decay·step) (default %(default)s)")
-    p.add_argument("--style-weight", type=float, default=10.0, help="λ in Lc + λ·Ls (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default %(default)s)")
+    p.add_argument("--out", type=Path, default=CONFIG("out"), help="run folder: checkpoint, decoder, log.csv, samples/ (default %(default)s)")
+    p.add_argument("--steps", type=int, default=CONFIG("steps"), help="total steps (default %(default)s)")
+    p.add_argument("--batch", type=int, default=CONFIG("batch"), help="images per step and process (default %(default)s)")
+    p.add_argument("--size", type=int, default=CONFIG("size"), help="resize the shorter side to this before cropping (default %(default)s)")
+    p.add_argument("--crop", type=int, default=CONFIG("crop"), help="random crop side (default %(default)s)")
+    p.add_argument("--lr", type=float, default=CONFIG("lr"), help="Adam learning rate (default %(default)s)")
+    p.add_argument("--lr-decay", type=float, default=CONFIG("lr_decay"), help="lr / (1 + decay·step) (default %(default)s)")
+    p.add_argument("--style-weight", type=float, default=CONFIG("style_weight"), help="λ in Lc + λ·Ls (default %(default)s)")
+    p.add_argument("--seed", type=int, default=CONFIG("seed"))
+    p.add_argument("--device", default=CONFIG("device"), help="auto, cpu or cuda (default %(default)s)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA and on CPUs with native bf16)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="channels_last memory format (default on: 1.5x faster with bf16 on this project's CPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the decoder")
     p.add_argument("--cache-images", action="store_true",
                    help="keep the resized training images in memory (about 3·size² bytes each): for GPUs and small data sets")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+    p.add_argument("--ema", type=float, default=CONFIG("ema"), metavar="DECAY",
                    help="also keep an exponential moving average of the weights with this decay (e.g. 0.999) and export it as "
                         "OUT/decoder-ema.safetensors (default: off)")
     p.add_argument("--init", type=Path, help="start from these decoder weights (.safetensors) instead of scratch")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
-    p.add_argument("--max-minutes", type=float, default=0.0, help="stop (and save) after this wall-clock budget (0: no limit)")
-    p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default %(default)s)")
-    p.add_argument("--sample-every", type=int, default=500, help="write a sample grid every N steps (default %(default)s)")
-    p.add_argument("--log-every", type=int, default=10, help="append to log.csv every N steps (default %(default)s)")
+    p.add_argument("--max-minutes", type=float, default=CONFIG("max_minutes"), help="stop (and save) after this wall-clock budget (0: no limit)")
+    p.add_argument("--save-every", type=int, default=CONFIG("save_every"), help="checkpoint every N steps (default %(default)s)")
+    p.add_argument("--sample-every", type=int, default=CONFIG("sample_every"), help="write a sample grid every N steps (default %(default)s)")
+    p.add_argument("--log-every", type=int, default=CONFIG("log_every"), help="append to log.csv every N steps (default %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -58,11 +61,11 @@ def run(args: argparse.Namespace) -> None:
     from adain.training.train import TrainConfig, train
 
     if args.crop > args.size:
-        raise ValueError(f"--crop ({args.crop}) must not exceed --size ({args.size})")
+        raise UsageError(f"--crop ({args.crop}) must not exceed --size ({args.size})")
     if args.batch < 1 or args.steps < 0 or args.lr <= 0:
-        raise ValueError("--batch must be ≥ 1, --steps ≥ 0 and --lr > 0")
+        raise UsageError("--batch must be ≥ 1, --steps ≥ 0 and --lr > 0")
     if not 0 <= args.ema < 1:
-        raise ValueError(f"--ema must be in [0, 1), got {args.ema}")
+        raise UsageError(f"--ema must be in [0, 1), got {args.ema}")
     cfg = TrainConfig(
         content=args.content, style=args.style, out=args.out, steps=args.steps, batch=args.batch, size=args.size,
         crop=args.crop, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight, seed=args.seed,

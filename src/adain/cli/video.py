@@ -72,7 +72,9 @@ def video_temporal(args: argparse.Namespace) -> tuple[str, float | None]:
     if args.stabilize is None:
         return args.temporal, args.momentum
     if args.temporal not in ("none", "blend") or args.momentum is not None:
-        raise ValueError("--stabilize M is --temporal blend --momentum M: give one or the other")
+        from adain.errors import UsageError
+
+        raise UsageError("--stabilize M is --temporal blend --momentum M: give one or the other")
     return ("blend", args.stabilize) if args.stabilize > 0 else ("none", None)
 
 

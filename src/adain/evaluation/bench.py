@@ -38,6 +38,7 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from adain.device import autocast_for, hardware_name
+from adain.errors import UsageError
 from adain.geometry import MULTIPLE
 from adain.losses import loss_terms
 from adain.stylizer import Stylizer
@@ -60,7 +61,7 @@ def synchronize(device: torch.device) -> None:
 def time_calls(fn: Callable[[], object], device: torch.device, *, runs: int = 5, warmup: int = 1) -> list[float]:
     """Seconds of each of ``runs`` calls of ``fn`` after ``warmup`` untimed calls."""
     if runs < 1 or warmup < 0:
-        raise ValueError(f"runs must be ≥ 1 and warmup ≥ 0, got {runs} and {warmup}")
+        raise UsageError(f"runs must be ≥ 1 and warmup ≥ 0, got {runs} and {warmup}")
     for _ in range(warmup):
         fn()
     synchronize(device)
@@ -327,9 +328,9 @@ def run_bench(
         progress: called with a line before each case.
     """
     if not sizes or any(s < 16 or s % MULTIPLE for s in sizes):
-        raise ValueError(f"sizes must be multiples of {MULTIPLE}, at least 16, got {list(sizes)}")
+        raise UsageError(f"sizes must be multiples of {MULTIPLE}, at least 16, got {list(sizes)}")
     if batch < 1 or train_batch < 0:
-        raise ValueError(f"batch must be ≥ 1 and train batch ≥ 0, got {batch} and {train_batch}")
+        raise UsageError(f"batch must be ≥ 1 and train batch ≥ 0, got {batch} and {train_batch}")
     say = progress or (lambda _line: None)
     device = stylizer.device
     dtype = "bf16" if stylizer.bf16 else "fp32"

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from adain.device import hardware_name, pick_device
 from adain.encoder import Encoder
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 from adain.evaluation.evaluate import mean_of, read_baseline
 from adain.evaluation.pairs import DEFAULT_DATA, FULL_SIZE, full_pairs, load_pair
 from adain.evaluation.report import write_json
@@ -56,17 +56,17 @@ class OptimizeConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise UsageError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.content_target not in CONTENT_TARGETS:
-            raise ValueError(f"content target must be one of {CONTENT_TARGETS}, got {self.content_target!r}")
+            raise UsageError(f"content target must be one of {CONTENT_TARGETS}, got {self.content_target!r}")
         if self.steps < 1:
-            raise ValueError(f"steps must be ≥ 1, got {self.steps}")
+            raise UsageError(f"steps must be ≥ 1, got {self.steps}")
         if self.style_weight < 0:
-            raise ValueError(f"style weight must be ≥ 0, got {self.style_weight}")
+            raise UsageError(f"style weight must be ≥ 0, got {self.style_weight}")
         if self.lr is None:
             self.lr = DEFAULT_LR[self.method]
         if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise UsageError(f"lr must be > 0, got {self.lr}")
 
 
 def objective(encoder: Encoder, image: Tensor, target: Tensor, style_feats: list[Tensor], style_weight: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -195,7 +195,7 @@ def run_baseline(
     if path.is_file():
         cache = read_baseline(path)
         if cache["config"] != settings:
-            raise ValueError(f"{path} holds a baseline made with {cache['config']}, not {settings}: use another file or remove it")
+            raise UsageError(f"{path} holds a baseline made with {cache['config']}, not {settings}: use another file or remove it")
     hardware = f"{hardware_name(dev)}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
     def save() -> None:

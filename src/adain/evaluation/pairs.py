@@ -18,7 +18,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 from adain.geometry import resize_shorter
 from adain.io import list_images, load_image
 
@@ -85,7 +85,7 @@ def diagonal_order(n_content: int, n_style: int) -> list[tuple[int, int]]:
 def full_pairs(folder: str | Path, limit: int = 0) -> list[Pair]:
     """Pairs of ``folder/content`` × ``folder/style`` in :func:`diagonal_order`; ``limit > 0`` keeps the first ``limit``."""
     if limit < 0:
-        raise ValueError(f"--limit must be ≥ 0, got {limit}")
+        raise UsageError(f"--limit must be ≥ 0, got {limit}")
     folder = Path(folder)
     contents, styles = list_images(folder / "content"), list_images(folder / "style")
     for sub, files in (("content", contents), ("style", styles)):
@@ -103,7 +103,7 @@ def eval_pairs(name: str, data: str | Path, limit: int = 0) -> list[Pair]:
         return pairs[:limit] if limit else pairs
     if name == "full":
         return full_pairs(data, limit)
-    raise ValueError(f"set must be one of {SETS}, got {name!r}")
+    raise UsageError(f"set must be one of {SETS}, got {name!r}")
 
 
 def load_pair(pair: Pair, size: int) -> tuple[Tensor, Tensor]:

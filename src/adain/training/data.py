@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from adain.errors import InputError
+from adain.errors import InputError, UsageError
 from adain.io import load_pil
 
 
@@ -57,7 +57,7 @@ class CropSampler:
 
     def __init__(self, files: list[Path], *, size: int, crop: int, cache: bool = False) -> None:
         if crop > size:
-            raise ValueError(f"crop ({crop}) must not exceed the resize size ({size})")
+            raise UsageError(f"crop ({crop}) must not exceed the resize size ({size})")
         self.files, self.size, self.crop = list(files), size, crop
         self.cache: dict[int, Tensor] | None = {} if cache else None
         self.bad: set[int] = set()
