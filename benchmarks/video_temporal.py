@@ -33,9 +33,9 @@ STRATEGIES = ("none", "blend", "flow")
 LABELS = {"none": "per-frame", "blend": "--temporal blend", "flow": "--temporal flow"}
 
 
-def side_by_side(outputs: list[Path], dst: Path, frames: int, height: int, fps: float) -> None:
-    """The first ``frames`` frames of each output, ``height`` px high, side by side with labels → animated WebP/GIF."""
-    streams = [torch.cat(list(read_frames(p, 16, frames))) for p in outputs]
+def side_by_side(streams: list[torch.Tensor], dst: Path, height: int, fps: float) -> None:
+    """Frames ``(N, 3, H, W)`` of each strategy (in :data:`STRATEGIES` order), ``height`` px high, side by side
+    with labels → animated WebP or GIF."""
     pictures = []
     for i in range(min(len(s) for s in streams)):
         tiles = [Image.fromarray(resize_shorter(s[i], height).mul(255).round().byte().permute(1, 2, 0).numpy()) for s in streams]
@@ -103,7 +103,8 @@ def main() -> None:
             print(f"| {LABELS[name]} | {we} | {r['flicker']:.3f} | {sl} | {r['occluded']:.1%} | {r['fps']:.2f} |")
         print(f"\ninput's own warping error: {next(iter(rows.values()))['input_warp_error']:.4f}")
     if args.side_by_side and len(outputs) == len(STRATEGIES):
-        side_by_side(outputs, args.side_by_side, args.sbs_frames, args.sbs_height, float(probe(args.clip).rate))
+        streams = [torch.cat(list(read_frames(path, 16, args.sbs_frames))) for path in outputs]
+        side_by_side(streams, args.side_by_side, args.sbs_height, float(probe(args.clip).rate))
         print(f"wrote {args.side_by_side} ({args.side_by_side.stat().st_size / 1e6:.2f} MB)")
 
 
