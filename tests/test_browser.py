@@ -23,7 +23,7 @@ from adain.apps.server import Limits, create_app  # noqa: E402
 from adain.decoder import Decoder  # noqa: E402
 from adain.io import pil_to_tensor  # noqa: E402
 from adain.stylizer import Stylizer  # noqa: E402
-from conftest import write_image  # noqa: E402
+from helpers import write_image  # noqa: E402
 
 
 class Recorder:

@@ -11,9 +11,7 @@ from PIL import Image
 
 from adain.cli import main
 from adain.decoder import save_decoder
-from conftest import write_image
-from test_io import BAD_FILES, exif_rotated_jpeg, png_bytes
-from test_transfer import tiny_decoder
+from helpers import BAD_FILES, exif_rotated_jpeg, lively_nets, png_bytes, write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,7 +21,7 @@ def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
     """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
     monkeypatch.setattr("adain.stylizer.Encoder", lambda: tiny_encoder)
     path = tmp_path / "tiny.safetensors"
-    save_decoder(tiny_decoder(), path, {"steps": 0})
+    save_decoder(lively_nets()[1], path, {"steps": 0})
     return path
 
 

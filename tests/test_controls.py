@@ -15,7 +15,7 @@ from adain.controls import Controls
 from adain.errors import AdainError, UsageError
 from adain.ops import StyleStats
 from adain.stylizer import Stylizer
-from conftest import lively_nets
+from helpers import lively_nets
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

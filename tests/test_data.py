@@ -7,7 +7,7 @@ import torch
 
 from adain.io import InputError, find_images
 from adain.training.data import CropSampler, random_crop, resize_for_crops
-from conftest import write_image
+from helpers import write_image
 
 
 def test_resize_keeps_the_aspect_and_reaches_the_crop(tmp_path):

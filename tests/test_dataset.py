@@ -22,7 +22,7 @@ from adain.apps.dataset import (
 )
 from adain.decoder import Decoder, init_like_paper, save_decoder
 from adain.stylizer import Stylizer
-from conftest import write_image
+from helpers import write_image
 
 OPTS = DatasetOptions(copies=2, style_size=32, quality=95, seed=3)
 

@@ -16,7 +16,7 @@ from adain.evaluation.evaluate import evaluate
 from adain.evaluation.pairs import diagonal_order, full_pairs, release_pairs
 from adain.io import InputError, load_image, save_image
 from adain.losses import image_metrics
-from conftest import write_image
+from helpers import write_image
 
 RELEASE_NAMES = {
     "avril_stylized_impronte_d_artista": ("avril_cropped.jpg", "impronte_d_artista_cropped.jpg"),
@@ -191,3 +191,16 @@ def test_shown_path_is_relative_below_the_working_directory(tmp_path: Path, monk
     assert shown_path("runs/d.safetensors") == str(Path("runs") / "d.safetensors")
     outside = tmp_path.parent / "elsewhere.safetensors"
     assert shown_path(outside) == str(outside.resolve())
+
+
+def test_the_eval_data_folder_comes_from_the_option_or_the_environment(monkeypatch, tmp_path, capsys):
+    from adain.errors import UsageError
+    from adain.evaluation.pairs import eval_data
+
+    monkeypatch.delenv("ADAIN_EVAL_DATA", raising=False)
+    with pytest.raises(UsageError, match="ADAIN_EVAL_DATA"):
+        eval_data()
+    assert main(["eval", "--set", "release", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.startswith("adain eval: error: no eval data folder: give --data")
+    monkeypatch.setenv("ADAIN_EVAL_DATA", str(tmp_path))
+    assert eval_data() == tmp_path and eval_data("elsewhere") == Path("elsewhere")

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -22,62 +18,7 @@ from adain.io import (
     make_grid,
     save_image,
 )
-from conftest import write_image
-
-# ---------------------------------------------------------------- bad-file makers (also used by test_cli)
-
-
-def png_bytes(array: np.ndarray, *, size: tuple[int, int] | None = None) -> bytes:
-    """A PNG written by hand: 8/16-bit grey or RGB from ``array`` ``(H, W[, 3])``.
-
-    ``size`` (W, H) overrides the header's size (a decompression bomb claims a
-    huge size with a tiny body). Pillow cannot write 16-bit RGB, hence this.
-    """
-    h, w = array.shape[:2]
-    depth = 16 if array.dtype == np.uint16 else 8
-    color_type = 2 if array.ndim == 3 else 0
-    w, h = size or (w, h)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + row.astype(">u2" if depth == 16 else "u1").tobytes() for row in array)
-    header = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-def truncated_jpeg(path: Path) -> Path:
-    write_image(path.with_suffix(".full.jpg"), (64, 48))
-    data = path.with_suffix(".full.jpg").read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return path
-
-
-def bomb_png(path: Path) -> Path:
-    """A PNG whose header claims 30000x30000 pixels."""
-    path.write_bytes(png_bytes(np.zeros((4, 4), np.uint8), size=(30000, 30000)))
-    return path
-
-
-def exif_rotated_jpeg(path: Path, size: tuple[int, int] = (48, 32)) -> tuple[Path, np.ndarray]:
-    """A JPEG stored ``size`` (W, H) with EXIF orientation 6 (display rotated 90° clockwise); returns the stored pixels."""
-    arr = np.zeros((size[1], size[0], 3), np.uint8)
-    arr[:, : size[0] // 2] = (250, 10, 10)  # left half red
-    arr[:, size[0] // 2 :] = (10, 10, 250)  # right half blue
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    Image.fromarray(arr).save(path, exif=exif.tobytes(), quality=95)
-    return path, arr
-
-
-BAD_FILES = {
-    "empty": (lambda p: (p.write_bytes(b""), p)[1], "empty file"),
-    "truncated": (truncated_jpeg, "cannot decode"),
-    "text": (lambda p: (p.write_text("hello, I am not a picture\n"), p)[1], "not an image"),
-    "tiny": (lambda p: write_image(p, (10, 10)), "too small"),
-    "bomb": (bomb_png, "over the limit"),
-    "missing": (lambda p: p, "no such file"),
-}
+from helpers import BAD_FILES, exif_rotated_jpeg, png_bytes, write_image
 
 
 @pytest.mark.parametrize("kind", list(BAD_FILES))

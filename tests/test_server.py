@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from adain.apps.server import EXAMPLES, STATIC, Limits, create_app  # noqa: E402
 from adain.cli import main  # noqa: E402
-from adain.decoder import Decoder  # noqa: E402
 from adain.geometry import prepare, resize_shorter  # noqa: E402
 from adain.io import pil_to_tensor  # noqa: E402
 from adain.stylizer import Stylizer  # noqa: E402
@@ -24,9 +23,9 @@ TINY = Limits(style_size=32, max_size=256)  # small styles keep the random VGG f
 
 
 @pytest.fixture(scope="module")
-def stylizer(tiny_encoder) -> Stylizer:
-    torch.manual_seed(0)
-    return Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu")
+def stylizer(lively_stylizer) -> Stylizer:
+    """Nets whose output varies with the inputs, so a swapped style or a lost weight shows."""
+    return lively_stylizer
 
 
 @pytest.fixture
@@ -99,11 +98,14 @@ def expected(stylizer: Stylizer, content: bytes, styles: list[bytes], size: int 
     return stylizer.stylize(c, s, **kwargs)
 
 
-def assert_close_to_api(response, want: torch.Tensor) -> None:
+def assert_close_to_api(response, want: torch.Tensor, unlike: torch.Tensor | None = None) -> None:
+    """The response is the API's result ``want`` (within 1.5/255), and far from ``unlike`` (what a mix-up would give)."""
     assert response.status_code == 200, response.text
     got = to_tensor(response.content)
     assert got.shape == want.shape
     assert float((got - want).abs().max()) <= 1.5 / 255
+    if unlike is not None:
+        assert float((got - unlike).abs().max()) > 10 / 255, "the result would not tell the inputs apart"
 
 
 # ---------------------------------------------------------------- results
@@ -113,19 +115,23 @@ def test_upload_gives_the_python_api_result(client, stylizer):
     r = post(client, [content_file(), style_file()], alpha="0.6")
     assert r.headers["content-type"] == "image/png"
     assert r.headers["content-disposition"] == 'inline; filename="adain-photo.png"'
-    assert_close_to_api(r, expected(stylizer, png(), [png((40, 48), seed=1)], alpha=0.6))
+    assert_close_to_api(r, expected(stylizer, png(), [png((40, 48), seed=1)], alpha=0.6),
+                        unlike=expected(stylizer, png(), [png((40, 48), seed=2)], alpha=0.6))
 
 
 def test_names_come_before_files_and_weights_follow_that_order(client, stylizer):
     hokusai = (EXAMPLES / "style" / "hokusai.jpg").read_bytes()
     r = post(client, [content_file(), style_file()], style_name=["hokusai"], weight=["3", "1"])
-    assert_close_to_api(r, expected(stylizer, png(), [hokusai, png((40, 48), seed=1)], weights=[3, 1]))
+    want = expected(stylizer, png(), [hokusai, png((40, 48), seed=1)], weights=[3, 1])
+    assert_close_to_api(r, want, unlike=expected(stylizer, png(), [png((40, 48), seed=1), hokusai], weights=[3, 1]))
+    assert_close_to_api(r, want, unlike=expected(stylizer, png(), [hokusai, png((40, 48), seed=1)]))  # the weights count
 
 
 @pytest.mark.parametrize("mode", ["color", "luminance"])
 def test_preserve_color(client, stylizer, mode):
     r = post(client, [content_file(), style_file()], preserve_color=mode)
-    assert_close_to_api(r, expected(stylizer, png(), [png((40, 48), seed=1)], preserve_color=mode))
+    assert_close_to_api(r, expected(stylizer, png(), [png((40, 48), seed=1)], preserve_color=mode),
+                        unlike=expected(stylizer, png(), [png((40, 48), seed=1)]))
 
 
 def test_one_mask_per_style_and_one_fewer(client, stylizer):
@@ -134,7 +140,8 @@ def test_one_mask_per_style_and_one_fewer(client, stylizer):
     styles = [png((40, 48), seed=1), png((40, 48), seed=2)]
     files = [content_file(), style_file(1), style_file(2)]
     both = post(client, files + [mask_file(1 - left), mask_file(left)], size="0")
-    assert_close_to_api(both, expected(stylizer, png(), styles, size=0, masks=torch.stack([1 - left, left])))
+    swapped = expected(stylizer, png(), styles, size=0, masks=torch.stack([left, 1 - left]))
+    assert_close_to_api(both, expected(stylizer, png(), styles, size=0, masks=torch.stack([1 - left, left])), unlike=swapped)
     one = post(client, files + [mask_file(left)], size="0")  # style 1 takes the rest
     assert_close_to_api(one, both_want := expected(stylizer, png(), styles, size=0, masks=torch.stack([1 - left, left])))
     assert both_want.shape == (3, 40, 48)

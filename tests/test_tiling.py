@@ -8,39 +8,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from adain.cli import main
-from adain.decoder import Decoder
-from adain.encoder import Encoder
 from adain.ops import StatsAccumulator, mean_std
 from adain.stylizer import Stylizer
 from adain.tiling import partition, ramp, resolve_tile, stylize_tiled, tile_spans
 
 
-def lively_stylizer() -> Stylizer:
-    """Tiny random nets whose output varies with content and style.
-
-    PyTorch's default init shrinks the signal layer by layer (all-black images);
-    He init keeps it, the first conv is scaled for the Caffe (×255) input and
-    the last conv's bias centres the output in [0, 1]. fp32, so results are exact.
-    """
-    gen = torch.Generator().manual_seed(0)
-    encoder, decoder = Encoder(weights="random"), Decoder(width=0.0625)
-    for net in (encoder, decoder):
-        for m in net.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_in = m.in_channels * 9
-                m.weight.data = torch.randn(m.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5
-                m.bias.data.zero_()
-    encoder.stages[0][0][1].weight.data /= 255.0
-    decoder.net[-1].bias.data.fill_(0.5)
-    return Stylizer(decoder, encoder=encoder, device="cpu", bf16=False)
-
-
 @pytest.fixture(scope="module")
-def stylizer() -> Stylizer:
-    return lively_stylizer()
+def stylizer(lively_stylizer) -> Stylizer:
+    return lively_stylizer
 
 
 def _image(h: int, w: int, seed: int) -> torch.Tensor:
@@ -113,7 +90,7 @@ def test_tile_statistics_are_global(stylizer: Stylizer):
 
 def test_cli_tile_option_real_weights(tmp_path: Path, capsys):
     """``adain stylize --tile`` with the shipped networks gives the untiled picture (up to bf16 and 8-bit rounding)."""
-    from conftest import write_image
+    from helpers import write_image
 
     content = write_image(tmp_path / "c.png", (128, 96), seed=1)
     style = write_image(tmp_path / "s.png", (64, 64), seed=2)

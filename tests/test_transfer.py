@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from adain.apps.files import StylizeOptions, load_pair
 from adain.color import keep_chroma, match_color, rgb_to_yiq, yiq_to_rgb
@@ -16,36 +15,19 @@ from adain.controls import (
     normalise_weights,
     target_features,
 )
-from adain.decoder import Decoder
 from adain.geometry import center_crop, pad_to_multiple, prepare, resize_shorter
 from adain.io import InputError
 from adain.methods import style_statistics
 from adain.ops import StyleStats, adain_with_stats, mean_std
 from adain.stylizer import Stylizer
-from conftest import write_image
+from helpers import write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def tiny_decoder(seed: int = 0) -> Decoder:
-    """A 1/16-width decoder whose output depends visibly on its input and stays in (0, 1).
-
-    (PyTorch's default init shrinks the signal at every layer: its output would
-    be a flat grey whatever the input, and no test could tell styles apart.)
-    """
-    gen = torch.Generator().manual_seed(seed)
-    decoder = Decoder(width=0.0625)
-    with torch.no_grad():
-        for conv in (m for m in decoder.modules() if isinstance(m, nn.Conv2d)):
-            conv.weight.normal_(0, (2 / (conv.in_channels * 9)) ** 0.5, generator=gen)
-            conv.bias.zero_()
-        decoder.net[-1].bias.fill_(0.5)
-    return decoder.eval()
-
-
 @pytest.fixture(scope="module")
-def stylizer(tiny_encoder) -> Stylizer:
-    return Stylizer(tiny_decoder(), encoder=tiny_encoder, device="cpu", bf16=False)
+def stylizer(lively_stylizer) -> Stylizer:
+    return lively_stylizer
 
 
 def smooth(h: int, w: int, seed: int) -> torch.Tensor:

@@ -26,7 +26,6 @@ from adain.controls import Controls
 from adain.io import InputError
 from adain.ops import StyleStats, adain_with_stats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
-from test_tiling import lively_stylizer
 
 HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
 RATE = Fraction(12)
@@ -34,8 +33,8 @@ STYLE = [torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(7))]
 
 
 @pytest.fixture(scope="module")
-def stylizer() -> Stylizer:
-    return lively_stylizer()
+def stylizer(lively_stylizer) -> Stylizer:
+    return lively_stylizer
 
 
 def make_video(path: Path, *, frames: int = 6, size: tuple[int, int] = (48, 32), audio: bool = True, rotation: int = 0,

@@ -15,6 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import Tensor, nn
 
+from adain.atomic import atomic_path
 from adain.errors import WeightsError
 
 DECODER_PATH = Path(__file__).parent / "weights" / "decoder.safetensors"
@@ -66,9 +67,8 @@ def save_decoder(decoder: Decoder, path: str | Path, metadata: dict | None = Non
     meta = {"format": "adain-decoder", "width": json.dumps(decoder.width)}
     meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
     state = {k: v.detach().float().contiguous().cpu() for k, v in decoder.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
 
 
 def read_metadata(path: str | Path = DECODER_PATH) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,6 +22,30 @@ def pick_device(name: str) -> torch.device:
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise UsageError(f"--device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """This process's place in a ``torchrun`` job: ``rank`` of ``world_size``, and its GPU index ``local_rank``."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int | None = None
+
+
+def dist_env() -> DistEnv:
+    """``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as ``torchrun`` sets them (one process, rank 0, outside it)."""
+    local = os.environ.get("LOCAL_RANK")
+    return DistEnv(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")), None if local is None else int(local))
+
+
+def rank_device(name: str, env: DistEnv | None = None) -> torch.device:
+    """:func:`pick_device`, on this rank's own GPU (``cuda:LOCAL_RANK``) under ``torchrun``."""
+    device = pick_device(name)
+    env = env or dist_env()
+    if device.type == "cuda" and env.local_rank is not None:
+        device = torch.device("cuda", env.local_rank)
+    return device
 
 
 def cpu_has_bf16() -> bool:

@@ -6,8 +6,6 @@ input file raises :class:`InputError` whose message names the file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from adain.atomic import atomic_path
 from adain.errors import InputError, UsageError
 
 MIN_SIDE = 16
@@ -163,17 +162,9 @@ def image_format(path: str | Path) -> str:
 def _save_atomic(image: Tensor | Image.Image, path: Path, quality: int) -> None:
     img = tensor_to_pil(image) if isinstance(image, Tensor) else image
     fmt = image_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-            img.save(f, format=fmt, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_path(path) as tmp:
+        img.save(tmp, format=fmt, **kwargs)
 
 
 def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95) -> None:
@@ -191,17 +182,8 @@ def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95)
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a text file through a temp file in the same folder and a rename (no half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        f.write(text)
 
 
 def fit_height(img: Image.Image, height: int) -> Image.Image:

@@ -16,12 +16,12 @@ from torch import Tensor, nn
 
 from adain.encoder import TAPS, Encoder
 from adain.errors import UsageError
-from adain.ops import adain, mean_std
+from adain.ops import adain, mean_std, upcast
 
 
 def content_loss(output_feat: Tensor, target: Tensor) -> Tensor:
     """Mean squared error of relu4_1 features, ``(N, C, h, w)`` each → scalar."""
-    return F.mse_loss(output_feat.float(), target.float())
+    return F.mse_loss(upcast(output_feat), upcast(target))
 
 
 def style_loss(output_feats: list[Tensor], style_feats: list[Tensor]) -> Tensor:
@@ -49,7 +49,7 @@ def style_distance(output_feats: list[Tensor], style_feats: list[Tensor]) -> Ten
 def gram(x: Tensor) -> Tensor:
     """Gram matrix normalised by the number of positions, ``(N, C, H, W)`` → ``(N, C, C)``."""
     n, c, h, w = x.shape
-    f = x.float().reshape(n, c, h * w)
+    f = upcast(x).reshape(n, c, h * w)
     return f @ f.transpose(1, 2) / (h * w)
 
 

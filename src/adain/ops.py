@@ -17,6 +17,11 @@ from torch import Tensor, nn
 EPS = 1e-5
 
 
+def upcast(x: Tensor) -> Tensor:
+    """``x`` in at least float32 (bf16/fp16 → float32; float32 and float64 are kept)."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def _check_features(x: Tensor, name: str) -> None:
     if x.dim() != 4:
         raise ValueError(f"{name} must be a (N, C, H, W) tensor, got shape {tuple(x.shape)}")
@@ -36,7 +41,7 @@ def mean_std(x: Tensor, mask: Tensor | None = None, eps: float = EPS) -> tuple[T
         if it is float64.
     """
     _check_features(x, "features")
-    x = x.float() if x.dtype not in (torch.float32, torch.float64) else x
+    x = upcast(x)
     if mask is None:
         var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
         return mean, (var + eps).sqrt()
@@ -64,7 +69,7 @@ def adain_with_stats(content: Tensor, mean: Tensor, std: Tensor, mask: Tensor | 
         mask: optional ``(N or 1, 1, H, W)``.
 
     Returns:
-        ``(N, C, H, W)`` float32 features.
+        ``(N, C, H, W)`` features, float32 (float64 for float64 input).
     """
     _check_features(content, "content features")
     if mean.shape != std.shape or mean.dim() != 4 or mean.shape[1] != content.shape[1] or mean.shape[2:] != (1, 1):
@@ -75,7 +80,7 @@ def adain_with_stats(content: Tensor, mean: Tensor, std: Tensor, mask: Tensor | 
     if mean.shape[0] not in (1, content.shape[0]):
         raise ValueError(f"batch of the statistics ({mean.shape[0]}) must be 1 or the content's ({content.shape[0]})")
     c_mean, c_std = mean_std(content, mask, eps)
-    return (content.float() - c_mean) / c_std * std + mean
+    return (upcast(content) - c_mean) / c_std * std + mean
 
 
 def adain(content: Tensor, style: Tensor, eps: float = EPS) -> Tensor:

@@ -20,7 +20,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from pathlib import Path
 import torch
 
 from adain.controls import Controls
+from adain.device import dist_env
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare
 from adain.io import find_images, load_image, save_image, write_text_atomic
@@ -109,11 +109,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 0 <= i < n:
         raise UsageError(f"shard I/N needs 0 ≤ I < N, got {text!r}")
     return i, n
-
-
-def shard_from_env() -> tuple[int, int]:
-    """``(RANK, WORLD_SIZE)`` as set by ``torchrun`` (``(0, 1)`` outside it)."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def draw_styles(key: str, copies: int, n_styles: int, seed: int) -> list[int]:
@@ -237,7 +232,7 @@ def stylize_dataset(
     from tqdm import tqdm
 
     src, styles, out = Path(src), Path(styles), Path(out)
-    i, n = shard if shard is not None else shard_from_env()
+    i, n = shard if shard is not None else (dist_env().rank, dist_env().world_size)
     if out.resolve().is_relative_to(src.resolve()):
         raise InputError(f"{out}: the output folder must not be inside the input folder {src}")
     contents = find_images(src)

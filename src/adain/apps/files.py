@@ -104,6 +104,56 @@ def _check_region(masks: list[Tensor], files: list[Path], size: tuple[int, int] 
 
 
 @dataclass
+class MaskFiles:
+    """Masks read from files: ``masks`` ``(K, H, W)`` in [0, 1], the file of each, and why each would be empty."""
+
+    masks: Tensor
+    files: list[Path]
+    empty: list[str]
+
+
+def read_masks(
+    masks: list[str | Path] | None,
+    index_map: str | Path | None,
+    n_styles: int,
+    *,
+    size: tuple[int, int] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    styles: list[Path] | None = None,
+) -> MaskFiles | None:
+    """Mask files (one per style) or an index map (pixel value k picks style k) → checked masks, or ``None``.
+
+    Every mask must cover something and have the size ``size`` (``None``: the masks' common size).
+
+    Raises:
+        InputError: an unreadable file, a wrong size, a mask or index value that covers nothing (naming the file).
+        UsageError: both masks and an index map, or not one mask per style.
+    """
+    if masks and index_map is not None:
+        raise UsageError("give masks or an index map, not both")
+    if not masks and index_map is None:
+        return None
+    names = [str(s) for s in styles] if styles is not None else [str(i + 1) for i in range(n_styles)]
+    if masks:
+        if len(masks) != n_styles:
+            raise UsageError(f"{len(masks)} masks given for {n_styles} styles (one mask per style)")
+        files = [Path(m) for m in masks]
+        loaded = [load_mask(m, max_pixels) for m in files]
+        empty = ["mask covers nothing (all black)"] * n_styles
+    else:
+        index = Path(str(index_map))
+        files = [index] * n_styles
+        loaded = list(index_masks(index, n_styles, max_pixels))
+        empty = [f"no pixel has value {i}, so style {name} would not be used" for i, name in enumerate(names)]
+    if size is None:
+        for path, m in zip(files, loaded):
+            if m.shape != loaded[0].shape:
+                raise InputError(f"{path}: {m.shape[1]}x{m.shape[0]} but {files[0]} is {loaded[0].shape[1]}x{loaded[0].shape[0]} (masks must share one size)")
+    _check_region(loaded, files, size, empty)
+    return MaskFiles(torch.stack(loaded), files, empty)
+
+
+@dataclass
 class PairJob:
     """One content and its styles, loaded, checked and prepared (see :func:`load_pair`).
 
@@ -152,19 +202,11 @@ def load_pair(
     raw = load_image(content, opts.max_pixels)
     image = _prepared(content, raw, opts.content_size, opts)
     region = None
-    if masks is not None or index_map is not None:
-        if masks is not None:
-            files = [Path(m) for m in masks]
-            loaded = [load_mask(m, opts.max_pixels) for m in files]
-            empty = ["mask covers nothing (all black)"] * k
-        else:
-            files = [Path(index_map)] * k
-            loaded = list(index_masks(index_map, k, opts.max_pixels))
-            empty = [f"no pixel has value {i}, so style {s} would not be used" for i, s in enumerate(styles)]
-        _check_region(loaded, files, tuple(raw.shape[-2:]), empty)
-        region = prepare(torch.stack(loaded), opts.content_size, opts.crop)
+    read = read_masks(masks, index_map, k, size=(raw.shape[-2], raw.shape[-1]), max_pixels=opts.max_pixels, styles=styles)
+    if read is not None:
+        region = prepare(read.masks, opts.content_size, opts.crop)
         if opts.crop:  # resizing keeps every covered pixel > 0; cropping can cut a region away
-            _check_region(list(region), files, None, [f"{why} inside the centre crop" for why in empty])
+            _check_region(list(region), read.files, None, [f"{why} inside the centre crop" for why in read.empty])
     return PairJob(image, [load_style(s, opts) for s in styles], opts.controls(weights=w, masks=region))
 
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from adain.apps.files import index_masks
+from adain.apps.files import read_masks as read_file_masks
 from adain.apps.temporal import STRATEGIES, FlowBlend, TemporalBlend
 from adain.apps.video_io import VideoInfo, VideoReader, VideoWriter, frames_to_tensor, output_format, probe
 from adain.apps.video_metrics import FlickerMeter
@@ -40,7 +40,6 @@ from adain.color import PreserveColor, color_outputs, content_inputs
 from adain.controls import Controls, feature_grid, target_features
 from adain.errors import InputError, UsageError
 from adain.geometry import resize_shorter
-from adain.io import load_mask
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
 
@@ -78,27 +77,10 @@ def masks_for_frames(masks: Tensor, rotation: int, size: tuple[int, int]) -> Ten
 
 
 def read_masks(files: list[Path] | None, index_map: Path | None, n_styles: int) -> Tensor | None:
-    """Mask files (one per style, one size) or an index map → ``(K, H, W)`` in [0, 1], or ``None``.
-
-    Raises:
-        InputError: an unreadable file, masks of different sizes, a bad index map.
-        ValueError: the wrong number of masks, or both masks and an index map.
-    """
-    if files and index_map is not None:
-        raise UsageError("give masks or an index map, not both")
-    if index_map is not None:
-        return index_masks(index_map, n_styles)
-    if not files:
-        return None
-    if len(files) != n_styles:
-        raise UsageError(f"{len(files)} masks given for {n_styles} styles (one mask per style)")
-    masks = [load_mask(f) for f in files]
-    for f, m in zip(files, masks):
-        if m.shape != masks[0].shape:
-            raise InputError(f"{f}: {m.shape[1]}x{m.shape[0]} but {files[0]} is {masks[0].shape[1]}x{masks[0].shape[0]} (masks must share one size)")
-        if float(m.max()) <= 0:
-            raise InputError(f"{f}: mask covers nothing (all black)")
-    return torch.stack(masks)
+    """Mask files (one per style, one size) or an index map → ``(K, H, W)`` in [0, 1], or ``None``
+    (:func:`adain.apps.files.read_masks`, the checks of ``adain stylize``)."""
+    read = read_file_masks(files, index_map, n_styles)
+    return None if read is None else read.masks
 
 
 # ---------------------------------------------------------------- statistics stabiliser

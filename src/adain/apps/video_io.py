@@ -14,9 +14,8 @@ Frames are converted to RGB by FFmpeg (no BGR mix-up) and handed over as
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from adain.atomic import atomic_path
 from adain.errors import InputError
 
 # output suffix → (codec, pixel format)
@@ -234,10 +234,8 @@ class VideoWriter:
         self.dst = Path(dst)
         self.codec, self.pix_fmt = output_format(self.dst, codec)
         self.info, self.time_base, self.crf = info, time_base, crf
-        self.dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.dst.stem}.", suffix=self.dst.suffix, dir=self.dst.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self._file = ExitStack()  # the temp file: renamed over dst when closed, removed on an error
+        self.tmp = self._file.enter_context(atomic_path(self.dst))
         self.out = av.open(str(self.tmp), "w")
         self.video: Any = None
         self.audio: Any = None
@@ -320,7 +318,7 @@ class VideoWriter:
             self.out.close()
             if self.dst.suffix.lower() == ".webp":
                 _loop_webp_forever(self.tmp)
-            os.replace(self.tmp, self.dst)
+            self._file.close()
         except av.error.FFmpegError as exc:
             self._abort()
             raise InputError(f"{self.dst}: cannot write the video ({exc.strerror or type(exc).__name__})") from None
@@ -333,4 +331,4 @@ class VideoWriter:
             self.out.close()
         except Exception:  # noqa: BLE001 - the temp file goes anyway
             pass
-        self.tmp.unlink(missing_ok=True)
+        self._file.__exit__(InputError, InputError("aborted"), None)

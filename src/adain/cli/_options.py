@@ -73,9 +73,6 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
             setattr(args, name, value.value())
     return args
 
-EVAL_DATA = Path("../shared/data/eval")
-
-
 def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
     """A subcommand whose ``--help`` ends with its examples (``epilog``), kept as written."""
     return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)

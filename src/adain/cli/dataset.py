@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -52,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
 
     from adain.apps.dataset import DatasetOptions, parse_shard, stylize_dataset
+    from adain.device import rank_device
     from adain.stylizer import Stylizer
 
     opts = DatasetOptions(
@@ -59,12 +59,8 @@ def run(args: argparse.Namespace) -> None:
         format=args.format, quality=args.quality, seed=args.seed,
     )
     shard = parse_shard(args.shard) if args.shard else None
-    device = args.device
-    if device == "auto" and "LOCAL_RANK" in os.environ:
-        import torch
-
-        device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else "cpu"
-    report = stylize_dataset(args.src, args.styles, args.out, opts, stylizer=Stylizer(args.decoder, device=device), shard=shard)
+    stylizer = Stylizer(args.decoder, device=rank_device(args.device))
+    report = stylize_dataset(args.src, args.styles, args.out, opts, stylizer=stylizer, shard=shard)
     print(f"wrote {report.written} images in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s); "
           f"{report.existing} existed already; manifest {report.manifest}")
     if report.failed:

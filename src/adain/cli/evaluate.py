@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adain.cli._options import EVAL_DATA, Choices, add_command, add_model_options
+from adain.cli._options import Choices, add_command, add_model_options
 from adain.errors import UsageError
 
 EVAL_EXAMPLES = """examples:
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--set", choices=Choices("adain.evaluation.pairs:SETS"), default="release", metavar="SET",
                    help="%(choices)s; release: the 6 pairs of the original's examples; full: content x style at 512 px (default %(default)s)")
-    p.add_argument("--data", type=Path, default=EVAL_DATA, help="eval data folder (default %(default)s)")
+    p.add_argument("--data", type=Path, help="eval data folder (default: $ADAIN_EVAL_DATA)")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N pairs (full: in the diagonal order; 0: all)")
     p.add_argument("--baseline", type=Path, default=Path("docs/eval/optimize_full.json"), help="optimisation baseline of the full set (default %(default)s)")
     p.add_argument("--size", type=int, default=512, help="full set: shorter side of content and style images (default %(default)s)")
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> None:
     results, images = evaluate(args.set, data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device)
     command = " ".join(
         ["adain eval", f"--set {args.set}"]
-        + [f"--data {args.data}"] * (args.data != EVAL_DATA)
+        + [f"--data {args.data}"] * (args.data is not None)
         + [f"{flag} {value}" for flag, value in (("--decoder", args.decoder), ("--limit", args.limit), ("--report", args.report)) if value]
         + ([f"--size {args.size}"] if args.set == "full" and args.size != 512 else [])
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adain.cli._options import EVAL_DATA, Choices, add_command, defaults_of
+from adain.cli._options import Choices, add_command, defaults_of
 from adain.errors import UsageError
 
 CONFIG = defaults_of("adain.evaluation.optimize:OptimizeConfig")
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-size", type=int, default=512, help="shorter side of the style image, 0 keeps it (default %(default)s)")
     p.add_argument("--baseline", type=Path,
                    help="instead of one image: optimise the pairs of 'adain eval --set full' and cache their metrics in this JSON file")
-    p.add_argument("--data", type=Path, default=EVAL_DATA, help="eval data folder for --baseline (default %(default)s)")
+    p.add_argument("--data", type=Path, help="eval data folder for --baseline (default: $ADAIN_EVAL_DATA)")
     p.add_argument("--limit", type=int, default=0, help="--baseline: only the first N pairs of the diagonal order (0: all 231)")
     p.add_argument("--outputs", type=Path, help="--baseline: also save the optimised images into this folder")
     p.add_argument("--steps", type=int, default=CONFIG("steps"), help="optimiser steps (default %(default)s)")

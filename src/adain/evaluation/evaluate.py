@@ -9,7 +9,7 @@ with the normalised VGG-19 (``Encoder(last="relu5_1")``):
 * Gram loss: Σ over relu1_1..relu5_1 of mse(Gram(o), Gram(s)) (:func:`adain.losses.gram_distance`);
 * seconds per image (style encoding, AdaIN and decoding; metrics not included).
 
-Sets (in ``../shared/data/eval``):
+Sets (in the eval data folder: ``--data`` or ``$ADAIN_EVAL_DATA``, see docs/evaluation.md):
 
 * ``release``: the 6 pairs of the original implementation's ``examples/``
   (``X_cropped`` + ``S_cropped``, 512×512) against its ``X_stylized_S.jpg``
@@ -33,7 +33,7 @@ from tqdm import tqdm
 from adain.decoder import DECODER_PATH, load_decoder, read_metadata
 from adain.encoder import Encoder
 from adain.errors import InputError
-from adain.evaluation.pairs import DEFAULT_DATA, FULL_SIZE, Pair, eval_pairs, load_pair
+from adain.evaluation.pairs import FULL_SIZE, Pair, eval_data, eval_pairs, load_pair
 from adain.io import load_image
 from adain.losses import image_metrics
 from adain.stylizer import Stylizer
@@ -41,7 +41,7 @@ from adain.stylizer import Stylizer
 METRICS = ("content", "style", "gram")
 DEFAULT_BASELINE = Path("docs/eval/optimize_full.json")
 GRID_ROWS = 8  # pairs shown in the report's picture grid
-# targets of issue 3
+# the release targets
 RELEASE_TARGET = 1.0  # content and style loss each ≤ 1.0× the original's (mean over pairs)
 FULL_STYLE_TARGET = 1.5  # style loss ≤ 1.5× the baseline's at no more than its content loss
 
@@ -83,7 +83,7 @@ def mean_of(rows: list[dict[str, float]], keys: tuple[str, ...] = METRICS) -> di
 def evaluate(
     set_name: str,
     *,
-    data: str | Path = DEFAULT_DATA,
+    data: str | Path | None = None,
     decoder: str | Path | None = None,
     limit: int = 0,
     baseline: str | Path | None = DEFAULT_BASELINE,
@@ -102,7 +102,7 @@ def evaluate(
         comparison with the reference or baseline, target verdict); ``images`` holds, for the
         first :data:`GRID_ROWS` pairs, ``(content, style, [reference,] output)``, each ``(3, H, W)``.
     """
-    pairs = eval_pairs(set_name, data, limit)
+    pairs = eval_pairs(set_name, eval_data(data), limit)
     size = size if set_name == "full" else 0
     decoder_path = Path(decoder) if decoder is not None else DECODER_PATH
     meta = read_metadata(decoder_path)
@@ -154,7 +154,7 @@ def evaluate(
 
 
 def release_verdict(mean_ratio: dict[str, float]) -> dict:
-    """Issue 3's target on the release set: mean content and style ratios each ≤ 1.0."""
+    """The release target on the release set: mean content and style ratios each ≤ 1.0."""
     met = mean_ratio["content"] <= RELEASE_TARGET and mean_ratio["style"] <= RELEASE_TARGET
     return {"rule": f"mean content ratio ≤ {RELEASE_TARGET} and mean style ratio ≤ {RELEASE_TARGET}", "met": met}
 
@@ -175,7 +175,7 @@ def read_baseline(path: Path) -> dict:
 
 
 def compare_baseline(rows: list[PairResult], path: str | Path, size: int) -> dict:
-    """Our means vs the optimisation baseline's on the pairs both have (issue 3's target on the full set).
+    """Our means vs the optimisation baseline's on the pairs both have (the release target on the full set).
 
     A baseline made at another image ``size`` is not compared (``size_mismatch``).
     """

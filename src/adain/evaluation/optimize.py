@@ -32,7 +32,7 @@ from adain.device import hardware_name, pick_device
 from adain.encoder import Encoder
 from adain.errors import InputError, UsageError
 from adain.evaluation.evaluate import mean_of, read_baseline
-from adain.evaluation.pairs import DEFAULT_DATA, FULL_SIZE, full_pairs, load_pair
+from adain.evaluation.pairs import FULL_SIZE, eval_data, full_pairs, load_pair
 from adain.evaluation.report import write_json
 from adain.geometry import resize_shorter
 from adain.io import load_image, save_image
@@ -166,7 +166,7 @@ def optimize_file(
 def run_baseline(
     path: str | Path,
     *,
-    data: str | Path = DEFAULT_DATA,
+    data: str | Path | None = None,
     limit: int = 0,
     config: OptimizeConfig | None = None,
     size: int = FULL_SIZE,
@@ -188,7 +188,7 @@ def run_baseline(
     """
     config = config or OptimizeConfig()
     path = Path(path)
-    pairs = full_pairs(data, limit)
+    pairs = full_pairs(eval_data(data), limit)
     dev = pick_device(device)
     settings = {**asdict(config), "size": size}
     cache = {"config": settings, "pairs": {}}

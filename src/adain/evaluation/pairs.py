@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from adain.geometry import resize_shorter
 from adain.io import list_images, load_image
 
 SETS = ("release", "full")
-DEFAULT_DATA = Path("../shared/data/eval")
+DATA_ENV = "ADAIN_EVAL_DATA"  # the eval data folder, when no --data / data= is given
 FULL_SIZE = 512  # shorter side of content and style images in the full set
 STYLIZED = "_stylized_"
 CROPPED = "_cropped"
@@ -94,6 +95,19 @@ def full_pairs(folder: str | Path, limit: int = 0) -> list[Pair]:
     order = diagonal_order(len(contents), len(styles))
     pairs = [Pair(f"{contents[i].stem}{STYLIZED}{styles[j].stem}", contents[i], styles[j]) for i, j in order]
     return pairs[:limit] if limit else pairs
+
+
+def eval_data(data: str | Path | None = None) -> Path:
+    """The eval data folder: ``data`` if given, else the ``ADAIN_EVAL_DATA`` environment variable.
+
+    Raises:
+        UsageError: neither is set.
+    """
+    if data is None:
+        data = os.environ.get(DATA_ENV)
+        if not data:
+            raise UsageError(f"no eval data folder: give --data FOLDER (data= in Python) or set {DATA_ENV}")
+    return Path(data)
 
 
 def eval_pairs(name: str, data: str | Path, limit: int = 0) -> list[Pair]:

@@ -67,7 +67,7 @@ def report_markdown(results: dict, command: str, grid_name: str = "grid.jpg") ->
             f"| original (mean) | {_fmt(ref['content'])} | {_fmt(ref['style'])} | {_fmt(ref['gram'])} | |",
             f"| ours / original (mean of per-pair ratios) | {_fmt(r['content'])} | {_fmt(r['style'])} | {_fmt(r['gram'])} | |",
             "",
-            f"Target (issue 3): {results['target']['rule']}: {verdict}.",
+            f"Release target: {results['target']['rule']}: {verdict}.",
             "",
             "## Per pair",
             "",
@@ -100,7 +100,7 @@ def report_markdown(results: dict, command: str, grid_name: str = "grid.jpg") ->
                 f"| {_fmt(b['baseline_seconds'])} |",
                 f"| ours / baseline | {_fmt(ratio['content'])} | {_fmt(ratio['style'])} | {_fmt(ratio['gram'])} | |",
                 "",
-                f"Baseline: `{b['file']}` ({cfg}). Target (issue 3): {b['target']['rule']}: {verdict}.",
+                f"Baseline: `{b['file']}` ({cfg}). Release target: {b['target']['rule']}: {verdict}.",
             ]
         else:
             lines += ["", f"No optimisation baseline for these pairs at {results['size']} px (`{b.get('file')}`): run `adain optimize --baseline` first."]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import sys
 import time
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from adain.atomic import atomic_path
 from adain.decoder import (
     Decoder,
     init_like_paper,
@@ -32,7 +32,7 @@ from adain.decoder import (
     read_metadata,
     save_decoder,
 )
-from adain.device import auto_bf16, autocast_for, hardware_name, pick_device
+from adain.device import auto_bf16, autocast_for, dist_env, hardware_name, rank_device
 from adain.encoder import Encoder
 from adain.io import find_images, save_image
 from adain.losses import loss_terms
@@ -85,9 +85,8 @@ def training_history(meta: dict) -> list[dict]:
 
 
 def _atomic_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _batch_generator(cfg: TrainConfig, rank: int, step: int) -> torch.Generator:
@@ -104,12 +103,11 @@ def _sample_grid(encoder: Encoder, decoder: nn.Module, content: Tensor, style: T
 
 def train(cfg: TrainConfig) -> Path:
     """Train (or resume); returns the path of the exported decoder weights."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    device = pick_device(cfg.device)
+    env = dist_env()
+    world, rank = env.world_size, env.rank
+    device = rank_device(cfg.device, env)
     if world > 1:
         if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     main = rank == 0
