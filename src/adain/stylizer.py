@@ -62,12 +62,13 @@ class Stylizer(nn.Module):
     ) -> None:
         super().__init__()
         target = pick_device(device) if isinstance(device, str) else torch.device(device)
-        self.encoder = (copy.deepcopy(encoder) if encoder is not None else Encoder()).to(target).eval()
-        self.decoder = (copy.deepcopy(decoder) if isinstance(decoder, nn.Module) else load_decoder(decoder)).to(target).eval()
-        self.bf16 = auto_bf16(target) if bf16 is None else bf16
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.encoder.to(memory_format=self.memory_format)
-        self.decoder.to(memory_format=self.memory_format)
+        # weights are loaded in their final layout; modules passed in are copied, then converted
+        fmt = self.memory_format
+        self.encoder = (copy.deepcopy(encoder) if encoder is not None else Encoder(memory_format=fmt)).to(target, memory_format=fmt).eval()
+        own_decoder = copy.deepcopy(decoder) if isinstance(decoder, nn.Module) else load_decoder(decoder, memory_format=fmt)
+        self.decoder = own_decoder.to(target, memory_format=fmt).eval()
+        self.bf16 = auto_bf16(target) if bf16 is None else bf16
         self._run_encoder, self._run_decoder = self.encoder.encode, self.decoder.forward
         self.compiled = compile
         if compile:

@@ -50,7 +50,7 @@ class DatasetOptions:
         alpha: content–style trade-off in [0, 1].
         size: shorter side of the outputs (0 keeps each image's size).
         crop: centre square crop after resizing.
-        style_size: shorter side the styles are resized to before encoding (0 keeps).
+        style_size: larger styles are shrunk to this shorter side before encoding (0 keeps; smaller ones are kept).
         format: ``jpg``, ``png``, ``webp`` or ``None`` (keep each file's suffix).
         quality: JPEG/WebP quality.
         seed: seed of the style draw.
@@ -169,7 +169,7 @@ class StyleBank:
         """Encoded styles for ``indices`` → :class:`StyleStats` ``(K, 512, 1, 1)``."""
         for i in indices:
             if i not in self.cache:
-                image = prepare(load_image(self.files[i]), self.style_size)
+                image = prepare(load_image(self.files[i]), self.style_size, enlarge=False)
                 self.cache[i] = self.stylizer.style_stats([image])
         return StyleStats.cat([self.cache[i] for i in indices])
 

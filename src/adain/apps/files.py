@@ -45,8 +45,10 @@ class StylizeOptions:
         preserve_color: ``None``, ``"color"`` or ``"luminance"``.
         content_size: shorter side of the content before stylizing; 0 keeps
             the original, so the output has the input's size.
-        style_size: shorter side of the style images (0 keeps): 512, the
-            original code's default and the paper's training scale.
+        style_size: larger style images are shrunk to this shorter side (0
+            keeps them): 512, the original code's default and the paper's
+            training scale. Smaller ones are kept (enlarging adds no detail
+            and multiplies the encoder's work).
         crop: centre square crop of content and styles after resizing.
         max_pixels: largest image accepted, as stored and (content) as processed.
         quality: JPEG/WebP quality of written images.
@@ -75,9 +77,9 @@ class StylizeOptions:
         return Controls(alpha=self.alpha, preserve_color=self.preserve_color, **given)
 
 
-def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions) -> Tensor:
+def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions, *, enlarge: bool = True) -> Tensor:
     """``prepare`` an image read from ``path`` and check the result against ``max_pixels``."""
-    image = prepare(image, size, opts.crop)
+    image = prepare(image, size, opts.crop, enlarge=enlarge)
     h, w = image.shape[-2:]
     if h * w > opts.max_pixels:
         raise InputError(f"{path}: {w}x{h} after resizing is over the limit of {opts.max_pixels} pixels (--max-pixels)")
@@ -85,8 +87,8 @@ def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions) -> Ten
 
 
 def load_style(path: str | Path, opts: StylizeOptions) -> Tensor:
-    """Style file → ``(3, H, W)`` resized to ``opts.style_size`` (and cropped with ``opts.crop``)."""
-    return _prepared(Path(path), load_image(path, opts.max_pixels), opts.style_size, opts)
+    """Style file → ``(3, H, W)`` shrunk to ``opts.style_size`` if larger (and cropped with ``opts.crop``)."""
+    return _prepared(Path(path), load_image(path, opts.max_pixels), opts.style_size, opts, enlarge=False)
 
 
 def load_content(path: str | Path, opts: StylizeOptions) -> Tensor:

@@ -73,7 +73,7 @@ class Limits:
         max_styles: styles per request.
         queue: requests waiting or running at once (503 over it).
         cache: encoded styles kept (LRU).
-        style_size: styles are resized to this shorter side before encoding (the paper's 512, as ``adain stylize``).
+        style_size: larger styles are shrunk to this shorter side before encoding (the paper's 512, as ``adain stylize``).
     """
 
     max_upload_bytes: int = 20 * 2**20
@@ -249,7 +249,7 @@ class Service:
 
             def encode(source: Source = source) -> StyleStats:
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
-                style = resize_shorter(style, self.limits.style_size)
+                style = resize_shorter(style, self.limits.style_size, enlarge=False)
                 return self.stylizer.style_stats([style], preserve_color=job.preserve_color, reference=content)
 
             stats, hit = self.cache.get((source.digest, job.preserve_color, context), encode)

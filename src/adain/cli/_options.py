@@ -91,7 +91,7 @@ def add_alpha(p: argparse.ArgumentParser) -> None:
 
 def add_style_size(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style-size", type=int, default=Default("adain.apps.files:StylizeOptions", "style_size"), metavar="N",
-                   help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
+                   help="shrink each style whose shorter side is larger to N; smaller styles are kept (0: keep all) (default %(default)s, the training scale)")
 
 
 def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help: str, color_help: str) -> None:
