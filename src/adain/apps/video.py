@@ -197,7 +197,7 @@ def temporal_strategy(temporal: str, momentum: float | None = None) -> TemporalB
     return kind() if momentum is None else kind(momentum)
 
 
-def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor], info: VideoInfo, controls: Controls) -> FrameStyle:
+def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor | StyleStats], info: VideoInfo, controls: Controls) -> FrameStyle:
     """Styles encoded once, on the first batch ``(N, 3, H, W)``: its frames are the colour reference; masks fitted."""
     h, w = images.shape[-2:]
     reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
@@ -209,7 +209,7 @@ def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor], info:
 def stylize_video(
     src: str | Path,
     dst: str | Path,
-    styles: list[Tensor],
+    styles: list[Tensor | StyleStats],
     *,
     stylizer: Stylizer | None = None,
     alpha: float = 1.0,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from adain.cli import bench, dataset, evaluate, optimize, serve, stylize, train, video, video_metrics
+from adain.cli import bench, dataset, evaluate, info, optimize, save_style, serve, stylize, train, video, video_metrics
 
 EXIT_BAD_INPUT = 2
-COMMANDS = (stylize, train, evaluate, optimize, serve, bench, video, video_metrics, dataset)  # the order of ``adain --help``
+COMMANDS = (stylize, train, evaluate, optimize, serve, bench, video, video_metrics, dataset, save_style, info)  # the order of ``adain --help``
 
 
 def build_parser() -> argparse.ArgumentParser:

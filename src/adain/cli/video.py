@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", type=Path, help="input video (anything FFmpeg reads)")
     p.add_argument("output", type=Path, help="output: .mp4, .mov, .mkv (H.264, audio copied), .gif or .webp (animated)")
-    p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s)")
+    p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s), style file(s) or bundled style names")
     add_style_controls(
         p,
         mask_help="one mask per style, drawn on the video as displayed (resized to the frames)",
@@ -79,7 +79,12 @@ def video_temporal(args: argparse.Namespace) -> tuple[str, float | None]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from adain.apps.files import StylizeOptions, load_style
+    from adain.apps.files import (
+        StylizeOptions,
+        check_preserve,
+        load_style,
+        network_styles,
+    )
     from adain.apps.video import read_masks, stylize_video, temporal_strategy
     from adain.apps.video_io import probe
     from adain.controls import check_weights_or_masks
@@ -92,8 +97,10 @@ def run(args: argparse.Namespace) -> None:
     check_weights_or_masks(args.weights, args.mask or args.index_map)
     masks = read_masks(args.mask, args.index_map, len(args.style))
     styles = [load_style(s, opts) for s in args.style]
+    check_preserve(styles, opts)
+    stylizer = Stylizer(args.decoder, device=args.device)
     result = stylize_video(
-        args.input, args.output, styles, stylizer=Stylizer(args.decoder, device=args.device), alpha=args.alpha,
+        args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
         weights=args.weights, masks=masks, preserve_color=args.preserve_color, temporal=temporal, momentum=momentum,
         stats_momentum=args.stats_momentum, batch=args.batch, size=args.size, crf=args.crf, codec=args.codec,
         audio=not args.no_audio, max_frames=args.max_frames,
