@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    import torch
     from tqdm import tqdm
 
     from adain.apps.files import StylizeOptions, load_style
@@ -51,10 +52,13 @@ def run(args: argparse.Namespace) -> None:
     from adain.apps.video_metrics import measure_video
     from adain.device import pick_device
     from adain.encoder import Encoder
+    from adain.errors import UsageError
 
     info = probe(args.input)
     FlowEstimator(args.flow)  # OpenCV missing: say so before anything runs
     style = load_style(args.style, StylizeOptions(style_size=args.style_size)) if args.style else None
+    if style is not None and not isinstance(style, torch.Tensor):
+        raise UsageError(f"{args.style}: the style loss needs the style image, not a saved style file")
     encoder = Encoder().to(pick_device(args.device)) if style is not None else None
     total = min(info.frames or 0, args.max_frames or info.frames or 0) or None
     with tqdm(total=total, unit="frame", desc=args.output.name, leave=False, disable=args.json) as bar:
