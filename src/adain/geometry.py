@@ -10,13 +10,18 @@ from adain.errors import UsageError
 MULTIPLE = 8  # the encoder downsamples by 8: inputs are padded to a multiple of it
 
 
-def resize_shorter(image: Tensor, size: int) -> Tensor:
-    """Resize ``(C, H, W)`` so its shorter side is ``size`` (0 keeps it), antialiased bilinear, clipped to [0, 1]."""
+def resize_shorter(image: Tensor, size: int, *, enlarge: bool = True) -> Tensor:
+    """Resize ``(C, H, W)`` so its shorter side is ``size`` (0 keeps it), antialiased bilinear, clipped to [0, 1].
+
+    With ``enlarge=False`` an image whose shorter side is already at most ``size`` is kept as it is.
+    """
     if size <= 0:
         return image
     if size < 16:
         raise UsageError(f"size must be 0 (keep) or at least 16, got {size}")
     h, w = image.shape[-2:]
+    if not enlarge and min(h, w) <= size:
+        return image
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
     if (nh, nw) == (h, w):
@@ -33,9 +38,9 @@ def center_crop(image: Tensor, size: int) -> Tensor:
     return image[..., top : top + s, left : left + s]
 
 
-def prepare(image: Tensor, size: int = 0, crop: bool = False) -> Tensor:
-    """``(C, H, W)``: shorter side to ``size`` (0 keeps), then an optional centre square crop."""
-    image = resize_shorter(image, size)
+def prepare(image: Tensor, size: int = 0, crop: bool = False, *, enlarge: bool = True) -> Tensor:
+    """``(C, H, W)``: shorter side to ``size`` (0 keeps; ``enlarge=False``: only shrink), then an optional centre square crop."""
+    image = resize_shorter(image, size, enlarge=enlarge)
     return center_crop(image, min(image.shape[-2:])) if crop else image
 
 

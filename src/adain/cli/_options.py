@@ -108,7 +108,7 @@ def add_alpha(p: argparse.ArgumentParser) -> None:
 
 def add_style_size(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style-size", type=int, default=Default("adain.apps.files:StylizeOptions", "style_size"), metavar="N",
-                   help="resize each style's shorter side to N (0: keep) (default %(default)s, the training scale)")
+                   help="shrink each style whose shorter side is larger to N; smaller styles are kept (0: keep all) (default %(default)s, the training scale)")
 
 
 def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help: str, color_help: str) -> None:
@@ -118,3 +118,15 @@ def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help
     p.add_argument("--mask", type=Path, nargs="+", metavar="FILE", help=mask_help)
     p.add_argument("--index-map", type=Path, metavar="FILE", help=index_help)
     p.add_argument("--preserve-color", choices=Choices("adain.color:PreserveColor"), metavar="MODE", help=f"{color_help} (MODE: %(choices)s)")
+
+
+def add_photo_options(p: argparse.ArgumentParser) -> None:
+    """``--keep-profile``, ``--strip-metadata``, ``--keep-gps``: the output's colour space and metadata."""
+    p.add_argument("--keep-profile", action="store_true", help="write in the photo's own RGB colour profile (e.g. Display P3) instead of sRGB")
+    p.add_argument("--strip-metadata", action="store_true", help="do not copy the photo's EXIF (camera, date); the record of how the output was made is kept")
+    p.add_argument("--keep-gps", action="store_true", help="copy the photo's GPS position too (dropped by default: privacy)")
+
+
+def photo_settings(args: argparse.Namespace) -> dict:
+    """The options of :func:`add_photo_options` as keyword arguments of the apps' option classes."""
+    return {"keep_profile": args.keep_profile, "strip_metadata": args.strip_metadata, "keep_gps": args.keep_gps}

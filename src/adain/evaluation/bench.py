@@ -13,8 +13,11 @@ The model's FLOPs (convolutions and matrix products, 2 per multiply-add) are
 counted with :class:`torch.utils.flop_counter.FlopCounterMode` at a small probe
 size and scaled by the pixel count, which is exact for sides that are multiples
 of 8 (every layer keeps ``H·W/4^k`` positions). The achieved GFLOP/s is compared
-with this machine's peak, measured in the same run as the best large fp32 and
-bf16 matrix product, so the ratio means the same on any machine.
+with this machine's peak, measured in the same run as the best large fp32 matrix
+product (and bf16 where the hardware computes it natively: emulated bf16 takes
+minutes and is never the default), so the ratio means the same on any machine.
+Matrix sizes whose product would take longer than a small time budget are
+skipped, so the peak takes seconds on any CPU.
 Peak memory is the CUDA max allocated on GPUs and the peak resident set size of
 the process (sampled every 2 ms) on CPUs.
 """
@@ -37,7 +40,7 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from adain.device import autocast_for, hardware_name
+from adain.device import auto_bf16, autocast_for, hardware_name
 from adain.errors import UsageError
 from adain.geometry import MULTIPLE
 from adain.losses import loss_terms
@@ -47,6 +50,8 @@ FLOP_PROBE = 64  # px: FLOPs are counted at this size and scaled by the pixel co
 STYLE_WEIGHT = 10.0  # λ of the training step (the training default)
 PEAK_SIZES_CPU = (1024, 2048, 4096)
 PEAK_SIZES_CUDA = (4096, 8192)
+PEAK_BUDGET_S = 2.0  # a matrix size is skipped when its timed calls would take longer than this
+QUICK_PEAK_SIZES = (512, 1024)
 
 
 # ---------------------------------------------------------------- measuring
@@ -112,17 +117,30 @@ def peak_memory(device: torch.device, interval: float = 0.002) -> Iterator[dict[
         result["bytes"] = max(peak[0], _rss_bytes())
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: tuple[int, ...] | None = None, runs: int = 3) -> float:
-    """This machine's practical peak in GFLOP/s: the best median over square matrix products ``n×n @ n×n``."""
-    sizes = sizes or (PEAK_SIZES_CUDA if device.type == "cuda" else PEAK_SIZES_CPU)
+def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: tuple[int, ...] | None = None, runs: int = 3, budget_s: float = PEAK_BUDGET_S) -> float:
+    """This machine's practical peak in GFLOP/s: the best median over square matrix products ``n×n @ n×n``.
+
+    Sizes are tried in increasing order; a size whose ``runs + 1`` products would
+    take longer than ``budget_s`` at the rate measured so far is skipped (the
+    smallest size is always measured).
+    """
+    sizes = sorted(sizes or (PEAK_SIZES_CUDA if device.type == "cuda" else PEAK_SIZES_CPU))
     best = 0.0
     for n in sizes:
+        if best and (runs + 1) * 2 * n**3 / (best * 1e9) > budget_s:
+            break
         gen = torch.Generator(device=device).manual_seed(0)
         a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
         b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
         seconds = statistics.median(time_calls(functools.partial(torch.matmul, a, b), device, runs=runs, warmup=1))
         best = max(best, 2 * n**3 / seconds / 1e9)
     return best
+
+
+def measure_peaks(device: torch.device, sizes: tuple[int, ...] | None = None) -> dict[str, float]:
+    """``{"fp32": GFLOP/s}``, plus ``"bf16"`` where the device computes bf16 natively (:func:`adain.device.auto_bf16`)."""
+    dtypes = {"fp32": torch.float32, **({"bf16": torch.bfloat16} if auto_bf16(device) else {})}
+    return {name: matmul_peak(device, dtype, sizes) for name, dtype in dtypes.items()}
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -233,9 +251,10 @@ class BenchReport:
     cases: list[CaseResult]
     accuracy: dict[int, dict[str, float]] = field(default_factory=dict)
 
-    def ratio(self, case: CaseResult) -> float:
-        """Achieved / peak GFLOP/s of the case's precision."""
-        return case.gflops / self.peak_gflops[case.dtype]
+    def ratio(self, case: CaseResult) -> float | None:
+        """Achieved / peak GFLOP/s of the case's precision (``None``: that peak was not measured, bf16 not native)."""
+        peak = self.peak_gflops.get(case.dtype)
+        return case.gflops / peak if peak else None
 
     def to_dict(self) -> dict:
         """JSON-ready dict; each case gains ``ms``, ``images_per_s``, ``gflops``, ``peak_ratio``."""
@@ -251,10 +270,10 @@ class BenchReport:
         """A header line, the table of cases and, if measured, the difference from fp32."""
         precision = "bf16 autocast" if self.bf16 else "fp32"
         lines = [
-            f"device: {self.device} ({self.hardware}), torch {self.torch}, {self.threads} threads; "
+            f"device: {self.device} ({self.hardware}{cpu_features(torch.device(self.device))}), torch {self.torch}, {self.threads} threads; "
             f"{precision}, channels_last {'on' if self.channels_last else 'off'}, "
             f"torch.compile {'on' if self.compile else 'off'}; median of {self.runs} runs after {self.warmup} warm-up",
-            "peak (best large matmul): " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in self.peak_gflops.items()),
+            peaks_line(self.peak_gflops),
             "",
             "| size | case | ms / call | images/s | GFLOP / call | GFLOP/s | % of peak | peak memory (MiB) |",
             "|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -262,7 +281,7 @@ class BenchReport:
         for c in self.cases:
             lines.append(
                 f"| {c.size} | {c.case} | {c.ms:,.1f} | {c.images_per_s:,.2f} | {c.flops / 1e9:,.1f} | "
-                f"{c.gflops:,.0f} | {100 * self.ratio(c):.0f} % ({c.dtype}) | {c.peak_memory_bytes / 2**20:,.0f} |"
+                f"{c.gflops:,.0f} | {percent(self.ratio(c))} ({c.dtype}) | {c.peak_memory_bytes / 2**20:,.0f} |"
             )
         if self.accuracy:
             lines += ["", "| size | max abs diff vs fp32 | mean abs diff vs fp32 |", "|---:|---:|---:|"]
@@ -334,8 +353,8 @@ def run_bench(
     say = progress or (lambda _line: None)
     device = stylizer.device
     dtype = "bf16" if stylizer.bf16 else "fp32"
-    say("peak: large fp32 and bf16 matrix products")
-    peaks = {name: matmul_peak(device, dt, peak_sizes) for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    say("peak: large matrix products (fp32, and bf16 where native)")
+    peaks = measure_peaks(device, peak_sizes)
     probe_new = stylize_probe_flops(stylizer, with_style=True)
     probe_cached = stylize_probe_flops(stylizer, with_style=False)
     probe_train = count_flops(train_step_fn(stylizer, max(train_batch, 1), FLOP_PROBE)) if train and train_batch else 0
@@ -382,8 +401,26 @@ VARIANTS: dict[str, dict[str, bool]] = {
     "fp32, channels_last": dict(bf16=False, channels_last=True),
     "bf16": dict(bf16=True, channels_last=False),
     "bf16, channels_last": dict(bf16=True, channels_last=True),
+    "fp32, channels_last, compile": dict(bf16=False, channels_last=True, compile=True),
     "bf16, channels_last, compile": dict(bf16=True, channels_last=True, compile=True),
 }
+
+
+def cpu_features(device: torch.device) -> str:
+    """``", AVX512, bf16 native"``: PyTorch's CPU kernel level and whether bf16 is native (empty on GPUs)."""
+    if device.type != "cpu":
+        return ""
+    return f", {torch.backends.cpu.get_cpu_capability()}, bf16 {'native' if auto_bf16(device) else 'not native'}"
+
+
+def peaks_line(peaks: dict[str, float]) -> str:
+    """``peak (best large matmul): fp32 … GFLOP/s, bf16 …`` (bf16 only where it was measured)."""
+    measured = ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peaks.items())
+    return f"peak (best large matmul): {measured}" + ("" if "bf16" in peaks else "; bf16 not measured (not native here)")
+
+
+def percent(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{100 * ratio:.0f} %"
 
 
 @dataclass
@@ -394,7 +431,7 @@ class VariantResult:
     size: int
     seconds: float
     gflops: float
-    peak_ratio: float  # of the bf16 peak
+    peak_ratio: float | None  # of the peak of the variant's precision (None: not measured)
     max_diff: float  # vs the first variant (fp32), example images
     mean_diff: float
 
@@ -412,6 +449,7 @@ def compare_variants(
 
     Each variant gets its own copy of the stylizer's encoder and decoder. The
     outputs on the shipped example images are compared with the first variant's.
+    bf16 variants are left out where bf16 is not native (they would take minutes).
 
     Returns:
         the results and the measured peaks ``{"fp32": GFLOP/s, "bf16": GFLOP/s}``.
@@ -420,8 +458,9 @@ def compare_variants(
     models = {
         name: Stylizer(copy.deepcopy(stylizer.decoder), encoder=copy.deepcopy(stylizer.encoder), device=device, **settings)
         for name, settings in variants.items()
+        if auto_bf16(device) or not settings.get("bf16")
     }
-    peaks = {name: matmul_peak(device, dt, peak_sizes) for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    peaks = measure_peaks(device, peak_sizes)
     probe = stylize_probe_flops(stylizer, with_style=False)
     results = []
     for size in sizes:
@@ -440,22 +479,23 @@ def compare_variants(
             seconds = statistics.median(times[name])
             diff = (outputs[name] - reference).abs()
             gflops = flops / seconds / 1e9
-            results.append(VariantResult(name, size, seconds, gflops, gflops / peaks["bf16"], float(diff.max()), float(diff.mean())))
+            peak = peaks.get("bf16" if models[name].bf16 else "fp32")
+            results.append(VariantResult(name, size, seconds, gflops, gflops / peak if peak else None, float(diff.max()), float(diff.mean())))
     return results, peaks
 
 
 def variants_markdown(results: list[VariantResult], peaks: dict[str, float], device: torch.device) -> str:
     """Table of :func:`compare_variants` results."""
     lines = [
-        f"device: {hardware_name(device)}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"device: {hardware_name(device)}{cpu_features(device)}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"cached-style stylization, interleaved runs, median",
-        "peak (best large matmul): " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peaks.items()),
+        peaks_line(peaks),
         "",
-        "| size | variant | ms | GFLOP/s | % of bf16 peak | max abs diff vs fp32 | mean abs diff vs fp32 |",
+        "| size | variant | ms | GFLOP/s | % of peak (its precision) | max abs diff vs fp32 | mean abs diff vs fp32 |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.size} | {r.variant} | {1e3 * r.seconds:,.0f} | {r.gflops:,.0f} | {100 * r.peak_ratio:.0f} % | {r.max_diff:.4f} | {r.mean_diff:.5f} |"
+        f"| {r.size} | {r.variant} | {1e3 * r.seconds:,.0f} | {r.gflops:,.0f} | {percent(r.peak_ratio)} | {r.max_diff:.4f} | {r.mean_diff:.5f} |"
         for r in results
     ]
     return "\n".join(lines)
