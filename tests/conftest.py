@@ -48,6 +48,18 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium from Debian (``/usr/bin/chromium``) driven by Playwright; skips without either."""
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("no Chromium at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
 def lively_stylizer():
     """A fp32 CPU :class:`~adain.stylizer.Stylizer` on :func:`lively_nets` (outputs vary with the inputs)."""
     from adain.stylizer import Stylizer

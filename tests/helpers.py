@@ -1,12 +1,17 @@
-"""Helpers shared by the tests (not a test module): image and bad-file makers, the tiny-net recipe.
+"""Helpers shared by the tests (not a test module): image and bad-file makers, the tiny-net recipe, a live server.
 
 Test modules import from here, never from each other; fixtures built on these live in conftest.py.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import struct
+import threading
+import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +108,54 @@ BAD_FILES = {
     "bomb": (bomb_png, "over the limit"),
     "missing": (lambda p: p, "no such file"),
 }
+
+
+class Recorder:
+    """ASGI wrapper that keeps the body of each ``POST /api/stylize`` (the browser does not expose multipart bodies)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/api/stylize":
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        self.bodies.append(b"".join(chunks))
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": self.bodies[-1], "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+@contextlib.contextmanager
+def live_server(app) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free localhost port in a thread; yields its URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

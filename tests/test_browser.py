@@ -1,11 +1,7 @@
 """The page in a real browser: headless Chromium from Debian, driven by Playwright, against a live server."""
 
-import contextlib
 import io
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,56 +19,7 @@ from adain.apps.server import Limits, create_app  # noqa: E402
 from adain.decoder import Decoder  # noqa: E402
 from adain.io import pil_to_tensor  # noqa: E402
 from adain.stylizer import Stylizer  # noqa: E402
-from helpers import write_image  # noqa: E402
-
-
-class Recorder:
-    """ASGI wrapper that keeps the body of each ``POST /api/stylize`` (the browser does not expose multipart bodies)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.bodies: list[bytes] = []
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/api/stylize":
-            await self.app(scope, receive, send)
-            return
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        self.bodies.append(b"".join(chunks))
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": self.bodies[-1], "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
-@contextlib.contextmanager
-def live_server(app) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free localhost port in a thread; yields its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+from helpers import Recorder, live_server, write_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +29,6 @@ def server(tiny_encoder) -> Iterator[tuple[str, Recorder]]:
     app = Recorder(create_app(Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu"), limits=Limits(style_size=32, max_size=256)))
     with live_server(app) as url:
         yield url, app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -133,6 +133,8 @@ class Info(BaseModel):
     styles: list[Example]
     contents: list[Example]
     limits: dict[str, int]
+    models: str | None = None  # manifest of the exported models the page can run in the browser
+    server: bool = True  # False in a static site's copy: no /api/stylize
 
 
 class Health(BaseModel):
@@ -413,15 +415,44 @@ def validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None, temp_dir: str | Path | None = None) -> FastAPI:
+class Isolated:
+    """ASGI middleware: cross-origin isolation headers, so the page's WebAssembly runtime may use threads."""
+
+    HEADERS = ((b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp"))
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
+
+
+def create_app(
+    stylizer: Stylizer | None = None,
+    *,
+    limits: Limits | None = None,
+    temp_dir: str | Path | None = None,
+    models: str | Path | None = None,
+) -> FastAPI:
     """The app: page, API and schema over one model.
 
     Args:
         stylizer: the model (default: the shipped decoder, loaded now).
         limits: request limits (default :class:`Limits`).
         temp_dir: where per-request temp folders go (default: the system's).
+        models: an ONNX export folder (``adain export --format onnx``), served at ``/models/`` for the
+            page to compute in the browser; checked now.
     """
     limits = limits or Limits()
+    if models is not None:
+        from adain.onnxrt import read_manifest
+
+        read_manifest(models)
     service = Service(stylizer or Stylizer(), limits)
     styles, contents = bundled("style"), bundled("content")
 
@@ -440,6 +471,7 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
     )
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
+    app.add_middleware(Isolated)
 
     @app.exception_handler(AdainError)
     async def bad_input(_: Request, exc: Exception) -> JSONResponse:
@@ -506,6 +538,7 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
             styles=[Example(name=n, url=f"/examples/style/{p.name}") for n, p in styles.items()],
             contents=[Example(name=n, url=f"/examples/content/{p.name}") for n, p in contents.items()],
             limits=asdict(limits),
+            models="models/manifest.json" if models is not None else None,
         )
 
     @app.get("/api/health", summary="Queue and cache counters")
@@ -518,6 +551,8 @@ def create_app(stylizer: Stylizer | None = None, *, limits: Limits | None = None
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if models is not None:
+        app.mount("/models", StaticFiles(directory=models), name="models")
     app.mount("/examples/style", StaticFiles(directory=EXAMPLES / "style"), name="example-styles")
     app.mount("/examples/content", StaticFiles(directory=EXAMPLES / "content"), name="example-contents")
     return app
@@ -630,18 +665,44 @@ def run_server(app: FastAPI, host: str, port: int, limits: Limits) -> None:
     uvicorn.Server(config).run()
 
 
+def site_info(limits: Limits | None = None) -> Info:
+    """``api/info`` of a static site: relative URLs, the models beside the page, no server."""
+    return Info(
+        styles=[Example(name=n, url=f"examples/style/{p.name}") for n, p in bundled("style").items()],
+        contents=[Example(name=n, url=f"examples/content/{p.name}") for n, p in bundled("content").items()],
+        limits=asdict(limits or Limits()),
+        models="models/manifest.json",
+        server=False,
+    )
+
+
+def write_site(folder: str | Path, limits: Limits | None = None) -> None:
+    """Write the page for a static host into ``folder``: ``index.html``, ``static/``, ``examples/`` and
+    ``api/info``; the page computes in the browser with the models it expects in ``folder/models/``."""
+    import shutil
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    for name, source in (("static", STATIC), ("examples", EXAMPLES)):
+        shutil.copytree(source, folder / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(STATIC / "index.html", folder / "index.html")
+    (folder / "api").mkdir(exist_ok=True)
+    (folder / "api" / "info").write_text(site_info(limits).model_dump_json(indent=2) + "\n")
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
+    stylizer: Stylizer | Callable[[], Stylizer] = Stylizer,
     *,
-    decoder: str | Path | None = None,
-    device: str = "auto",
-    bf16: bool | None = None,
     limits: Limits | None = None,
+    models: str | Path | None = None,
 ) -> None:
-    """Load the model once and serve the app under uvicorn until interrupted (see :func:`run_server`)."""
+    """Load the model once (``stylizer``, or a function making it) and serve the app under uvicorn until
+    interrupted (see :func:`run_server`)."""
     limits = limits or Limits()
     started = time.perf_counter()
-    stylizer = Stylizer(decoder, device=device, bf16=bf16)
+    stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
     print(f"model loaded on {stylizer.device} in {time.perf_counter() - started:.1f} s; open http://{host}:{port}/", flush=True)
-    run_server(create_app(stylizer, limits=limits), host, port, limits)
+    run_server(create_app(stylizer, limits=limits, models=models), host, port, limits)

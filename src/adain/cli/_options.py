@@ -13,7 +13,10 @@ import dataclasses
 import importlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
+
+if TYPE_CHECKING:
+    from adain.stylizer import Stylizer
 
 
 def _lookup(where: str) -> Any:
@@ -82,6 +85,20 @@ def add_model_options(p: argparse.ArgumentParser, device_help: str = "(default %
     """``--device`` and ``--decoder``, shared by the commands that stylize."""
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help=device_help)
     p.add_argument("--decoder", type=Path, help="decoder weights (.safetensors) (default: the one shipped with adain)")
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--models``: run the networks in torch or, from an ONNX export, in ONNX Runtime."""
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                   help="run the networks in torch, or in ONNX Runtime from --models (CPU) (default %(default)s)")
+    p.add_argument("--models", type=Path, metavar="DIR", help="an ONNX export folder (adain export --format onnx --output DIR)")
+
+
+def stylizer_from_args(args: argparse.Namespace) -> Stylizer:
+    """The :class:`~adain.stylizer.Stylizer` that ``--backend``, ``--models``, ``--decoder`` and ``--device`` ask for."""
+    from adain.onnxrt import make_stylizer
+
+    return make_stylizer(args.backend, models=args.models if args.backend == "onnxruntime" else None, decoder=args.decoder, device=args.device)
 
 
 def add_alpha(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from adain.cli._options import add_command, add_model_options, defaults_of
+from adain.cli._options import add_backend_options, add_command, add_model_options, defaults_of, stylizer_from_args
 
 LIMIT = defaults_of("adain.apps.server:Limits")
 
@@ -13,6 +13,8 @@ SERVE_EXAMPLES = """examples:
   adain serve                                   # http://127.0.0.1:8000/ (page), /openapi.json (API schema)
   adain serve --host 0.0.0.0 --port 8080        # reachable from other machines
   adain serve --max-size 768 --queue 8 --max-upload-mb 10
+  adain serve --models models/                  # the page can also compute in the browser (adain export --format onnx)
+  adain serve --models models/ --backend onnxruntime    # and the server computes with ONNX Runtime
   curl -F content=@photo.jpg -F style_name=hokusai -F alpha=0.8 -o out.png http://127.0.0.1:8000/api/stylize
 """
 
@@ -28,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="(default %(default)s)")
     add_model_options(p)
+    add_backend_options(p)
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request body in MiB (default %(default)s)")
     p.add_argument("--max-size", type=int, default=LIMIT("max_size"), help="largest output shorter side a request may ask for (default %(default)s)")
     p.add_argument("--max-styles", type=int, default=LIMIT("max_styles"), help="styles per request (default %(default)s)")
@@ -45,4 +48,4 @@ def run(args: argparse.Namespace) -> None:
 
     limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_size=args.max_size, max_styles=args.max_styles, queue=args.queue, cache=args.cache,
                     request_timeout=args.request_timeout, **({} if args.max_connections is None else {"max_connections": args.max_connections}))
-    serve(args.host, args.port, decoder=args.decoder, device=args.device, limits=limits)
+    serve(args.host, args.port, lambda: stylizer_from_args(args), limits=limits, models=args.models)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from adain.cli._options import (
+    add_backend_options,
     add_command,
     add_model_options,
     add_photo_options,
@@ -14,6 +15,7 @@ from adain.cli._options import (
     add_style_size,
     defaults_of,
     photo_settings,
+    stylizer_from_args,
 )
 from adain.errors import UsageError
 
@@ -27,6 +29,7 @@ STYLIZE_EXAMPLES = """examples:
   adain stylize --content photo.jpg --style a.jpg b.jpg c.jpg --index-map regions.png --output regions.jpg
   adain stylize --content photos/ --style paintings/ --output out/ --grid grid.jpg       # every pair
   adain stylize --content huge.jpg --style wave.jpg --output out.jpg --tile 1024         # bounded memory
+  adain stylize --content photo.jpg --style wave.jpg --output out.jpg --backend onnxruntime --models models/
   adain stylize --content IMG_0001.heic --style hokusai --output out.jpg --keep-profile  # bundled style, P3 kept
   adain stylize --content photo.jpg --style wave.safetensors --output out.png            # a style file (adain save-style)
 
@@ -66,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse images larger than N pixels, as stored or after resizing "
                    "(default: 50 million as stored; after resizing, what fits half the memory available)")
     add_model_options(p)
+    add_backend_options(p)
     p.add_argument("--quality", type=int, default=OPTION("quality"), help="JPEG/WebP quality 1..100 (default %(default)s)")
     add_photo_options(p)
     p.add_argument("--grid", type=Path, metavar="FILE", help="folder mode: also write a picture grid (styles across, contents down)")
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--grid-height must be at least 16, got {args.grid_height}")
 
     def make_stylizer() -> Stylizer:
-        return Stylizer(args.decoder, device=args.device)
+        return stylizer_from_args(args)
 
     if not args.content.is_dir() and not any(s.is_dir() for s in args.style):
         if args.grid is not None:

@@ -1,4 +1,5 @@
-// adain web page: pick a photo and styles, paint an optional mask, POST /api/stylize, show the result.
+// adain web page: pick a photo and styles, paint an optional mask, then stylize on the server (POST api/stylize)
+// or in this browser (local.js: the exported models in onnxruntime-web), and show the result.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -9,6 +10,8 @@ const state = {
   styles: [],             // every tile: {name, url, file?, selected, weight}
   maskPainted: false,
   resultUrl: null,
+  models: null,           // URL of the exported models' manifest (in-browser computation), or null
+  server: true,           // false on a static site: in-browser computation only
 };
 
 // ------------------------------------------------------------ messages
@@ -166,7 +169,7 @@ mask.addEventListener("pointerup", () => { last = null; });
 $("paint").addEventListener("change", () => $("content-img").parentElement.classList.toggle("painting", $("paint").checked));
 $("clear-mask").addEventListener("click", () => { maskCtx.clearRect(0, 0, mask.width, mask.height); state.maskPainted = false; });
 
-function maskBlob() {
+function maskCanvas() {
   // white where painted, black elsewhere, at the photo's own size
   const out = document.createElement("canvas");
   out.width = mask.width;
@@ -179,17 +182,27 @@ function maskBlob() {
   ctx.globalCompositeOperation = "destination-over";
   ctx.fillStyle = "#000";
   ctx.fillRect(0, 0, out.width, out.height);
-  return new Promise((resolve) => out.toBlob(resolve, "image/png"));
+  return out;
+}
+
+function maskBlob() {
+  return new Promise((resolve) => maskCanvas().toBlob(resolve, "image/png"));
 }
 
 // ------------------------------------------------------------ request
 
-async function buildForm() {
+function checkedInputs() {
+  // the page's settings, checked: {styles, useMask}
   if (!state.content) throw new Error("choose a photo first");
   const styles = orderedStyles();
   if (styles.length === 0) throw new Error("pick at least one style");
   const useMask = state.maskPainted && $("paint").checked;
   if (useMask && styles.length > 2) throw new Error("a painted mask places two styles: select one or two");
+  return { styles, useMask };
+}
+
+async function buildForm() {
+  const { styles, useMask } = checkedInputs();
   const form = new FormData();
   if (state.content.file) form.append("content", state.content.file, state.content.file.name);
   else form.append("content_name", state.content.name);
@@ -214,7 +227,11 @@ function setBusy(busy, text = "") {
 }
 
 let timer = null;
-async function stylize() {
+function stylize() {
+  return inBrowser() ? stylizeHere() : stylizeOnServer();
+}
+
+async function stylizeOnServer() {
   clearError();
   let form;
   try {
@@ -225,7 +242,7 @@ async function stylize() {
   }
   const started = performance.now();
   const xhr = new XMLHttpRequest();
-  xhr.open("POST", "/api/stylize");
+  xhr.open("POST", "api/stylize");
   xhr.responseType = "blob";
   const progress = $("progress");
   const bar = progress.querySelector(".bar");
@@ -270,6 +287,120 @@ function showResult(blob, disposition) {
   link.hidden = false;
 }
 
+// ------------------------------------------------------------ in this browser
+
+const inBrowser = () => document.querySelector("input[name='where']:checked")?.value === "browser";
+
+function note(text) {
+  $("where-note").textContent = text;
+  $("where-note").hidden = !text;
+}
+
+function chooseWhere(where, { allowServer = state.server, allowBrowser = true } = {}) {
+  $("where-server").disabled = !allowServer;
+  $("where-browser").disabled = !allowBrowser;
+  $(`where-${where}`).checked = true;
+}
+
+async function setUpWhere() {
+  if (!state.models) {
+    chooseWhere("server", { allowBrowser: false });
+    note("In-browser computation needs the exported models: start the server with --models DIR.");
+    return;
+  }
+  const { missingSupport } = await import("./local.js");
+  const lacking = missingSupport();
+  if (lacking && state.server) {
+    chooseWhere("server", { allowBrowser: false });
+    note(`This browser lacks ${lacking}: images are computed on the server.`);
+  } else if (lacking) {
+    chooseWhere("browser");
+    note(`This browser lacks ${lacking}, which this page needs: use another browser.`);
+  } else if (!state.server) {
+    chooseWhere("browser");
+    note("This page computes in your browser (no server).");
+  } else {
+    note("");
+  }
+}
+
+async function decodeImage(source, label) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(source.file ?? (await (await fetch(source.url)).blob()));
+  } catch (_) {
+    throw new Error(`${label}: not an image file (or an unsupported format)`);
+  }
+  const { width: w, height: h } = bitmap;
+  if (Math.min(w, h) < 16) throw new Error(`${label}: ${w}x${h} is too small (each side must be at least 16 px)`);
+  if (w * h > state.limits.max_pixels) throw new Error(`${label}: ${w}x${h} is over the limit of ${state.limits.max_pixels} pixels`);
+  return bitmap;
+}
+
+const sourceKey = (s) => (s.file ? `file:${s.file.name}:${s.file.size}:${s.file.lastModified}` : `url:${s.url}`);
+const MIME = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
+
+async function stylizeHere() {
+  clearError();
+  let inputs;
+  try {
+    inputs = checkedInputs();
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  const started = performance.now();
+  const progress = $("progress");
+  progress.querySelector(".bar").style.width = "0";
+  setBusy(true, "Loading the runtime…");
+  progress.classList.add("working");
+  const done = (text) => { clearInterval(timer); progress.classList.remove("working"); setBusy(false, text); };
+  let local;
+  let nets;
+  try {
+    local = await import("./local.js");
+    nets = await local.loadModels(state.models, "static/", (text) => { $("status").textContent = text; });
+  } catch (err) {
+    done("");
+    if (!state.server) { showError(`cannot compute in this browser: ${err.message}`); return; }
+    chooseWhere("server", { allowBrowser: false });
+    note(`Computing in this browser failed (${err.message}): images are computed on the server.`);
+    stylizeOnServer();
+    return;
+  }
+  const computing = performance.now();
+  timer = setInterval(() => { $("status").textContent = `Stylizing in this browser… ${((performance.now() - started) / 1000).toFixed(1)} s`; }, 100);
+  try {
+    const content = state.content;
+    const job = {
+      content: { key: sourceKey(content), image: local.imageToTensor(await decodeImage(content, `content '${content.file ? content.file.name : content.name}'`)) },
+      styles: [],
+      weights: null,
+      masks: null,
+      alpha: Number($("alpha").value),
+      preserve: $("preserve").checked ? $("preserve-mode").value : null,
+      size: Number($("size").value),
+      styleSize: state.limits.style_size,
+    };
+    for (const [i, s] of inputs.styles.entries()) {
+      job.styles.push({ key: sourceKey(s), image: local.imageToTensor(await decodeImage(s, `style ${i + 1} '${s.name}'`)) });
+    }
+    if (inputs.useMask) job.masks = [local.canvasToMask(maskCanvas())];
+    else if (inputs.styles.length > 1) job.weights = inputs.styles.map((s) => Number(s.weight));
+    const { image } = await local.stylize(job, nets);
+    if (image.h * image.w > state.limits.max_output_pixels) throw new Error(`the output would be ${image.w}x${image.h} = ${image.w * image.h} pixels, over the limit of ${state.limits.max_output_pixels}: ask for a smaller size`);
+    const format = $("format").value;
+    const blob = await local.tensorToBlob(image, MIME[format]);
+    const seconds = (performance.now() - computing) / 1000;
+    const stem = (content.file ? content.file.name.replace(/\.[^.]+$/, "") : content.name).replace(/[^A-Za-z0-9._-]+/g, "_");
+    showResult(blob, `filename="adain-${stem}.${format}"`);
+    done(`Done in ${seconds.toFixed(1)} s in this browser (${nets.backend === "webgpu" ? "WebGPU" : "WebAssembly"})`);
+  } catch (err) {
+    done("");
+    showError(err.message);
+  }
+}
+
 // ------------------------------------------------------------ wiring
 
 function dropTarget(element) {
@@ -307,8 +438,11 @@ document.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKe
 
 async function init() {
   try {
-    const info = await (await fetch("/api/info")).json();
+    const info = await (await fetch("api/info")).json();
     state.limits = info.limits;
+    state.models = info.models ?? null;
+    state.server = info.server ?? true;
+    setUpWhere();
     $("max-styles").textContent = info.limits.max_styles;
     const sizes = [...$("size").options];
     for (const opt of sizes) opt.disabled = Number(opt.value) > info.limits.max_size;

@@ -1,0 +1,165 @@
+"""ONNX Runtime backend: the exported encoder and decoder (see :mod:`adain.export`) in place of torch's.
+
+Only the two networks run in ONNX Runtime. Everything between them (AdaIN, α,
+interpolation, masks, colour preservation, padding, cropping) is the same code as the torch
+path: :class:`OnnxStylizer` is a :class:`~adain.stylizer.Stylizer` whose network calls go
+through ONNX Runtime sessions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from adain.errors import InputError, UsageError
+from adain.export import (
+    FILES,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    PRECISIONS,
+    file_digest,
+    require_onnx,
+)
+from adain.stylizer import Stylizer
+
+
+class ExportError(InputError):
+    """An export folder that is missing, incomplete, damaged or from another format version."""
+
+
+def read_manifest(folder: str | Path, *, verify: bool = True) -> dict:
+    """Read and check an export folder's manifest and files.
+
+    Args:
+        verify: also compare each model file's size and SHA-256 with the manifest.
+
+    Raises:
+        ExportError: a one-line message naming the folder or file and the problem.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise ExportError(f"{folder}: not a folder (export one with: adain export --format onnx --output {folder})")
+    if not path.is_file():
+        raise ExportError(f"{folder}: no {MANIFEST}, not an adain ONNX export (or an incomplete one): export it again")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ExportError(f"{path}: not an adain ONNX manifest (format is not {FORMAT!r})")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        made_by = manifest.get("adain_version", "another version")
+        raise ExportError(f"{path}: export format {version} (made by adain {made_by}); this adain reads format {FORMAT_VERSION}: export again")
+    if manifest.get("precision") not in PRECISIONS:
+        raise ExportError(f"{path}: unknown precision {manifest.get('precision')!r}")
+    for role in FILES:
+        entry = (manifest.get("files") or {}).get(role)
+        if not isinstance(entry, dict) or not {"path", "bytes", "sha256"} <= entry.keys():
+            raise ExportError(f"{path}: no entry for the {role} file")
+        file = folder / entry["path"]
+        if not file.is_file():
+            raise ExportError(f"{file}: missing ({role} of the export in {folder}): export it again")
+        if verify and (file.stat().st_size != entry["bytes"] or file_digest(file) != entry["sha256"]):
+            raise ExportError(f"{file}: does not match its manifest (size or SHA-256 differs): damaged or from another export")
+    return manifest
+
+
+class OnnxNetworks:
+    """The encoder and decoder of an export folder as ONNX Runtime sessions (CPU).
+
+    Args:
+        folder: an export folder (checked with :func:`read_manifest`).
+        threads: intra-op threads (``None``: ONNX Runtime's default, one per core).
+    """
+
+    def __init__(self, folder: str | Path, *, threads: int | None = None) -> None:
+        require_onnx(("onnxruntime",))
+        import onnxruntime as ort
+
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        files = self.manifest["files"]
+        self.sessions = {
+            role: ort.InferenceSession(str(self.folder / files[role]["path"]), options, providers=["CPUExecutionProvider"])
+            for role in FILES
+        }
+
+    def _run(self, role: str, x: Tensor) -> Tensor:
+        session = self.sessions[role]
+        array = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: array})[0])
+
+    def encode(self, image: Tensor) -> Tensor:
+        """``(N, 3, H, W)`` RGB in [0, 1] → relu4_1 ``(N, 512, ⌊H/8⌋, ⌊W/8⌋)``."""
+        return self._run("encoder", image)
+
+    def decode(self, t: Tensor) -> Tensor:
+        """Features ``(N, 512, h, w)`` → ``(N, 3, 8h, 8w)``, unclamped."""
+        return self._run("decoder", t)
+
+
+class OnnxStylizer(Stylizer):
+    """A :class:`~adain.stylizer.Stylizer` running its networks in ONNX Runtime (CPU, float32 in and out).
+
+    Every control is the torch Stylizer's own code; only the encoder and decoder calls differ.
+
+    Args:
+        folder: an export folder (``adain export --format onnx --output DIR``).
+        threads: intra-op threads (``None``: one per core).
+    """
+
+    def __init__(self, folder: str | Path, *, threads: int | None = None) -> None:
+        torch.nn.Module.__init__(self)
+        self.networks = OnnxNetworks(folder, threads=threads)
+        self.manifest = self.networks.manifest
+        self.bf16 = False
+        self.compiled = False
+        self.memory_format = torch.contiguous_format
+        self._run_encoder, self._run_decoder = self.networks.encode, self.networks.decode
+
+    @property
+    def device(self) -> torch.device:
+        """The CPU: ONNX Runtime's sessions take and give CPU arrays."""
+        return torch.device("cpu")
+
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+def make_stylizer(
+    backend: str = "torch",
+    *,
+    models: str | Path | None = None,
+    decoder: str | Path | None = None,
+    device: str = "auto",
+    bf16: bool | None = None,
+    threads: int | None = None,
+) -> Stylizer:
+    """A :class:`~adain.stylizer.Stylizer` on ``backend``: ``torch`` (``decoder``, ``device``, ``bf16``) or
+    ``onnxruntime`` (an export folder ``models``; CPU, float32 in and out).
+
+    Raises:
+        UsageError: an unknown backend, or options the backend does not take.
+    """
+    if backend not in BACKENDS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "torch":
+        return Stylizer(decoder, device=device, bf16=bf16)
+    if models is None:
+        raise UsageError("the onnxruntime backend needs an export folder (--models DIR; make one with: adain export --format onnx --output DIR)")
+    if decoder is not None:
+        raise UsageError("the onnxruntime backend takes the decoder from the export folder: export the decoder you want (adain export --decoder FILE)")
+    if device not in ("auto", "cpu"):
+        raise UsageError(f"the onnxruntime backend runs on the CPU, not on {device!r}")
+    return OnnxStylizer(models, threads=threads)

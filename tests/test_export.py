@@ -1,0 +1,243 @@
+"""ONNX export and the ONNX Runtime backend: files, manifest, precisions, equality with torch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+import onnx
+
+from adain.decoder import Decoder, init_like_paper
+from adain.export import MANIFEST, MissingExtraError, convert_precision, export_onnx, file_digest
+from adain.onnxrt import ExportError, OnnxNetworks, OnnxStylizer, read_manifest
+from adain.stylizer import Stylizer
+
+
+@pytest.fixture(scope="module")
+def tiny_decoder() -> Decoder:
+    decoder = init_like_paper(Decoder(width=0.125), seed=1)
+    decoder.metadata = {"width": 0.125, "steps": 0}
+    return decoder.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_encoder, tiny_decoder) -> Path:
+    """One fp32 export of the random VGG encoder and a tiny decoder (shared: exporting takes seconds)."""
+    folder = tmp_path_factory.mktemp("onnx")
+    export_onnx(folder, encoder=tiny_encoder, decoder=tiny_decoder)
+    return folder
+
+
+@pytest.fixture
+def torch_stylizer(tiny_encoder, tiny_decoder) -> Stylizer:
+    return Stylizer(tiny_decoder, encoder=tiny_encoder, device="cpu", bf16=False, channels_last=False)
+
+
+def copy_export(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_manifest_and_checker(exported, tiny_decoder):
+    manifest = read_manifest(exported)
+    assert manifest["precision"] == "fp32"
+    assert manifest["decoder"] == tiny_decoder.metadata
+    assert manifest["input"]["channels"] == "RGB" and manifest["features"]["stride"] == 8
+    for entry in manifest["files"].values():
+        path = exported / entry["path"]
+        assert entry["sha256"] == file_digest(path)
+        onnx.checker.check_model(str(path), full_check=True)
+    assert sorted(p.name for p in exported.iterdir()) == ["decoder.onnx", "encoder.onnx", MANIFEST]
+
+
+def test_dynamic_height_and_width(exported, tiny_encoder, tiny_decoder):
+    nets = OnnxNetworks(exported, threads=1)
+    for h, w in ((32, 48), (56, 24)):
+        x = torch.rand(2, 3, h, w)
+        feats = nets.encode(x)
+        torch.testing.assert_close(feats, tiny_encoder.encode(x), rtol=1e-4, atol=1e-4 * float(feats.abs().max()))
+        out = nets.decode(feats)
+        assert out.shape == (2, 3, h, w)
+        torch.testing.assert_close(out, tiny_decoder(feats), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "controls",
+    [
+        {},
+        {"alpha": 0.6},
+        {"weights": [3.0, 1.0]},
+        {"preserve_color": "color"},
+        {"preserve_color": "luminance", "alpha": 0.8},
+        {"masks": "halves"},
+    ],
+)
+def test_stylizer_equals_torch(exported, torch_stylizer, controls, one_thread):
+    """Every control runs the torch path's code; the results agree to float32 rounding (< 1e-4)."""
+    torch.manual_seed(3)
+    content = torch.rand(3, 36, 44)
+    styles = [torch.rand(3, 40, 32), torch.rand(3, 24, 48)]
+    if controls.get("masks") == "halves":
+        left = torch.zeros(36, 44)
+        left[:, :22] = 1
+        controls = {"masks": torch.stack([left, 1 - left])}
+    ours = OnnxStylizer(exported, threads=1).stylize(content, styles, **controls)
+    theirs = torch_stylizer.stylize(content, styles, **controls)
+    assert ours.shape == theirs.shape == content.shape
+    assert float((ours - theirs).abs().max()) < 1e-4
+
+
+def test_precisions(exported, tmp_path, torch_stylizer, one_thread):
+    """fp16 halves the files and int8 quarters the encoder; results stay close to fp32's."""
+    content, style = torch.rand(3, 32, 32), torch.rand(3, 32, 32)
+    reference = torch_stylizer.stylize(content, style)
+    sizes = {}
+    for precision, tolerance in (("fp16", 0.01), ("int8", 0.1)):
+        folder = copy_export(exported, tmp_path / precision)
+        for name in ("encoder.onnx", "decoder.onnx"):
+            convert_precision(folder / name, precision)
+            onnx.checker.check_model(str(folder / name), full_check=True)
+        (folder / MANIFEST).unlink()
+        sizes[precision] = sum(p.stat().st_size for p in folder.iterdir())
+        with pytest.raises(ExportError, match="no manifest.json"):
+            OnnxNetworks(folder)
+        manifest = json.loads((exported / MANIFEST).read_text())
+        for entry in manifest["files"].values():
+            entry.update(bytes=(folder / entry["path"]).stat().st_size, sha256=file_digest(folder / entry["path"]))
+        manifest["precision"] = precision
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+        assert float((OnnxStylizer(folder, threads=1).stylize(content, style) - reference).abs().mean()) < tolerance
+    fp32 = sum(p.stat().st_size for p in exported.iterdir())
+    assert sizes["fp16"] < 0.55 * fp32 and sizes["int8"] < 0.3 * fp32
+
+
+def test_bad_folders(exported, tmp_path):
+    with pytest.raises(ExportError, match="not a folder"):
+        read_manifest(tmp_path / "nothing")
+    folder = copy_export(exported, tmp_path / "missing")
+    (folder / "decoder.onnx").unlink()
+    with pytest.raises(ExportError, match=r"decoder.onnx: missing"):
+        read_manifest(folder)
+    folder = copy_export(exported, tmp_path / "truncated")
+    data = (folder / "encoder.onnx").read_bytes()
+    (folder / "encoder.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ExportError, match="does not match its manifest"):
+        read_manifest(folder)
+    folder = copy_export(exported, tmp_path / "old")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest.update(format_version=0, adain_version="0.0.1")
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ExportError, match=r"export format 0 \(made by adain 0.0.1\).*export again"):
+        read_manifest(folder)
+    (folder / MANIFEST).write_text("{not json")
+    with pytest.raises(ExportError, match="not valid JSON"):
+        read_manifest(folder)
+
+
+def test_bad_precision(tmp_path):
+    with pytest.raises(ValueError, match="precision must be one of fp32, fp16, int8"):
+        export_onnx(tmp_path, precision="fp8")
+
+
+def test_missing_extra_is_one_line(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    with pytest.raises(MissingExtraError, match=r'^the ONNX tools are missing: pip install "adain\[onnx\]" \(no module \'onnxruntime\'\)$'):
+        OnnxNetworks("anywhere")
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "adain" / "examples"
+
+
+@pytest.fixture(scope="module")
+def real_site(tmp_path_factory) -> Path:
+    """``adain export --format onnx --site`` with the real encoder and the shipped decoder (one export, ~10 s)."""
+    from adain.cli import main
+
+    site = tmp_path_factory.mktemp("site")
+    assert main(["export", "--format", "onnx", "--output", str(site), "--site"]) == 0
+    return site
+
+
+def test_real_weights_match_torch_on_the_examples(real_site, one_thread):
+    """fp32 ONNX Runtime against torch fp32 on the four bundled photos × paintings at 128 px:
+    at most 2/255 apart anywhere, under 0.05/255 on average (float32 rounding through 20 convolutions)."""
+    from adain.geometry import resize_shorter
+    from adain.io import load_image
+
+    ours = OnnxStylizer(real_site / "models", threads=1)
+    theirs = Stylizer(device="cpu", bf16=False, channels_last=False)
+    contents = sorted((EXAMPLES / "content").glob("*.jpg"))
+    styles = sorted((EXAMPLES / "style").glob("*.jpg"))
+    for content, style in zip(contents, styles, strict=True):
+        c, s = resize_shorter(load_image(content), 128), resize_shorter(load_image(style), 128)
+        diff = (ours.stylize(c, s) - theirs.stylize(c, s)).abs()
+        assert float(diff.max()) < 2 / 255 and float(diff.mean()) < 0.05 / 255, (content.name, float(diff.max()), float(diff.mean()))
+
+
+def test_site_folder(real_site):
+    info = json.loads((real_site / "api" / "info").read_text())
+    assert info["server"] is False and info["models"] == "models/manifest.json"
+    for item in info["styles"] + info["contents"]:
+        assert (real_site / item["url"]).is_file()
+    for name in ("index.html", "static/app.js", "static/local.js", "static/ort/ort.wasm.min.mjs", "static/ort/ort-wasm-simd-threaded.wasm"):
+        assert (real_site / name).is_file(), name
+    assert 'src="static/app.js"' in (real_site / "index.html").read_text()  # relative: works from any sub-folder
+
+
+def test_cli_backend(exported, tmp_path, capsys):
+    from adain.cli import main
+    from helpers import write_image
+
+    content, style = write_image(tmp_path / "c.png", (40, 32)), write_image(tmp_path / "s.png", (32, 32), seed=1)
+    out = tmp_path / "out.png"
+    args = ["stylize", "-c", str(content), "-s", str(style), "-o", str(out), "--style-size", "0", "--backend", "onnxruntime"]
+    assert main([*args, "--models", str(exported)]) == 0 and out.is_file()
+    assert main(args) == 2
+    assert main([*args, "--models", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "adain stylize: error: the onnxruntime backend needs an export folder (--models DIR; make one with: adain export --format onnx --output DIR)",
+        f"adain stylize: error: {tmp_path}: no manifest.json, not an adain ONNX export (or an incomplete one): export it again",
+    ]
+
+
+def test_server_serves_the_models(exported, torch_stylizer, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from adain.apps.server import create_app
+
+    with pytest.raises(ExportError, match="no manifest.json"):
+        create_app(torch_stylizer, models=tmp_path)
+    client = TestClient(create_app(torch_stylizer, models=exported))
+    assert client.get("/api/info").json()["models"] == "models/manifest.json"
+    answer = client.get("/models/manifest.json")
+    assert answer.status_code == 200 and answer.json()["files"]["encoder"]["path"] == "encoder.onnx"
+    assert client.get("/models/decoder.onnx").content == (exported / "decoder.onnx").read_bytes()
+    page = client.get("/")
+    assert page.headers["cross-origin-opener-policy"] == "same-origin"  # threads for the WebAssembly runtime
+    assert page.headers["cross-origin-embedder-policy"] == "require-corp"
+    assert TestClient(create_app(torch_stylizer)).get("/api/info").json()["models"] is None
+
+
+def test_onnx_stylizer_has_what_a_stylizer_has(exported, torch_stylizer):
+    """OnnxStylizer skips Stylizer.__init__ (no torch weights): every attribute it sets must be set here too."""
+    ours = OnnxStylizer(exported, threads=1)
+    assert set(vars(torch_stylizer)) - set(vars(ours)) == set()
+    assert set(torch_stylizer._modules) == {"encoder", "decoder"} and set(ours._modules) == set()
