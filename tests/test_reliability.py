@@ -67,7 +67,7 @@ def encoded(fmt: str, size: tuple[int, int] = (40, 32), mode: str = "RGB") -> by
 @pytest.fixture
 def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
     """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
-    monkeypatch.setattr("adain.stylizer.Encoder", lambda: tiny_encoder)
+    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: tiny_encoder)
     torch.manual_seed(0)
     path = tmp_path / "tiny.safetensors"
     save_decoder(Decoder(width=0.0625), path, {"steps": 0})
@@ -111,7 +111,7 @@ def test_planned_size_is_checked_from_the_header(tmp_path, pair, capsys):
     """A corrupt PNG claiming 3000x16: the resize it asks for is refused before a byte of it is decoded."""
     wide = tmp_path / "wide.png"
     wide.write_bytes(png_claiming((3000, 16)))
-    for role in ("-c", "-s"):
+    for role in ("-c",):  # styles are only ever shrunk to the style size
         args = {"-c": pair["content"], "-s": pair["style"], role: wide}
         sizes = ["--content-size", "512", "--style-size", "512", "--max-pixels", "1000000"]
         code = main(["stylize", "-c", str(args["-c"]), "-s", str(args["-s"]), "-o", str(pair["out"]), *sizes])
@@ -218,7 +218,10 @@ def test_corrupt_dds_is_one_line(tmp_path, pair, capsys):
 @pytest.mark.parametrize("fmt", ACCEPTED_FORMATS)
 def test_every_accepted_format_reads(tmp_path, fmt):
     path = tmp_path / f"a.{fmt.lower()}"
-    path.write_bytes(encoded(fmt))
+    try:
+        path.write_bytes(encoded(fmt))
+    except (KeyError, OSError):
+        pytest.skip(f"this Pillow cannot write {fmt}")
     assert image_size(path) == (40, 32)
     assert load_image(path).shape == (3, 32, 40)
 

@@ -1,4 +1,4 @@
-"""Command line: ``adain stylize | texture | video | stylize-dataset | serve | export | save-style | info | train | eval | optimize | bench``.
+"""Command line: ``adain stylize | texture | video | video-metrics | stylize-dataset | serve | export | save-style | info | train | eval | optimize | bench``.
 
 A thin layer over the Python API: parse, call, turn expected errors into a
 one-line message and exit code 2. Each command is a module of this package
@@ -12,10 +12,10 @@ import argparse
 import signal
 import sys
 
-from adain.cli import bench, dataset, evaluate, export, info, optimize, save_style, serve, stylize, texture, train, video
+from adain.cli import bench, dataset, evaluate, export, info, optimize, save_style, serve, stylize, texture, train, video, video_metrics
 
 EXIT_BAD_INPUT = 2
-COMMANDS = (stylize, texture, train, evaluate, optimize, serve, export, bench, video, dataset, save_style, info)  # the order of ``adain --help``
+COMMANDS = (stylize, texture, train, evaluate, optimize, serve, export, bench, video, video_metrics, dataset, save_style, info)  # the order of ``adain --help``
 
 
 def build_parser() -> argparse.ArgumentParser:
