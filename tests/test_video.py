@@ -11,17 +11,16 @@ import pytest
 import torch
 from PIL import Image
 
+from adain.apps.temporal import TemporalBlend
 from adain.apps.video import (
-    FlickerMeter,
     FrameStyle,
     StatsStabilizer,
-    TemporalBlend,
-    frame_difference,
     masks_for_frames,
-    probe,
     stylize_frames,
     stylize_video,
 )
+from adain.apps.video_io import probe
+from adain.apps.video_metrics import FlickerMeter, frame_difference
 from adain.cli import main
 from adain.controls import Controls
 from adain.io import InputError
@@ -123,9 +122,50 @@ def test_controls_masks_and_stabiliser(tmp_path: Path, stylizer: Stylizer):
     masks = torch.zeros(2, 48, 32)  # displayed: 32 wide, 48 high
     masks[0, :24], masks[1, 24:] = 1, 1
     styles = [STYLE[0], STYLE[0].flip(0)]
-    result = stylize_video(src, tmp_path / "out.mp4", styles, stylizer=stylizer, masks=masks, stabilize=0.8, stats_momentum=0.9,
+    result = stylize_video(src, tmp_path / "out.mp4", styles, stylizer=stylizer, masks=masks, temporal="blend", stats_momentum=0.9,
                            preserve_color="color", alpha=0.8, progress=False)
     assert result.frames == 6 and probe(tmp_path / "out.mp4").rotation == 90
+
+
+def test_flow_strategy_with_every_control_keeps_timing_and_audio(tmp_path: Path, stylizer: Stylizer):
+    """--temporal flow with masks on a rotated video, two styles, α and colour preservation; audio and time stamps kept."""
+    src = make_video(tmp_path / "in.mp4", size=(48, 32), rotation=90, frames=7)
+    masks = torch.zeros(2, 48, 32)
+    masks[0, :24], masks[1, 24:] = 1, 1
+    styles = [STYLE[0], STYLE[0].flip(0)]
+    out = tmp_path / "out.mp4"
+    for color in ("color", "luminance"):
+        result = stylize_video(src, out, styles, stylizer=stylizer, masks=masks, temporal="flow", momentum=0.7,
+                               preserve_color=color, alpha=0.8, batch=3, progress=False)
+        assert result.frames == 7 and probe(out).rotation == 90
+    assert [f.time for f in read_frames(out)[0]] == pytest.approx([f.time for f in read_frames(src)[0]])
+    assert audio_payloads(out) == audio_payloads(src)
+    for method in ("wct", "efdm"):  # the transfer methods go through the same Stylizer
+        assert stylize_video(src, out, styles, stylizer=stylizer, method=method, weights=[1, 3], temporal="flow",
+                             progress=False).frames == 7
+    with pytest.raises(ValueError, match="temporal must be one of"):
+        stylize_video(src, out, STYLE, stylizer=stylizer, temporal="smooth", progress=False)
+
+
+def test_stabilize_is_an_alias_of_temporal_blend(tmp_path: Path, capsys, monkeypatch):
+    src = make_video(tmp_path / "in.mp4", frames=3, size=(32, 32), audio=False)
+    seen = []
+    monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((k["temporal"], k["momentum"])) or _result())
+    monkeypatch.setattr("adain.stylizer.Stylizer", lambda *a, **k: None)  # the networks are not needed here
+    for args in (["--stabilize"], ["--stabilize", "0.6"], ["--temporal", "blend", "--momentum", "0.6"], ["--temporal", "flow"], []):
+        assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", HOKUSAI, *args]) == 0
+    assert seen == [("blend", 0.8), ("blend", 0.6), ("blend", 0.6), ("flow", None), ("none", None)]
+    capsys.readouterr()
+    assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", HOKUSAI, "--stabilize", "--temporal", "flow"]) == 2
+    assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", HOKUSAI, "--temporal", "flow", "--momentum", "1.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--stabilize" in err[0] and "momentum" in err[1]
+
+
+def _result():
+    from adain.apps.video import VideoResult
+
+    return VideoResult(Path("o.mp4"), 3, 1.0, 0.1, 0.1, 1.0, 0)
 
 
 def test_masks_follow_the_rotation():

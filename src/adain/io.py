@@ -1,7 +1,12 @@
 """Reading and writing images, with clear errors on bad input.
 
-Images are ``(3, H, W)`` float32 RGB tensors in [0, 1]. Every problem with an
-input file raises :class:`InputError` whose message names the file.
+Images are ``(3, H, W)`` float32 RGB tensors in [0, 1], sRGB. Every problem with
+an input file raises :class:`InputError` whose message names the file.
+
+Reading honours the file's orientation and colour profile (converted to sRGB,
+see :mod:`adain.profiles`); HEIC needs the ``heif`` extra. Writing embeds the
+sRGB profile, and with an :class:`adain.provenance.OutputMeta` the photo's EXIF
+and the record of how the picture was made.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from adain import photo
 from adain.atomic import atomic_path
 from adain.errors import InputError, UsageError
+from adain.profiles import ProfileError
+from adain.provenance import OutputMeta
 
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 50_000_000
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".hif", ".avif")
 
 
 def _open(path: Path, max_pixels: int) -> Image.Image:
@@ -29,6 +37,7 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
         raise InputError(f"{path}: is a directory, not an image")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
+    heif = check_heif(path)
     old = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -45,12 +54,26 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{path}: image is over the limit of {max_pixels} pixels (--max-pixels)") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image file (or an unsupported format)") from None
+        why = "truncated or damaged HEIC/HEIF image" if heif else "not an image file (or an unsupported format)"
+        raise InputError(f"{path}: {why}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: cannot decode image ({str(exc).splitlines()[0][:100] or type(exc).__name__})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old
     return img
+
+
+def check_heif(path: Path) -> bool:
+    """Whether ``path`` is a HEIC/HEIF image (then make Pillow able to read it).
+
+    Raises:
+        InputError: it is, and the ``heif`` extra (``pillow-heif``) is not installed.
+    """
+    with open(path, "rb") as f:
+        heif = photo.is_heif(f.read(64))
+    if heif and not photo.register_heif():
+        raise InputError(f"{path}: {photo.heif_missing_message()}")
+    return heif
 
 
 def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -61,9 +84,11 @@ def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     """
     img = _open(Path(path), max_pixels)
     try:
-        return ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not stop us; keep the stored orientation
+        oriented = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 (a broken EXIF block must not stop us; keep the stored orientation)
         return img
+    oriented.format = img.format  # the upright copy forgets it; an output's record names the decoder
+    return oriented
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -85,17 +110,43 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
-    """Open an image file as 8-bit RGB, EXIF rotation applied.
+def colour_managed(img: Image.Image, path: str | Path) -> Image.Image:
+    """A decoded picture → 8-bit sRGB, through its colour profile (see :func:`adain.photo.managed_rgb`).
 
     Raises:
-        InputError: missing, empty, truncated, not an image, too small or too large.
+        InputError: a colour profile that is unreadable, does not fit the pixels or cannot be applied.
     """
-    path = Path(path)
+    try:
+        return photo.managed_rgb(img, photo.source_icc(img), to_rgb)
+    except ProfileError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def open_checked(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
+    """:func:`open_oriented`, and each side at least ``min_side``."""
     img = open_oriented(path, max_pixels)
     if min(img.size) < min_side:
         raise InputError(f"{path}: {img.size[0]}x{img.size[1]} is too small (each side must be at least {min_side} px)")
-    return to_rgb(img)
+    return img
+
+
+def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
+    """Open an image file as 8-bit sRGB, EXIF rotation and colour profile applied.
+
+    Raises:
+        InputError: missing, empty, truncated, not an image, too small or too large, a bad colour profile.
+    """
+    return colour_managed(open_checked(path, max_pixels, min_side), path)
+
+
+def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Tensor, photo.PhotoInfo]:
+    """Image file → ``(3, H, W)`` sRGB in [0, 1] and what was found in it (decoder, profile, EXIF) for the output.
+
+    Raises:
+        InputError: as :func:`load_pil`.
+    """
+    img = open_checked(path, max_pixels)
+    return pil_to_tensor(colour_managed(img, path)), photo.PhotoInfo.of(img, photo.source_icc(img))
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:
@@ -160,23 +211,43 @@ def image_format(path: str | Path) -> str:
     return fmt
 
 
-def _save_atomic(image: Tensor | Image.Image, path: Path, quality: int) -> None:
-    img = tensor_to_pil(image) if isinstance(image, Tensor) else image
-    fmt = image_format(path)
-    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    with atomic_path(path) as tmp:
-        img.save(tmp, format=fmt, **kwargs)
-
-
-def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95) -> None:
-    """Write an image atomically (temp file in the same folder, then rename); format from the suffix.
+def encode_for(image: Tensor | Image.Image, fmt: str, meta: OutputMeta | None) -> tuple[Image.Image, dict]:
+    """Pixels and ``Image.save`` options for ``fmt``: colour (sRGB, or the kept profile), EXIF and the record.
 
     Raises:
-        InputError: unknown suffix, or the file cannot be written (permissions, disk full, …).
+        InputError: a kept profile that cannot be applied, or a record too large for the format.
+    """
+    img = tensor_to_pil(image) if isinstance(image, Tensor) else image
+    try:
+        return (meta or OutputMeta()).encode(img.convert("RGB"), fmt)
+    except (ProfileError, ValueError) as exc:
+        raise InputError(f"cannot write the metadata: {exc}") from None
+
+
+def _save_atomic(image: Tensor | Image.Image, path: Path, quality: int, meta: OutputMeta | None) -> None:
+    fmt = image_format(path)
+    try:
+        img, options = encode_for(image, fmt, meta)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP", "AVIF") else {}
+    with atomic_path(path) as tmp:
+        img.save(tmp, format=fmt, **kwargs, **options)
+
+
+def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95, meta: OutputMeta | None = None) -> None:
+    """Write an sRGB image atomically (temp file in the same folder, then rename); format from the suffix.
+
+    The sRGB profile is embedded; ``meta`` adds the photo's EXIF, the record of
+    how the picture was made, or another output colour space.
+
+    Raises:
+        InputError: unknown suffix, the file cannot be written (permissions, disk full, …),
+            or ``meta`` cannot be written (a kept profile that fails, a record too large).
     """
     path = Path(path)
     try:
-        _save_atomic(image, path, quality)
+        _save_atomic(image, path, quality, meta)
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 

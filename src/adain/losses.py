@@ -38,11 +38,15 @@ def style_loss(output_feats: list[Tensor], style_feats: list[Tensor]) -> Tensor:
 
 def style_distance(output_feats: list[Tensor], style_feats: list[Tensor]) -> Tensor:
     """The paper's evaluation style loss: Σ over taps of ‖μ(o) − μ(s)‖₂ + ‖σ(o) − σ(s)‖₂, per sample ``(N,)``."""
+    return style_distance_stats(output_feats, [mean_std(s) for s in style_feats])
+
+
+def style_distance_stats(output_feats: list[Tensor], style_stats: list[tuple[Tensor, Tensor]]) -> Tensor:
+    """:func:`style_distance` against a style's per-tap ``(mean, std)``, each ``(1 or N, C, 1, 1)`` → ``(N,)``."""
     total = output_feats[0].new_zeros(output_feats[0].shape[0], dtype=torch.float32)
-    for o, s in zip(output_feats, style_feats):
+    for o, (sm, ssd) in zip(output_feats, style_stats, strict=True):
         om, osd = mean_std(o)
-        sm, ssd = mean_std(s)
-        total = total + (om - sm).flatten(1).norm(dim=1) + (osd - ssd).flatten(1).norm(dim=1)
+        total = total + (om - sm.to(om)).flatten(1).norm(dim=1) + (osd - ssd.to(osd)).flatten(1).norm(dim=1)
     return total
 
 

@@ -102,7 +102,7 @@ class Stylizer(nn.Module):
     @torch.no_grad()
     def style_stats(
         self,
-        styles: list[Tensor],
+        styles: list[Tensor | StyleStats],
         method: str = "adain",
         *,
         preserve_color: PreserveColor | None = None,
@@ -113,22 +113,34 @@ class Stylizer(nn.Module):
         Styles are encoded as they are, without padding to a multiple of 8: only
         their statistics are kept, and padding would bias them. With ``preserve_color``
         they are first adapted to ``reference`` (the content ``(3, H, W)``, or frames
-        side by side), so the statistics are for that content only.
+        side by side), so the statistics are for that content only. Styles given as
+        :class:`StyleStats` already (a style file's) are taken as they are: for
+        ``method``, and without ``preserve_color`` (which needs the paintings).
 
         Raises:
-            UsageError: no style, an unknown method, or a flat (single-colour) style image.
+            UsageError: no style, an unknown method, a flat (single-colour) style image,
+                or statistics that do not fit ``method`` or ``preserve_color``.
         """
         check_method(method)
         if not styles:
             raise UsageError("at least one style image is needed")
+        given = [k for k, s in enumerate(styles) if isinstance(s, StyleStats)]
+        if given and preserve_color is not None:
+            raise UsageError(f"style {given[0] + 1} is given by its statistics (a style file): colour preservation needs the painting")
         if preserve_color is not None:
             if reference is None:
                 raise UsageError("preserve_color adapts the styles to the content: give reference=<the content image>")
             styles = style_inputs(list(styles), reference, preserve_color)
         parts = []
         for k, style in enumerate(styles):
+            name = f"style {k + 1}" if len(styles) > 1 else "the style"
+            if isinstance(style, StyleStats):
+                if style.method != method:
+                    raise UsageError(f"{name} is given by its {style.method} statistics (a style file), but the method is {method}: use the painting")
+                parts.append(style.to(self.device))
+                continue
             feats = self.encode(style[None], pad=False)
-            check_varies(feats, f"style {k + 1}" if len(styles) > 1 else "the style")
+            check_varies(feats, name)
             parts.append(style_statistics(feats, method))
         return StyleStats.cat(parts)
 
@@ -156,12 +168,13 @@ class Stylizer(nn.Module):
         return color_outputs(self.decode(t, size).cpu(), contents, c.preserve_color)
 
     @torch.no_grad()
-    def stylize(self, content: Tensor, styles: list[Tensor] | Tensor, controls: Controls | None = None, **given: Any) -> Tensor:
+    def stylize(self, content: Tensor, styles: list[Tensor | StyleStats] | Tensor, controls: Controls | None = None, **given: Any) -> Tensor:
         """Stylize one image.
 
         Args:
             content: ``(3, H, W)`` RGB in [0, 1], any size.
-            styles: one ``(3, H', W')`` image or a list of them.
+            styles: one ``(3, H', W')`` image or a list of them; a style may also be
+                given by its statistics (:class:`StyleStats`, e.g. a style file's).
             controls, given: the style controls (see the class): ``alpha``, ``weights`` (one per
                 style, default equal), ``masks`` ``(K, H, W)`` the content's size, ``preserve_color``,
                 ``method`` (``"adain"``, ``"wct"`` or ``"efdm"``, :mod:`adain.methods`).

@@ -31,7 +31,7 @@ from adain.color import color_outputs, content_inputs
 from adain.controls import Controls, target_features
 from adain.errors import UsageError
 from adain.geometry import MULTIPLE, pad_to_multiple
-from adain.ops import StatsAccumulator, mean_std, rebase_stats
+from adain.ops import StatsAccumulator, StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
 
 ENCODER_MARGIN = 48  # image px around an encoded region: > the relu4_1 receptive radius (34 px), a multiple of 8
@@ -118,7 +118,7 @@ def resolve_tile(tile: int | str, height: int, width: int) -> int:
 def stylize_tiled(
     stylizer: Stylizer,
     content: Tensor,
-    styles: list[Tensor] | Tensor,
+    styles: list[Tensor | StyleStats] | Tensor,
     controls: Controls | None = None,
     *,
     tile: int = AUTO_TILE,
@@ -131,7 +131,7 @@ def stylize_tiled(
     Args:
         stylizer: the networks.
         content: ``(3, H, W)`` RGB in [0, 1], any size.
-        styles: one ``(3, H', W')`` image or a list of them.
+        styles: one ``(3, H', W')`` image or a list of them (or of their :class:`StyleStats`).
         controls, given: the style controls as in :meth:`Stylizer.stylize` (``alpha``,
             ``weights``, ``preserve_color``; masks are untiled only).
         tile: tile side in output px (rounded down to a multiple of 8).

@@ -12,6 +12,12 @@ interruptions. A manifest (CSV) records content → style for every output.
 * Scales out: ``shard=(i, n)`` takes every n-th image from the i-th; under
   ``torchrun`` the rank and world size come from the environment.
 * Unreadable images are listed in the manifest and the report, not fatal.
+* Auditable: the manifest has each output's content and style loss (as
+  ``adain eval`` measures them; one more encoder pass per output, skip it with
+  ``losses=False``) and flags outliers: near-uniform outputs, and losses far
+  above the run's median.
+* Styles may be paintings or style files (``.safetensors``); outputs carry the
+  photo's EXIF (no GPS), are tagged sRGB and record how they were made.
 """
 
 from __future__ import annotations
@@ -27,19 +33,34 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
+from adain.apps.files import StylizeOptions, output_meta, style_entry
 from adain.controls import Controls
 from adain.device import dist_env
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare
-from adain.io import find_images, load_image, save_image, write_text_atomic
+from adain.io import IMAGE_SUFFIXES, find_images, load_image, load_photo, save_image, write_text_atomic
+from adain.losses import content_loss, style_distance_stats
 from adain.methods import Method
 from adain.ops import StyleStats
+from adain.provenance import source_entry
+from adain.stylefile import (
+    SUFFIX,
+    StyleFile,
+    compute_style,
+    encode_taps,
+    is_style_file,
+    read_style,
+)
 from adain.stylizer import Stylizer
 
 SETTINGS_FILE = ".adain-dataset.json"
 FORMATS = ("jpg", "png", "webp")
-MANIFEST_FIELDS = ("content", "copy", "style", "output", "status")
+MANIFEST_FIELDS = ("content", "copy", "style", "output", "status", "content_loss", "style_loss", "flags")
+UNIFORM_STD = 0.02  # an output whose pixels vary less than this (≈ 5/255) is flagged "uniform"
+OUTLIER_MADS = 6.0  # a loss this many (scaled) median absolute deviations above the median is flagged
+MIN_FOR_OUTLIERS = 20  # outputs needed before losses are compared with the run's
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,10 @@ class DatasetOptions:
         quality: JPEG/WebP quality.
         seed: seed of the style draw.
         method: transfer method, ``adain``, ``wct`` or ``efdm`` (:mod:`adain.methods`).
+        keep_profile, strip_metadata, keep_gps: the outputs' colour and
+            metadata, as in :class:`adain.apps.files.StylizeOptions`.
+        losses: measure each output's content and style loss for the manifest
+            (does not change the outputs).
     """
 
     copies: int = 1
@@ -67,6 +92,10 @@ class DatasetOptions:
     quality: int = 90
     seed: int = 0
     method: Method = "adain"
+    keep_profile: bool = False
+    strip_metadata: bool = False
+    keep_gps: bool = False
+    losses: bool = True
 
     def __post_init__(self) -> None:
         self.controls()  # checks alpha and method
@@ -84,13 +113,25 @@ class DatasetOptions:
         """The style controls of every image: ``alpha`` and ``method`` (one style each, the colours of the style)."""
         return Controls(alpha=self.alpha, method=self.method)
 
+    def settings(self) -> dict:
+        """The settings that change the outputs (checked on resume)."""
+        return {k: v for k, v in asdict(self).items() if k != "losses"}
+
+    def as_stylize(self) -> StylizeOptions:
+        """The same settings as :class:`StylizeOptions` (for the outputs' metadata)."""
+        return StylizeOptions(alpha=self.alpha, content_size=self.size, style_size=self.style_size, crop=self.crop,
+                              quality=self.quality, keep_profile=self.keep_profile, strip_metadata=self.strip_metadata,
+                              keep_gps=self.keep_gps)
+
 
 @dataclass
 class DatasetReport:
-    """What one process did: outputs ``written`` now, ``existing`` ones skipped, ``failed`` inputs with the reason."""
+    """What one process did: outputs ``written`` now, ``existing`` ones skipped, ``flagged`` outliers in the
+    manifest, ``failed`` inputs with the reason."""
 
     written: int = 0
     existing: int = 0
+    flagged: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     manifest: Path | None = None
@@ -133,6 +174,73 @@ def output_relpath(rel: Path, copy: int, copies: int, fmt: str | None) -> Path:
     return rel.with_name(stem + suffix)
 
 
+@torch.no_grad()
+def audit(stylizer: Stylizer, content: Tensor, outputs: Tensor, styles: list[StyleFile]) -> list[dict]:
+    """Content and style loss of each output, as ``adain eval`` measures them, and its flags.
+
+    Args:
+        content: ``(3, H, W)``; outputs: ``(K, 3, H, W)``, one per style in ``styles``.
+
+    Returns:
+        K dicts ``{"content_loss", "style_loss", "flags"}``: content loss = mse of
+        relu4_1 features of output and content; style loss = Σ over relu1_1 …
+        relu4_1 of ‖Δμ‖₂ + ‖Δσ‖₂; flag ``uniform`` for a near-uniform output.
+    """
+    c = encode_taps(stylizer, content[None])[-1]
+    taps = encode_taps(stylizer, outputs)
+    rows = []
+    for k, style in enumerate(styles):
+        out_taps = [t[k : k + 1] for t in taps]
+        uniform = float(outputs[k].flatten(1).std(dim=1).mean()) < UNIFORM_STD
+        rows.append({
+            "content_loss": round(float(content_loss(out_taps[-1], c)), 6),
+            "style_loss": round(float(style_distance_stats(out_taps, style.taps())[0]), 6),
+            "flags": "uniform" if uniform else "",
+        })
+    return rows
+
+
+def flag_outliers(rows: list[dict]) -> None:
+    """Add ``high content loss`` / ``high style loss`` to the flags of rows whose loss is far above the median.
+
+    Far: more than :data:`OUTLIER_MADS` scaled median absolute deviations (a
+    robust standard deviation), among at least :data:`MIN_FOR_OUTLIERS` rows with losses.
+    """
+    for r in rows:  # flags of an earlier run's comparison are made again
+        r["flags"] = ";".join(f for f in (r.get("flags") or "").split(";") if f and not f.startswith("high "))
+    for key in ("content_loss", "style_loss"):
+        values = [float(r[key]) for r in rows if r.get(key) not in (None, "")]
+        if len(values) < MIN_FOR_OUTLIERS:
+            continue
+        v = torch.tensor(values)
+        median = float(v.median())
+        mad = float((v - median).abs().median()) * 1.4826
+        for r in rows:
+            if r.get(key) not in (None, "") and float(r[key]) > median + OUTLIER_MADS * max(mad, 1e-12):
+                flag = f"high {key.replace('_', ' ')}"
+                r["flags"] = ";".join(f for f in (*r["flags"].split(";"), flag) if f)
+
+
+def read_manifest(path: Path) -> dict[str, dict]:
+    """An earlier run's manifest rows by output path (empty if there is none or it is unreadable)."""
+    try:
+        with open(path, newline="") as f:
+            return {row["output"]: row for row in csv.DictReader(f) if "output" in row}
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
+
+
+def find_styles(folder: Path) -> list[Path]:
+    """Paintings and style files below a folder (recursively), sorted."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    suffixes = (*IMAGE_SUFFIXES, SUFFIX)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
+    if not files:
+        raise InputError(f"{folder}: no images or style files found")
+    return files
+
+
 def check_settings(out: Path, settings: dict) -> None:
     """Record the settings in ``out``, or refuse if an earlier run there used others."""
     path = out / SETTINGS_FILE
@@ -152,32 +260,55 @@ def check_settings(out: Path, settings: dict) -> None:
 
 
 class StyleBank:
-    """Style files, checked once, encoded on first use for a transfer method and kept (:class:`StyleStats` each)."""
+    """Styles (paintings or style files), checked once, encoded on first use and kept as :class:`StyleFile`."""
 
     def __init__(self, files: list[Path], stylizer: Stylizer, style_size: int, warn: Callable[[str], None], method: str = "adain") -> None:
         self.files, self.stylizer, self.style_size, self.method = [], stylizer, style_size, method
         self.failed: list[tuple[str, str]] = []
-        for f in files:  # decode every file up front so the pool, and so the draw, is the same in every process
+        for f in files:  # read every file up front so the pool, and so the draw, is the same in every process
             try:
-                load_image(f)
+                if is_style_file(f):
+                    read_style(f).for_encoder(stylizer.encoder)
+                else:
+                    load_image(f)
                 self.files.append(f)
             except InputError as exc:
                 self.failed.append((str(f), str(exc)))
                 warn(f"{exc} (style skipped)")
         if not self.files:
             raise InputError("no readable style image")
-        self.cache: dict[int, StyleStats] = {}
+        self.cache: dict[int, tuple[StyleFile, dict]] = {}
+        self.method_cache: dict[int, StyleStats] = {}
+
+    def style(self, i: int) -> tuple[StyleFile, dict]:
+        """Style ``i``: its statistics at every tap, and its entry in an output's record."""
+        if i not in self.cache:
+            f = self.files[i]
+            if is_style_file(f):
+                style = read_style(f)
+            else:
+                style = compute_style(self.stylizer, prepare(load_image(f), self.style_size, enlarge=False), source_entry(f), self.style_size)
+            self.cache[i] = style, style_entry(f)
+        return self.cache[i]
 
     def stats(self, indices: list[int]) -> StyleStats:
-        """Encoded styles for ``indices`` → :class:`StyleStats` (K styles)."""
-        for i in indices:
-            if i not in self.cache:
-                image = prepare(load_image(self.files[i]), self.style_size, enlarge=False)
-                try:
-                    self.cache[i] = self.stylizer.style_stats([image], self.method)
-                except UsageError as exc:  # a flat style image
-                    raise InputError(f"{self.files[i]}: {exc}") from None
-        return StyleStats.cat([self.cache[i] for i in indices])
+        """Encoded styles for ``indices`` → :class:`StyleStats` (K styles, for the run's method)."""
+        if self.method == "adain":
+            return StyleStats.cat([self.style(i)[0].stats() for i in indices])
+        return StyleStats.cat([self.method_stats(i) for i in indices])
+
+    def method_stats(self, i: int) -> StyleStats:
+        """Style ``i`` encoded for a method other than adain (paintings only: a style file holds adain statistics)."""
+        if i not in self.method_cache:
+            f = self.files[i]
+            if is_style_file(f):
+                raise InputError(f"{f}: a style file holds adain statistics; --method {self.method} needs the painting")
+            image = prepare(load_image(f), self.style_size, enlarge=False)
+            try:
+                self.method_cache[i] = self.stylizer.style_stats([image], self.method)
+            except UsageError as exc:  # a flat style image
+                raise InputError(f"{f}: {exc}") from None
+        return self.method_cache[i]
 
 
 def remove_stale_temps(out: Path, targets: set[Path]) -> int:
@@ -242,7 +373,7 @@ def stylize_dataset(
     if out.resolve().is_relative_to(src.resolve()):
         raise InputError(f"{out}: the output folder must not be inside the input folder {src}")
     contents = find_images(src)
-    style_files = find_images(styles)
+    style_files = find_styles(styles)
     rels = [c.relative_to(src) for c in contents]
     outputs = [[output_relpath(r, k, opts.copies, opts.format) for k in range(opts.copies)] for r in rels]
     seen: dict[Path, Path] = {}
@@ -252,10 +383,13 @@ def stylize_dataset(
                 raise InputError(f"{out / o}: both {src / seen[o]} and {src / r} would be written here; rename one or use --format")
             seen[o] = r
     out.mkdir(parents=True, exist_ok=True)
-    check_settings(out, {**asdict(opts), "styles": [str(s.relative_to(styles)) for s in style_files]})
+    check_settings(out, {**opts.settings(), "styles": [str(s.relative_to(styles)) for s in style_files]})
     stylizer = stylizer or Stylizer()
     bank = StyleBank(style_files, stylizer, opts.style_size, warn, opts.method)
     report = DatasetReport(failed=list(bank.failed))
+    report.manifest = out / ("manifest.csv" if n == 1 else f"manifest-{i}-of-{n}.csv")
+    earlier = read_manifest(report.manifest)  # the losses of outputs an interrupted run wrote
+    meta_opts = opts.as_stylize()
     rows: list[dict] = []
     started = time.perf_counter()
     mine = list(range(i, len(contents), n))
@@ -265,24 +399,33 @@ def stylize_dataset(
         todo = [k for k in range(opts.copies) if not (out / outputs[j][k]).exists()]
         report.existing += opts.copies - len(todo)
         status = {k: "done" for k in range(opts.copies)}
+        found = {k: {f: earlier.get(outputs[j][k].as_posix(), {}).get(f, "") for f in ("content_loss", "style_loss", "flags")} for k in range(opts.copies)}
         if todo:
             try:
-                content = prepare(load_image(contents[j]), opts.size, opts.crop)
+                raw, info = load_photo(contents[j])
+                content = prepare(raw, opts.size, opts.crop)
+                picked = [bank.style(picks[k]) for k in todo]
                 stats = bank.stats([picks[k] for k in todo])
             except InputError as exc:
                 report.failed.append((str(contents[j]), str(exc)))
                 warn(f"{exc} (skipped)")
                 status.update({k: f"error: {exc}" for k in todo})
             else:
-                for k, image in zip(todo, stylizer.stylize_each(content, stats, opts.controls())):
-                    save_image(image, out / outputs[j][k], opts.quality)
+                images = list(stylizer.stylize_each(content, stats, opts.controls()))
+                audits = audit(stylizer, content, torch.stack(images), [s for s, _ in picked]) if opts.losses else [{}] * len(todo)
+                entry = source_entry(contents[j])
+                for k, image, (_, style), measured in zip(todo, images, picked, audits):
+                    found[k] = measured
+                    meta = output_meta(stylizer, meta_opts, content=entry, info=info, styles=[style], size=(image.shape[-2], image.shape[-1]))
+                    save_image(image, out / outputs[j][k], opts.quality, meta)
                     report.written += 1
         for k in range(opts.copies):
             rows.append({
                 "content": rels[j].as_posix(), "copy": k, "style": bank.files[picks[k]].relative_to(styles).as_posix(),
-                "output": outputs[j][k].as_posix(), "status": status[k],
+                "output": outputs[j][k].as_posix(), "status": status[k], **found[k],
             })
     report.seconds = time.perf_counter() - started
-    report.manifest = out / ("manifest.csv" if n == 1 else f"manifest-{i}-of-{n}.csv")
+    flag_outliers(rows)
+    report.flagged = sum(1 for r in rows if r.get("flags"))
     write_text_atomic(report.manifest, _manifest_text(rows))
     return report

@@ -2,6 +2,11 @@
 
 Reads and checks every input before a model is loaded, so bad input fails fast
 with a one-line :class:`~adain.errors.InputError` naming the file.
+
+A style is a painting or a style file (``.safetensors``, :mod:`adain.stylefile`),
+or the name of a bundled style (``hokusai``). Every output carries the photo's
+EXIF (unless ``strip_metadata``; GPS only with ``keep_gps``), its colour profile
+(sRGB, or the photo's with ``keep_profile``) and the record of how it was made.
 """
 
 from __future__ import annotations
@@ -22,17 +27,32 @@ from adain.errors import InputError, UsageError
 from adain.geometry import prepare, resize_shorter
 from adain.io import (
     DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
     MIN_SIDE,
     fit_height,
     image_format,
     load_image,
     load_index_map,
     load_mask,
+    load_photo,
     make_grid,
     save_image,
     tensor_to_pil,
 )
 from adain.methods import Method
+from adain.photo import PhotoInfo
+from adain.profiles import INTENT, output_colour
+from adain.provenance import OutputMeta, software, source_entry
+from adain.stylefile import (
+    SUFFIX,
+    StyleFile,
+    bundled_styles,
+    compute_style,
+    encoder_identity,
+    fingerprint,
+    is_style_file,
+    read_style,
+)
 from adain.stylizer import Stylizer
 from adain.tiling import resolve_tile, stylize_tiled
 
@@ -57,6 +77,10 @@ class StylizeOptions:
         crop: centre square crop of content and styles after resizing.
         max_pixels: largest image accepted, as stored and (content) as processed.
         quality: JPEG/WebP quality of written images.
+        keep_profile: write outputs in the photo's own RGB colour profile (default: sRGB).
+        strip_metadata: do not carry the photo's EXIF over (the record of how
+            the output was made is written all the same).
+        keep_gps: carry the photo's GPS position over (dropped by default).
     """
 
     alpha: float = 1.0
@@ -68,6 +92,9 @@ class StylizeOptions:
     quality: int = 95
     style_scale: float = 0.0
     method: Method = "adain"
+    keep_profile: bool = False
+    strip_metadata: bool = False
+    keep_gps: bool = False
 
     def __post_init__(self) -> None:
         self.controls()  # checks alpha, preserve_color and method
@@ -95,6 +122,9 @@ def _prepared(path: Path, image: Tensor, size: int, opts: StylizeOptions, *, enl
     return image
 
 
+Style = Tensor | StyleFile  # a painting (3, H, W) or a style file's statistics
+
+
 def style_side(opts: StylizeOptions, content: Tensor | None) -> int:
     """Shorter side the styles get: ``style_scale`` × the content's ``(3, H, W)`` shorter side, else ``style_size``."""
     if opts.style_scale == 0:
@@ -104,28 +134,113 @@ def style_side(opts: StylizeOptions, content: Tensor | None) -> int:
     return max(MIN_SIDE, round(opts.style_scale * min(content.shape[-2:])))
 
 
-def load_style(path: str | Path, opts: StylizeOptions, content: Tensor | None = None) -> Tensor:
-    """Style file → ``(3, H, W)`` sized by :func:`style_side` (and cropped with ``opts.crop``).
+def scale_styles(styles: list, content: Tensor, opts: StylizeOptions) -> list:
+    """With ``style_scale``: paintings loaded as read (``(3, H', W')`` each) resized for this content; statistics kept."""
+    if not opts.style_scale:
+        return styles
+    return [resize_shorter(s, style_side(opts, content)) if isinstance(s, Tensor) else s for s in styles]
 
-    With ``style_size`` a larger style is shrunk and a smaller one kept; ``style_scale`` also enlarges.
+
+def find_style(path: str | Path) -> Path:
+    """A style's file: ``path`` itself, or for a bare name that is no file (``hokusai``) the bundled style file."""
+    path = Path(path)
+    bank = bundled_styles()
+    if not path.exists() and not path.suffix and path.name in bank:
+        return bank[path.name]
+    return path
+
+
+def load_style(path: str | Path, opts: StylizeOptions, content: Tensor | None = None) -> Style:
+    """A painting → ``(3, H, W)`` sized by :func:`style_side` (``style_size`` shrinks a larger one only,
+    ``style_scale`` also enlarges; cropped with ``opts.crop``); a style file (or a bundled style's name) → its
+    :class:`StyleFile`.
 
     Raises:
-        InputError: also for a flat image (one colour): it has no texture to transfer.
+        InputError: also for a flat painting (one colour): it has no texture to transfer.
     """
-    image = _prepared(Path(path), load_image(path, opts.max_pixels), style_side(opts, content), opts, enlarge=opts.style_scale > 0)
+    path = find_style(path)
+    if is_style_file(path):
+        return read_style(path)
+    image = _prepared(path, load_image(path, opts.max_pixels), style_side(opts, content), opts, enlarge=opts.style_scale > 0)
     if bool((image.flatten(1).amax(1) == image.flatten(1).amin(1)).all()):
         raise InputError(f"{path}: a flat image (one colour): it has no texture to transfer")
     return image
 
 
-def scale_styles(styles: list[Tensor], content: Tensor, opts: StylizeOptions) -> list[Tensor]:
-    """With ``style_scale``: styles loaded as read (``(3, H', W')`` each) resized for this content."""
-    return [resize_shorter(s, style_side(opts, content)) for s in styles] if opts.style_scale else styles
+def style_entry(path: str | Path, weight: float | None = None) -> dict:
+    """How a style is named in an output's record: file name and SHA-256 (a style file: also its paintings)."""
+    path = find_style(path)
+    entry = source_entry(path, paintings=read_style(path).sources) if is_style_file(path) else source_entry(path)
+    return entry if weight is None else {**entry, "weight": round(float(weight), 6)}
 
 
-def load_content(path: str | Path, opts: StylizeOptions) -> Tensor:
-    """Content file → ``(3, H, W)`` resized to ``opts.content_size`` (and cropped with ``opts.crop``)."""
-    return _prepared(Path(path), load_image(path, opts.max_pixels), opts.content_size, opts)
+def encode_styles(paths: list[str | Path], opts: StylizeOptions, stylizer: Stylizer) -> list[StyleFile]:
+    """Paintings (or style files, checked against the encoder) → style files' contents, for ``adain save-style``."""
+    styles = [load_style(p, opts) for p in paths]
+    out = []
+    for path, style in zip(paths, styles):
+        if isinstance(style, StyleFile):
+            style.for_encoder(stylizer.encoder)
+            out.append(style)
+        else:
+            out.append(compute_style(stylizer, style, source_entry(find_style(path)), opts.style_size))
+    return out
+
+
+def check_preserve(styles: list[Style], opts: StylizeOptions) -> None:
+    """Colour preservation recolours the paintings: refuse style files with it (naming the first)."""
+    files = [s for s in styles if isinstance(s, StyleFile)]
+    if opts.preserve_color is not None and files:
+        raise InputError(f"{files[0].label}: --preserve-color recolours the painting, a style file holds only its statistics: use the painting")
+
+
+def network_styles(styles: list[Style], stylizer: Stylizer) -> list:
+    """Styles as :meth:`Stylizer.stylize` takes them: paintings as they are, style files' statistics
+    (checked against the stylizer's encoder)."""
+    return [s.for_encoder(stylizer.encoder) if isinstance(s, StyleFile) else s for s in styles]
+
+
+def load_content(path: str | Path, opts: StylizeOptions) -> tuple[Tensor, PhotoInfo]:
+    """Content file → ``(3, H, W)`` resized to ``opts.content_size`` (and cropped with ``opts.crop``),
+    and what was found in the file (for the output's metadata)."""
+    image, info = load_photo(path, opts.max_pixels)
+    return _prepared(Path(path), image, opts.content_size, opts), info
+
+
+def model_entry(stylizer: Stylizer) -> dict:
+    """The networks, as an output's record names them: decoder and encoder fingerprints, precision."""
+    meta = getattr(stylizer.decoder, "metadata", {}) or {}
+    return {"decoder": fingerprint(stylizer.decoder), "decoder_steps": meta.get("steps"),
+            "encoder": encoder_identity(stylizer.encoder), "precision": "bf16" if stylizer.bf16 else "fp32"}
+
+
+def output_meta(
+    stylizer: Stylizer,
+    opts: StylizeOptions,
+    *,
+    content: dict,
+    info: PhotoInfo,
+    styles: list[dict],
+    size: tuple[int, int],
+    method: str = "adain",
+) -> OutputMeta:
+    """The metadata of one output: the photo's EXIF (per ``opts``), colour, and the record of how it was made.
+
+    Args:
+        content: the content file's :func:`source_entry`; ``info``: what reading it found.
+        styles: :func:`style_entry` of each style.
+        size: ``(H, W)`` of the output.
+    """
+    colour = output_colour(info.icc, opts.keep_profile)
+    record = {
+        "software": software(), "method": method, **model_entry(stylizer),
+        "content": {**content, "decoder": info.decoder, "size": list(info.size), "profile": info.profile},
+        "styles": styles, "alpha": opts.alpha, "preserve_color": opts.preserve_color,
+        "colour": {"input": info.profile, "intent": INTENT.name.lower(), "output": "kept" if colour.icc else "sRGB"},
+        "content_size": opts.content_size, "style_size": opts.style_size, "crop": opts.crop, "output_size": [size[1], size[0]],
+    }
+    exif = None if opts.strip_metadata else (info.exif_gps if opts.keep_gps else info.exif)
+    return OutputMeta(record, exif, colour)
 
 
 def _check_region(masks: list[Tensor], files: list[Path], size: tuple[int, int] | None, empty: list[str]) -> None:
@@ -191,17 +306,26 @@ def read_masks(
 class PairJob:
     """One content and its styles, loaded, checked and prepared (see :func:`load_pair`).
 
-    ``content`` ``(3, H, W)``; ``styles`` K images ``(3, H', W')``; ``controls`` with
-    weights summing to 1 or masks ``(K, H, W)`` the prepared content's size.
+    ``content`` ``(3, H, W)``; ``styles`` K paintings ``(3, H', W')`` or style
+    files; ``controls`` with weights summing to 1 or masks ``(K, H, W)`` the
+    prepared content's size; ``info``: what reading the content file found;
+    ``sources``: the content file and each style's record entry.
     """
 
     content: Tensor
-    styles: list[Tensor]
+    styles: list[Style]
     controls: Controls = field(default_factory=Controls)
+    info: PhotoInfo | None = None
+    sources: tuple[dict, list[dict]] | None = None
 
     def run(self, stylizer: Stylizer) -> Tensor:
         """Stylize: ``(3, H, W)`` in [0, 1], the prepared content's size."""
-        return stylizer.stylize(self.content, self.styles, self.controls)
+        return stylizer.stylize(self.content, network_styles(self.styles, stylizer), self.controls)
+
+    def meta(self, stylizer: Stylizer, opts: StylizeOptions) -> OutputMeta:
+        """The output's metadata (see :func:`output_meta`)."""
+        content, styles = self.sources
+        return output_meta(stylizer, opts, content=content, info=self.info, styles=styles, size=(self.content.shape[-2], self.content.shape[-1]))
 
 
 def load_pair(
@@ -233,7 +357,7 @@ def load_pair(
         raise UsageError(f"{len(masks)} masks given for {k} styles (one mask per style)")
     w = None if weights is None else tuple(normalise_weights(weights, k).tolist())
     opts.controls(weights=w)  # bad weights fail before any file is read
-    raw = load_image(content, opts.max_pixels)
+    raw, info = load_photo(content, opts.max_pixels)
     image = _prepared(content, raw, opts.content_size, opts)
     region = None
     read = read_masks(masks, index_map, k, size=(raw.shape[-2], raw.shape[-1]), max_pixels=opts.max_pixels, styles=styles)
@@ -241,7 +365,11 @@ def load_pair(
         region = prepare(read.masks, opts.content_size, opts.crop)
         if opts.crop:  # resizing keeps every covered pixel > 0; cropping can cut a region away
             _check_region(list(region), read.files, None, [f"{why} inside the centre crop" for why in read.empty])
-    return PairJob(image, [load_style(s, opts, image) for s in styles], opts.controls(weights=w, masks=region))
+    loaded_styles = [load_style(s, opts, image) for s in styles]
+    check_preserve(loaded_styles, opts)
+    weight_of = normalise_weights(weights, k).tolist() if masks is None and index_map is None else [None] * k
+    entries = [style_entry(p, wk) for p, wk in zip(styles, weight_of)]
+    return PairJob(image, loaded_styles, opts.controls(weights=w, masks=region), info, (source_entry(content), entries))
 
 
 def index_masks(path: str | Path, n_styles: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
@@ -263,6 +391,15 @@ class FolderReport:
 
     written: list[Path]
     skipped: list[str]
+
+
+def list_styles(folder: str | Path) -> list[Path]:
+    """Paintings and style files directly in a folder, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    suffixes = (*IMAGE_SUFFIXES, SUFFIX)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
 
 
 def output_name(content: Path, style: Path) -> str:
@@ -332,27 +469,33 @@ def stylize_folders(
             skip(exc)
     if not good_styles:
         raise InputError("no usable style image (see the warnings above)")
+    check_preserve(style_images, opts)
+    entries = [style_entry(p) for p in good_styles]
     stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
+    net_styles = network_styles(style_images, stylizer)
     per_content = opts.preserve_color is not None or opts.style_scale > 0
-    reusable = style_images if per_content else stylizer.style_stats(style_images, opts.method)
-    def thumb(image: Tensor) -> Image.Image | None:
-        return fit_height(tensor_to_pil(image), grid_height) if grid is not None else None
+    reusable = net_styles if per_content else stylizer.style_stats(net_styles, opts.method)
+
+    def thumb(image: Style) -> Image.Image | None:
+        return fit_height(tensor_to_pil(image), grid_height) if grid is not None and isinstance(image, Tensor) else None
 
     written: list[Path] = []
     rows: list[list[Image.Image | None]] = [[None, *map(thumb, style_images)]]
     with tqdm(total=len(contents) * len(good_styles), unit="image", disable=None if progress is None else not progress) as bar:
         for c in contents:
             try:
-                content = load_content(c, opts)
+                content, info = load_content(c, opts)
             except InputError as exc:
                 skip(exc)
                 bar.update(len(good_styles))
                 continue
-            row = [thumb(content)]
+            row, content_entry = [thumb(content)], source_entry(c)
             styles_here = scale_styles(reusable, content, opts) if per_content else reusable
-            for s, out in zip(good_styles, stylizer.stylize_each(content, styles_here, opts.controls()), strict=True):
+            outs = stylizer.stylize_each(content, styles_here, opts.controls())
+            for s, entry, out in zip(good_styles, entries, outs, strict=True):
                 path = out_dir / output_name(c, s)
-                save_image(out, path, opts.quality)
+                meta = output_meta(stylizer, opts, content=content_entry, info=info, styles=[entry], size=(out.shape[-2], out.shape[-1]))
+                save_image(out, path, opts.quality, meta)
                 written.append(path)
                 row.append(thumb(out))
                 bar.update(1)
@@ -376,7 +519,7 @@ def stylize_pair(job: PairJob, stylizer: Stylizer, tile: int | str = 0) -> Tenso
     if job.controls.method not in (None, "adain"):
         method = job.controls.method
         raise UsageError(f"--tile works with --method adain only ({method} needs the statistics of the whole image at once); use --tile 0")
-    return stylize_tiled(stylizer, job.content, job.styles, job.controls, tile=side, progress=tile_bar)
+    return stylize_tiled(stylizer, job.content, network_styles(job.styles, stylizer), job.controls, tile=side, progress=tile_bar)
 
 
 def tile_bar(total: int) -> tqdm:

@@ -39,6 +39,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import Tensor
 
+from adain.apps.files import StylizeOptions, output_meta
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks
 from adain.errors import AdainError, InputError, UsageError
@@ -46,13 +47,16 @@ from adain.geometry import prepare, resize_shorter
 from adain.io import (
     IMAGE_SUFFIXES,
     MIN_SIDE,
+    encode_for,
     load_mask,
+    load_photo,
     load_pil,
     pil_to_tensor,
-    tensor_to_pil,
 )
 from adain.methods import Method
 from adain.ops import StyleStats
+from adain.provenance import OutputMeta
+from adain.stylefile import looks_like_style_file, parse_style
 from adain.stylizer import Stylizer
 from adain.texture import check_texture_size, synthesize_texture
 
@@ -172,12 +176,27 @@ def complete_masks(masks: list[Tensor], n_styles: int) -> Tensor:
     return torch.cat([rest[None], stack])
 
 
-def encode_image(image: Tensor, fmt: str) -> bytes:
-    """``(3, H, W)`` in [0, 1] → file bytes in ``fmt`` (a key of :data:`FORMATS`)."""
+def encode_image(image: Tensor, fmt: str, meta: OutputMeta | None = None) -> bytes:
+    """``(3, H, W)`` in [0, 1] → file bytes in ``fmt`` (a key of :data:`FORMATS`), tagged sRGB, with ``meta``."""
     buffer = io.BytesIO()
     pil_format = FORMATS[fmt][0]
-    tensor_to_pil(image).save(buffer, format=pil_format, **({"quality": 92} if pil_format != "PNG" else {}))
+    img, options = encode_for(image, pil_format, meta)
+    img.save(buffer, format=pil_format, **({"quality": 92} if pil_format != "PNG" else {}), **options)
     return buffer.getvalue()
+
+
+def read_style_file(source: Source, preserve_color: str | None) -> StyleStats | None:
+    """An uploaded style file's statistics (``None`` if the upload is not one; checked by the caller's encoder).
+
+    Raises:
+        InputError: a damaged style file, or one with colour preservation.
+    """
+    with open(source.path, "rb") as f:
+        if not looks_like_style_file(f.read(16)):
+            return None
+    if preserve_color is not None:
+        raise InputError(f"{source.label}: colour preservation recolours the painting, a style file holds only its statistics")
+    return parse_style(source.path.read_bytes(), source.label)
 
 
 class StyleCache:
@@ -284,6 +303,9 @@ class Service:
         for source in job.styles:
 
             def encode(source: Source = source) -> StyleStats:
+                style_file = read_style_file(source, job.preserve_color)
+                if style_file is not None:
+                    return style_file.for_encoder(self.stylizer.encoder)
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
                 style = resize_shorter(style, self.limits.style_size, enlarge=False)
                 try:
@@ -298,7 +320,8 @@ class Service:
 
     def render(self, job: Job) -> tuple[bytes, list[bool]]:
         """Decode, stylize and encode one job (on the worker thread): image bytes and the cache hits."""
-        content = prepare(pil_to_tensor(load_source(job.content, load_pil, self.limits.max_pixels)), job.size)
+        raw, info = load_source(job.content, load_photo, self.limits.max_pixels)
+        content = prepare(raw, job.size)
         h, w = content.shape[-2:]
         if h * w > self.limits.max_output_pixels:
             raise InputError(f"the output would be {w}x{h} = {w * h} pixels, over the limit of {self.limits.max_output_pixels}: ask for a smaller size")
@@ -309,7 +332,10 @@ class Service:
         controls = Controls(alpha=job.alpha, weights=job.weights, masks=masks, preserve_color=job.preserve_color, method=job.method)
         stats, hits = self.style_stats(job, content)
         out = self.stylizer.stylize_batch(content[None], stats, controls)[0]
-        return encode_image(out, job.format), hits
+        opts = StylizeOptions(alpha=job.alpha, preserve_color=job.preserve_color, content_size=job.size, style_size=self.limits.style_size)
+        meta = output_meta(self.stylizer, opts, content={"name": job.content.label, "sha256": job.content.digest}, info=info,
+                           styles=[{"name": s.label, "sha256": s.digest} for s in job.styles], size=(h, w))
+        return encode_image(out, job.format, meta), hits
 
 
 class BodyLimit:

@@ -1,79 +1,52 @@
-"""Video style transfer with PyAV (FFmpeg in its wheels).
+"""Video style transfer: frames in batches through the networks, a temporal strategy, the input's timing and audio kept.
 
-Frames are decoded to RGB, stylized in batches with styles encoded once, and
-encoded again keeping what the input had: frame timing (the input's time
-stamps), size (cropped to even sides for H.264), the rotation of the display
-matrix, and the audio stream (packets copied unchanged into mp4/mov/mkv).
+The loop (:func:`stylize_video`) is short: :class:`adain.video_io.VideoReader`
+decodes batches of frames (and hands on audio packets),
+:func:`stylize_frames` stylizes them with styles encoded once, a temporal
+strategy of :mod:`adain.temporal` ties each frame to the ones before
+(``none``, ``blend`` or ``flow``), and :class:`adain.video_io.VideoWriter`
+encodes them with the input's time stamps, size, rotation and audio, into a
+temp file renamed at the end.
 
 Flicker is measured as the mean absolute difference between consecutive
 output frames divided by the same for the input frames (1 = the output
 changes as much as the input; AdaIN on independent frames is well above, as
-the decoder's texture boils with small input changes). Two stabilisers:
-
-* :class:`TemporalBlend` (``stabilize``): a motion-gated running average of the
-  output frames; still regions settle, moving regions and cuts pass unchanged,
-  so motion is not smeared. This is what lowers flicker.
-* :class:`StatsStabilizer` (``stats_momentum``): a running average of the
-  content features' channel statistics, used instead of each frame's own in
-  AdaIN (restarted at scene cuts), meant against colour pumping when large
-  objects enter the frame; it barely changes the flicker number (measured in
-  docs/video-and-datasets.md).
+the decoder's texture boils with small input changes);
+:mod:`adain.video_metrics` has the flow-warped error, which does not count
+real motion. :class:`StatsStabilizer` (``stats_momentum``) is a running
+average of the content features' channel statistics, used instead of each
+frame's own in AdaIN (restarted at scene cuts), meant against colour pumping
+when large objects enter the frame; it barely changes the flicker number
+(measured in docs/video-and-datasets.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
+from tqdm import tqdm
 
 from adain.apps.files import read_masks as read_file_masks
+from adain.apps.temporal import STRATEGIES, FlowBlend, TemporalBlend
+from adain.apps.video_io import VideoInfo, VideoReader, VideoWriter, frames_to_tensor, output_format, probe
+from adain.apps.video_metrics import FlickerMeter
 from adain.color import PreserveColor, color_outputs, content_inputs
 from adain.controls import Controls, feature_grid, target_features
 from adain.errors import InputError, UsageError
 from adain.geometry import resize_shorter
-from adain.methods import Method
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
 
-# output suffix → (codec, pixel format)
-OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
-    ".mp4": ("libx264", "yuv420p"),
-    ".mov": ("libx264", "yuv420p"),
-    ".mkv": ("libx264", "yuv420p"),
-    ".gif": ("gif", "pal8"),
-    ".webp": ("libwebp_anim", "yuv420p"),
-}
-AUDIO_SUFFIXES = (".mp4", ".mov", ".mkv")
-MOTION_THRESHOLD = 0.05  # input change (0..1 scale) at which the temporal blend stops keeping the past
 SCENE_CUT = 2.0  # mean |μ_t − μ̄| / σ̄ over channels above this restarts the stabiliser
 
 
-def _av():
-    try:
-        import av
-    except ImportError:  # pragma: no cover - av is a dependency
-        raise InputError("video needs PyAV: pip install av") from None
-    return av
-
-
 # ---------------------------------------------------------------- pure functions
-
-
-def frame_difference(frames: Tensor) -> Tensor:
-    """Mean absolute difference of consecutive frames: ``(N, 3, H, W)`` → ``(N − 1,)``."""
-    return (frames[1:] - frames[:-1]).abs().flatten(1).mean(1)
 
 
 def even_size(height: int, width: int) -> tuple[int, int]:
@@ -110,71 +83,7 @@ def read_masks(files: list[Path] | None, index_map: Path | None, n_styles: int) 
     return None if read is None else read.masks
 
 
-# ---------------------------------------------------------------- flicker and stabiliser
-
-
-class FlickerMeter:
-    """Accumulates frame-to-frame change of input and output over a stream of batches."""
-
-    def __init__(self) -> None:
-        self.last: tuple[Tensor, Tensor] | None = None
-        self.input_sum = self.output_sum = 0.0
-        self.pairs = 0
-
-    def update(self, inputs: Tensor, outputs: Tensor) -> None:
-        """Add a batch of consecutive input and output frames, both ``(N, 3, H, W)``."""
-        if self.last is not None:
-            inputs, outputs = torch.cat([self.last[0], inputs]), torch.cat([self.last[1], outputs])
-        self.input_sum += float(frame_difference(inputs).sum())
-        self.output_sum += float(frame_difference(outputs).sum())
-        self.pairs += inputs.shape[0] - 1
-        self.last = inputs[-1:], outputs[-1:]
-
-    @property
-    def input_change(self) -> float:
-        """Mean absolute difference of consecutive input frames (0 to 1 scale)."""
-        return self.input_sum / max(self.pairs, 1)
-
-    @property
-    def output_change(self) -> float:
-        """Mean absolute difference of consecutive output frames (0 to 1 scale)."""
-        return self.output_sum / max(self.pairs, 1)
-
-    @property
-    def flicker(self) -> float:
-        """Output change / input change (NaN for a still or one-frame input)."""
-        return self.output_change / self.input_change if self.input_change > 0 else math.nan
-
-
-class TemporalBlend:
-    """Motion-gated running average of the output frames (the stabiliser of ``--stabilize``).
-
-    Per pixel, ``keep = momentum · clamp(1 − d/threshold, 0, 1)`` where ``d`` is
-    the input's absolute change since the previous frame (mean over RGB, 5×5
-    box average), and ``out_t ← keep·out_{t−1} + (1 − keep)·out_t``. Still
-    regions settle (the decoder's texture stops boiling); where the input
-    moves, or at a cut, ``keep`` is 0 and the new frame passes unchanged, so
-    motion is not smeared.
-    """
-
-    def __init__(self, momentum: float = 0.8, threshold: float = MOTION_THRESHOLD) -> None:
-        if not 0.0 <= momentum < 1.0 or threshold <= 0:
-            raise UsageError(f"stabiliser momentum must be in [0, 1) and threshold > 0, got {momentum}, {threshold}")
-        self.momentum, self.threshold = momentum, threshold
-        self.last: tuple[Tensor, Tensor] | None = None
-
-    def __call__(self, inputs: Tensor, outputs: Tensor) -> Tensor:
-        """Consecutive input and output frames ``(N, 3, H, W)`` → blended outputs ``(N, 3, H, W)``."""
-        blended = []
-        for x, y in zip(inputs, outputs):
-            if self.last is not None:
-                change = (x - self.last[0]).abs().mean(0, keepdim=True)[None]
-                change = F.avg_pool2d(change, 5, stride=1, padding=2, count_include_pad=False)[0]
-                keep = self.momentum * (1 - change / self.threshold).clamp(0, 1)
-                y = keep * self.last[1] + (1 - keep) * y
-            self.last = x, y
-            blended.append(y)
-        return torch.stack(blended)
+# ---------------------------------------------------------------- statistics stabiliser
 
 
 class StatsStabilizer:
@@ -253,105 +162,7 @@ def stylize_frames(stylizer: Stylizer, frames: Tensor, style: FrameStyle, stabil
     return color_outputs(out, frames, c.preserve_color)
 
 
-# ---------------------------------------------------------------- reading and writing
-
-
-@dataclass
-class VideoInfo:
-    """What the stylized video keeps from its input."""
-
-    width: int
-    height: int
-    rate: Fraction
-    frames: int
-    rotation: int
-    codec: str
-    audio: str | None
-
-
-def _open_input(path: Path):
-    av = _av()
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a video")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise InputError(f"{path}: not a readable video ({exc.strerror or type(exc).__name__})") from None
-    if not container.streams.video:
-        container.close()
-        raise InputError(f"{path}: has no video stream")
-    stream = container.streams.video[0]
-    if stream.codec_context is None or not stream.codec_context.is_decoder:
-        container.close()
-        raise InputError(f"{path}: unknown video codec, or a truncated file (FFmpeg finds no decoder for its video stream)")
-    stream.thread_type = "AUTO"
-    return container
-
-
-def _frames_error(path: Path, exc: Exception) -> InputError:
-    return InputError(f"{path}: corrupt or unreadable video data ({getattr(exc, 'strerror', None) or type(exc).__name__})")
-
-
-def _to_tensor(frame) -> Tensor:
-    """PyAV frame → ``(3, H, W)`` float32 RGB in [0, 1] (stored orientation)."""
-    return torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).float().div_(255.0)
-
-
-def _to_av_frame(image: Tensor, pix_fmt: str):
-    """``(3, H, W)`` in [0, 1] → PyAV frame (GIF: PIL median-cut palette, no dither)."""
-    av = _av()
-    arr = image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
-    if pix_fmt != "pal8":
-        return av.VideoFrame.from_ndarray(arr, format="rgb24")
-    q = Image.fromarray(arr, "RGB").quantize(256, dither=Image.Dither.NONE)
-    rgb = np.asarray(q.getpalette(), np.uint8).reshape(-1, 3)
-    rgb = np.concatenate([rgb, np.zeros((256 - len(rgb), 3), np.uint8)])
-    argb = np.concatenate([np.full((256, 1), 255, np.uint8), rgb], axis=1)
-    return av.VideoFrame.from_ndarray((np.asarray(q), argb), format="pal8")
-
-
-def _loop_webp_forever(path: Path) -> None:
-    """FFmpeg's WebP muxer writes a loop count of 1; set it to 0 (loop forever) in the ANIM chunk."""
-    data = bytearray(path.read_bytes())
-    i = data.find(b"ANIM", 12)
-    if i >= 0:
-        data[i + 12 : i + 14] = b"\x00\x00"
-        path.write_bytes(bytes(data))
-
-
-def _add_video_stream(out, codec: str, pix_fmt: str, size: tuple[int, int], info: VideoInfo, time_base: Fraction, crf: int):
-    """The output's video stream: the input's rate, time base and rotation; ``size`` is ``(H, W)``."""
-    stream = out.add_stream(codec, rate=info.rate)
-    stream.height, stream.width = size
-    stream.pix_fmt = pix_fmt
-    stream.codec_context.time_base = time_base
-    if codec == "libx264":
-        stream.codec_context.options = {"crf": str(crf), "preset": "medium"}
-    if info.rotation:
-        stream.set_display_rotation(info.rotation)
-    return stream
-
-
-def probe(path: str | Path) -> VideoInfo:
-    """Read a video's size, rate, frame count, rotation, codec and audio codec.
-
-    Raises:
-        InputError: missing, not a video, no video stream, unknown codec, corrupt.
-    """
-    path = Path(path)
-    with _open_input(path) as container:
-        stream = container.streams.video[0]
-        try:
-            first = next(container.decode(stream), None)
-        except _av().error.FFmpegError as exc:
-            raise _frames_error(path, exc) from None
-        if first is None:
-            raise InputError(f"{path}: the video stream has no frames")
-        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
-        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-        return VideoInfo(first.width, first.height, Fraction(rate), stream.frames, first.rotation, stream.codec_context.name, audio)
+# ---------------------------------------------------------------- the loop
 
 
 @dataclass
@@ -371,44 +182,43 @@ class VideoResult:
         return self.frames / max(self.seconds, 1e-9)
 
 
-def _batches(container, path: Path, batch: int, max_frames: int, on_audio) -> Iterator[list]:
-    """Decoded video frames in lists of ``batch``; audio packets go to ``on_audio`` as they are demuxed."""
-    av = _av()
-    video = container.streams.video[0]
-    streams = [video] + ([container.streams.audio[0]] if on_audio and container.streams.audio else [])
-    buffer, count = [], 0
-    try:
-        for packet in container.demux(*streams):
-            if packet.stream.type == "audio":
-                if packet.dts is not None:
-                    on_audio(packet)
-                continue
-            for frame in packet.decode():
-                buffer.append(frame)
-                count += 1
-                if len(buffer) == batch or count == max_frames:
-                    yield buffer
-                    buffer = []
-                if count == max_frames:
-                    return
-    except av.error.FFmpegError as exc:
-        raise _frames_error(path, exc) from None
-    if buffer:
-        yield buffer
+def temporal_strategy(temporal: str, momentum: float | None = None) -> TemporalBlend | FlowBlend | None:
+    """The strategy of ``--temporal``: ``none`` (``None``), ``blend`` or ``flow``, with its momentum (default if ``None``).
+
+    Raises:
+        ValueError: an unknown name or a momentum outside [0, 1).
+        InputError: ``flow`` without OpenCV (the ``video-flow`` extra).
+    """
+    if temporal not in STRATEGIES:
+        raise UsageError(f"temporal must be one of {STRATEGIES}, got {temporal!r}")
+    if temporal == "none":
+        return None
+    kind = TemporalBlend if temporal == "blend" else FlowBlend
+    return kind() if momentum is None else kind(momentum)
+
+
+def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor | StyleStats], info: VideoInfo, controls: Controls) -> FrameStyle:
+    """Styles encoded once, on the first batch ``(N, 3, H, W)``: its frames are the colour reference; masks fitted."""
+    h, w = images.shape[-2:]
+    reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
+    frame_masks = None if controls.masks is None else masks_for_frames(controls.masks, info.rotation, (h, w))
+    stats = stylizer.style_stats(list(styles), controls.method or "adain", preserve_color=controls.preserve_color, reference=reference)
+    return FrameStyle(stats, dataclasses.replace(controls, masks=frame_masks))
 
 
 def stylize_video(
     src: str | Path,
     dst: str | Path,
-    styles: list[Tensor],
+    styles: list[Tensor | StyleStats],
     *,
     stylizer: Stylizer | None = None,
     alpha: float = 1.0,
     weights: list[float] | None = None,
     masks: Tensor | None = None,
     preserve_color: PreserveColor | None = None,
-    method: Method = "adain",
-    stabilize: float = 0.0,
+    method: str | None = None,
+    temporal: str = "none",
+    momentum: float | None = None,
     stats_momentum: float = 0.0,
     batch: int = 4,
     size: int = 0,
@@ -427,11 +237,14 @@ def stylize_video(
         styles: style images ``(3, H, W)``, encoded once (recoloured first
             with ``preserve_color="color"``, to the first batch of frames).
         stylizer: the networks (default: shipped decoder, pretrained encoder).
-        alpha, weights, preserve_color, method: as in :meth:`Stylizer.stylize`.
+        alpha, weights, preserve_color, method: as in :class:`adain.controls.Controls`.
         masks: ``(K, H, W)`` in [0, 1], one per style, drawn on the video as
             displayed (rotation applied); resized to the frames.
-        stabilize: momentum of the motion-gated temporal blend of the output
-            frames (:class:`TemporalBlend`; 0: off; 0.8 is a good start).
+        temporal: ``none`` (frames independent), ``blend`` (motion-gated
+            running average, :class:`adain.temporal.TemporalBlend`) or ``flow``
+            (the previous output warped along the optical flow,
+            :class:`adain.temporal.FlowBlend`; needs the ``video-flow`` extra).
+        momentum: the strategy's weight of the past (default: 0.8 for blend, 0.9 for flow).
         stats_momentum: momentum of the running average of the content
             statistics (:class:`StatsStabilizer`; 0: off; adain only).
         batch: frames per forward pass.
@@ -448,98 +261,38 @@ def stylize_video(
         InputError: unreadable input, no video stream, unknown codec, unknown
             output format, audio that cannot be copied into the output.
     """
-    av = _av()
     src, dst = Path(src), Path(dst)
     controls = Controls(alpha=alpha, weights=weights, masks=masks, preserve_color=preserve_color, method=method)
-    if stats_momentum > 0 and method != "adain":
-        raise UsageError(f"--stats-momentum works with --method adain only ({method} does not renormalise with mean and std); use --stabilize")
     if batch < 1:
         raise UsageError(f"batch must be at least 1, got {batch}")
-    suffix = dst.suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise InputError(f"{dst}: unknown video format '{dst.suffix}' (use {', '.join(OUTPUT_FORMATS)})")
-    codec_name, pix_fmt = OUTPUT_FORMATS[suffix]
-    if codec:
-        codec_name, pix_fmt = codec, "yuv420p"
-    if codec_name not in av.codecs_available:
-        raise InputError(f"unknown video codec '{codec_name}' (not in PyAV's FFmpeg)")
+    if stats_momentum > 0 and controls.method not in (None, "adain"):
+        raise UsageError(f"stats_momentum averages AdaIN's mean and std: it does not work with method {controls.method!r}")
+    output_format(dst, codec)
     info = probe(src)
-    stylizer = stylizer or Stylizer()
+    strategy = temporal_strategy(temporal, momentum)
     stabilizer = StatsStabilizer(stats_momentum) if stats_momentum > 0 else None
-    blend = TemporalBlend(stabilize) if stabilize > 0 else None
+    stylizer = stylizer or Stylizer()
     meter = FlickerMeter()
-    even = pix_fmt.startswith("yuv420")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    frames_done, started = 0, time.perf_counter()
+    style: FrameStyle | None = None
+    started = time.perf_counter()
     total = min(info.frames or 0, max_frames or info.frames or 0) or None
-    try:
-        with _open_input(src) as inp, av.open(str(tmp), "w") as out:
-            in_video = inp.streams.video[0]
-            copy_audio = audio and suffix in AUDIO_SUFFIXES and bool(inp.streams.audio)
-            out_audio = None
-            if copy_audio:
-                try:
-                    out_audio = out.add_stream_from_template(inp.streams.audio[0])
-                except (av.error.FFmpegError, ValueError) as exc:
-                    raise InputError(f"{src}: its audio cannot be copied into {suffix} ({exc}); try --no-audio") from None
-
-            pending: list = []  # audio demuxed before the video stream exists (the header is written at the first mux)
-
-            def mux_audio(packet) -> None:
-                packet.stream = out_audio
-                if out_video is None:
-                    pending.append(packet)
-                else:
-                    out.mux(packet)
-
-            out_video = None
-            style: FrameStyle | None = None
-            first_pts = None
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="frame", desc=src.name, disable=not progress, leave=False)
-            for frames in _batches(inp, src, batch, max_frames, mux_audio if copy_audio else None):
-                images = fit_frames(torch.stack([_to_tensor(f) for f in frames]), size, even)
-                if style is None:  # set up on the first batch: its frames are the colour reference
-                    h, w = images.shape[-2:]
-                    reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
-                    frame_masks = None if masks is None else masks_for_frames(masks, info.rotation, (h, w))
-                    stats = stylizer.style_stats(list(styles), method, preserve_color=controls.preserve_color, reference=reference)
-                    style = FrameStyle(stats, dataclasses.replace(controls, masks=frame_masks))
-                    out_video = _add_video_stream(out, codec_name, pix_fmt, (h, w), info, in_video.time_base, crf)
-                    for packet in pending:
-                        out.mux(packet)
-                styled = stylize_frames(stylizer, images, style, stabilizer)
-                if blend is not None:
-                    styled = blend(images, styled)
-                meter.update(images, styled)
-                for source, image in zip(frames, styled):
-                    frame = _to_av_frame(image, pix_fmt)
-                    if first_pts is None:
-                        first_pts = source.pts or 0
-                    frame.pts = source.pts - first_pts if source.pts is not None else round(frames_done / (info.rate * in_video.time_base))
-                    frame.time_base = in_video.time_base
-                    frames_done += 1
-                    for packet in out_video.encode(frame):
-                        out.mux(packet)
-                bar.update(len(frames))
-                bar.set_postfix(fps=f"{frames_done / (time.perf_counter() - started):.2f}")
-            bar.close()
-            if out_video is None:
-                raise InputError(f"{src}: the video stream has no frames")
-            for packet in out_video.encode():
-                out.mux(packet)
-        if suffix == ".webp":
-            _loop_webp_forever(tmp)
-        os.replace(tmp, dst)
-    except av.error.FFmpegError as exc:
-        raise InputError(f"{dst}: cannot write the video ({exc.strerror or type(exc).__name__})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return VideoResult(
-        dst, frames_done, time.perf_counter() - started, meter.input_change, meter.output_change, meter.flicker,
-        stabilizer.cuts if stabilizer else 0,
-    )
+    with VideoReader(src) as reader, VideoWriter(dst, info, reader.video.time_base, codec=codec, crf=crf,
+                                                 audio=reader.audio if audio else None) as writer:
+        bar = tqdm(total=total, unit="frame", desc=src.name, disable=not progress, leave=False)
+        for frames in reader.batches(batch, max_frames, writer.mux_audio):
+            images = fit_frames(frames_to_tensor(frames), size, writer.even)
+            if style is None:
+                style = _frame_style(stylizer, images, styles, info, controls)
+            styled = stylize_frames(stylizer, images, style, stabilizer)
+            if strategy is not None:
+                styled = strategy(images, styled)
+            meter.update(images, styled)
+            writer.write(styled, frames)
+            bar.update(len(frames))
+            bar.set_postfix(fps=f"{writer.frames / (time.perf_counter() - started):.2f}")
+        bar.close()
+        if style is None:
+            raise InputError(f"{src}: the video stream has no frames")
+    cuts = (stabilizer.cuts if stabilizer else 0) + (strategy.cuts if isinstance(strategy, FlowBlend) else 0)
+    return VideoResult(dst, writer.frames, time.perf_counter() - started, meter.input_change, meter.output_change,
+                       meter.flicker, cuts)

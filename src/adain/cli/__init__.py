@@ -1,4 +1,4 @@
-"""Command line: ``adain stylize | texture | video | stylize-dataset | serve | train | eval | optimize | bench``.
+"""Command line: ``adain stylize | texture | video | video-metrics | stylize-dataset | serve | train | eval | optimize | bench``.
 
 A thin layer over the Python API: parse, call, turn expected errors into a
 one-line message and exit code 2. Each command is a module of this package
@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from adain.cli import bench, dataset, evaluate, optimize, serve, stylize, texture, train, video
+from adain.cli import bench, dataset, evaluate, info, optimize, save_style, serve, stylize, texture, train, video, video_metrics
 
 EXIT_BAD_INPUT = 2
-COMMANDS = (stylize, texture, train, evaluate, optimize, serve, bench, video, dataset)  # the order of ``adain --help``
+COMMANDS = (stylize, texture, train, evaluate, optimize, serve, bench, video, video_metrics, dataset, save_style, info)  # the order of ``adain --help``
 
 
 def build_parser() -> argparse.ArgumentParser:

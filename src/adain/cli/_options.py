@@ -104,6 +104,18 @@ def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help
     add_method(p)
 
 
+def add_photo_options(p: argparse.ArgumentParser) -> None:
+    """``--keep-profile``, ``--strip-metadata``, ``--keep-gps``: the output's colour space and metadata."""
+    p.add_argument("--keep-profile", action="store_true", help="write in the photo's own RGB colour profile (e.g. Display P3) instead of sRGB")
+    p.add_argument("--strip-metadata", action="store_true", help="do not copy the photo's EXIF (camera, date); the record of how the output was made is kept")
+    p.add_argument("--keep-gps", action="store_true", help="copy the photo's GPS position too (dropped by default: privacy)")
+
+
+def photo_settings(args: argparse.Namespace) -> dict:
+    """The options of :func:`add_photo_options` as keyword arguments of the apps' option classes."""
+    return {"keep_profile": args.keep_profile, "strip_metadata": args.strip_metadata, "keep_gps": args.keep_gps}
+
+
 def add_method(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=Choices("adain.methods:Method"), default=Default("adain.apps.files:StylizeOptions", "method"), metavar="M",
                    help="how the style's statistics are transferred (M: %(choices)s): adain (mean and std per channel, the paper), "

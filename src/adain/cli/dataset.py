@@ -6,7 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from adain.cli._options import Choices, add_alpha, add_command, add_method, add_model_options, add_style_size, defaults_of
+from adain.cli._options import (
+    Choices,
+    add_alpha,
+    add_command,
+    add_method,
+    add_model_options,
+    add_photo_options,
+    add_style_size,
+    defaults_of,
+    photo_settings,
+)
 
 OPTION = defaults_of("adain.apps.dataset:DatasetOptions")
 
@@ -18,7 +28,10 @@ DATASET_EXAMPLES = """examples:
   torchrun --nproc-per-node 4 -m adain.cli stylize-dataset photos/ paintings/ out/    # one rank per GPU
 
 The tree and file names of SRC are kept (with --copies N: name_0 .. name_{N-1}); a rerun skips the
-outputs that exist; OUT/manifest.csv (manifest-I-of-N.csv per shard) lists content -> style.
+outputs that exist; OUT/manifest.csv (manifest-I-of-N.csv per shard) lists content -> style, each
+output's content and style loss (as adain eval measures them; --no-losses skips that encoder pass)
+and flags: "uniform" (a near-uniform output), "high content loss", "high style loss" (far above
+the run's median). STYLES may hold style files (adain save-style) beside paintings.
 """
 
 
@@ -44,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output format, one of %(choices)s (default: keep each file's suffix)")
     p.add_argument("--quality", type=int, default=OPTION("quality"), help="JPEG/WebP quality 1..100 (default %(default)s)")
     p.add_argument("--seed", type=int, default=OPTION("seed"), help="seed of the style draw: same seed, same output (default %(default)s)")
+    p.add_argument("--no-losses", action="store_true", help="skip the manifest's content and style loss of each output (one encoder pass less per output)")
+    add_photo_options(p)
     p.add_argument("--shard", metavar="I/N", help="take every N-th image from the I-th (0 ≤ I < N) (default: torchrun's RANK/WORLD_SIZE, else all)")
     add_model_options(p, device_help="(default %(default)s: cuda if available; cuda:LOCAL_RANK under torchrun)")
     p.set_defaults(func=run)
@@ -57,13 +72,14 @@ def run(args: argparse.Namespace) -> None:
 
     opts = DatasetOptions(
         copies=args.copies, alpha=args.alpha, size=args.size, crop=args.crop, style_size=args.style_size,
-        format=args.format, quality=args.quality, seed=args.seed, method=args.method,
+        format=args.format, quality=args.quality, seed=args.seed, losses=not args.no_losses, method=args.method, **photo_settings(args),
     )
     shard = parse_shard(args.shard) if args.shard else None
     stylizer = Stylizer(args.decoder, device=rank_device(args.device))
     report = stylize_dataset(args.src, args.styles, args.out, opts, stylizer=stylizer, shard=shard)
     print(f"wrote {report.written} images in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s); "
-          f"{report.existing} existed already; manifest {report.manifest}")
+          f"{report.existing} existed already; manifest {report.manifest}"
+          + (f" ({report.flagged} flagged: see its flags column)" if report.flagged else ""))
     if report.failed:
         print(f"{len(report.failed)} unreadable file(s) skipped:", file=sys.stderr)
         for _, why in report.failed:

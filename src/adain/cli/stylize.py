@@ -9,9 +9,11 @@ from pathlib import Path
 from adain.cli._options import (
     add_command,
     add_model_options,
+    add_photo_options,
     add_style_controls,
     add_style_size,
     defaults_of,
+    photo_settings,
 )
 from adain.errors import UsageError
 
@@ -25,6 +27,8 @@ STYLIZE_EXAMPLES = """examples:
   adain stylize --content photo.jpg --style a.jpg b.jpg c.jpg --index-map regions.png --output regions.jpg
   adain stylize --content photos/ --style paintings/ --output out/ --grid grid.jpg       # every pair
   adain stylize --content huge.jpg --style wave.jpg --output out.jpg --tile 1024         # bounded memory
+  adain stylize --content IMG_0001.heic --style hokusai --output out.jpg --keep-profile  # bundled style, P3 kept
+  adain stylize --content photo.jpg --style wave.safetensors --output out.png            # a style file (adain save-style)
   adain stylize --content photo.jpg --style wave.jpg --output out.jpg --method wct       # full covariance
   adain stylize --content photo.jpg --style wave.jpg --output big.jpg --style-scale 1    # strokes scale with the photo
 
@@ -32,6 +36,11 @@ A folder (for --content or --style) stylizes every content x style combination i
 output folder as <content>_<style>.jpg; a bad image there is skipped with a warning, the rest
 is written, and the exit code is 2 at the end. With one content file, --output is one image and
 several styles are mixed (equal weights unless --weights, or placed by --mask / --index-map).
+
+A style is a painting, a style file from adain save-style, or a bundled style's name (hokusai,
+macke, marc, seurat). The photo's colour profile is honoured and the output is sRGB (or, with
+--keep-profile, the photo's profile); its EXIF is copied without the GPS position; the output
+records how it was made (adain info OUTPUT shows it).
 """
 
 
@@ -44,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=STYLIZE_EXAMPLES,
     )
     p.add_argument("-c", "--content", type=Path, required=True, help="content image, or a folder of them")
-    p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s), or a folder of them")
+    p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s) or style file(s), bundled style names, or a folder of them")
     p.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .webp), or a folder in folder mode")
     add_style_controls(
         p,
@@ -62,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (decompression bombs, memory) (default: 50 million)")
     add_model_options(p)
     p.add_argument("--quality", type=int, default=OPTION("quality"), help="JPEG/WebP quality 1..100 (default %(default)s)")
+    add_photo_options(p)
     p.add_argument("--grid", type=Path, metavar="FILE", help="folder mode: also write a picture grid (styles across, contents down)")
     p.add_argument("--grid-height", type=int, default=160, metavar="PX", help="height of a grid row (default %(default)s)")
     p.add_argument("--tile", default="0", metavar="SIZE", help="one content file: stylize in SIZE px tiles, bounded memory for huge "
@@ -74,6 +84,7 @@ def run(args: argparse.Namespace) -> None:
 
     from adain.apps.files import (
         StylizeOptions,
+        list_styles,
         load_pair,
         stylize_folders,
         stylize_pair,
@@ -84,7 +95,7 @@ def run(args: argparse.Namespace) -> None:
 
     opts = StylizeOptions(
         alpha=args.alpha, preserve_color=args.preserve_color, content_size=args.content_size,
-        style_size=args.style_size, crop=args.crop, quality=args.quality, style_scale=args.style_scale, method=args.method,
+        style_size=args.style_size, crop=args.crop, quality=args.quality, style_scale=args.style_scale, method=args.method, **photo_settings(args),
         **({} if args.max_pixels is None else {"max_pixels": args.max_pixels}),
     )
     if args.grid_height < 16:
@@ -100,7 +111,8 @@ def run(args: argparse.Namespace) -> None:
             raise InputError(f"{args.output}: is a folder; give an image file name (a folder is for folder mode)")
         image_format(args.output)
         job = load_pair(args.content, args.style, opts, weights=args.weights, masks=args.mask, index_map=args.index_map)
-        save_image(stylize_pair(job, make_stylizer(), args.tile), args.output, opts.quality)
+        stylizer = make_stylizer()
+        save_image(stylize_pair(job, stylizer, args.tile), args.output, opts.quality, job.meta(stylizer, opts))
         print(f"wrote {args.output}")
         return
     if args.tile != "0":
@@ -108,7 +120,7 @@ def run(args: argparse.Namespace) -> None:
     if args.weights is not None or args.mask is not None or args.index_map is not None:
         raise UsageError("--weights, --mask and --index-map mix styles into one picture: use one --content file and style files, not folders")
     contents = list_images(args.content) if args.content.is_dir() else [args.content]
-    styles = [p for s in args.style for p in (list_images(s) if s.is_dir() else [s])]
+    styles = [p for s in args.style for p in (list_styles(s) if s.is_dir() else [s])]
     report = stylize_folders(
         contents, styles, args.output, opts, make_stylizer, grid=args.grid, grid_height=args.grid_height,
         warn=lambda msg: tqdm.write(f"adain stylize: warning: {msg}", file=sys.stderr),

@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from torch import Tensor
     from tqdm import tqdm
 
     from adain.apps.files import StylizeOptions, load_style
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--refine must be ≥ 0, got {args.refine}")
     image_format(args.output)
     style = load_style(args.style, StylizeOptions(style_size=args.style_size, quality=args.quality))
+    if not isinstance(style, Tensor):
+        raise UsageError(f"{args.style}: adain texture needs the painting, not a style file's statistics")
     stylizer = Stylizer(args.decoder, device=args.device)
     with tqdm(total=args.refine, unit="step", desc="refine", disable=args.refine == 0, leave=False) as bar:
 

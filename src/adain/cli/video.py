@@ -14,14 +14,18 @@ from adain.cli._options import (
 
 VIDEO_EXAMPLES = """examples:
   adain video clip.mp4 out.mp4 --style wave.jpg                      # audio, rate, rotation kept
-  adain video clip.mp4 out.mp4 --style wave.jpg --stabilize          # less flicker (motion-gated blend)
+  adain video clip.mp4 out.mp4 --style wave.jpg --temporal flow      # texture follows the motion (optical flow)
+  adain video clip.mp4 out.mp4 --style wave.jpg --temporal blend     # less flicker in still regions (= --stabilize)
   adain video clip.mp4 out.mp4 --style a.jpg b.jpg --weights 3 1 --alpha 0.8 --preserve-color color
   adain video clip.mp4 out.mp4 --style a.jpg b.jpg --mask left.png right.png --size 360
   adain video clip.mp4 loop.gif --style wave.jpg --size 240 --max-frames 48    # animated GIF (or .webp)
-  adain video clip.mp4 out.mp4 --style wave.jpg --method efdm --stabilize     # histogram matching
+  adain video-metrics clip.mp4 out.mp4 --style wave.jpg                        # warping error, flicker, style loss
 
-The flicker printed at the end is the mean absolute difference of consecutive output frames
-divided by the same for the input frames (1: the output changes as much as the input).
+--temporal flow warps the previous stylized frame along the input's optical flow (OpenCV's DIS:
+pip install "adain[video-flow]") and blends it in where the flow holds; disocclusions and scene
+cuts are stylized afresh. The flicker printed at the end is the mean absolute difference of
+consecutive output frames divided by the same for the input frames (1: the output changes as much
+as the input).
 """
 
 
@@ -36,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", type=Path, help="input video (anything FFmpeg reads)")
     p.add_argument("output", type=Path, help="output: .mp4, .mov, .mkv (H.264, audio copied), .gif or .webp (animated)")
-    p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s)")
+    p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s), style file(s) or bundled style names")
     add_style_controls(
         p,
         mask_help="one mask per style, drawn on the video as displayed (resized to the frames)",
@@ -45,8 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_style_size(p)
     p.add_argument("--size", type=int, default=0, metavar="N", help="shorter side of the output frames (0: the input's) (default %(default)s)")
-    p.add_argument("--stabilize", type=float, nargs="?", const=0.8, default=0.0, metavar="M",
-                   help="less flicker: motion-gated running average of the output frames with momentum M (0: off; bare flag: 0.8)")
+    p.add_argument("--temporal", choices=("none", "blend", "flow"), default="none",
+                   help="tie frames together: none, blend (motion-gated running average) or flow (the previous frame "
+                   "warped along the optical flow) (default %(default)s)")
+    p.add_argument("--momentum", type=float, metavar="M",
+                   help="weight of the past in --temporal blend/flow, in [0, 1) (default 0.8 for blend, 0.9 for flow)")
+    p.add_argument("--stabilize", type=float, nargs="?", const=0.8, metavar="M",
+                   help="the same as --temporal blend --momentum M (bare flag: 0.8)")
     p.add_argument("--stats-momentum", type=float, default=0.0, metavar="M",
                    help="running average of the content feature statistics across frames (0: off; e.g. 0.9)")
     p.add_argument("--batch", type=int, default=4, help="frames per forward pass (default %(default)s)")
@@ -58,23 +67,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def video_temporal(args: argparse.Namespace) -> tuple[str, float | None]:
+    """``(temporal, momentum)`` from ``--temporal``, ``--momentum`` and their alias ``--stabilize [M]``."""
+    if args.stabilize is None:
+        return args.temporal, args.momentum
+    if args.temporal not in ("none", "blend") or args.momentum is not None:
+        from adain.errors import UsageError
+
+        raise UsageError("--stabilize M is --temporal blend --momentum M: give one or the other")
+    return ("blend", args.stabilize) if args.stabilize > 0 else ("none", None)
+
+
 def run(args: argparse.Namespace) -> None:
-    from adain.apps.files import StylizeOptions, load_style
-    from adain.apps.video import probe, read_masks, stylize_video
+    from adain.apps.files import (
+        StylizeOptions,
+        check_preserve,
+        load_style,
+        network_styles,
+    )
+    from adain.apps.video import read_masks, stylize_video, temporal_strategy
+    from adain.apps.video_io import probe
     from adain.controls import check_weights_or_masks
     from adain.stylizer import Stylizer
 
     probe(args.input)  # fail fast, before the networks load
+    temporal, momentum = video_temporal(args)
+    temporal_strategy(temporal, momentum)  # a bad momentum, or flow without OpenCV, fails here too
     opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size)
     check_weights_or_masks(args.weights, args.mask or args.index_map)
     masks = read_masks(args.mask, args.index_map, len(args.style))
     styles = [load_style(s, opts) for s in args.style]
+    check_preserve(styles, opts)
+    stylizer = Stylizer(args.decoder, device=args.device)
     result = stylize_video(
-        args.input, args.output, styles, stylizer=Stylizer(args.decoder, device=args.device), alpha=args.alpha,
-        weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, stabilize=args.stabilize,
+        args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
+        weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, temporal=temporal, momentum=momentum,
         stats_momentum=args.stats_momentum, batch=args.batch, size=args.size, crf=args.crf, codec=args.codec,
         audio=not args.no_audio, max_frames=args.max_frames,
     )
     print(f"wrote {result.path}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} frames/s); "
           f"flicker {result.flicker:.3f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})"
-          + (f"; {result.scene_cuts} scene cut(s) restarted the stabiliser" if result.scene_cuts else ""))
+          + (f"; {result.scene_cuts} scene cut(s) restarted the temporal state" if result.scene_cuts else ""))

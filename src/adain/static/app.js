@@ -64,13 +64,18 @@ function addStyleTile(style) {
   tile.type = "button";
   tile.className = "tile";
   tile.title = style.name;
-  const img = document.createElement("img");
-  img.src = style.url;
-  img.alt = style.name;
   const name = document.createElement("span");
   name.className = "name";
   name.textContent = style.name;
-  tile.append(img, name);
+  if (style.url) {
+    const img = document.createElement("img");
+    img.src = style.url;
+    img.alt = style.name;
+    tile.append(img);
+  } else {
+    tile.classList.add("stats");  // a style file: statistics, no picture to show
+  }
+  tile.append(name);
   tile.addEventListener("click", () => toggleStyle(style));
   style.tile = tile;
   $("styles").insertBefore(tile, $("styles").querySelector(".upload"));
@@ -302,7 +307,8 @@ $("style-file").addEventListener("change", (e) => {
   clearError();
   for (const file of e.target.files) {
     if (file.size > state.limits.max_upload_bytes) { showError(`${file.name}: over the upload limit`); continue; }
-    const style = { name: file.name.replace(/\.[^.]+$/, ""), url: URL.createObjectURL(file), file, selected: false, weight: 1 };
+    const statsOnly = /\.safetensors$/i.test(file.name);
+    const style = { name: file.name.replace(/\.[^.]+$/, ""), url: statsOnly ? null : URL.createObjectURL(file), file, selected: false, weight: 1 };
     addStyleTile(style);
     if (orderedStyles().length < state.limits.max_styles) style.selected = true;
   }

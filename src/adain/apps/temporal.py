@@ -1,0 +1,146 @@
+"""Temporal strategies for video stylization: what ties each stylized frame to the ones before.
+
+Each strategy is called with consecutive batches of input frames and their
+per-frame stylizations, both ``(N, 3, H, W)`` in [0, 1], and returns the frames
+to write. They act on the stylized pixels only, so they work with every
+control and method of the stylizer.
+
+* ``none``: frames are stylized independently (the decoder's texture boils).
+* ``blend`` (:class:`TemporalBlend`): a motion-gated running average; still
+  regions settle, moving ones pass unchanged.
+* ``flow`` (:class:`FlowBlend`): the previous output is warped along the
+  input's optical flow and blended in wherever that flow is reliable, so the
+  texture moves with the picture; disoccluded pixels and scene cuts take the
+  new stylization.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from adain.apps.flow import FlowEstimator, flow_to_previous, gray_u8, warp
+from adain.errors import UsageError
+
+MOTION_THRESHOLD = 0.05  # input change (0..1 scale) at which the temporal blend stops keeping the past
+STRATEGIES = ("none", "blend", "flow")
+
+
+def _box(x: Tensor, size: int) -> Tensor:
+    """Box average over ``size × size`` of ``(N, C, H, W)``, same size."""
+    return F.avg_pool2d(x, size, stride=1, padding=size // 2, count_include_pad=False)
+
+
+class TemporalBlend:
+    """Motion-gated running average of the output frames (``--temporal blend``, alias ``--stabilize``).
+
+    Per pixel, ``keep = momentum · clamp(1 − d/threshold, 0, 1)`` where ``d`` is
+    the input's absolute change since the previous frame (mean over RGB, 5×5
+    box average), and ``out_t ← keep·out_{t−1} + (1 − keep)·out_t``. Still
+    regions settle (the decoder's texture stops boiling); where the input
+    moves, or at a cut, ``keep`` is 0 and the new frame passes unchanged, so
+    motion is not smeared.
+    """
+
+    def __init__(self, momentum: float = 0.8, threshold: float = MOTION_THRESHOLD) -> None:
+        if not 0.0 <= momentum < 1.0 or threshold <= 0:
+            raise UsageError(f"stabiliser momentum must be in [0, 1) and threshold > 0, got {momentum}, {threshold}")
+        self.momentum, self.threshold = momentum, threshold
+        self.last: tuple[Tensor, Tensor] | None = None
+
+    def __call__(self, inputs: Tensor, outputs: Tensor) -> Tensor:
+        """Consecutive input and output frames ``(N, 3, H, W)`` → blended outputs ``(N, 3, H, W)``."""
+        blended = []
+        for x, y in zip(inputs, outputs):
+            if self.last is not None:
+                change = _box((x - self.last[0]).abs().mean(0, keepdim=True)[None], 5)[0]
+                keep = self.momentum * (1 - change / self.threshold).clamp(0, 1)
+                y = keep * self.last[1] + (1 - keep) * y
+            self.last = x, y
+            blended.append(y)
+        return torch.stack(blended)
+
+
+def flow_keep(occluded: Tensor, residual: Tensor, momentum: float, threshold: float) -> Tensor:
+    """Per-pixel weight of the warped past, ``(1, 1, H, W)`` in [0, momentum].
+
+    Args:
+        occluded: ``(1, 1, H, W)`` bool, the forward-backward check's verdict.
+        residual: ``(1, 1, H, W)``, how far the warped previous *input* frame is
+            from the current one (mean over RGB): large where the flow is wrong
+            or the light changed.
+        momentum: the weight where the flow is fully trusted.
+        threshold: the residual at which the past is no longer kept.
+    """
+    trust = (~occluded).float() * (1 - _box(residual, 3) / threshold).clamp(0, 1)
+    return momentum * _box(trust, 3)  # soft edges: no seam where a disocclusion starts
+
+
+def prefer_still(flow: Tensor, occluded: Tensor, residual: Tensor, still_residual: Tensor, margin: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Zero motion where it explains the input as well as the flow does: ``(flow, occluded, residual)`` updated.
+
+    In flat regions any flow matches the input, and the flow methods fill them
+    with motion spread from their surroundings; the stylized texture there is
+    not flat, so warping it along that flow makes it swim. Where the 5×5 mean
+    of the unwarped residual ``still_residual`` is within ``margin`` of the
+    warped one, the pixel is taken as still (flow 0, not occluded).
+    All ``(1, C, H, W)``.
+    """
+    still = _box(still_residual, 5) <= _box(residual, 5) + margin
+    return torch.where(still, 0.0, flow), occluded & ~still, torch.where(still, still_residual, residual)
+
+
+class FlowBlend:
+    """Flow-guided temporal consistency (``--temporal flow``).
+
+    For each frame t: the input's optical flow from t to t−1 (DIS) warps the
+    previous *output* frame onto frame t; where the flow passes the
+    forward-backward check and brings the previous input frame close to the
+    current one, ``out_t ← keep·warp(out_{t−1}) + (1 − keep)·stylized_t`` with
+    ``keep`` up to ``momentum`` (:func:`flow_keep`). Regions that stand still
+    keep zero motion (:func:`prefer_still`). Occluded and disoccluded pixels
+    take the new stylization; when less than ``min_reliable`` of the frame is
+    kept (a scene cut, a flash), the frame is restyled fully. The texture thus
+    moves with the picture (short-term consistency as Ruder et al. 2016,
+    blending at test time as Gao et al. 2018, without retraining).
+
+    Args:
+        momentum: weight of the warped past where the flow holds, in [0, 1).
+        threshold: input residual (0..1 scale) at which the past is dropped.
+        min_reliable: fraction of kept pixels below which the frame restarts.
+        method: the flow method of :class:`adain.apps.flow.FlowEstimator`.
+        still_margin: residual margin of :func:`prefer_still`.
+    """
+
+    def __init__(self, momentum: float = 0.9, threshold: float = MOTION_THRESHOLD, min_reliable: float = 0.3,
+                 method: str = "medium", still_margin: float = 0.002) -> None:
+        if not 0.0 <= momentum < 1.0 or threshold <= 0 or not 0.0 <= min_reliable <= 1.0:
+            raise UsageError(f"flow blend needs momentum in [0, 1), threshold > 0, min_reliable in [0, 1], got "
+                             f"{momentum}, {threshold}, {min_reliable}")
+        self.momentum, self.threshold, self.min_reliable, self.still_margin = momentum, threshold, min_reliable, still_margin
+        self.estimator = FlowEstimator(method)
+        self.last: tuple[np.ndarray, Tensor, Tensor] | None = None  # gray input, input, output of the last frame
+        self.cuts = 0
+
+    def step(self, gray: np.ndarray, x: Tensor, y: Tensor) -> Tensor:
+        """One frame: gray ``(H, W)`` uint8, input and stylized ``(1, 3, H, W)`` → output ``(1, 3, H, W)``."""
+        if self.last is not None:
+            last_gray, last_x, last_y = self.last
+            flow, occluded = flow_to_previous(self.estimator, last_gray, gray)
+            residual = (warp(last_x, flow) - x).abs().mean(1, keepdim=True)
+            still_residual = (last_x - x).abs().mean(1, keepdim=True)
+            flow, occluded, residual = prefer_still(flow, occluded, residual, still_residual, self.still_margin)
+            keep = flow_keep(occluded, residual, self.momentum, self.threshold)
+            if float((keep > 0).float().mean()) < self.min_reliable:
+                self.cuts += 1
+            else:
+                y = keep * warp(last_y, flow) + (1 - keep) * y
+        self.last = gray, x, y
+        return y
+
+    def __call__(self, inputs: Tensor, outputs: Tensor) -> Tensor:
+        """Consecutive input and stylized frames ``(N, 3, H, W)`` → outputs ``(N, 3, H, W)``."""
+        grays = gray_u8(inputs)
+        return torch.cat([self.step(g, x, y) for g, x, y in zip(grays, inputs.split(1), outputs.split(1))])

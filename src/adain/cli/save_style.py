@@ -1,0 +1,55 @@
+"""``adain save-style``: a painting's (or a mix's) statistics as a small style file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from adain.cli._options import add_command, add_model_options, add_style_size
+
+EXAMPLES = """examples:
+  adain save-style wave.jpg --output wave.safetensors
+  adain save-style a.jpg b.jpg --weights 3 1 --output mix.safetensors      # an interpolation, saved
+  adain stylize --content photo.jpg --style wave.safetensors --output out.jpg
+  adain info wave.safetensors
+
+A style file holds the style's feature statistics (about 8 KB), each painting's name and
+SHA-256, and the identity of the encoder: it works wherever a style image does (stylize,
+video, stylize-dataset, the web page and API) and gives the same picture, except with
+--preserve-color, which needs the painting itself. A file made with another encoder is refused.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "save-style",
+        help="save a style's statistics to a small file",
+        description="Encode one or several paintings once and save their statistics (mixed with --weights) as NAME.safetensors.",
+        epilog=EXAMPLES,
+    )
+    p.add_argument("paintings", type=Path, nargs="+", metavar="PAINTING", help="style image(s), or style files to mix")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the style file to write (.safetensors)")
+    p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weights, one per painting (≥ 0, normalised to sum 1)")
+    add_style_size(p)
+    p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default: 50 million)")
+    add_model_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from adain.apps.files import StylizeOptions, encode_styles
+    from adain.controls import normalise_weights
+    from adain.errors import InputError
+    from adain.stylefile import SUFFIX, mix, save_style
+    from adain.stylizer import Stylizer
+
+    if args.output.suffix.lower() != SUFFIX:
+        raise InputError(f"{args.output}: a style file's name ends in {SUFFIX}")
+    weights = normalise_weights(args.weights, len(args.paintings)).tolist() if args.weights else None
+    opts = StylizeOptions(style_size=args.style_size, **({} if args.max_pixels is None else {"max_pixels": args.max_pixels}))
+    stylizer = Stylizer(args.decoder, device=args.device)
+    parts = encode_styles(args.paintings, opts, stylizer)
+    style = mix(parts, weights, args.output.stem)
+    save_style(style, args.output)
+    print(f"wrote {args.output}: {args.output.stat().st_size} bytes, " + ", ".join(f"{s['name']} × {s['weight']:g}" for s in style.sources))

@@ -1,0 +1,208 @@
+"""How a picture was made, written into it and read back (``adain info``).
+
+Every output records a JSON object: the package version, the method, the
+decoder weights (name and SHA-256), the content (name, SHA-256, the image
+decoder that read it, its size and colour profile), the styles (name, SHA-256,
+weight), α, colour preservation and colour management, and the sizes. Where it
+is stored:
+
+* PNG: an ``iTXt`` chunk ``adain`` (and ``Software``);
+* JPEG, WebP, AVIF: an XMP packet, property ``adain:Provenance``, and
+  ``xmp:CreatorTool``;
+* all of them: the EXIF ``Software`` tag.
+
+Nothing in the record depends on the time or the machine, so the same inputs
+give the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from adain.errors import InputError
+from adain.photo import (
+    EXIF_IFD,
+    GPS_IFD,
+    JPEG_EXIF_LIMIT,
+    ORIENTATION,
+    SOFTWARE,
+    fit_exif,
+    register_heif,
+)
+from adain.profiles import OutputColour, describe
+
+XMP_NS = "urn:adain:provenance:1"
+PNG_KEY = "adain"
+JPEG_XMP_LIMIT = 65502  # one APP1 segment less its XMP header
+EXIF_LIMIT = 1 << 20  # PNG, WebP, AVIF: no format limit that matters; EXIF over 1 MB is trimmed all the same
+
+
+def software() -> str:
+    """``"adain <version>"`` (as :data:`adain.__version__`, read here without importing the whole package)."""
+    try:
+        return f"adain {version('adain')}"
+    except PackageNotFoundError:
+        return "adain 0+unknown"
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_entry(path: str | Path, **extra: object) -> dict:
+    """``{"name", "sha256", **extra}`` of an input file (name only, not the folder: outputs travel)."""
+    path = Path(path)
+    return {"name": path.name, "sha256": file_sha256(path), **extra}
+
+
+def to_xmp(record: dict) -> bytes:
+    """An XMP packet holding ``record`` as JSON in ``adain:Provenance``."""
+    text = escape(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    tool = escape(str(record.get("software", software())), {'"': "&quot;"})
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:adain="{XMP_NS}" xmp:CreatorTool="{tool}">'
+        f"<adain:Provenance>{text}</adain:Provenance>"
+        '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+    ).encode()
+
+
+def from_xmp(packet: bytes | str) -> dict | None:
+    """The record in an XMP packet, or ``None`` (no record, or not parseable)."""
+    if isinstance(packet, bytes):
+        packet = packet.decode("utf-8", "replace")
+    start, end = packet.find("<x:xmpmeta"), packet.rfind("</x:xmpmeta>")
+    if start < 0 or end < 0:
+        return None
+    try:
+        node = ET.fromstring(packet[start : end + len("</x:xmpmeta>")]).find(f".//{{{XMP_NS}}}Provenance")
+        return json.loads(node.text) if node is not None and node.text else None
+    except (ET.ParseError, json.JSONDecodeError):
+        return None
+
+
+def save_options(fmt: str, record: dict | None, exif: bytes, icc: bytes | None) -> dict:
+    """Keyword arguments of ``Image.save`` that embed the record, the EXIF and the colour profile in ``fmt``.
+
+    Raises:
+        ValueError: a record too large for a JPEG (its XMP segment holds 64 KB).
+    """
+    opts: dict = {}
+    if icc and fmt in ("JPEG", "PNG", "WEBP", "AVIF", "TIFF", "HEIF"):
+        opts["icc_profile"] = icc
+    if exif and fmt in ("JPEG", "PNG", "WEBP", "AVIF", "HEIF"):
+        opts["exif"] = exif
+    if record is None:
+        return opts
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(PNG_KEY, json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        info.add_text("Software", str(record.get("software", software())))
+        opts["pnginfo"] = info
+    elif fmt in ("JPEG", "WEBP", "AVIF", "HEIF"):
+        xmp = to_xmp(record)
+        if fmt == "JPEG" and len(xmp) > JPEG_XMP_LIMIT:
+            raise ValueError(f"the record of how the picture was made is {len(xmp)} bytes, over JPEG's {JPEG_XMP_LIMIT}: write a PNG")
+        opts["xmp"] = xmp
+    return opts
+
+
+def read_record(img: Image.Image) -> dict | None:
+    """The record stored in an opened picture, or ``None``."""
+    text = img.info.get(PNG_KEY)
+    if isinstance(text, str):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return None
+    for key in ("xmp", "XML:com.adobe.xmp"):
+        if img.info.get(key):
+            record = from_xmp(img.info[key])
+            if record is not None:
+                return record
+    return None
+
+
+@dataclass(frozen=True)
+class OutputMeta:
+    """What goes into an output file besides its pixels.
+
+    Attributes:
+        record: how it was made (see the module's docstring), or ``None``.
+        exif: the photo's EXIF to carry over (see :func:`adain.photo.output_exif`), or ``None``.
+        colour: the output's colour space (default: sRGB, tagged).
+    """
+
+    record: dict | None = None
+    exif: Image.Exif | None = None
+    colour: OutputColour = field(default_factory=OutputColour)
+
+    def encode(self, img: Image.Image, fmt: str) -> tuple[Image.Image, dict]:
+        """An sRGB picture → ``(pixels to write, keyword arguments of Image.save)`` for format ``fmt``.
+
+        EXIF over the format's limit loses its maker notes first, then all but
+        the essential tags (see :func:`adain.photo.fit_exif`).
+
+        Raises:
+            profiles.ProfileError: the kept profile cannot be applied.
+            ValueError: a record too large for the format.
+        """
+        pixels, icc = self.colour.apply(img)
+        exif = Image.Exif()
+        if self.exif is not None:
+            exif.load(self.exif.tobytes())
+        if self.record is not None:
+            exif[SOFTWARE] = str(self.record.get("software", software()))
+        data = fit_exif(exif, JPEG_EXIF_LIMIT if fmt == "JPEG" else EXIF_LIMIT) if len(exif) else b""
+        return pixels, save_options(fmt, self.record, data, icc)
+
+
+def describe_file(path: str | Path) -> dict:
+    """What ``adain info`` shows: format, size, colour profile, camera, date, GPS, and the record of how it was made.
+
+    Raises:
+        InputError: the file cannot be opened as a picture.
+    """
+    register_heif()
+    try:
+        img = Image.open(path)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        raise InputError(f"{path}: not a picture adain can read") from None
+    with img:
+        exif = img.getexif()
+        when = exif.get_ifd(EXIF_IFD).get(0x9003) or exif.get(0x0132)
+        camera = " ".join(str(exif[t]).strip() for t in (0x010F, 0x0110) if t in exif)
+        return {
+            "file": str(path), "format": img.format, "size": list(img.size), "mode": img.mode,
+            "profile": describe(img.info.get("icc_profile")),
+            "camera": camera or None, "taken": str(when) if when else None,
+            "orientation": exif.get(ORIENTATION), "gps": GPS_IFD in exif,
+            "made_by": read_record(img),
+        }
+
+
+def info_text(info: dict) -> str:
+    """:func:`describe_file`'s result as ``key: value`` lines, the record's entries indented below ``made_by``."""
+    def show(v: object) -> str:
+        return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+
+    lines = [f"{k}: {show(v)}" for k, v in info.items() if k != "made_by" and v is not None]
+    if "made_by" in info:
+        record = info["made_by"]
+        lines.append("made_by: (no adain record)" if record is None else "made_by:")
+        lines += [f"  {k}: {show(v)}" for k, v in (record or {}).items()]
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""Style files: a style's statistics, saved once, used like the painting.
+
+AdaIN only needs the channel means and standard deviations of a style's
+encoder features. ``adain save-style`` stores them for the four taps relu1_1 …
+relu4_1 (960 channels × 2 × float32 ≈ 8 KB) in a safetensors file, with where
+they came from (each painting's name, SHA-256 and weight, the style size) and
+the identity of the encoder that computed them. A style file goes wherever a
+style image does (except colour preservation, which recolours the painting
+itself) and gives the same result within rounding; several paintings saved
+into one file with weights give their interpolation.
+
+Statistics only mean something for the encoder that made them: a file from
+another encoder (other weights) is refused.
+
+The bundled example styles ship as such files (``adain/styles/``, made by
+``scripts/make_style_bank.py``), so their names work as ``--style hokusai``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
+from torch import Tensor, nn
+
+from adain.atomic import atomic_path
+from adain.device import autocast_for
+from adain.encoder import TAPS
+from adain.errors import InputError
+from adain.ops import StyleStats, mean_std
+from adain.provenance import software
+
+FORMAT = "adain-style/1"
+SUFFIX = ".safetensors"
+BANK = Path(__file__).parent / "styles"
+CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
+
+
+class StyleFileError(InputError):
+    """A style file that cannot be used (the message names it)."""
+
+
+def fingerprint(module: nn.Module) -> str:
+    """SHA-256 of a module's weights (names and float32 values), 16 hex digits; cached on the module
+    (weights are frozen once loaded)."""
+    cached = getattr(module, "_adain_fingerprint", None)
+    if cached is None:
+        h = hashlib.sha256()
+        for name, tensor in sorted(module.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        cached = h.hexdigest()[:16]
+        object.__setattr__(module, "_adain_fingerprint", cached)  # a plain attribute, not a parameter or buffer
+    return str(cached)
+
+
+def encoder_identity(encoder: nn.Module) -> str:
+    """What a style file records of its encoder: ``vgg19-relu4_1:<fingerprint>``."""
+    return f"vgg19-{TAPS[-1]}:{fingerprint(encoder)}"
+
+
+@dataclass
+class StyleFile:
+    """A style's statistics and where they came from.
+
+    Attributes:
+        name: what to call it (the file's stem).
+        label: the file (or upload) it came from, for messages.
+        means, stds: per tap (relu1_1 … relu4_1), ``(C,)`` float32 each.
+        sources: ``[{"name", "sha256", "weight"}]`` of the paintings.
+        encoder: :func:`encoder_identity` of the encoder that computed them.
+        style_size: shorter side the paintings were resized to (0: kept).
+    """
+
+    name: str
+    label: str
+    means: dict[str, Tensor]
+    stds: dict[str, Tensor]
+    sources: list[dict]
+    encoder: str
+    style_size: int
+
+    def stats(self) -> StyleStats:
+        """relu4_1 statistics, ``(1, 512, 1, 1)`` mean and std (what AdaIN uses)."""
+        return StyleStats(self.means["relu4_1"].view(1, -1, 1, 1), self.stds["relu4_1"].view(1, -1, 1, 1))
+
+    def for_encoder(self, encoder: nn.Module) -> StyleStats:
+        """:meth:`stats`, after checking that ``encoder`` is the one that computed them.
+
+        Raises:
+            StyleFileError: made with another encoder.
+        """
+        mine = encoder_identity(encoder)
+        if self.encoder != mine:
+            raise StyleFileError(f"{self.label}: made with another encoder ({self.encoder}; this one is {mine}): make it again with adain save-style")
+        return self.stats()
+
+    def taps(self) -> list[tuple[Tensor, Tensor]]:
+        """``(mean, std)`` of each tap, ``(1, C, 1, 1)`` each (for the style loss)."""
+        return [(self.means[t].view(1, -1, 1, 1), self.stds[t].view(1, -1, 1, 1)) for t in TAPS]
+
+    def sha256(self) -> str:
+        """SHA-256 of the statistics (for the record of an output made with it)."""
+        h = hashlib.sha256()
+        for t in TAPS:
+            h.update(self.means[t].numpy().tobytes())
+            h.update(self.stds[t].numpy().tobytes())
+        return h.hexdigest()
+
+
+def mix(parts: list[StyleFile], weights: list[float] | None, name: str) -> StyleFile:
+    """Interpolate styles (same encoder) with weights summing to 1 → one :class:`StyleFile`."""
+    w = torch.full((len(parts),), 1 / len(parts)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    w = w / w.sum()
+    if len({p.encoder for p in parts}) != 1:
+        raise StyleFileError("styles made with different encoders cannot be mixed")
+    means = {t: torch.stack([p.means[t] for p in parts]).mul(w[:, None]).sum(0) for t in TAPS}
+    stds = {t: torch.stack([p.stds[t] for p in parts]).mul(w[:, None]).sum(0) for t in TAPS}
+    sources = [{**s, "weight": round(float(wi) * s.get("weight", 1.0), 6)} for wi, p in zip(w, parts) for s in p.sources]
+    sizes = {p.style_size for p in parts}
+    return StyleFile(name, name, means, stds, sources, parts[0].encoder, sizes.pop() if len(sizes) == 1 else -1)
+
+
+def to_bytes(style: StyleFile) -> bytes:
+    """The safetensors bytes of a style file."""
+    tensors = {f"{t}.{kind}": d[t].float().contiguous() for t in TAPS for kind, d in (("mean", style.means), ("std", style.stds))}
+    meta = {"format": FORMAT, "encoder": style.encoder, "style_size": str(style.style_size), "sources": json.dumps(style.sources),
+            "software": software()}
+    return save_bytes(tensors, metadata=meta)
+
+
+def save_style(style: StyleFile, path: str | Path) -> Path:
+    """Write a style file atomically (temp file, then rename)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(to_bytes(style))
+    return path
+
+
+def is_style_file(path: str | Path) -> bool:
+    """Whether a path names a style file (by its suffix)."""
+    return Path(path).suffix.lower() == SUFFIX
+
+
+def looks_like_style_file(head: bytes) -> bool:
+    """Whether a file's first bytes are a safetensors header (an 8-byte length, then ``{``)."""
+    return len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
+
+
+def parse_style(data: bytes, label: str) -> StyleFile:
+    """Read a style file's bytes; ``label`` names it in errors (its stem becomes the style's name).
+
+    Raises:
+        StyleFileError: not a style file, or damaged.
+    """
+    try:
+        tensors = load_bytes(data)
+        header_len = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8 : 8 + header_len]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError):
+        raise StyleFileError(f"{label}: not a style file (safetensors expected; make one with adain save-style)") from None
+    if meta.get("format") != FORMAT:
+        raise StyleFileError(f"{label}: a safetensors file but not a style file (format {meta.get('format')!r}, expected {FORMAT!r})")
+    means, stds = {}, {}
+    for t in TAPS:
+        m, s = tensors.get(f"{t}.mean"), tensors.get(f"{t}.std")
+        if m is None or s is None or m.shape != (CHANNELS[t],) or s.shape != (CHANNELS[t],):
+            raise StyleFileError(f"{label}: damaged style file ({t} statistics missing or of the wrong shape)")
+        if not (torch.isfinite(m).all() and torch.isfinite(s).all() and (s > 0).all()):
+            raise StyleFileError(f"{label}: damaged style file ({t} statistics are not finite and positive)")
+        means[t], stds[t] = m.float(), s.float()
+    try:
+        sources = json.loads(meta.get("sources", "[]"))
+        style_size = int(meta.get("style_size", "0"))
+    except (ValueError, json.JSONDecodeError):
+        raise StyleFileError(f"{label}: damaged style file (unreadable metadata)") from None
+    return StyleFile(Path(label).stem, label, means, stds, sources, str(meta.get("encoder")), style_size)
+
+
+def read_style(path: str | Path) -> StyleFile:
+    """Read a style file from disk (see :func:`parse_style`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise StyleFileError(f"{path}: no such file")
+    if path.stat().st_size > 10 * 2**20:
+        raise StyleFileError(f"{path}: {path.stat().st_size} bytes is too large for a style file")
+    return parse_style(path.read_bytes(), str(path))
+
+
+def bundled_styles() -> dict[str, Path]:
+    """The style files shipped with the package: name → path."""
+    return {p.stem: p for p in sorted(BANK.glob(f"*{SUFFIX}"))}
+
+
+class Runner(Protocol):
+    """What :func:`encode_taps` needs of a :class:`~adain.stylizer.Stylizer`."""
+
+    @property
+    def device(self) -> torch.device: ...
+    @property
+    def bf16(self) -> bool: ...
+    @property
+    def memory_format(self) -> torch.memory_format: ...
+    @property
+    def encoder(self) -> nn.Module: ...
+
+
+@torch.no_grad()
+def encode_taps(stylizer: Runner, images: Tensor) -> list[Tensor]:
+    """Features of ``(N, 3, H, W)`` at every tap (relu1_1 … relu4_1), float32, unpadded, run as the
+    Stylizer runs its encoder (device, precision, memory format)."""
+    x = images.to(stylizer.device).contiguous(memory_format=stylizer.memory_format)
+    with autocast_for(stylizer.device, stylizer.bf16):
+        return [f.float() for f in stylizer.encoder(x)]
+
+
+@torch.no_grad()
+def compute_style(stylizer: Runner, image: Tensor, source: dict, style_size: int) -> StyleFile:
+    """Statistics of one painting ``(3, H, W)`` in [0, 1] (already resized) with a Stylizer's encoder.
+
+    The encoder runs exactly as :meth:`Stylizer.style_stats` runs it (same
+    device, precision, memory format, no padding), so the relu4_1 statistics are
+    the ones stylizing with the image would use.
+    """
+    stats = [mean_std(f) for f in encode_taps(stylizer, image[None])]
+    means = {t: m.flatten().cpu() for t, (m, _) in zip(TAPS, stats)}
+    stds = {t: s.flatten().cpu() for t, (_, s) in zip(TAPS, stats)}
+    name = Path(source["name"]).stem
+    return StyleFile(name, source["name"], means, stds, [{**source, "weight": 1.0}], encoder_identity(stylizer.encoder), style_size)
+
+
+def describe_style(path: str | Path) -> dict:
+    """What ``adain info`` shows of a style file: its paintings, encoder, style size, format."""
+    style = read_style(path)
+    return {"file": str(path), "format": f"style file ({FORMAT})", "style_size": style.style_size,
+            "encoder": style.encoder, "paintings": style.sources, "sha256": style.sha256()}
