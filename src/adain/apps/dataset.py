@@ -299,20 +299,23 @@ class StyleBank:
         return self.cache[i]
 
     def stats(self, indices: list[int]) -> StyleStats:
-        """Encoded styles for ``indices`` → :class:`StyleStats` (K styles)."""
+        """Encoded styles for ``indices`` → :class:`StyleStats` (K styles, for the run's method)."""
         if self.method == "adain":
             return StyleStats.cat([self.style(i)[0].stats() for i in indices])
-        for i in indices:
-            if i not in self.method_cache:
-                f = self.files[i]
-                if is_style_file(f):
-                    raise InputError(f"{f}: a style file holds AdaIN statistics only: use the painting with --method {self.method}")
-                image = prepare(load_image(f), self.style_size, enlarge=False)
-                try:
-                    self.method_cache[i] = self.stylizer.style_stats([image], self.method)
-                except UsageError as exc:  # a flat style image
-                    raise InputError(f"{f}: {exc}") from None
-        return StyleStats.cat([self.method_cache[i] for i in indices])
+        return StyleStats.cat([self.method_stats(i) for i in indices])
+
+    def method_stats(self, i: int) -> StyleStats:
+        """Style ``i`` encoded for a method other than adain (paintings only: a style file holds adain statistics)."""
+        if i not in self.method_cache:
+            f = self.files[i]
+            if is_style_file(f):
+                raise InputError(f"{f}: a style file holds adain statistics; --method {self.method} needs the painting")
+            image = prepare(load_image(f), self.style_size, enlarge=False)
+            try:
+                self.method_cache[i] = self.stylizer.style_stats([image], self.method)
+            except UsageError as exc:  # a flat style image
+                raise InputError(f"{f}: {exc}") from None
+        return self.method_cache[i]
 
 
 def remove_stale_temps(out: Path, targets: set[Path]) -> int:

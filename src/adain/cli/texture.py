@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from adain.cli._options import add_command, add_method, add_model_options, add_style_size
-from adain.errors import InputError, UsageError
+from adain.errors import UsageError
 
 TEXTURE_EXAMPLES = """examples:
   adain texture --style wave.jpg --size 1024x512 --output wave-texture.png
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> None:
     image_format(args.output)
     style = load_style(args.style, StylizeOptions(style_size=args.style_size, quality=args.quality))
     if not isinstance(style, Tensor):
-        raise InputError(f"{args.style}: a style file holds statistics only; texture synthesis needs the painting")
+        raise UsageError(f"{args.style}: adain texture needs the painting, not a style file's statistics")
     stylizer = Stylizer(args.decoder, device=args.device)
     with tqdm(total=args.refine, unit="step", desc="refine", disable=args.refine == 0, leave=False) as bar:
 
