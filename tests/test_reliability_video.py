@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import av
@@ -58,6 +63,76 @@ def one_line(code: int, err: str, *names: object, command: str = "video") -> str
     for name in names:
         assert str(name) in lines[0], (name, lines[0])
     return lines[0]
+
+
+def test_resolution_change_mid_stream_keeps_the_first_size(tmp_path, fast_models, capsys):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(segment(tmp_path / "a.ts", (48, 32), 4) + segment(tmp_path / "b.ts", (64, 48), 4, start=4))
+    out = tmp_path / "out.mp4"
+    code, err = video([clip, out, "-s", HOKUSAI, "--decoder", fast_models], capsys)
+    assert code == 0, err
+    with av.open(str(out)) as c:
+        sizes = {(f.width, f.height) for f in c.decode(video=0)}
+    assert sizes == {(48, 32)}
+
+
+def test_video_frames_over_the_memory_limit_are_refused(tmp_path, fast_models, capsys, monkeypatch):
+    monkeypatch.setattr("adain.device.available_memory", lambda: 2**20)
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(short_clip(tmp_path))
+    code, err = video([clip, tmp_path / "out.mp4", "-s", HOKUSAI, "--decoder", fast_models], capsys)
+    one_line(code, err, clip, "memory")
+
+
+def test_output_equal_to_an_input_is_refused(tmp_path, capsys):
+    clip = tmp_path / "clip.ts"
+    data = short_clip(tmp_path)
+    clip.write_bytes(data)
+    code, err = video([clip, tmp_path / "." / "clip.ts", "-s", HOKUSAI], capsys)
+    one_line(code, err, "input")
+    assert clip.read_bytes() == data
+    style = tmp_path / "style.gif"
+    write_image(style, (32, 32))
+    code, err = video([clip, style, "-s", style], capsys)
+    one_line(code, err, "input")
+
+
+@pytest.mark.parametrize("extra, message", [(["--crf", "99"], "crf"), (["--batch", "0"], "batch")])
+def test_bad_video_options_are_one_line(tmp_path, capsys, extra, message):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(short_clip(tmp_path))
+    code, err = video([clip, tmp_path / "out.mp4", "-s", HOKUSAI, *extra], capsys)
+    one_line(code, err, message)
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path, fast_models, capsys):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(short_clip(tmp_path))
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "out.mp4"
+    code, err = video([clip, out, "-s", HOKUSAI, "--decoder", fast_models], capsys)
+    one_line(code, err, out)
+
+
+def test_sigterm_leaves_no_temp_file_and_stale_ones_are_swept(tmp_path):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(segment(tmp_path / "a.ts", (64, 48), 600))
+    out = tmp_path / "out" / "result.mp4"
+    out.parent.mkdir()
+    stale = out.parent / f".result.{2**22 + 7}-0123abcd.tmp.mp4"  # left by a killed run (no such process)
+    stale.write_bytes(b"x")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "adain.cli", "video", str(clip), str(out), "-s", HOKUSAI, "--style-size", "32"],
+                            env=env, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not [p for p in out.parent.iterdir() if p != stale]:
+        time.sleep(0.1)
+    assert not stale.exists()  # swept at the start
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1].decode()
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert list(out.parent.iterdir()) == []
 
 
 def test_dataset_skipped_files_give_a_count_and_exit_2(tmp_path, fast_models, capsys):
