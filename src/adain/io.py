@@ -82,8 +82,10 @@ def _c_stderr_captured() -> Iterator[list[str]]:
 
 
 @contextlib.contextmanager
-def _decoding(path: Path, max_pixels: int | None = None) -> Iterator[None]:
-    """Turn whatever a decoder raises into one :class:`InputError` naming ``path``; keep library warnings quiet."""
+def _decoding(path: Path, max_pixels: int | None = None, heif: bool = False) -> Iterator[None]:
+    """Turn whatever a decoder raises into one :class:`InputError` naming ``path``; keep library warnings quiet.
+
+    ``heif``: the file's first bytes say HEIC/HEIF, so a failure means a damaged one."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's and numpy's warnings about damaged files: the error says it
         try:
@@ -95,12 +97,14 @@ def _decoding(path: Path, max_pixels: int | None = None) -> Iterator[None]:
             limit = f"the limit of {max_pixels} pixels (--max-pixels); " if max_pixels else ""
             raise InputError(f"{path}: image is over {limit}Pillow refuses more than {bomb} as a decompression bomb") from None
         except UnidentifiedImageError:
-            raise InputError(f"{path}: not an image file (accepted formats: {FORMAT_NAMES})") from None
+            why = "truncated or damaged HEIC/HEIF image" if heif else f"not an image file (accepted formats: {FORMAT_NAMES})"
+            raise InputError(f"{path}: {why}") from None
         except MemoryError:
             raise InputError(f"{path}: not enough memory to decode it") from None
         except Exception as exc:  # noqa: BLE001 - whatever a decoder raises, the file is damaged
             detail = (str(exc).splitlines() or [""])[0][:100] or type(exc).__name__
-            raise InputError(f"{path}: not an image file (cannot decode it: {detail})") from None
+            why = "truncated or damaged HEIC/HEIF image" if heif else "not an image file"
+            raise InputError(f"{path}: {why} (cannot decode it: {detail})") from None
 
 
 def _open_header(f: BinaryIO) -> Image.Image:
@@ -130,8 +134,8 @@ def image_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
     """
     path = Path(path)
     _check_file(path)
-    check_heif(path)
-    with _decoding(path, max_pixels), path.open("rb") as f, _open_header(f) as img:
+    heif = check_heif(path)
+    with _decoding(path, max_pixels, heif), path.open("rb") as f, _open_header(f) as img:
         w, h = _displayed_size(img)
     check_pixels(path, w, h, max_pixels)
     return w, h
@@ -173,8 +177,8 @@ def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     """
     path = Path(path)
     _check_file(path)
-    check_heif(path)
-    with _decoding(path, max_pixels), path.open("rb") as f:
+    heif = check_heif(path)
+    with _decoding(path, max_pixels, heif), path.open("rb") as f:
         img = _open_header(f)
         check_pixels(path, *img.size, max_pixels)
         _decode(img, path)

@@ -192,7 +192,7 @@ class Stylizer(nn.Module):
         """
         c = Controls.resolve(controls, **given)
         content = check_image(content, "content")
-        styles = [check_image(s, f"style {i + 1}") for i, s in enumerate([styles] if isinstance(styles, Tensor) else list(styles))]
+        styles = [styles] if isinstance(styles, Tensor) else list(styles)  # checked by style_stats
         stats = self.style_stats(styles, c.method or "adain", preserve_color=c.preserve_color, reference=content)
         return self.stylize_batch(content[None], stats, c)[0]
 

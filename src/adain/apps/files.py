@@ -250,6 +250,11 @@ def load_content(path: str | Path, opts: StylizeOptions, tile: int | str = 0) ->
 
 def model_entry(stylizer: Stylizer) -> dict:
     """The networks, as an output's record names them: decoder and encoder fingerprints, precision."""
+    if not hasattr(stylizer, "decoder"):  # ONNX Runtime networks: their export manifest names them
+        manifest = getattr(stylizer, "manifest", {}) or {}
+        files = manifest.get("files", {})
+        return {"decoder": str(files.get("decoder", {}).get("sha256", "onnx"))[:16], "decoder_steps": (manifest.get("decoder") or {}).get("steps"),
+                "encoder": str(files.get("encoder", {}).get("sha256", "onnx"))[:16], "precision": "fp32 (onnxruntime)"}
     meta = getattr(stylizer.decoder, "metadata", {}) or {}
     return {"decoder": fingerprint(stylizer.decoder), "decoder_steps": meta.get("steps"),
             "encoder": encoder_identity(stylizer.encoder), "precision": "bf16" if stylizer.bf16 else "fp32"}
