@@ -54,6 +54,7 @@ def main() -> None:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         result["chromium"] = browser.version
         page = browser.new_page()
+        page.set_default_timeout(600_000)  # a busy machine: the first model load and encodings take minutes
         page.goto(url)
         page.wait_for_selector("#styles .tile.selected")
         result["threads"] = page.evaluate("self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1")
