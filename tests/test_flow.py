@@ -185,6 +185,17 @@ def test_flow_blend_tolerates_a_residual_in_proportion_to_the_texture():
     assert kept[0.0] < 0.5 < kept[FLOW_SLACK]  # resampling the texture leaves more than the flat-region threshold
 
 
+def test_flow_blend_renews_carried_texture_a_patch_at_a_time():
+    frames = pan(1).expand(10, -1, -1, -1).contiguous()  # a still shot: the flow holds everywhere
+    styled = boiling(frames)
+    forever = FlowBlend(max_age=0)(frames, styled)
+    torch.testing.assert_close(forever[9], forever[0], rtol=0, atol=1e-4)  # without a limit the first texture stays
+    out = FlowBlend(max_age=4)(frames, styled)
+    renewed = (out[1:] - out[:-1]).abs().mean(1) > 1e-3  # (9, H, W): restyled pixels per frame
+    assert renewed.any(0).all()  # every pixel was renewed within the frames
+    assert renewed.float().mean((1, 2)).max() < 0.6  # and never the whole frame at once
+
+
 def test_video_metrics_cli(tmp_path: Path, capsys):
     src = write_clip(tmp_path / "in.mp4", pan(4))
     out = write_clip(tmp_path / "out.mp4", boiling(pan(4)))
