@@ -175,7 +175,7 @@ def test_broken_profile_and_missing_heif_extra_through_the_cli(tmp_path, pair, f
 def test_info_on_a_bad_file(tmp_path, capsys):
     (tmp_path / "x.jpg").write_text("hello")
     assert main(["info", str(tmp_path / "x.jpg")]) == 2
-    assert capsys.readouterr().err.strip() == f"adain info: error: {tmp_path / 'x.jpg'}: not a picture adain can read"
+    assert capsys.readouterr().err.strip() == f"adain info: error: {tmp_path / 'x.jpg'}: not a picture or video adain can read"
 
 
 # ---------------------------------------------------------------- style files

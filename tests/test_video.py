@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -304,6 +306,35 @@ def test_cli_smoke_real_weights(tmp_path: Path, capsys):
     line = capsys.readouterr().out
     assert "3 frames" in line and "frames/s" in line and "flicker" in line
     assert probe(out).frames == 3
+    assert main(["info", str(out)]) == 0  # the record of how it was made, as for pictures
+    shown = capsys.readouterr().out
+    digest = hashlib.sha256(Path(HOKUSAI).read_bytes()).hexdigest()
+    assert f'styles: [{{"name": "hokusai.jpg", "sha256": "{digest}", "weight": 1.0}}]' in shown
+    assert "temporal: blend" in shown and "momentum: 0.8" in shown and "style_size: 64" in shown and "software: adain" in shown
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".gif", ".webp"])
+def test_outputs_record_how_they_were_made(tmp_path: Path, stylizer: Stylizer, suffix: str, capsys):
+    """The record of adain.provenance in the container (mp4/mkv: comment tag; GIF: comment; WebP: XMP);
+    the files stay what they were (frames, loop)."""
+    src = make_video(tmp_path / "in.mp4", frames=4, audio=False)
+    out = tmp_path / f"out{suffix}"
+    styles = [STYLE[0], STYLE[0].flip(-1)]
+    names = [{"name": "a.png", "sha256": "a" * 64}, {"name": "b.png", "sha256": "b" * 64}]
+    stylize_video(src, out, styles, stylizer=stylizer, weights=[3, 1], alpha=0.7, preserve_color="luminance", temporal="blend",
+                  momentum=0.5, sources=names, style_size=256, progress=False)
+    assert main(["info", str(out), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)[0]["made_by"]
+    assert record["styles"] == [{**names[0], "weight": 0.75}, {**names[1], "weight": 0.25}]
+    assert (record["alpha"], record["preserve_color"], record["method"], record["temporal"], record["momentum"]) == (0.7, "luminance", "adain", "blend", 0.5)
+    assert record["content"]["name"] == "in.mp4" and record["content"]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert record["output_size"] == [48, 32] and record["style_size"] == 256 and record["software"].startswith("adain ")
+    assert len(record["decoder"]) == 16 and record["encoder"].startswith("vgg19-relu4_1:")
+    if suffix in (".gif", ".webp"):
+        with Image.open(out) as img:
+            assert img.n_frames == 4 and img.info["loop"] == 0
+    else:
+        assert probe(out).frames in (0, 4)
 
 
 def test_methods_and_their_limits(tmp_path: Path, stylizer: Stylizer):

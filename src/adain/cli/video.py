@@ -24,7 +24,8 @@ VIDEO_EXAMPLES = """examples:
 
 --temporal flow warps the previous stylized frame along the input's optical flow (OpenCV's DIS:
 pip install "adain[video-flow]") and blends it in where the flow holds; disocclusions and scene
-cuts are stylized afresh. The flicker printed at the end is the mean absolute difference of
+cuts are stylized afresh. The output records how it was made (styles with their SHA-256, alpha,
+weights, method, colour and temporal modes, sizes): adain info out.mp4 prints it. The flicker printed at the end is the mean absolute difference of
 consecutive output frames divided by the same for the input frames (1: the output changes as much
 as the input).
 """
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> None:
         check_preserve,
         load_style,
         network_styles,
+        style_entry,
     )
     from adain.apps.video import check_memory, check_settings, read_masks, stylize_video, temporal_strategy
     from adain.apps.video_io import probe
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> None:
         args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
         weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, temporal=temporal, momentum=momentum,
         stats_momentum=args.stats_momentum, batch=args.batch, size=args.size, crf=args.crf, codec=args.codec,
-        audio=not args.no_audio, max_frames=args.max_frames,
+        audio=not args.no_audio, max_frames=args.max_frames, sources=[style_entry(s) for s in args.style], style_size=args.style_size,
     )
     print(f"wrote {result.path}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} frames/s); "
           f"flicker {result.flicker:.3f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})"
