@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -28,47 +27,15 @@ from adain.controls import Controls
 from adain.io import InputError
 from adain.ops import StyleStats, adain_with_stats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
+from helpers import RATE, make_video
 
 HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
-RATE = Fraction(12)
 STYLE = [torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(7))]
 
 
 @pytest.fixture(scope="module")
 def stylizer(lively_stylizer) -> Stylizer:
     return lively_stylizer
-
-
-def make_video(path: Path, *, frames: int = 6, size: tuple[int, int] = (48, 32), audio: bool = True, rotation: int = 0,
-               codec: str = "libx264") -> Path:
-    """A moving gradient ``size`` (W, H) at 12 fps, optionally with a 440 Hz tone (AAC) and a display rotation."""
-    w, h = size
-    with av.open(str(path), "w") as out:
-        video = out.add_stream(codec, rate=RATE)
-        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
-        if rotation:
-            video.set_display_rotation(rotation)
-        sound = out.add_stream("aac", rate=8000) if audio else None
-        yy, xx = np.mgrid[0:h, 0:w]
-        for i in range(frames):
-            rgb = np.stack([(xx * 5 + i * 20) % 256, (yy * 7) % 256, np.full_like(xx, 40 * i % 256)], -1).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            for packet in video.encode(frame):
-                out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
-        if sound is not None:
-            t = np.arange(8000 * frames // 12) / 8000
-            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            for k in range(0, len(samples) - 1023, 1024):
-                af = av.AudioFrame.from_ndarray(samples[None, k : k + 1024], format="fltp", layout="mono")
-                af.sample_rate, af.pts = 8000, k
-                for packet in sound.encode(af):
-                    out.mux(packet)
-            for packet in sound.encode():
-                out.mux(packet)
-    return path
 
 
 def read_frames(path: Path) -> tuple[list, int]:
@@ -153,7 +120,7 @@ def test_stabilize_is_an_alias_of_temporal_blend(tmp_path: Path, capsys, monkeyp
     src = make_video(tmp_path / "in.mp4", frames=3, size=(32, 32), audio=False)
     seen = []
     monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((k["temporal"], k["momentum"])) or _result())
-    monkeypatch.setattr("adain.stylizer.Stylizer", lambda *a, **k: None)  # the networks are not needed here
+    monkeypatch.setattr("adain.cli.video.stylizer_from_args", lambda args: None)  # the networks are not needed here
     for args in (["--stabilize"], ["--stabilize", "0.6"], ["--temporal", "blend", "--momentum", "0.6"], ["--temporal", "flow"], []):
         assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", HOKUSAI, *args]) == 0
     assert seen == [("blend", 0.8), ("blend", 0.6), ("blend", 0.6), ("flow", None), ("none", None)]

@@ -133,6 +133,24 @@ class OnnxStylizer(Stylizer):
         """The CPU: ONNX Runtime's sessions take and give CPU arrays."""
         return torch.device("cpu")
 
+    @property
+    def encoder_identity(self) -> str:
+        """The exported encoder's identity, as its manifest records it (style files are checked against it).
+
+        Raises:
+            ExportError: an export that does not record it (made by an earlier adain).
+        """
+        identity = self.manifest.get("encoder_identity")
+        if not isinstance(identity, str):
+            raise ExportError(f"{self.networks.folder / MANIFEST}: does not say which encoder it holds (an earlier export): "
+                              "export it again to use style files")
+        return identity
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        """``("relu4_1",)``: the export holds the encoder to relu4_1 only."""
+        return ("relu4_1",)
+
 
 BACKENDS = ("torch", "onnxruntime")
 

@@ -115,10 +115,12 @@ def describe_video(path: str | Path) -> dict:
     adain made it (the container's ``comment`` tag; ``None`` if there is none).
 
     Raises:
-        InputError: missing, not a video, no video stream.
+        InputError: missing, not a video (a still image), no video stream.
     """
     path = Path(path)
     with _open_input(path) as container:
+        if container.format.name == "image2" or container.format.name.endswith("_pipe"):  # FFmpeg's still-image readers
+            raise InputError(f"{path}: a still image, not a video")
         stream = container.streams.video[0]
         tags = {k.lower(): v for k, v in container.metadata.items()}
         rate = stream.average_rate or stream.guessed_rate

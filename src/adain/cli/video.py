@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 
 from adain.cli._options import (
+    add_backend_options,
     add_command,
     add_model_options,
     add_style_controls,
     add_style_size,
+    stylizer_from_args,
 )
 
 VIDEO_EXAMPLES = """examples:
@@ -21,6 +23,7 @@ VIDEO_EXAMPLES = """examples:
   adain video clip.mp4 loop.gif --style wave.jpg --size 240 --max-frames 48    # animated GIF (or .webp)
   adain video clip.mp4 out.mp4 --style wave.jpg --method efdm --stabilize     # histogram matching
   adain video-metrics clip.mp4 out.mp4 --style wave.jpg                        # warping error, flicker, style loss
+  adain video clip.mp4 out.mp4 --style wave.jpg --backend onnxruntime --models models/   # no torch networks
 
 --temporal flow warps the previous stylized frame along the input's optical flow (OpenCV's DIS:
 pip install "adain[video-flow]") and blends it in where the flow holds; disocclusions and scene
@@ -66,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio stream")
     p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0: all)")
     add_model_options(p)
+    add_backend_options(p)
     p.set_defaults(func=run)
 
 
@@ -92,7 +96,6 @@ def run(args: argparse.Namespace) -> None:
     from adain.apps.video_io import probe
     from adain.controls import check_weights_or_masks
     from adain.io import check_not_an_input
-    from adain.stylizer import Stylizer
 
     # fail fast, before the networks load
     check_not_an_input(args.output, {"video": args.input, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> None:
     masks = read_masks(args.mask, args.index_map, len(args.style))
     styles = [load_style(s, opts) for s in args.style]
     check_preserve(styles, opts)
-    stylizer = Stylizer(args.decoder, device=args.device)
+    stylizer = stylizer_from_args(args)
     result = stylize_video(
         args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
         weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, temporal=temporal, momentum=momentum,
