@@ -160,7 +160,7 @@ def make_stylizer(
     *,
     models: str | Path | None = None,
     decoder: str | Path | None = None,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     bf16: bool | None = None,
     threads: int | None = None,
 ) -> Stylizer:
@@ -178,6 +178,6 @@ def make_stylizer(
         raise UsageError("the onnxruntime backend needs an export folder (--models DIR; make one with: adain export --format onnx --output DIR)")
     if decoder is not None:
         raise UsageError("the onnxruntime backend takes the decoder from the export folder: export the decoder you want (adain export --decoder FILE)")
-    if device not in ("auto", "cpu"):
+    if str(device) not in ("auto", "cpu"):
         raise UsageError(f"the onnxruntime backend runs on the CPU, not on {device!r}")
     return OnnxStylizer(models, threads=threads)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 if TYPE_CHECKING:
+    import torch
+
     from adain.stylizer import Stylizer
 
 
@@ -94,7 +96,7 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", type=Path, metavar="DIR", help="an ONNX export folder (adain export --format onnx --output DIR)")
 
 
-def stylizer_from_args(args: argparse.Namespace, torch_device: str | None = None) -> Stylizer:
+def stylizer_from_args(args: argparse.Namespace, torch_device: str | torch.device | None = None) -> Stylizer:
     """The :class:`~adain.stylizer.Stylizer` that ``--backend``, ``--models``, ``--decoder`` and ``--device`` ask for
     (``torch_device``: the torch backend's device instead of ``--device``, e.g. a torchrun rank's)."""
     from adain.onnxrt import make_stylizer
