@@ -27,10 +27,10 @@ VIDEO_EXAMPLES = """examples:
 
 --temporal flow warps the previous stylized frame along the input's optical flow (OpenCV's DIS:
 pip install "adain[video-flow]") and blends it in where the flow holds; disocclusions and scene
-cuts are stylized afresh. The output records how it was made (styles with their SHA-256, alpha,
-weights, method, colour and temporal modes, sizes): adain info out.mp4 prints it. The flicker printed at the end is the mean absolute difference of
+cuts are stylized afresh. The flicker printed at the end is the mean absolute difference of
 consecutive output frames divided by the same for the input frames (1: the output changes as much
-as the input).
+as the input). The output records how it was made (styles with their SHA-256, alpha, weights,
+method, colour and temporal modes, sizes): adain info out.mp4 prints it.
 """
 
 
