@@ -1,6 +1,6 @@
 """Make a camera-motion test clip from one photo: a slow pan with a zoom-in (a "Ken Burns" move).
 
-    python benchmarks/make_pan_clip.py ../shared/data/eval/content/newyork.jpg runs/pan.mp4
+    python benchmarks/make_pan_clip.py DATA/eval/content/newyork.jpg runs/pan.mp4
     python benchmarks/make_pan_clip.py photo.jpg pan.mp4 --size 640x360 --frames 48 --fps 24
 
 A window of the output's aspect ratio moves across the photo (from 30 % to 70 %

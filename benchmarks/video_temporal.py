@@ -1,6 +1,6 @@
 """Compare the temporal strategies of ``adain video`` on one clip: warping error, flicker, style loss, frames/s.
 
-    python benchmarks/video_temporal.py ../shared/data/eval/video/cutBunny.mp4 --size 180
+    python benchmarks/video_temporal.py DATA/eval/video/cutBunny.mp4 --size 180
     python benchmarks/video_temporal.py runs/pan.mp4 --size 720 --max-frames 12 --no-metrics     # throughput only
     python benchmarks/video_temporal.py clip.mp4 --size 180 --side-by-side docs/img/video_temporal.webp
 

@@ -1,6 +1,6 @@
 """Warping error, flicker and style loss of the temporal strategies on frames stylized once (no re-encoding).
 
-    python benchmarks/video_temporal_frames.py ../shared/data/eval/video/cutBunny.mp4 --strategy flow
+    python benchmarks/video_temporal_frames.py DATA/eval/video/cutBunny.mp4 --strategy flow
     python benchmarks/video_temporal_frames.py runs/pan.mp4 --per-frame runs/pan180/pan_180_none.mp4 --strategy blend
 
 The clip's frames (shorter side ``--size``) are stylized once, per frame (or read
