@@ -237,7 +237,7 @@ def test_the_methods_grid_shows_every_pair_of_the_table(image_dir: Path, tmp_pat
     assert results["methods"]["adain"]["pairs_evaluated"] == 9 and len(images) == 9
     assert not torch.equal(images[0][0], images[1][0]) and not torch.equal(images[0][1], images[1][1])
     report = write_report(tmp_path / "r", results, images, "adain eval --set full --method adain efdm").read_text()
-    cell = grid_cell(9)
-    assert 128 <= cell < 256 and grid_cell(21) == 128 and grid_cell(6) == 256
+    cell = grid_cell(9, 4)
+    assert 128 <= cell < 256 and grid_cell(21, 5) == 128 and grid_cell(3, 4) == 256
     assert load_image(tmp_path / "r" / "grid.jpg").shape == (3, 22 + 9 * cell, 4 * cell)
     assert "Grid (every pair" in report and "| 9 | " in report

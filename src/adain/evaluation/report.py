@@ -33,9 +33,12 @@ def make_grid(rows: list[tuple[Tensor, ...]], labels: tuple[str, ...], cell: int
     return grid
 
 
-def grid_cell(rows: int) -> int:
-    """Side of a grid cell for ``rows`` pairs: 256 px up to 8 rows, smaller beyond (at least 128), so the picture stays small."""
-    return max(128, min(256, 2048 // max(rows, 1)))
+GRID_PIXELS = 1_500_000  # a larger grid gets smaller cells (the picture stays a few hundred KB)
+
+
+def grid_cell(rows: int, columns: int) -> int:
+    """Side of a grid cell: 256 px, smaller (down to 128) where ``rows`` × ``columns`` cells would pass :data:`GRID_PIXELS`."""
+    return max(128, min(256, int((GRID_PIXELS / max(rows * columns, 1)) ** 0.5)))
 
 
 def grid_rows(pairs: int) -> str:
@@ -188,7 +191,7 @@ def write_report(folder: str | Path, results: dict, images: list[tuple[Tensor, .
     outputs = list(results["methods"]) if "methods" in results else ["ours"]
     labels = ("content", "style", *(["original"] if release else []), *outputs)
     markdown = methods_markdown if "methods" in results else report_markdown
-    save_image(make_grid(images, labels, cell=grid_cell(len(images))), folder / "grid.jpg", quality=85)
+    save_image(make_grid(images, labels, cell=grid_cell(len(images), len(labels))), folder / "grid.jpg", quality=85)
     write_json(folder / "results.json", results)
     write_text_atomic(folder / "report.md", markdown(results, command))
     return folder / "report.md"
