@@ -252,6 +252,12 @@ def test_static_site_computes_in_the_browser(browser, tiny_models, tmp_path):
         assert "no server" in page.text_content("#where-note")
         page.set_input_files("#content-file", str(write_image(tmp_path / "photo.png", (40, 40), seed=1)))
         page.select_option("#size", "256")
+        assert page.is_hidden("#texture")  # no server to make textures
+        page.select_option("#method", "wct")
+        page.click("#go")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "the wct method runs on the server only" in page.text_content("#error")
+        page.select_option("#method", "adain")
         wait_for_result(page)
         assert page.is_hidden("#error") and page.evaluate("document.querySelector('#result').naturalWidth") == 256
         context.close()

@@ -216,6 +216,10 @@ def test_style_file_refusals(tmp_path, pair, fast_models, capsys):
     assert_bad_input(code, err, pair["out"], "a.safetensors", "--preserve-color")
     code, _, err = run(["-c", pair["content"], "-s", "hokusai", "-o", pair["out"], "--decoder", fast_models], capsys)  # bundled, made by VGG-19
     assert_bad_input(code, err, pair["out"], "hokusai.safetensors", "made with another encoder")
+    for extra in (["--method", "wct"], ["--preserve-color", "color"]):  # need the painting: a bundled name means it
+        code, _, err = run(["-c", pair["content"], "-s", "hokusai", "-o", pair["out"], "--decoder", fast_models, *extra], capsys)
+        assert code == 0, err
+        assert provenance.read_record(Image.open(pair["out"]))["styles"][0]["name"] == "hokusai.jpg"
     assert main(["save-style", str(pair["a"]), "-o", str(tmp_path / "a.png"), "--decoder", str(fast_models)]) == 2
     assert "a style file's name ends in .safetensors" in capsys.readouterr().err
 

@@ -264,6 +264,16 @@ def test_bad_output_format_and_codec(tmp_path: Path, stylizer: Stylizer):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
+def test_a_bundled_style_name_with_wct_is_its_painting(tmp_path: Path, monkeypatch):
+    src = make_video(tmp_path / "in.mp4", frames=2, size=(32, 32), audio=False)
+    seen = []
+    monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((a[2], k["method"])) or _result())
+    monkeypatch.setattr("adain.stylizer.Stylizer", lambda *a, **k: None)  # the networks are not needed here
+    assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", "hokusai", "--method", "wct"]) == 0
+    (styles, method), = seen
+    assert method == "wct" and isinstance(styles[0], torch.Tensor) and styles[0].shape[0] == 3  # the painting, not statistics
+
+
 def test_cli_smoke_real_weights(tmp_path: Path, capsys):
     """The shipped networks through the CLI on a tiny clip: one line with frames/s and flicker."""
     src = make_video(tmp_path / "in.mp4", frames=3, size=(64, 48))

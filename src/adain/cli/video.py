@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> None:
     check_memory(args.input, probe(args.input), size=args.size, batch=args.batch)
     temporal, momentum = video_temporal(args)
     temporal_strategy(temporal, momentum)  # a bad momentum, or flow without OpenCV, fails here too
-    opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size)
+    opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size, method=args.method)
     check_weights_or_masks(args.weights, args.mask or args.index_map)
     masks = read_masks(args.mask, args.index_map, len(args.style))
     styles = [load_style(s, opts) for s in args.style]

@@ -365,6 +365,8 @@ async function stylizeHere() {
   let inputs;
   try {
     inputs = checkedInputs();
+    const method = $("method").value;
+    if (method !== "adain") throw new Error(`the ${method} method runs on the server only; in this browser the method is adain`);
   } catch (err) {
     showError(err.message);
     return;
@@ -467,6 +469,7 @@ async function init() {
     state.limits = info.limits;
     state.models = info.models ?? null;
     state.server = info.server ?? true;
+    $("texture").hidden = !state.server;  // textures are made by the server only
     setUpWhere();
     $("max-styles").textContent = info.limits.max_styles;
     const sizes = [...$("size").options];
