@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> None:
         args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
         weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, temporal=temporal, momentum=momentum,
         stats_momentum=args.stats_momentum, batch=args.batch, size=args.size, crf=args.crf, codec=args.codec,
-        audio=not args.no_audio, max_frames=args.max_frames, sources=[style_entry(s) for s in args.style], style_size=args.style_size,
+        audio=not args.no_audio, max_frames=args.max_frames, sources=[style_entry(s, painting=opts.needs_paintings) for s in args.style],
+        style_size=args.style_size,
     )
     print(f"wrote {result.path}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} frames/s); "
           f"flicker {result.flicker:.3f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})"
