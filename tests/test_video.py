@@ -268,7 +268,7 @@ def test_a_bundled_style_name_with_wct_is_its_painting(tmp_path: Path, monkeypat
     src = make_video(tmp_path / "in.mp4", frames=2, size=(32, 32), audio=False)
     seen = []
     monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((a[2], k["method"])) or _result())
-    monkeypatch.setattr("adain.stylizer.Stylizer", lambda *a, **k: None)  # the networks are not needed here
+    monkeypatch.setattr("adain.cli.video.stylizer_from_args", lambda args: None)  # the networks are not needed here
     assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", "hokusai", "--method", "wct"]) == 0
     (styles, method), = seen
     assert method == "wct" and isinstance(styles[0], torch.Tensor) and styles[0].shape[0] == 3  # the painting, not statistics
