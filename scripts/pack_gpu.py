@@ -1,7 +1,7 @@
 """Pack what a GPU training run needs into ``.gpu/`` (git-ignored), for the device tool's ``carry``.
 
 A device machine gets the working tree (about 16 MB) plus the carried paths, 64 MiB in all, and
-neither ``../shared`` nor the internet. This writes:
+no data folder and no internet. This writes:
 
 * ``.gpu/data/content/``: a seeded random subset of the training photos, resized so their
   shorter side is ``--size`` (JPEG q90);

@@ -33,7 +33,7 @@ def tiny_encoder():
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.is_dir():
-        pytest.skip("../shared/data is not available")
+        pytest.skip("the data folder (training and evaluation images) is not available")
     return SHARED
 
 

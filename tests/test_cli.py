@@ -290,6 +290,13 @@ def test_texture_has_the_asked_size(pair, tmp_path, fast_models, capsys, extra):
     assert Image.open(out).size == (40, 24) and f"wrote {out}" in stdout
 
 
+def test_texture_of_a_bundled_style_uses_its_painting(tmp_path, fast_models, capsys):
+    out = tmp_path / "t.png"
+    code, _, err = texture(["-s", "hokusai", "--size", "32x32", "-o", out, "--decoder", fast_models, "--style-size", "32"], capsys)
+    assert code == 0, err
+    assert Image.open(out).size == (32, 32)
+
+
 def test_texture_seed_changes_the_texture(pair, tmp_path, fast_models, capsys):
     outs = []
     for seed in (0, 0, 1):

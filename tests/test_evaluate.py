@@ -207,6 +207,7 @@ def test_methods_side_by_side_report(image_dir: Path, tmp_path: Path, encoder5: 
     for m in ("adain", "efdm"):
         assert f"| {m} | {results['methods'][m]['mean']['content']:.4g} |" in report
     assert load_image(tmp_path / "r" / "grid.jpg").shape == (3, 22 + 2 * 256, 4 * 256)
+    assert "AVX" in report or "cpus" in report  # the report names the machine the times come from
     with pytest.raises(ValueError, match="each method once"):
         compare_methods("full", ["wct", "wct"], data=image_dir)
     code = main(["eval", "--set", "full", "--data", str(image_dir), "--method", "wct", "--write-metadata", "--decoder", str(decoder)])
@@ -224,3 +225,19 @@ def test_the_eval_data_folder_comes_from_the_option_or_the_environment(monkeypat
     assert capsys.readouterr().err.startswith("adain eval: error: no eval data folder: give --data")
     monkeypatch.setenv("ADAIN_EVAL_DATA", str(tmp_path))
     assert eval_data() == tmp_path and eval_data("elsewhere") == Path("elsewhere")
+
+
+def test_the_methods_grid_shows_every_pair_of_the_table(image_dir: Path, tmp_path: Path, encoder5: Encoder):
+    """All 9 pairs (more than 8) in one grid, in smaller cells, each row the same pair for every method."""
+    from adain.evaluation.evaluate import compare_methods
+    from adain.evaluation.report import grid_cell, write_report
+
+    results, images = compare_methods("full", ["adain", "efdm"], data=image_dir, decoder=_tiny_decoder(tmp_path / "d.safetensors"),
+                                      size=32, baseline=None, device="cpu", encoder=encoder5, progress=False)
+    assert results["methods"]["adain"]["pairs_evaluated"] == 9 and len(images) == 9
+    assert not torch.equal(images[0][0], images[1][0]) and not torch.equal(images[0][1], images[1][1])
+    report = write_report(tmp_path / "r", results, images, "adain eval --set full --method adain efdm").read_text()
+    cell = grid_cell(9, 4)
+    assert 128 <= cell < 256 and grid_cell(21, 5) == 128 and grid_cell(3, 4) == 256
+    assert load_image(tmp_path / "r" / "grid.jpg").shape == (3, 22 + 9 * cell, 4 * cell)
+    assert "Grid (every pair" in report and "| 9 | " in report

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
 from adain.device import memory_budget
+from adain.encoder import fingerprint
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare, prepared_shape, resize_shorter
 from adain.io import (
@@ -52,14 +53,13 @@ from adain.stylefile import (
     StyleFile,
     bundled_styles,
     compute_style,
-    encoder_identity,
-    fingerprint,
     is_style_file,
     read_style,
 )
 from adain.stylizer import Stylizer
 from adain.tiling import resolve_tile, stylize_memory, stylize_tiled
 
+EXAMPLES = Path(__file__).parents[1] / "examples"  # the bundled paintings (style/) and photos (content/)
 
 @dataclass(frozen=True)
 class StylizeOptions:
@@ -120,6 +120,12 @@ class StylizeOptions:
 
 
     @property
+    def needs_paintings(self) -> bool:
+        """Whether the styles must be paintings, not statistics: another method than adain (it needs
+        more than means and stds) or colour preservation (it recolours the painting)."""
+        return self.method != "adain" or self.preserve_color is not None
+
+    @property
     def stored_limit(self) -> int:
         """Pixels an input file may have as stored."""
         return DEFAULT_MAX_PIXELS if self.max_pixels is None else self.max_pixels
@@ -163,10 +169,17 @@ def load_prepared(path: str | Path, size: int, opts: StylizeOptions, tile: int |
 Style = Tensor | StyleFile  # a painting (3, H, W) or a style file's statistics
 
 
-def find_style(path: str | Path) -> Path:
-    """A style's file: ``path`` itself, or for a bare name that is no file (``hokusai``) the bundled style file."""
+def bundled_examples(kind: str) -> dict[str, Path]:
+    """Bundled example images of ``kind`` (``style``: the paintings, or ``content``): name (file stem) → path."""
+    folder = EXAMPLES / kind
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def find_style(path: str | Path, painting: bool = False) -> Path:
+    """A style's file: ``path`` itself, or for a bare name that is no file (``hokusai``) the bundled
+    style file (``painting``: the bundled painting, for what needs more than its statistics)."""
     path = Path(path)
-    bank = bundled_styles()
+    bank = bundled_examples("style") if painting else bundled_styles()
     if not path.exists() and not path.suffix and path.name in bank:
         return bank[path.name]
     return path
@@ -190,7 +203,7 @@ def load_style(path: str | Path, opts: StylizeOptions, content: Tensor | None = 
     Raises:
         InputError: also for a flat image (one colour): it has no texture to transfer.
     """
-    path = find_style(path)
+    path = find_style(path, opts.needs_paintings)
     if is_style_file(path):
         return read_style(path)
     image = load_prepared(path, style_side(opts, content), opts, enlarge=opts.style_scale > 0)
@@ -207,9 +220,10 @@ def scale_styles(styles: list, content: Tensor, opts: StylizeOptions) -> list:
     return [resize_shorter(s, style_side(opts, content)) if isinstance(s, Tensor) else s for s in styles]
 
 
-def style_entry(path: str | Path, weight: float | None = None) -> dict:
-    """How a style is named in an output's record: file name and SHA-256 (a style file: also its paintings)."""
-    path = find_style(path)
+def style_entry(path: str | Path, weight: float | None = None, *, painting: bool = False) -> dict:
+    """How a style is named in an output's record: file name and SHA-256 (a style file: also its paintings).
+    ``painting``: a bundled style's name stands for its painting (:func:`find_style`)."""
+    path = find_style(path, painting)
     entry = source_entry(path, paintings=read_style(path).sources) if is_style_file(path) else source_entry(path)
     return entry if weight is None else {**entry, "weight": round(float(weight), 6)}
 
@@ -220,7 +234,7 @@ def encode_styles(paths: list[str | Path], opts: StylizeOptions, stylizer: Styli
     out = []
     for path, style in zip(paths, styles):
         if isinstance(style, StyleFile):
-            style.for_encoder(stylizer.encoder)
+            style.for_encoder(stylizer.encoder_identity)
             out.append(style)
         else:
             out.append(compute_style(stylizer, style, source_entry(find_style(path)), opts.style_size))
@@ -237,7 +251,7 @@ def check_preserve(styles: list[Style], opts: StylizeOptions) -> None:
 def network_styles(styles: list[Style], stylizer: Stylizer) -> list:
     """Styles as :meth:`Stylizer.stylize` takes them: paintings as they are, style files' statistics
     (checked against the stylizer's encoder)."""
-    return [s.for_encoder(stylizer.encoder) if isinstance(s, StyleFile) else s for s in styles]
+    return [s.for_encoder(stylizer.encoder_identity) if isinstance(s, StyleFile) else s for s in styles]
 
 
 def load_content(path: str | Path, opts: StylizeOptions, tile: int | str = 0) -> tuple[Tensor, PhotoInfo]:
@@ -254,10 +268,11 @@ def model_entry(stylizer: Stylizer) -> dict:
         manifest = getattr(stylizer, "manifest", {}) or {}
         files = manifest.get("files", {})
         return {"decoder": str(files.get("decoder", {}).get("sha256", "onnx"))[:16], "decoder_steps": (manifest.get("decoder") or {}).get("steps"),
-                "encoder": str(files.get("encoder", {}).get("sha256", "onnx"))[:16], "precision": "fp32 (onnxruntime)"}
+                "encoder": manifest.get("encoder_identity") or str(files.get("encoder", {}).get("sha256", "onnx"))[:16],
+                "precision": f"{manifest.get('precision', 'fp32')} (onnxruntime)"}
     meta = getattr(stylizer.decoder, "metadata", {}) or {}
     return {"decoder": fingerprint(stylizer.decoder), "decoder_steps": meta.get("steps"),
-            "encoder": encoder_identity(stylizer.encoder), "precision": "bf16" if stylizer.bf16 else "fp32"}
+            "encoder": stylizer.encoder_identity, "precision": "bf16" if stylizer.bf16 else "fp32"}
 
 
 def output_meta(
@@ -408,7 +423,7 @@ def load_pair(
     w = None if weights is None else tuple(normalise_weights(weights, k).tolist())
     opts.controls(weights=w)  # bad weights fail before any file is read
     check_planned(content, opts.content_size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile)
-    for style in map(find_style, styles):
+    for style in (find_style(s, opts.needs_paintings) for s in styles):
         if not is_style_file(style):
             check_planned(style, opts.style_size, crop=opts.crop, max_pixels=opts.max_pixels, enlarge=False)
     raw, info = load_photo(content, opts.stored_limit)
@@ -422,7 +437,7 @@ def load_pair(
     loaded_styles = [load_style(s, opts, image) for s in styles]
     check_preserve(loaded_styles, opts)
     weight_of = normalise_weights(weights, k).tolist() if masks is None and index_map is None else [None] * k
-    entries = [style_entry(p, wk) for p, wk in zip(styles, weight_of)]
+    entries = [style_entry(p, wk, painting=opts.needs_paintings) for p, wk in zip(styles, weight_of)]
     return PairJob(image, loaded_styles, opts.controls(weights=w, masks=region), info, (source_entry(content), entries))
 
 
@@ -528,7 +543,7 @@ def stylize_folders(
     if not good_styles:
         raise InputError("no usable style image (see the warnings above)")
     check_preserve(style_images, opts)
-    entries = [style_entry(p) for p in good_styles]
+    entries = [style_entry(p, painting=opts.needs_paintings) for p in good_styles]
     stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
     net_styles = network_styles(style_images, stylizer)
     per_content = opts.preserve_color is not None or opts.style_scale > 0

@@ -44,13 +44,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import Tensor
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from adain.apps.files import StylizeOptions, output_meta
+from adain.apps.files import EXAMPLES, StylizeOptions, bundled_examples, output_meta
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks
 from adain.errors import AdainError, InputError, UsageError
 from adain.geometry import prepare, resize_shorter, resized_shape
 from adain.io import (
-    IMAGE_SUFFIXES,
     MIN_SIDE,
     encode_for,
     image_size,
@@ -66,8 +65,7 @@ from adain.stylefile import looks_like_style_file, parse_style
 from adain.stylizer import Stylizer
 from adain.texture import check_texture_size, synthesize_texture
 
-PACKAGE = Path(__file__).parents[1]  # src/adain: static/ and examples/
-EXAMPLES = PACKAGE / "examples"
+PACKAGE = Path(__file__).parents[1]  # src/adain: static/
 STATIC = PACKAGE / "static"
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
 T = TypeVar("T")
@@ -151,12 +149,6 @@ class Health(BaseModel):
     cache_size: int
     cache_hits: int
     cache_misses: int
-
-
-def bundled(kind: str) -> dict[str, Path]:
-    """Bundled example images of ``kind`` (``style`` or ``content``): name (file stem) → path."""
-    folder = EXAMPLES / kind
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
 @dataclass(frozen=True)
@@ -343,7 +335,7 @@ class Service:
             def encode(source: Source = source) -> StyleStats:
                 style_file = read_style_file(source, job.preserve_color)
                 if style_file is not None:
-                    return style_file.for_encoder(self.stylizer.encoder)
+                    return style_file.for_encoder(self.stylizer.encoder_identity)
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
                 style = resize_shorter(style, self.limits.style_size, enlarge=False)
                 try:
@@ -493,7 +485,7 @@ def create_app(
 
         read_manifest(models)
     service = Service(stylizer or Stylizer(), limits)
-    styles, contents = bundled("style"), bundled("content")
+    styles, contents = bundled_examples("style"), bundled_examples("content")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -739,8 +731,8 @@ def run_server(app: FastAPI, host: str, port: int, limits: Limits) -> None:
 def site_info(limits: Limits | None = None) -> Info:
     """``api/info`` of a static site: relative URLs, the models beside the page, no server."""
     return Info(
-        styles=[Example(name=n, url=f"examples/style/{p.name}") for n, p in bundled("style").items()],
-        contents=[Example(name=n, url=f"examples/content/{p.name}") for n, p in bundled("content").items()],
+        styles=[Example(name=n, url=f"examples/style/{p.name}") for n, p in bundled_examples("style").items()],
+        contents=[Example(name=n, url=f"examples/content/{p.name}") for n, p in bundled_examples("content").items()],
         limits=asdict(limits or Limits()),
         models="models/manifest.json",
         server=False,

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
     from torch import Tensor
     from tqdm import tqdm
 
-    from adain.apps.files import StylizeOptions, load_style
+    from adain.apps.files import StylizeOptions, find_style, load_style
     from adain.io import image_format, save_image
     from adain.stylizer import Stylizer
     from adain.texture import check_texture_size, synthesize_texture
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> None:
     if args.refine < 0:
         raise UsageError(f"--refine must be ≥ 0, got {args.refine}")
     image_format(args.output)
-    style = load_style(args.style, StylizeOptions(style_size=args.style_size, quality=args.quality))
+    style = load_style(find_style(args.style, painting=True), StylizeOptions(style_size=args.style_size, quality=args.quality))
     if not isinstance(style, Tensor):
         raise UsageError(f"{args.style}: adain texture needs the painting, not a style file's statistics")
     stylizer = Stylizer(args.decoder, device=args.device)

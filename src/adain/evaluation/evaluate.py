@@ -22,6 +22,7 @@ Sets (in the eval data folder: ``--data`` or ``$ADAIN_EVAL_DATA``, see docs/eval
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,16 +32,20 @@ from torch import Tensor
 from tqdm import tqdm
 
 from adain.decoder import DECODER_PATH, load_decoder, read_metadata
+from adain.device import hardware_name
 from adain.encoder import Encoder
 from adain.errors import InputError, UsageError
+from adain.evaluation.bench import cpu_features
 from adain.evaluation.pairs import FULL_SIZE, Pair, eval_data, eval_pairs, load_pair
+from adain.geometry import resize_shorter
 from adain.io import load_image
 from adain.losses import image_metrics
 from adain.stylizer import Stylizer
 
 METRICS = ("content", "style", "gram")
 DEFAULT_BASELINE = Path("docs/eval/optimize_full.json")
-GRID_ROWS = 8  # pairs shown in the report's picture grid
+GRID_ROWS = 24  # pairs shown in the report's picture grid (the first ones)
+GRID_THUMB = 256  # shorter side the grid's images are kept at
 # the release targets
 RELEASE_TARGET = 1.0  # content and style loss each ≤ 1.0× the original's (mean over pairs)
 FULL_STYLE_TARGET = 1.5  # style loss ≤ 1.5× the baseline's at no more than its content loss
@@ -101,7 +106,8 @@ def evaluate(
     Returns:
         ``(results, images)``: ``results`` is the JSON-ready summary (pairs, means, ratios,
         comparison with the reference or baseline, target verdict); ``images`` holds, for the
-        first :data:`GRID_ROWS` pairs, ``(content, style, [reference,] output)``, each ``(3, H, W)``.
+        first :data:`GRID_ROWS` pairs, ``(content, style, [reference,] output)``, each ``(3, H, W)``
+        shrunk to a shorter side of at most :data:`GRID_THUMB`.
     """
     pairs = eval_pairs(set_name, eval_data(data), limit)
     size = size if set_name == "full" else 0
@@ -112,6 +118,7 @@ def evaluate(
     dev = stylizer.device
     rows: list[PairResult] = []
     images = []
+    load_start = os.getloadavg()[0]
     for index, pair in enumerate(tqdm(pairs, desc=f"eval {set_name} {method}", disable=not progress, dynamic_ncols=True)):
         content, style = load_pair(pair, size)
         if index == 0:
@@ -131,7 +138,8 @@ def evaluate(
             row.reference = image_metrics(encoder, reference[None].to(dev), c, s)
             row.ratio = {k: ours[k] / row.reference[k] for k in METRICS}
         if index < GRID_ROWS:
-            images.append((content, style, reference, output) if pair.reference is not None else (content, style, output))
+            shown = (content, style, reference, output) if pair.reference is not None else (content, style, output)
+            images.append(tuple(resize_shorter(x.cpu(), GRID_THUMB, enlarge=False) for x in shown))
         rows.append(row)
     results = {
         "set": set_name,
@@ -142,7 +150,9 @@ def evaluate(
         "decoder": shown_path(decoder_path),
         "decoder_steps": meta.get("steps"),
         "device": str(dev),
+        "hardware": hardware_name(dev) + cpu_features(dev),
         "torch_threads": torch.get_num_threads(),
+        "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         "mean": mean_of([r.ours for r in rows], METRICS + ("seconds",)),
         "pairs": [asdict(r) for r in rows],
     }

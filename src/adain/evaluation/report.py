@@ -33,6 +33,31 @@ def make_grid(rows: list[tuple[Tensor, ...]], labels: tuple[str, ...], cell: int
     return grid
 
 
+GRID_PIXELS = 1_500_000  # a larger grid gets smaller cells (the picture stays a few hundred KB)
+
+
+def grid_cell(rows: int, columns: int) -> int:
+    """Side of a grid cell: 256 px, smaller (down to 128) where ``rows`` × ``columns`` cells would pass :data:`GRID_PIXELS`."""
+    return max(128, min(256, int((GRID_PIXELS / max(rows * columns, 1)) ** 0.5)))
+
+
+def grid_rows(pairs: int) -> str:
+    """Which pairs the grid shows: ``every pair`` or ``the first 24 pairs``, numbered as in the tables."""
+    return ("every pair" if pairs <= GRID_ROWS else f"the first {GRID_ROWS} pairs") + ", numbered as in the tables"
+
+
+def machine_line(results: dict) -> str:
+    """``device: cpu, <CPU name> (2 threads; load average …)``: where the times were measured."""
+    line = f"device: {results['device']}"
+    if "hardware" in results:
+        line += f", {results['hardware']}"
+    line += f" ({results['torch_threads']} threads"
+    if "load_average" in results:
+        start, end = results["load_average"]
+        line += f"; 1-minute load average {start:.1f} at the start, {end:.1f} at the end"
+    return line + ")"
+
+
 def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.4g}"
 
@@ -45,8 +70,7 @@ def report_markdown(results: dict, command: str, grid_name: str = "grid.jpg") ->
         "",
         f"Command: `{command}`",
         "",
-        f"Decoder: `{results['decoder']}` (steps: {results['decoder_steps']}); device: {results['device']} "
-        f"({results['torch_threads']} threads); {results['pairs_evaluated']} pairs; "
+        f"Decoder: `{results['decoder']}` (steps: {results['decoder_steps']}); {machine_line(results)}; {results['pairs_evaluated']} pairs; "
         + ("images as released (512×512)" if release else f"shorter side {results['size']} px")
         + "; α = 1.",
         "",
@@ -108,7 +132,7 @@ def report_markdown(results: dict, command: str, grid_name: str = "grid.jpg") ->
         for i, p in enumerate(results["pairs"], 1):
             o = p["ours"]
             lines.append(f"| {i} | {p['name']} | {_fmt(o['content'])} | {_fmt(o['style'])} | {_fmt(o['gram'])} | {o['seconds']:.2f} |")
-        lines += ["", f"![content | style | ours]({grid_name})", "", "Grid (first pairs): content | style | ours."]
+        lines += ["", f"![content | style | ours]({grid_name})", "", f"Grid ({grid_rows(results['pairs_evaluated'])}): content | style | ours."]
     return "\n".join(lines) + "\n"
 
 
@@ -122,8 +146,7 @@ def methods_markdown(results: dict, command: str, grid_name: str = "grid.jpg") -
         "",
         f"Command: `{command}`",
         "",
-        f"Decoder: `{first['decoder']}` (steps: {first['decoder_steps']}); device: {first['device']} "
-        f"({first['torch_threads']} threads); {first['pairs_evaluated']} pairs; "
+        f"Decoder: `{first['decoder']}` (steps: {first['decoder_steps']}); {machine_line(first)}; {first['pairs_evaluated']} pairs; "
         + ("images as released (512×512)" if release else f"shorter side {first['size']} px")
         + "; α = 1; the same decoder for every method (trained for AdaIN).",
         "",
@@ -149,7 +172,7 @@ def methods_markdown(results: dict, command: str, grid_name: str = "grid.jpg") -
         cells = [" / ".join(_fmt(r["pairs"][i]["ours"][k]) for k in METRICS) for r in by_method.values()]
         lines.append(f"| {i + 1} | {name} | " + " | ".join(cells) + " |")
     columns = ["content", "style", *(["original"] if release else []), *by_method]
-    lines += ["", f"![{' | '.join(columns)}]({grid_name})", "", f"Grid: {' | '.join(columns)}."]
+    lines += ["", f"![{' | '.join(columns)}]({grid_name})", "", f"Grid ({grid_rows(first['pairs_evaluated'])}): {' | '.join(columns)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -168,7 +191,7 @@ def write_report(folder: str | Path, results: dict, images: list[tuple[Tensor, .
     outputs = list(results["methods"]) if "methods" in results else ["ours"]
     labels = ("content", "style", *(["original"] if release else []), *outputs)
     markdown = methods_markdown if "methods" in results else report_markdown
-    save_image(make_grid(images, labels), folder / "grid.jpg", quality=85)
+    save_image(make_grid(images, labels, cell=grid_cell(len(images), len(labels))), folder / "grid.jpg", quality=85)
     write_json(folder / "results.json", results)
     write_text_atomic(folder / "report.md", markdown(results, command))
     return folder / "report.md"

@@ -365,6 +365,8 @@ async function stylizeHere() {
   let inputs;
   try {
     inputs = checkedInputs();
+    const method = $("method").value;
+    if (method !== "adain") throw new Error(`the ${method} method runs on the server only; in this browser the method is adain`);
   } catch (err) {
     showError(err.message);
     return;
@@ -403,7 +405,11 @@ async function stylizeHere() {
       styleSize: state.limits.style_size,
     };
     for (const [i, s] of inputs.styles.entries()) {
-      job.styles.push({ key: sourceKey(s), image: local.imageToTensor(await decodeImage(s, `style ${i + 1} '${s.name}'`)) });
+      if (s.file && !s.url) {  // a style file: its statistics, checked against the exported encoder
+        job.styles.push({ key: sourceKey(s), label: s.file.name, stats: local.parseStyleFile(await s.file.arrayBuffer(), s.file.name, nets.manifest.encoder_identity) });
+      } else {
+        job.styles.push({ key: sourceKey(s), image: local.imageToTensor(await decodeImage(s, `style ${i + 1} '${s.name}'`)) });
+      }
     }
     if (inputs.useMask) job.masks = [local.canvasToMask(maskCanvas())];
     else if (inputs.styles.length > 1) job.weights = inputs.styles.map((s) => Number(s.weight));
@@ -463,6 +469,7 @@ async function init() {
     state.limits = info.limits;
     state.models = info.models ?? null;
     state.server = info.server ?? true;
+    $("texture").hidden = !state.server;  // textures are made by the server only
     setUpWhere();
     $("max-styles").textContent = info.limits.max_styles;
     const sizes = [...$("size").options];
