@@ -33,8 +33,8 @@ if [ -f "$BUNNY" ] && [ -f "$PHOTO" ]; then  # temporal consistency and frames/s
         run python benchmarks/video_temporal_frames.py "$src" --per-frame "$OUT/${name}_180.mp4" --max-frames "$frames" \
             | tee "$OUT/video_temporal_$name.md"
     done
-    run python benchmarks/video_temporal_frames.py "$OUT/pan.mp4" --per-frame "$OUT/pan_180.mp4" --max-frames 48 \
-        --side-by-side docs/img/video_temporal.webp
+    run python benchmarks/video_temporal_frames.py "$OUT/pan.mp4" --per-frame "$OUT/pan_180.mp4" --max-frames 40 \
+        --sbs-height 128 --side-by-side docs/img/video_temporal.webp
     run python benchmarks/video_temporal.py "$OUT/pan.mp4" --size 180 --max-frames 24 --no-metrics --warmup --out "$OUT/video" \
         | tee "$OUT/video_fps_180.md"
     run python benchmarks/video_temporal.py "$OUT/pan.mp4" --size 720 --max-frames 4 --no-metrics --warmup --out "$OUT/video" \
