@@ -12,6 +12,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,43 @@ BAD_FILES = {
     "bomb": (bomb_png, "over the limit"),
     "missing": (lambda p: p, "no such file"),
 }
+
+
+RATE = Fraction(12)  # frames per second of make_video
+
+
+def make_video(path: Path, *, frames: int = 6, size: tuple[int, int] = (48, 32), audio: bool = True, rotation: int = 0,
+               codec: str = "libx264") -> Path:
+    """A moving gradient ``size`` (W, H) at 12 fps, optionally with a 440 Hz tone (AAC) and a display rotation."""
+    import av
+
+    w, h = size
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(codec, rate=RATE)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
+        sound = out.add_stream("aac", rate=8000) if audio else None
+        yy, xx = np.mgrid[0:h, 0:w]
+        for i in range(frames):
+            rgb = np.stack([(xx * 5 + i * 20) % 256, (yy * 7) % 256, np.full_like(xx, 40 * i % 256)], -1).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if sound is not None:
+            t = np.arange(8000 * frames // 12) / 8000
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for k in range(0, len(samples) - 1023, 1024):
+                af = av.AudioFrame.from_ndarray(samples[None, k : k + 1024], format="fltp", layout="mono")
+                af.sample_rate, af.pts = 8000, k
+                for packet in sound.encode(af):
+                    out.mux(packet)
+            for packet in sound.encode():
+                out.mux(packet)
+    return path
 
 
 class Recorder:

@@ -135,6 +135,38 @@ def test_painted_mask_places_a_second_style(page, tmp_path):
     assert page.is_visible("#result") and page.is_hidden("#error"), page.text_content("#error")
 
 
+def test_style_file_tile(page, tmp_path, tiny_encoder):
+    """A style file (adain save-style) uploaded on the "your own" tile: a tile without a picture, sent to the
+    server as the style, and a file from another encoder refused with the server's one line."""
+    from adain.encoder import Encoder
+    from adain.stylefile import compute_style, save_style
+
+    painting = pil_to_tensor(Image.open(write_image(tmp_path / "wave.png", (32, 32), seed=4)))
+    ours = Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu")
+    save_style(compute_style(ours, painting, {"name": "wave.png", "sha256": "0" * 64}, 32), tmp_path / "wave.safetensors")
+    other = Stylizer(Decoder(width=0.0625), encoder=Encoder(weights="random"), device="cpu")  # other random weights
+    save_style(compute_style(other, painting, {"name": "wave.png", "sha256": "0" * 64}, 32), tmp_path / "alien.safetensors")
+
+    page.click("#contents .tile[data-name='coast']")
+    page.click("#styles .tile[title='hokusai']")  # unpick the first style: the file alone
+    page.set_input_files("#style-file", str(tmp_path / "wave.safetensors"))
+    tile = page.locator("#styles .tile[title='wave']")
+    assert "stats" in tile.get_attribute("class") and "selected" in tile.get_attribute("class")
+    assert tile.locator("img").count() == 0  # statistics only: nothing to show
+    page.select_option("#size", "256")
+    sent = stylize(page)
+    assert sent["style"] == "wave.safetensors" and "style_name" not in sent
+    assert (tmp_path / "wave.safetensors").read_bytes() in page.recorder.bodies[-1]
+    assert page.is_visible("#result") and page.is_hidden("#error"), page.text_content("#error")
+    assert page.evaluate("document.querySelector('#result').naturalWidth") == 512
+
+    page.click("#styles .tile[title='wave']")
+    page.set_input_files("#style-file", str(tmp_path / "alien.safetensors"))
+    stylize(page)
+    page.wait_for_selector("#error:not([hidden])")
+    assert "alien.safetensors': made with another encoder" in page.text_content("#error")
+
+
 def test_bad_upload_shows_the_error(page):
     page.set_input_files("#content-file", files=[{"name": "broken.png", "mimeType": "image/png", "buffer": b"this is not a picture"}])
     stylize(page)

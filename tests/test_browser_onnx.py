@@ -171,6 +171,36 @@ def test_mask_and_luminance_in_browser_match_the_server(page, tmp_path):
     assert differ(here, run(page, "server")) > 3 * TOLERANCE
 
 
+def test_style_file_in_browser_matches_the_server(page, encoder, tiny_models, tmp_path):
+    """A style file (adain save-style) on the "your own" tile: the page uses its relu4_1 statistics, checked
+    against the export's encoder, as the server does; a file from another encoder is refused in the page."""
+    from adain.encoder import Encoder
+    from adain.io import load_image
+    from adain.stylefile import compute_style, save_style
+
+    painting = load_image(write_image(tmp_path / "wave.png", (48, 40), seed=8))
+    ours = Stylizer(tiny_models[0], encoder=encoder, device="cpu", bf16=False, channels_last=False)
+    save_style(compute_style(ours, painting, {"name": "wave.png", "sha256": "0" * 64}, 48), tmp_path / "wave.safetensors")
+    choose(page, tmp_path, styles=["hokusai"], alpha=0.9)  # the first style, picked on loading, unpicked: the file alone
+    page.set_input_files("#style-file", str(tmp_path / "wave.safetensors"))
+    here = run(page, "browser")
+    there = run(page, "server")
+    check_picture(here)
+    assert differ(here, there) < TOLERANCE
+    page.click("#styles .tile[title='wave']")
+    page.click("#styles .tile[title='hokusai']")
+    assert differ(here, run(page, "server")) > 3 * TOLERANCE  # the style file's statistics matter: the test can tell
+
+    alien = Stylizer(tiny_models[0], encoder=Encoder(weights="random"), device="cpu", bf16=False)
+    save_style(compute_style(alien, painting, {"name": "wave.png", "sha256": "0" * 64}, 48), tmp_path / "alien.safetensors")
+    page.click("#styles .tile[title='hokusai']")
+    page.set_input_files("#style-file", str(tmp_path / "alien.safetensors"))
+    page.check("#where-browser")
+    page.click("#go")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error").startswith("alien.safetensors: made with another encoder (vgg19-relu4_1:")
+
+
 def test_models_fetched_once_and_cached(page):
     load = "async () => (await import('./static/local.js')).loadModels('models/manifest.json', 'static/', () => {}).then((m) => m.backend)"
     assert page.evaluate(load) == "wasm"

@@ -241,3 +241,124 @@ def test_onnx_stylizer_has_what_a_stylizer_has(exported, torch_stylizer):
     ours = OnnxStylizer(exported, threads=1)
     assert set(vars(torch_stylizer)) - set(vars(ours)) == set()
     assert set(torch_stylizer._modules) == {"encoder", "decoder"} and set(ours._modules) == set()
+
+
+# ---------------------------------------------------------------- style files, video and data sets on ONNX Runtime
+
+
+@pytest.fixture(scope="module")
+def lively(tmp_path_factory) -> tuple[Path, Stylizer]:
+    """An export of lively nets (outputs that vary with the inputs) and the torch Stylizer on the same nets."""
+    from helpers import lively_nets
+
+    encoder, decoder = lively_nets()
+    folder = tmp_path_factory.mktemp("lively")
+    export_onnx(folder, encoder=encoder, decoder=decoder)
+    return folder, Stylizer(decoder, encoder=encoder, device="cpu", bf16=False, channels_last=False)
+
+
+def _style_file(stylizer: Stylizer, folder: Path, name: str = "wave", seed: int = 4) -> Path:
+    from adain.io import load_image
+    from adain.stylefile import compute_style, save_style
+    from helpers import write_image
+
+    painting = load_image(write_image(folder / f"{name}.png", (32, 32), seed=seed))
+    path = folder / f"{name}.safetensors"
+    save_style(compute_style(stylizer, painting, {"name": f"{name}.png", "sha256": "0" * 64}, 0), path)
+    return path
+
+
+def test_style_files_on_onnxruntime(lively, tmp_path, capsys, one_thread):
+    """Style files are checked against the exported encoder (its manifest records the identity) and give torch's
+    result; an export that does not record it, or a file from another encoder, is one line."""
+    exported, torch_stylizer = lively
+    from adain.cli import main
+    from adain.encoder import Encoder
+    from adain.stylefile import read_style
+    from helpers import write_image
+
+    ours = OnnxStylizer(exported, threads=1)
+    assert ours.encoder_identity == torch_stylizer.encoder_identity
+    wave, other = read_style(_style_file(torch_stylizer, tmp_path)), read_style(_style_file(torch_stylizer, tmp_path, "other", seed=9))
+    content = torch.rand(3, 36, 44)
+    mine = ours.stylize(content, [wave.for_encoder(ours.encoder_identity)])
+    assert float((mine - torch_stylizer.stylize(content, [wave.for_encoder(torch_stylizer.encoder_identity)])).abs().max()) < 1e-4
+    assert float((mine - ours.stylize(content, [other.for_encoder(ours.encoder_identity)])).abs().mean()) > 1e-3
+
+    photo, out = write_image(tmp_path / "c.png", (40, 32)), tmp_path / "out.png"
+    args = ["stylize", "-c", str(photo), "-o", str(out), "--backend", "onnxruntime"]
+    assert main([*args, "-s", str(tmp_path / "wave.safetensors"), "--models", str(exported)]) == 0 and out.is_file()
+    alien = Stylizer(torch_stylizer.decoder, encoder=Encoder(weights="random"), device="cpu", bf16=False)
+    _style_file(alien, tmp_path, "alien")
+    earlier = copy_export(exported, tmp_path / "earlier")
+    manifest = json.loads((earlier / MANIFEST).read_text())
+    del manifest["encoder_identity"]
+    (earlier / MANIFEST).write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main([*args, "-s", str(tmp_path / "alien.safetensors"), "--models", str(exported)]) == 2
+    assert main([*args, "-s", str(tmp_path / "wave.safetensors"), "--models", str(earlier)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "alien.safetensors: made with another encoder" in err[0]
+    assert err[1] == f"adain stylize: error: {earlier / MANIFEST}: does not say which encoder it holds (an earlier export): export it again to use style files"
+
+
+def test_video_on_onnxruntime(lively, tmp_path, capsys, one_thread):
+    """adain video --backend onnxruntime: the same frames as torch's with a style file, weights, α, the
+    statistics stabiliser and the temporal blend; the record names the export."""
+    exported, torch_stylizer = lively
+    from adain.apps.video import stylize_video
+    from adain.apps.video_io import describe_video, read_frames
+    from adain.cli import main
+    from adain.stylefile import read_style
+    from helpers import make_video
+
+    clip = make_video(tmp_path / "in.mp4", frames=4, audio=False)
+    wave = read_style(_style_file(torch_stylizer, tmp_path))
+    painting = torch.rand(3, 32, 40, generator=torch.Generator().manual_seed(2))
+    frames = {}
+    for name, stylizer in (("torch", torch_stylizer), ("onnxruntime", OnnxStylizer(exported, threads=1))):
+        out = tmp_path / f"{name}.mp4"
+        stylize_video(clip, out, [painting, wave.for_encoder(stylizer.encoder_identity)], stylizer=stylizer, weights=[1, 3], alpha=0.8,
+                      stats_momentum=0.5, temporal="blend", crf=0, progress=False)
+        frames[name] = torch.cat(list(read_frames(out)))
+    assert frames["torch"].shape == frames["onnxruntime"].shape == (4, 3, 32, 48)
+    assert float((frames["torch"] - frames["onnxruntime"]).abs().max()) <= 2 / 255
+    assert float((frames["torch"][1:] - frames["torch"][:-1]).abs().mean()) > 2 / 255  # the frames differ: the comparison means something
+    assert describe_video(tmp_path / "onnxruntime.mp4")["made_by"]["precision"] == "fp32 (onnxruntime)"
+    out = tmp_path / "cli.mp4"
+    assert main(["video", str(clip), str(out), "--style", str(tmp_path / "wave.safetensors"), "--backend", "onnxruntime",
+                 "--models", str(exported), "--stabilize"]) == 0
+    assert "4 frames" in capsys.readouterr().out
+
+
+def test_dataset_on_onnxruntime(lively, tmp_path, capsys, one_thread):
+    """adain stylize-dataset --backend onnxruntime --no-losses: torch's outputs (paintings and style files);
+    with the losses (which need relu1_1 … relu3_1, not in the export) one line before anything is written."""
+    exported, torch_stylizer = lively
+    from adain.apps.dataset import DatasetOptions, stylize_dataset
+    from adain.cli import main
+    from adain.errors import UsageError
+    from adain.io import load_image
+    from helpers import write_image
+
+    for i in range(2):
+        write_image(tmp_path / "src" / f"c{i}.png", (40, 32), seed=i)
+    write_image(tmp_path / "styles" / "p.png", (32, 32), seed=7)
+    _style_file(torch_stylizer, tmp_path / "styles")
+    ours = OnnxStylizer(exported, threads=1)
+    with pytest.raises(UsageError, match=r"losses need the encoder's relu1_1 … relu4_1 features.*--no-losses"):
+        stylize_dataset(tmp_path / "src", tmp_path / "styles", tmp_path / "refused", stylizer=ours, progress=False)
+    assert not (tmp_path / "refused").exists()
+    opts = DatasetOptions(copies=3, losses=False, format="png")
+    for name, stylizer in (("torch", torch_stylizer), ("onnxruntime", ours)):
+        assert stylize_dataset(tmp_path / "src", tmp_path / "styles", tmp_path / name, opts, stylizer=stylizer, progress=False).written == 6
+    outputs = sorted(p.name for p in (tmp_path / "torch").glob("*.png"))
+    assert outputs == sorted(p.name for p in (tmp_path / "onnxruntime").glob("*.png")) and len(outputs) == 6
+    for name in outputs:
+        assert float((load_image(tmp_path / "torch" / name) - load_image(tmp_path / "onnxruntime" / name)).abs().max()) <= 1 / 255, name
+    assert float((load_image(tmp_path / "torch" / outputs[0]) - load_image(tmp_path / "torch" / outputs[1])).abs().mean()) > 1 / 255
+    args = ["stylize-dataset", str(tmp_path / "src"), str(tmp_path / "styles"), str(tmp_path / "cli"), "--backend", "onnxruntime", "--models", str(exported)]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip().startswith("adain stylize-dataset: error: the manifest's losses need")
+    assert main([*args, "--no-losses"]) == 0 and len(list((tmp_path / "cli").glob("*.png"))) == 2

@@ -185,6 +185,22 @@ def test_record_survives_the_format(fmt):
     assert back.info.get("icc_profile") == profiles.srgb_bytes()
 
 
+@pytest.mark.parametrize("frames", [1, 3])
+def test_record_added_to_gif_and_webp_files(frames):
+    """What the video writer does to FFmpeg's GIF and WebP files: the pictures stay the same, the record is read back."""
+    images = [solid((40 * k, 2, 3)) for k in range(frames)]
+    for fmt, add in (("GIF", lambda d: provenance.gif_with_comment(d, provenance.record_text(RECORD, ascii=True))),
+                     ("WEBP", lambda d: provenance.webp_with_xmp(d, provenance.to_xmp(RECORD), images[0].size))):
+        buf = io.BytesIO()
+        images[0].save(buf, format=fmt, save_all=True, append_images=images[1:], loop=0, duration=100, lossless=True)
+        back = Image.open(io.BytesIO(add(buf.getvalue())))
+        assert provenance.read_record(back) == RECORD, fmt
+        assert back.n_frames == frames and back.size == images[0].size and (frames == 1 or back.info["loop"] == 0)
+        for k in range(frames):
+            back.seek(k)
+            assert back.convert("RGB").getpixel((0, 0)) == images[k].getpixel((0, 0)), (fmt, k)
+
+
 def test_record_too_large_for_jpeg():
     with pytest.raises(ValueError, match="over JPEG"):
         provenance.save_options("JPEG", {"styles": ["x" * 70_000]}, b"", None)

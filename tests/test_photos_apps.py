@@ -14,9 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from adain import photo, profiles, provenance
+from adain import photo, profiles, provenance, stylefile
 from adain.cli import main
 from adain.io import load_image, load_photo, save_image
+from adain.ops import StyleStats
 from conftest import write_image
 from test_cli import assert_bad_input, fast_models, pair, run  # noqa: F401 (fast_models, pair: fixtures)
 from test_photos import GRAY, P3, camera_photo, heic_bytes
@@ -175,7 +176,7 @@ def test_broken_profile_and_missing_heif_extra_through_the_cli(tmp_path, pair, f
 def test_info_on_a_bad_file(tmp_path, capsys):
     (tmp_path / "x.jpg").write_text("hello")
     assert main(["info", str(tmp_path / "x.jpg")]) == 2
-    assert capsys.readouterr().err.strip() == f"adain info: error: {tmp_path / 'x.jpg'}: not a picture adain can read"
+    assert capsys.readouterr().err.strip() == f"adain info: error: {tmp_path / 'x.jpg'}: not a picture or video adain can read"
 
 
 # ---------------------------------------------------------------- style files
@@ -285,6 +286,40 @@ def test_dataset_takes_style_files_and_keeps_losses_on_resume(tmp_path, tiny_enc
     (tmp_path / "out" / "c1.png").unlink()
     again = stylize_dataset(tmp_path / "src", tmp_path / "styles", tmp_path / "out", stylizer=stylizer, progress=False)
     assert again.written == 1 and read_rows(again.manifest) == rows
+
+
+def test_dataset_losses_reuse_the_stylization_features(tmp_path, tiny_encoder):
+    """The losses cost one encoder pass per output: the content's features and the styles' statistics are the
+    stylization's own; the values are those of encoding the content again (sides a multiple of 8)."""
+    from adain.apps.dataset import DatasetOptions, audit, stylize_dataset
+    from adain.decoder import Decoder
+    from adain.losses import content_loss
+    from adain.stylefile import compute_style, encode_taps, save_style
+    from adain.stylizer import Stylizer
+
+    torch.manual_seed(0)
+    stylizer = Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu", bf16=False)
+    for i in range(3):
+        write_image(tmp_path / "src" / f"c{i}.png", (40, 32), seed=i)
+    for k in range(2):
+        painting = load_image(write_image(tmp_path / f"p{k}.png", (32, 32), seed=5 + k))
+        save_style(compute_style(stylizer, painting, {"name": f"p{k}.png", "sha256": "0" * 64}, 0), tmp_path / "styles" / f"p{k}.safetensors")
+    first_conv = next(m for m in stylizer.encoder.modules() if isinstance(m, torch.nn.Conv2d))
+    seen = []
+    first_conv.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape[0]))
+    for losses, passes in ((True, 3 * (1 + 2)), (False, 3)):
+        seen.clear()
+        stylize_dataset(tmp_path / "src", tmp_path / "styles", tmp_path / f"out{losses}", DatasetOptions(copies=2, losses=losses),
+                        stylizer=stylizer, progress=False)
+        assert sum(seen) == passes, (losses, seen)
+    content = load_image(tmp_path / "src" / "c0.png")
+    styles = [stylefile.read_style(tmp_path / "styles" / f"p{k}.safetensors") for k in range(2)]
+    outputs = torch.stack(list(stylizer.stylize_each(content, StyleStats.cat([s.stats() for s in styles]))))
+    rows = audit(stylizer, stylizer.content_features(content), outputs, styles)
+    again = encode_taps(stylizer, content[None])[-1]
+    for k, row in enumerate(rows):
+        assert row["content_loss"] == round(float(content_loss(encode_taps(stylizer, outputs[k : k + 1])[-1], again)), 6)
+    assert rows[0] != rows[1]
 
 
 # ---------------------------------------------------------------- server and video

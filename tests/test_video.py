@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
+import hashlib
+import json
 from pathlib import Path
 
 import av
@@ -26,47 +27,15 @@ from adain.controls import Controls
 from adain.io import InputError
 from adain.ops import StyleStats, adain_with_stats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
+from helpers import RATE, make_video
 
 HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
-RATE = Fraction(12)
 STYLE = [torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(7))]
 
 
 @pytest.fixture(scope="module")
 def stylizer(lively_stylizer) -> Stylizer:
     return lively_stylizer
-
-
-def make_video(path: Path, *, frames: int = 6, size: tuple[int, int] = (48, 32), audio: bool = True, rotation: int = 0,
-               codec: str = "libx264") -> Path:
-    """A moving gradient ``size`` (W, H) at 12 fps, optionally with a 440 Hz tone (AAC) and a display rotation."""
-    w, h = size
-    with av.open(str(path), "w") as out:
-        video = out.add_stream(codec, rate=RATE)
-        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
-        if rotation:
-            video.set_display_rotation(rotation)
-        sound = out.add_stream("aac", rate=8000) if audio else None
-        yy, xx = np.mgrid[0:h, 0:w]
-        for i in range(frames):
-            rgb = np.stack([(xx * 5 + i * 20) % 256, (yy * 7) % 256, np.full_like(xx, 40 * i % 256)], -1).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            for packet in video.encode(frame):
-                out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
-        if sound is not None:
-            t = np.arange(8000 * frames // 12) / 8000
-            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            for k in range(0, len(samples) - 1023, 1024):
-                af = av.AudioFrame.from_ndarray(samples[None, k : k + 1024], format="fltp", layout="mono")
-                af.sample_rate, af.pts = 8000, k
-                for packet in sound.encode(af):
-                    out.mux(packet)
-            for packet in sound.encode():
-                out.mux(packet)
-    return path
 
 
 def read_frames(path: Path) -> tuple[list, int]:
@@ -151,7 +120,7 @@ def test_stabilize_is_an_alias_of_temporal_blend(tmp_path: Path, capsys, monkeyp
     src = make_video(tmp_path / "in.mp4", frames=3, size=(32, 32), audio=False)
     seen = []
     monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((k["temporal"], k["momentum"])) or _result())
-    monkeypatch.setattr("adain.stylizer.Stylizer", lambda *a, **k: None)  # the networks are not needed here
+    monkeypatch.setattr("adain.cli.video.stylizer_from_args", lambda args: None)  # the networks are not needed here
     for args in (["--stabilize"], ["--stabilize", "0.6"], ["--temporal", "blend", "--momentum", "0.6"], ["--temporal", "flow"], []):
         assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", HOKUSAI, *args]) == 0
     assert seen == [("blend", 0.8), ("blend", 0.6), ("blend", 0.6), ("flow", None), ("none", None)]
@@ -299,7 +268,7 @@ def test_a_bundled_style_name_with_wct_is_its_painting(tmp_path: Path, monkeypat
     src = make_video(tmp_path / "in.mp4", frames=2, size=(32, 32), audio=False)
     seen = []
     monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((a[2], k["method"])) or _result())
-    monkeypatch.setattr("adain.stylizer.Stylizer", lambda *a, **k: None)  # the networks are not needed here
+    monkeypatch.setattr("adain.cli.video.stylizer_from_args", lambda args: None)  # the networks are not needed here
     assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", "hokusai", "--method", "wct"]) == 0
     (styles, method), = seen
     assert method == "wct" and isinstance(styles[0], torch.Tensor) and styles[0].shape[0] == 3  # the painting, not statistics
@@ -314,6 +283,35 @@ def test_cli_smoke_real_weights(tmp_path: Path, capsys):
     line = capsys.readouterr().out
     assert "3 frames" in line and "frames/s" in line and "flicker" in line
     assert probe(out).frames == 3
+    assert main(["info", str(out)]) == 0  # the record of how it was made, as for pictures
+    shown = capsys.readouterr().out
+    digest = hashlib.sha256(Path(HOKUSAI).read_bytes()).hexdigest()
+    assert f'styles: [{{"name": "hokusai.jpg", "sha256": "{digest}", "weight": 1.0}}]' in shown
+    assert "temporal: blend" in shown and "momentum: 0.8" in shown and "style_size: 64" in shown and "software: adain" in shown
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".gif", ".webp"])
+def test_outputs_record_how_they_were_made(tmp_path: Path, stylizer: Stylizer, suffix: str, capsys):
+    """The record of adain.provenance in the container (mp4/mkv: comment tag; GIF: comment; WebP: XMP);
+    the files stay what they were (frames, loop)."""
+    src = make_video(tmp_path / "in.mp4", frames=4, audio=False)
+    out = tmp_path / f"out{suffix}"
+    styles = [STYLE[0], STYLE[0].flip(-1)]
+    names = [{"name": "a.png", "sha256": "a" * 64}, {"name": "b.png", "sha256": "b" * 64}]
+    stylize_video(src, out, styles, stylizer=stylizer, weights=[3, 1], alpha=0.7, preserve_color="luminance", temporal="blend",
+                  momentum=0.5, sources=names, style_size=256, progress=False)
+    assert main(["info", str(out), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)[0]["made_by"]
+    assert record["styles"] == [{**names[0], "weight": 0.75}, {**names[1], "weight": 0.25}]
+    assert (record["alpha"], record["preserve_color"], record["method"], record["temporal"], record["momentum"]) == (0.7, "luminance", "adain", "blend", 0.5)
+    assert record["content"]["name"] == "in.mp4" and record["content"]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert record["output_size"] == [48, 32] and record["style_size"] == 256 and record["software"].startswith("adain ")
+    assert len(record["decoder"]) == 16 and record["encoder"].startswith("vgg19-relu4_1:")
+    if suffix in (".gif", ".webp"):
+        with Image.open(out) as img:
+            assert img.n_frames == 4 and img.info["loop"] == 0
+    else:
+        assert probe(out).frames in (0, 4)
 
 
 def test_methods_and_their_limits(tmp_path: Path, stylizer: Stylizer):

@@ -14,6 +14,7 @@ convolution weights at load time, so the network costs nothing extra.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -204,3 +205,22 @@ class Encoder(nn.Module):
     def encode(self, image: Tensor) -> Tensor:
         """relu4_1 features only, ``(N, 512, H/8, W/8)``."""
         return self(image, last="relu4_1")[-1]
+
+
+def fingerprint(module: nn.Module) -> str:
+    """SHA-256 of a module's weights (names and float32 values), 16 hex digits; cached on the module
+    (weights are frozen once loaded)."""
+    cached = getattr(module, "_adain_fingerprint", None)
+    if cached is None:
+        h = hashlib.sha256()
+        for name, tensor in sorted(module.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        cached = h.hexdigest()[:16]
+        object.__setattr__(module, "_adain_fingerprint", cached)  # a plain attribute, not a parameter or buffer
+    return str(cached)
+
+
+def encoder_identity(encoder: nn.Module) -> str:
+    """What a style file records of its encoder: ``vgg19-relu4_1:<fingerprint>``."""
+    return f"vgg19-{TAPS[-1]}:{fingerprint(encoder)}"

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from adain import __version__
 from adain.decoder import Decoder
-from adain.encoder import CAFFE_MEAN_BGR, Encoder
+from adain.encoder import CAFFE_MEAN_BGR, Encoder, encoder_identity
 from adain.errors import AdainError, InputError, UsageError
 from adain.ops import EPS
 
@@ -141,8 +141,9 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def build_manifest(folder: Path, precision: str, decoder: Decoder) -> dict:
-    """The manifest of an export folder whose model files are written (sizes and digests read from them)."""
+def build_manifest(folder: Path, precision: str, encoder: Encoder, decoder: Decoder) -> dict:
+    """The manifest of an export folder whose model files are written (sizes and digests read from them);
+    ``encoder_identity`` is the torch encoder's (style files made with it work with the export)."""
     import onnx
     import onnxruntime
 
@@ -172,6 +173,7 @@ def build_manifest(folder: Path, precision: str, decoder: Decoder) -> dict:
         "features": {"tap": "relu4_1", "channels": 512, "stride": 8, "adain_eps": EPS},
         "output": {"range": [0.0, 1.0], "clamp": "clip the decoder's output to [0, 1]"},
         "decoder": getattr(decoder, "metadata", {"width": decoder.width}),
+        "encoder_identity": encoder_identity(encoder),
         "files": files,
     }
 
@@ -225,7 +227,7 @@ def export_onnx(
             convert_precision(tmp / name, precision)
             if check:
                 onnx.checker.check_model(str(tmp / name), full_check=True)
-        manifest = build_manifest(tmp, precision, decoder)
+        manifest = build_manifest(tmp, precision, encoder, decoder)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         for name in (*FILES.values(), MANIFEST):
             shutil.move(str(tmp / name), str(folder / name))

@@ -133,6 +133,24 @@ class OnnxStylizer(Stylizer):
         """The CPU: ONNX Runtime's sessions take and give CPU arrays."""
         return torch.device("cpu")
 
+    @property
+    def encoder_identity(self) -> str:
+        """The exported encoder's identity, as its manifest records it (style files are checked against it).
+
+        Raises:
+            ExportError: an export that does not record it (made by an earlier adain).
+        """
+        identity = self.manifest.get("encoder_identity")
+        if not isinstance(identity, str):
+            raise ExportError(f"{self.networks.folder / MANIFEST}: does not say which encoder it holds (an earlier export): "
+                              "export it again to use style files")
+        return identity
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        """``("relu4_1",)``: the export holds the encoder to relu4_1 only."""
+        return ("relu4_1",)
+
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -142,7 +160,7 @@ def make_stylizer(
     *,
     models: str | Path | None = None,
     decoder: str | Path | None = None,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     bf16: bool | None = None,
     threads: int | None = None,
 ) -> Stylizer:
@@ -160,6 +178,6 @@ def make_stylizer(
         raise UsageError("the onnxruntime backend needs an export folder (--models DIR; make one with: adain export --format onnx --output DIR)")
     if decoder is not None:
         raise UsageError("the onnxruntime backend takes the decoder from the export folder: export the decoder you want (adain export --decoder FILE)")
-    if device not in ("auto", "cpu"):
+    if str(device) not in ("auto", "cpu"):
         raise UsageError(f"the onnxruntime backend runs on the CPU, not on {device!r}")
     return OnnxStylizer(models, threads=threads)

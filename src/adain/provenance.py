@@ -9,7 +9,10 @@ is stored:
 * PNG: an ``iTXt`` chunk ``adain`` (and ``Software``);
 * JPEG, WebP, AVIF: an XMP packet, property ``adain:Provenance``, and
   ``xmp:CreatorTool``;
-* all of them: the EXIF ``Software`` tag.
+* all of them: the EXIF ``Software`` tag;
+* videos: MP4/MOV/MKV the container's ``comment`` tag, animated GIF a comment
+  extension, animated WebP an XMP chunk (:func:`gif_with_comment`,
+  :func:`webp_with_xmp`; ``adain video`` writes them).
 
 Nothing in the record depends on the time or the machine, so the same inputs
 give the same file.
@@ -68,9 +71,25 @@ def source_entry(path: str | Path, **extra: object) -> dict:
     return {"name": path.name, "sha256": file_sha256(path), **extra}
 
 
+def record_text(record: dict, *, ascii: bool = False) -> str:
+    """The record as compact JSON, the one text every format stores (``ascii``: non-ASCII characters escaped)."""
+    return json.dumps(record, ensure_ascii=ascii, separators=(",", ":"))
+
+
+def parse_record(text: str | bytes | None) -> dict | None:
+    """:func:`record_text`'s JSON → the record, or ``None`` (no text, or not a record)."""
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def to_xmp(record: dict) -> bytes:
     """An XMP packet holding ``record`` as JSON in ``adain:Provenance``."""
-    text = escape(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    text = escape(record_text(record))
     tool = escape(str(record.get("software", software())), {'"': "&quot;"})
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
@@ -90,9 +109,47 @@ def from_xmp(packet: bytes | str) -> dict | None:
         return None
     try:
         node = ET.fromstring(packet[start : end + len("</x:xmpmeta>")]).find(f".//{{{XMP_NS}}}Provenance")
-        return json.loads(node.text) if node is not None and node.text else None
-    except (ET.ParseError, json.JSONDecodeError):
+    except ET.ParseError:
         return None
+    return None if node is None else parse_record(node.text)
+
+
+def gif_with_comment(data: bytes, text: str) -> bytes:
+    """A GIF file's bytes with a comment extension holding ``text`` (ASCII), placed after the global
+    colour table and the application extensions (the loop count), before the first frame.
+
+    Raises:
+        ValueError: not a GIF, or ``text`` not ASCII.
+    """
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        raise ValueError("not a GIF file")
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    while data[pos : pos + 2] == b"\x21\xff":  # application extension: label, then sub-blocks up to a 0 byte
+        pos += 2
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    raw = text.encode("ascii")
+    blocks = b"".join(bytes([len(raw[i : i + 255])]) + raw[i : i + 255] for i in range(0, len(raw), 255))
+    return b"GIF89a" + data[6:pos] + b"\x21\xfe" + blocks + b"\x00" + data[pos:]
+
+
+def webp_with_xmp(data: bytes, xmp: bytes, size: tuple[int, int]) -> bytes:
+    """A WebP file's bytes with an ``XMP`` chunk holding ``xmp``; a simple (one-frame) file of ``size``
+    ``(W, H)`` gets the extended format's ``VP8X`` header that metadata needs.
+
+    Raises:
+        ValueError: not a WebP file.
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise ValueError("not a WebP file")
+    if data[12:16] == b"VP8X":
+        head, chunks = data[12:20] + bytes([data[20] | 0x04]) + data[21:30], data[30:]  # flags: XMP present
+    else:
+        canvas = (size[0] - 1).to_bytes(3, "little") + (size[1] - 1).to_bytes(3, "little")
+        head, chunks = b"VP8X" + (10).to_bytes(4, "little") + b"\x04\x00\x00\x00" + canvas, data[12:]
+    body = b"WEBP" + head + chunks + b"XMP " + len(xmp).to_bytes(4, "little") + xmp + b"\x00" * (len(xmp) % 2)
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
 
 
 def save_options(fmt: str, record: dict | None, exif: bytes, icc: bytes | None) -> dict:
@@ -110,7 +167,7 @@ def save_options(fmt: str, record: dict | None, exif: bytes, icc: bytes | None) 
         return opts
     if fmt == "PNG":
         info = PngImagePlugin.PngInfo()
-        info.add_itxt(PNG_KEY, json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        info.add_itxt(PNG_KEY, record_text(record))
         info.add_text("Software", str(record.get("software", software())))
         opts["pnginfo"] = info
     elif fmt in ("JPEG", "WEBP", "AVIF", "HEIF"):
@@ -123,12 +180,9 @@ def save_options(fmt: str, record: dict | None, exif: bytes, icc: bytes | None) 
 
 def read_record(img: Image.Image) -> dict | None:
     """The record stored in an opened picture, or ``None``."""
-    text = img.info.get(PNG_KEY)
-    if isinstance(text, str):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            return None
+    for key in (PNG_KEY, "comment"):  # PNG iTXt, GIF comment
+        if img.info.get(key):
+            return parse_record(img.info[key])
     for key in ("xmp", "XML:com.adobe.xmp"):
         if img.info.get(key):
             record = from_xmp(img.info[key])
@@ -188,6 +242,7 @@ def describe_file(path: str | Path) -> dict:
         camera = " ".join(str(exif[t]).strip() for t in (0x010F, 0x0110) if t in exif)
         return {
             "file": str(path), "format": img.format, "size": list(img.size), "mode": img.mode,
+            "frames": frames if (frames := getattr(img, "n_frames", 1)) > 1 else None,
             "profile": describe(img.info.get("icc_profile")),
             "camera": camera or None, "taken": str(when) if when else None,
             "orientation": exif.get(ORIENTATION), "gps": GPS_IFD in exif,

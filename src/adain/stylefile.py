@@ -32,8 +32,8 @@ from torch import Tensor, nn
 
 from adain.atomic import atomic_path
 from adain.device import autocast_for
-from adain.encoder import TAPS
-from adain.errors import InputError
+from adain.encoder import TAPS, encoder_identity
+from adain.errors import InputError, UsageError
 from adain.ops import StyleStats, mean_std
 from adain.provenance import software
 
@@ -45,25 +45,6 @@ CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
 
 class StyleFileError(InputError):
     """A style file that cannot be used (the message names it)."""
-
-
-def fingerprint(module: nn.Module) -> str:
-    """SHA-256 of a module's weights (names and float32 values), 16 hex digits; cached on the module
-    (weights are frozen once loaded)."""
-    cached = getattr(module, "_adain_fingerprint", None)
-    if cached is None:
-        h = hashlib.sha256()
-        for name, tensor in sorted(module.state_dict().items()):
-            h.update(name.encode())
-            h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-        cached = h.hexdigest()[:16]
-        object.__setattr__(module, "_adain_fingerprint", cached)  # a plain attribute, not a parameter or buffer
-    return str(cached)
-
-
-def encoder_identity(encoder: nn.Module) -> str:
-    """What a style file records of its encoder: ``vgg19-relu4_1:<fingerprint>``."""
-    return f"vgg19-{TAPS[-1]}:{fingerprint(encoder)}"
 
 
 @dataclass
@@ -91,13 +72,14 @@ class StyleFile:
         """relu4_1 statistics, ``(1, 512, 1, 1)`` mean and std (what AdaIN uses)."""
         return StyleStats(self.means["relu4_1"].view(1, -1, 1, 1), self.stds["relu4_1"].view(1, -1, 1, 1))
 
-    def for_encoder(self, encoder: nn.Module) -> StyleStats:
-        """:meth:`stats`, after checking that ``encoder`` is the one that computed them.
+    def for_encoder(self, encoder: nn.Module | str) -> StyleStats:
+        """:meth:`stats`, after checking that ``encoder`` (a module, or its :func:`encoder_identity`,
+        e.g. :attr:`Stylizer.encoder_identity`) is the one that computed them.
 
         Raises:
             StyleFileError: made with another encoder.
         """
-        mine = encoder_identity(encoder)
+        mine = encoder if isinstance(encoder, str) else encoder_identity(encoder)
         if self.encoder != mine:
             raise StyleFileError(f"{self.label}: made with another encoder ({self.encoder}; this one is {mine}): make it again with adain save-style")
         return self.stats()
@@ -209,13 +191,29 @@ class Runner(Protocol):
     @property
     def memory_format(self) -> torch.memory_format: ...
     @property
+    def encoder_identity(self) -> str: ...
+    @property
     def encoder(self) -> nn.Module: ...
+    @property
+    def taps(self) -> tuple[str, ...]: ...
+
+
+def has_every_tap(stylizer: Runner) -> bool:
+    """Whether a Stylizer's networks give every tap relu1_1 … relu4_1 (an ONNX export gives relu4_1 only)."""
+    return set(TAPS) <= set(stylizer.taps)
 
 
 @torch.no_grad()
 def encode_taps(stylizer: Runner, images: Tensor) -> list[Tensor]:
     """Features of ``(N, 3, H, W)`` at every tap (relu1_1 … relu4_1), float32, unpadded, run as the
-    Stylizer runs its encoder (device, precision, memory format)."""
+    Stylizer runs its encoder (device, precision, memory format).
+
+    Raises:
+        UsageError: networks without those taps (an ONNX export).
+    """
+    if not has_every_tap(stylizer):
+        raise UsageError(f"the networks give {', '.join(stylizer.taps)} only (an ONNX export): the statistics of every tap "
+                         "need the torch encoder (--backend torch)")
     x = images.to(stylizer.device).contiguous(memory_format=stylizer.memory_format)
     with autocast_for(stylizer.device, stylizer.bf16):
         return [f.float() for f in stylizer.encoder(x)]
@@ -233,7 +231,7 @@ def compute_style(stylizer: Runner, image: Tensor, source: dict, style_size: int
     means = {t: m.flatten().cpu() for t, (m, _) in zip(TAPS, stats)}
     stds = {t: s.flatten().cpu() for t, (_, s) in zip(TAPS, stats)}
     name = Path(source["name"]).stem
-    return StyleFile(name, source["name"], means, stds, [{**source, "weight": 1.0}], encoder_identity(stylizer.encoder), style_size)
+    return StyleFile(name, source["name"], means, stds, [{**source, "weight": 1.0}], stylizer.encoder_identity, style_size)
 
 
 def describe_style(path: str | Path) -> dict:

@@ -18,7 +18,7 @@ from adain.color import PreserveColor, color_outputs, content_inputs, style_inpu
 from adain.controls import Controls, feature_grid, target_features
 from adain.decoder import Decoder, load_decoder
 from adain.device import auto_bf16, autocast_for, pick_device
-from adain.encoder import Encoder
+from adain.encoder import Encoder, encoder_identity
 from adain.errors import UsageError
 from adain.geometry import check_image, check_unit_range, pad_to_multiple
 from adain.methods import check_method, check_varies, style_statistics
@@ -85,6 +85,16 @@ class Stylizer(nn.Module):
     def device(self) -> torch.device:
         """The device the networks are on (that of the decoder's weights)."""
         return next(self.decoder.parameters()).device
+
+    @property
+    def encoder_identity(self) -> str:
+        """Which encoder this is, as style files record it (:func:`adain.encoder.encoder_identity`)."""
+        return encoder_identity(self.encoder)
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        """The encoder's taps this Stylizer can compute (``relu1_1`` … ``relu4_1``; an ONNX export: ``relu4_1`` only)."""
+        return tuple(self.encoder.taps)
 
     @torch.no_grad()
     def encode(self, images: Tensor, *, pad: bool = True) -> Tensor:
@@ -197,8 +207,15 @@ class Stylizer(nn.Module):
         return self.stylize_batch(content[None], stats, c)[0]
 
     @torch.no_grad()
+    def content_features(self, content: Tensor, preserve_color: PreserveColor | None = None) -> Tensor:
+        """The relu4_1 features a stylization of ``content`` ``(3, H, W)`` starts from, ``(1, 512, ⌈H/8⌉, ⌈W/8⌉)``
+        (of its luminance with ``preserve_color="luminance"``)."""
+        return self.encode(content_inputs(check_image(content, "content")[None], preserve_color))
+
+    @torch.no_grad()
     def stylize_each(
-        self, content: Tensor, styles: list[Tensor] | StyleStats, controls: Controls | None = None, **given: Any
+        self, content: Tensor, styles: list[Tensor] | StyleStats, controls: Controls | None = None, *,
+        features: Tensor | None = None, **given: Any
     ) -> Iterator[Tensor]:
         """Stylize one image with each style in turn (the content is encoded once).
 
@@ -211,6 +228,8 @@ class Stylizer(nn.Module):
             controls, given: ``alpha``, ``preserve_color`` and ``method`` as in :meth:`stylize`
                 (each output has one style, so no weights or masks; ``method=None``: AdaIN, or the
                 method the given statistics were encoded for).
+            features: the content's relu4_1 features if the caller has them already, as
+                :meth:`content_features` gives them, ``(1, 512, ⌈H/8⌉, ⌈W/8⌉)`` (saves the encoder pass).
 
         Yields:
             K images ``(3, H, W)`` in [0, 1], one per style, in order.
@@ -227,8 +246,11 @@ class Stylizer(nn.Module):
             stats = styles
         else:
             stats = self.style_stats(list(styles), c.method or "adain", preserve_color=c.preserve_color, reference=content)
-        feats = self.encode(content_inputs(content[None], c.preserve_color))
+        feats = self.content_features(content, c.preserve_color) if features is None else features
         size = (content.shape[-2], content.shape[-1])
+        grid = (-(-size[0] // 8), -(-size[1] // 8))
+        if feats.dim() != 4 or feats.shape[0] != 1 or tuple(feats.shape[-2:]) != grid:
+            raise UsageError(f"features {tuple(feats.shape)} are not those of a {size[1]}x{size[0]} content (1, C, {grid[0]}, {grid[1]})")
         for k in range(len(stats)):
             t = target_features(feats, stats[k], alpha=c.alpha)
             yield color_outputs(self.decode(t, size).cpu(), content[None], c.preserve_color)[0]

@@ -13,7 +13,8 @@ interruptions. A manifest (CSV) records content → style for every output.
   ``torchrun`` the rank and world size come from the environment.
 * Unreadable images are listed in the manifest and the report, not fatal.
 * Auditable: the manifest has each output's content and style loss (as
-  ``adain eval`` measures them; one more encoder pass per output, skip it with
+  ``adain eval`` measures them, from the content features and style statistics the
+  stylization computed, and one encoder pass per output; skip it with
   ``losses=False``) and flags outliers: near-uniform outputs, and losses far
   above the run's median.
 * Styles may be paintings or style files (``.safetensors``); outputs carry the
@@ -51,6 +52,7 @@ from adain.stylefile import (
     StyleFile,
     compute_style,
     encode_taps,
+    has_every_tap,
     is_style_file,
     read_style,
 )
@@ -180,19 +182,26 @@ def output_relpath(rel: Path, copy: int, copies: int, fmt: str | None) -> Path:
 
 
 @torch.no_grad()
-def audit(stylizer: Stylizer, content: Tensor, outputs: Tensor, styles: list[StyleFile]) -> list[dict]:
+def audit(stylizer: Stylizer, content_features: Tensor, outputs: Tensor, styles: list[StyleFile]) -> list[dict]:
     """Content and style loss of each output, as ``adain eval`` measures them, and its flags.
 
+    The content's features and the styles' statistics are those the stylization used;
+    only the outputs go through the encoder (once, all taps).
+
     Args:
-        content: ``(3, H, W)``; outputs: ``(K, 3, H, W)``, one per style in ``styles``.
+        content_features: the content's relu4_1 features ``(1, 512, h, w)`` as the stylization
+            computed them (:meth:`Stylizer.content_features`, padded to a multiple of 8: cropped
+            here to the outputs' unpadded grid).
+        outputs: ``(K, 3, H, W)``, one per style in ``styles``.
 
     Returns:
         K dicts ``{"content_loss", "style_loss", "flags"}``: content loss = mse of
         relu4_1 features of output and content; style loss = Σ over relu1_1 …
         relu4_1 of ‖Δμ‖₂ + ‖Δσ‖₂; flag ``uniform`` for a near-uniform output.
     """
-    c = encode_taps(stylizer, content[None])[-1]
     taps = encode_taps(stylizer, outputs)
+    h, w = taps[-1].shape[-2:]
+    c = content_features[..., :h, :w].to(taps[-1])
     rows = []
     for k, style in enumerate(styles):
         out_taps = [t[k : k + 1] for t in taps]
@@ -266,15 +275,17 @@ def check_settings(out: Path, settings: dict) -> None:
 
 class StyleBank:
     """Styles (paintings or style files), checked once, encoded on first use and kept: as :class:`StyleFile`
-    for ``adain``, as :class:`StyleStats` for the other methods (which need the paintings)."""
+    (every tap) for ``adain`` with ``losses`` (the style loss needs them) or from a style file, else as the
+    method's :class:`StyleStats` (which need the paintings for the other methods)."""
 
-    def __init__(self, files: list[Path], stylizer: Stylizer, style_size: int, warn: Callable[[str], None], method: str = "adain") -> None:
-        self.files, self.stylizer, self.style_size, self.method = [], stylizer, style_size, method
+    def __init__(self, files: list[Path], stylizer: Stylizer, style_size: int, warn: Callable[[str], None], method: str = "adain",
+                 losses: bool = True) -> None:
+        self.files, self.stylizer, self.style_size, self.method, self.losses = [], stylizer, style_size, method, losses
         self.failed: list[tuple[str, str]] = []
         for f in files:  # read every file up front so the pool, and so the draw, is the same in every process
             try:
                 if is_style_file(f):
-                    read_style(f).for_encoder(stylizer.encoder)
+                    read_style(f).for_encoder(stylizer.encoder_identity)
                 else:
                     check_planned(f, style_size, enlarge=False)
                     load_image(f)
@@ -284,28 +295,35 @@ class StyleBank:
                 warn(f"{exc} (style skipped)")
         if not self.files:
             raise InputError("no readable style image")
-        self.cache: dict[int, tuple[StyleFile, dict]] = {}
+        self.cache: dict[int, StyleFile] = {}
+        self.entries: dict[int, dict] = {}
         self.method_cache: dict[int, StyleStats] = {}
 
-    def style(self, i: int) -> tuple[StyleFile, dict]:
-        """Style ``i``: its statistics at every tap, and its entry in an output's record."""
+    def entry(self, i: int) -> dict:
+        """Style ``i``'s entry in an output's record (name and SHA-256)."""
+        if i not in self.entries:
+            self.entries[i] = style_entry(self.files[i])
+        return self.entries[i]
+
+    def style(self, i: int) -> StyleFile:
+        """Style ``i``: its statistics at every tap."""
         if i not in self.cache:
             f = self.files[i]
             if is_style_file(f):
-                style = read_style(f)
+                self.cache[i] = read_style(f)
             else:
-                style = compute_style(self.stylizer, prepare(load_image(f), self.style_size, enlarge=False), source_entry(f), self.style_size)
-            self.cache[i] = style, style_entry(f)
+                self.cache[i] = compute_style(self.stylizer, prepare(load_image(f), self.style_size, enlarge=False), source_entry(f), self.style_size)
         return self.cache[i]
 
     def stats(self, indices: list[int]) -> StyleStats:
         """Encoded styles for ``indices`` → :class:`StyleStats` (K styles, for the run's method)."""
-        if self.method == "adain":
-            return StyleStats.cat([self.style(i)[0].stats() for i in indices])
-        return StyleStats.cat([self.method_stats(i) for i in indices])
+        return StyleStats.cat([
+            self.style(i).stats() if self.method == "adain" and (self.losses or is_style_file(self.files[i])) else self.method_stats(i)
+            for i in indices
+        ])
 
     def method_stats(self, i: int) -> StyleStats:
-        """Style ``i`` encoded for a method other than adain (paintings only: a style file holds adain statistics)."""
+        """Style ``i`` encoded by the stylizer for the run's method (paintings only: a style file holds adain statistics)."""
         if i not in self.method_cache:
             f = self.files[i]
             if is_style_file(f):
@@ -389,10 +407,13 @@ def stylize_dataset(
             if o in seen:
                 raise InputError(f"{out / o}: both {src / seen[o]} and {src / r} would be written here; rename one or use --format")
             seen[o] = r
+    stylizer = stylizer or Stylizer()
+    if opts.losses and not has_every_tap(stylizer):
+        raise UsageError("the manifest's losses need the encoder's relu1_1 … relu4_1 features, an ONNX export gives relu4_1 only: "
+                         "skip them (--no-losses) or use the torch backend")
     make_folder(out)
     check_settings(out, {**opts.settings(), "styles": [str(s.relative_to(styles)) for s in style_files]})
-    stylizer = stylizer or Stylizer()
-    bank = StyleBank(style_files, stylizer, opts.style_size, warn, opts.method)
+    bank = StyleBank(style_files, stylizer, opts.style_size, warn, opts.method, opts.losses)
     report = DatasetReport(failed=list(bank.failed), failed_styles=len(bank.failed), styles=len(style_files))
     report.manifest = out / ("manifest.csv" if n == 1 else f"manifest-{i}-of-{n}.csv")
     earlier = read_manifest(report.manifest)  # the losses of outputs an interrupted run wrote
@@ -413,19 +434,21 @@ def stylize_dataset(
                 check_planned(contents[j], opts.size, crop=opts.crop)
                 raw, info = load_photo(contents[j])
                 content = prepare(raw, opts.size, opts.crop)
-                picked = [bank.style(picks[k]) for k in todo]
                 stats = bank.stats([picks[k] for k in todo])
+                measured_against = [bank.style(picks[k]) for k in todo] if opts.losses else []
             except InputError as exc:
                 report.failed.append((str(contents[j]), str(exc)))
                 warn(f"{exc} (skipped)")
                 status.update({k: f"error: {exc}" for k in todo})
             else:
-                images = list(stylizer.stylize_each(content, stats, opts.controls()))
-                audits = audit(stylizer, content, torch.stack(images), [s for s, _ in picked]) if opts.losses else [{}] * len(todo)
+                features = stylizer.content_features(content)
+                images = list(stylizer.stylize_each(content, stats, opts.controls(), features=features))
+                audits = audit(stylizer, features, torch.stack(images), measured_against) if opts.losses else [{}] * len(todo)
                 entry = source_entry(contents[j])
-                for k, image, (_, style), measured in zip(todo, images, picked, audits):
+                for k, image, measured in zip(todo, images, audits):
                     found[k] = measured
-                    meta = output_meta(stylizer, meta_opts, content=entry, info=info, styles=[style], size=(image.shape[-2], image.shape[-1]))
+                    meta = output_meta(stylizer, meta_opts, content=entry, info=info, styles=[bank.entry(picks[k])],
+                                       size=(image.shape[-2], image.shape[-1]))
                     save_image(image, out / outputs[j][k], opts.quality, meta)
                     report.written += 1
         for k in range(opts.copies):

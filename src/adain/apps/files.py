@@ -24,6 +24,7 @@ from tqdm import tqdm
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
 from adain.device import memory_budget
+from adain.encoder import fingerprint
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare, prepared_shape, resize_shorter
 from adain.io import (
@@ -52,8 +53,6 @@ from adain.stylefile import (
     StyleFile,
     bundled_styles,
     compute_style,
-    encoder_identity,
-    fingerprint,
     is_style_file,
     read_style,
 )
@@ -235,7 +234,7 @@ def encode_styles(paths: list[str | Path], opts: StylizeOptions, stylizer: Styli
     out = []
     for path, style in zip(paths, styles):
         if isinstance(style, StyleFile):
-            style.for_encoder(stylizer.encoder)
+            style.for_encoder(stylizer.encoder_identity)
             out.append(style)
         else:
             out.append(compute_style(stylizer, style, source_entry(find_style(path)), opts.style_size))
@@ -252,7 +251,7 @@ def check_preserve(styles: list[Style], opts: StylizeOptions) -> None:
 def network_styles(styles: list[Style], stylizer: Stylizer) -> list:
     """Styles as :meth:`Stylizer.stylize` takes them: paintings as they are, style files' statistics
     (checked against the stylizer's encoder)."""
-    return [s.for_encoder(stylizer.encoder) if isinstance(s, StyleFile) else s for s in styles]
+    return [s.for_encoder(stylizer.encoder_identity) if isinstance(s, StyleFile) else s for s in styles]
 
 
 def load_content(path: str | Path, opts: StylizeOptions, tile: int | str = 0) -> tuple[Tensor, PhotoInfo]:
@@ -269,10 +268,11 @@ def model_entry(stylizer: Stylizer) -> dict:
         manifest = getattr(stylizer, "manifest", {}) or {}
         files = manifest.get("files", {})
         return {"decoder": str(files.get("decoder", {}).get("sha256", "onnx"))[:16], "decoder_steps": (manifest.get("decoder") or {}).get("steps"),
-                "encoder": str(files.get("encoder", {}).get("sha256", "onnx"))[:16], "precision": "fp32 (onnxruntime)"}
+                "encoder": manifest.get("encoder_identity") or str(files.get("encoder", {}).get("sha256", "onnx"))[:16],
+                "precision": f"{manifest.get('precision', 'fp32')} (onnxruntime)"}
     meta = getattr(stylizer.decoder, "metadata", {}) or {}
     return {"decoder": fingerprint(stylizer.decoder), "decoder_steps": meta.get("steps"),
-            "encoder": encoder_identity(stylizer.encoder), "precision": "bf16" if stylizer.bf16 else "fp32"}
+            "encoder": stylizer.encoder_identity, "precision": "bf16" if stylizer.bf16 else "fp32"}
 
 
 def output_meta(

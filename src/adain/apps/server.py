@@ -335,7 +335,7 @@ class Service:
             def encode(source: Source = source) -> StyleStats:
                 style_file = read_style_file(source, job.preserve_color)
                 if style_file is not None:
-                    return style_file.for_encoder(self.stylizer.encoder)
+                    return style_file.for_encoder(self.stylizer.encoder_identity)
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
                 style = resize_shorter(style, self.limits.style_size, enlarge=False)
                 try:

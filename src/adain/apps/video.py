@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from adain.apps.files import model_entry
 from adain.apps.files import read_masks as read_file_masks
 from adain.apps.temporal import STRATEGIES, FlowBlend, TemporalBlend
 from adain.apps.video_io import VideoInfo, VideoReader, VideoWriter, frames_to_tensor, output_format, probe
@@ -43,6 +44,7 @@ from adain.errors import InputError, UsageError
 from adain.geometry import resize_shorter, resized_shape
 from adain.io import check_not_an_input
 from adain.ops import StyleStats, mean_std, rebase_stats
+from adain.provenance import software, source_entry
 from adain.stylizer import Stylizer
 from adain.tiling import stylize_memory
 
@@ -209,6 +211,29 @@ def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor | Style
     return FrameStyle(stats, dataclasses.replace(controls, masks=frame_masks))
 
 
+def video_record(stylizer: Stylizer, src: Path, info: VideoInfo, controls: Controls, styles: list[dict], size: tuple[int, int],
+                 **settings: object) -> dict:
+    """How a stylized video was made, as :mod:`adain.provenance` records it for pictures.
+
+    Args:
+        src, info: the input video and its :func:`~adain.video_io.probe`.
+        controls: the style controls (masks ``(K, H, W)`` or ``None``).
+        styles: each style's entry (name and SHA-256, :func:`adain.apps.files.style_entry`); the
+            weights of ``controls`` are added to them.
+        size: ``(H, W)`` of the output frames.
+        settings: the temporal mode and the other settings, recorded as given.
+    """
+    weights = controls.style_weights(len(styles))
+    if weights is not None:
+        styles = [{**entry, "weight": round(float(w), 6)} for entry, w in zip(styles, weights.tolist(), strict=True)]
+    return {
+        "software": software(), "method": controls.method or "adain", **model_entry(stylizer),
+        "content": {**source_entry(src), "codec": info.codec, "size": [info.width, info.height], "rate": str(info.rate), "frames": info.frames},
+        "styles": styles, "alpha": controls.alpha, "masks": 0 if controls.masks is None else len(controls.masks),
+        "preserve_color": controls.preserve_color, **settings, "output_size": [size[1], size[0]],
+    }
+
+
 def check_settings(dst: Path, *, batch: int, crf: int, codec: str | None) -> tuple[str, str]:
     """Check the output's format and the encoding options before any work; returns ``(codec, pixel format)``.
 
@@ -253,6 +278,8 @@ def stylize_video(
     audio: bool = True,
     max_frames: int = 0,
     progress: bool = True,
+    sources: list[dict] | None = None,
+    style_size: int | None = None,
 ) -> VideoResult:
     """Stylize every frame of a video and write it atomically.
 
@@ -279,6 +306,11 @@ def stylize_video(
         codec: override the video encoder (e.g. ``mpeg4``).
         audio: copy the first audio stream (mp4/mov/mkv only).
         max_frames: stop after this many frames (0: all).
+        sources: how the output's record names each style (name and SHA-256 of its file,
+            :func:`adain.apps.files.style_entry`; default ``"style 1"``, ...).
+        style_size: the shorter side the paintings were resized to, for the record.
+
+    The output records how it was made (:func:`video_record`; ``adain info OUTPUT`` prints it).
 
     Returns:
         :class:`VideoResult` with frame count, time and flicker numbers.
@@ -309,6 +341,11 @@ def stylize_video(
             images = fit_frames(frames_to_tensor(frames, (info.height, info.width)), size, writer.even)
             if style is None:
                 style = _frame_style(stylizer, images, styles, info, controls)
+                writer.record = video_record(
+                    stylizer, src, info, style.controls, sources or [{"name": f"style {k + 1}"} for k in range(len(styles))],
+                    (images.shape[-2], images.shape[-1]), style_size=style_size, temporal=temporal,
+                    momentum=getattr(strategy, "momentum", None), stats_momentum=stats_momentum, video_codec=writer.codec,
+                    **({"crf": crf} if writer.codec == "libx264" else {}))
             styled = stylize_frames(stylizer, images, style, stabilizer)
             if strategy is not None:
                 styled = strategy(images, styled)

@@ -4,9 +4,11 @@
 * :class:`VideoReader`: decoded frames in batches, the first audio stream's
   packets handed on as they are demuxed.
 * :class:`VideoWriter`: frames with the input's time stamps, rate and rotation,
-  audio packets copied unchanged (mp4/mov/mkv), GIF and animated WebP; written
-  to a hidden temp file next to the output and renamed at the end, so a failure
-  or Ctrl-C leaves nothing.
+  audio packets copied unchanged (mp4/mov/mkv), GIF and animated WebP, with the
+  record of how the video was made (:mod:`adain.provenance`); written to a
+  hidden temp file next to the output and renamed at the end, so a failure or
+  Ctrl-C leaves nothing.
+* :func:`describe_video`: what ``adain info`` shows of a video.
 
 Frames are converted to RGB by FFmpeg (no BGR mix-up) and handed over as
 ``(N, 3, H, W)`` float tensors in [0, 1], in the stored orientation.
@@ -29,6 +31,7 @@ from torch import Tensor
 
 from adain.atomic import atomic_path
 from adain.errors import InputError
+from adain.provenance import gif_with_comment, parse_record, record_text, to_xmp, webp_with_xmp
 
 # output suffix → (codec, pixel format)
 OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
@@ -38,7 +41,7 @@ OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
     ".gif": ("gif", "pal8"),
     ".webp": ("libwebp_anim", "yuv420p"),
 }
-AUDIO_SUFFIXES = (".mp4", ".mov", ".mkv")
+AUDIO_SUFFIXES = (".mp4", ".mov", ".mkv")  # containers: audio copied, the record in their comment tag
 
 
 def _av() -> Any:
@@ -105,6 +108,29 @@ def probe(path: str | Path) -> VideoInfo:
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         return VideoInfo(first.width, first.height, Fraction(rate), stream.frames, first.rotation, stream.codec_context.name, audio)
+
+
+def describe_video(path: str | Path) -> dict:
+    """What ``adain info`` shows of a video: container, size, rate, frames, codecs, and the record of how
+    adain made it (the container's ``comment`` tag; ``None`` if there is none).
+
+    Raises:
+        InputError: missing, not a video (a still image), no video stream.
+    """
+    path = Path(path)
+    with _open_input(path) as container:
+        if container.format.name == "image2" or container.format.name.endswith("_pipe"):  # FFmpeg's still-image readers
+            raise InputError(f"{path}: a still image, not a video")
+        stream = container.streams.video[0]
+        tags = {k.lower(): v for k, v in container.metadata.items()}
+        rate = stream.average_rate or stream.guessed_rate
+        return {
+            "file": str(path), "format": container.format.name, "size": [stream.codec_context.width, stream.codec_context.height],
+            "rate": str(rate) if rate else None, "frames": stream.frames or None,
+            "seconds": round(float(container.duration) / 1e6, 3) if container.duration else None,
+            "codec": stream.codec_context.name, "audio": container.streams.audio[0].codec_context.name if container.streams.audio else None,
+            "made_by": parse_record(tags.get("comment")),
+        }
 
 
 def frames_to_tensor(frames: list[Any], size: tuple[int, int] | None = None) -> Tensor:
@@ -205,13 +231,23 @@ def _to_av_frame(image: Tensor, pix_fmt: str) -> Any:
     return av.VideoFrame.from_ndarray((np.asarray(q), argb), format="pal8")
 
 
-def _loop_webp_forever(path: Path) -> None:
+def _loop_webp_forever(data: bytes) -> bytes:
     """FFmpeg's WebP muxer writes a loop count of 1; set it to 0 (loop forever) in the ANIM chunk."""
-    data = bytearray(path.read_bytes())
     i = data.find(b"ANIM", 12)
-    if i >= 0:
-        data[i + 12 : i + 14] = b"\x00\x00"
-        path.write_bytes(bytes(data))
+    return data if i < 0 else data[: i + 12] + b"\x00\x00" + data[i + 14 :]
+
+
+def _finish_image_file(path: Path, suffix: str, record: dict | None, size: tuple[int, int]) -> None:
+    """What FFmpeg's GIF and WebP muxers do not write into ``path`` (a ``suffix`` file of frames ``size`` ``(W, H)``):
+    WebP's endless loop; the record (a GIF comment, a WebP XMP chunk)."""
+    data = path.read_bytes()
+    if suffix == ".webp":
+        data = _loop_webp_forever(data)
+        if record is not None:
+            data = webp_with_xmp(data, to_xmp(record), size)
+    elif suffix == ".gif" and record is not None:
+        data = gif_with_comment(data, record_text(record, ascii=True))
+    path.write_bytes(data)
 
 
 class VideoWriter:
@@ -229,6 +265,9 @@ class VideoWriter:
         codec: override the encoder (e.g. ``mpeg4``).
         crf: H.264 quality (0 lossless … 51 worst).
         audio: the input's audio stream to copy (mp4/mov/mkv only), or ``None``.
+        record: how the video was made (:mod:`adain.provenance`): the container's ``comment``
+            tag (mp4/mov/mkv), a GIF comment, a WebP XMP chunk; ``None``: none. The attribute
+            may be set until the first frames are written.
 
     Raises:
         InputError: unknown format or codec, audio that cannot go into this container,
@@ -236,11 +275,11 @@ class VideoWriter:
     """
 
     def __init__(self, dst: str | Path, info: VideoInfo, time_base: Fraction, *, codec: str | None = None,
-                 crf: int = 18, audio: Any = None) -> None:
+                 crf: int = 18, audio: Any = None, record: dict | None = None) -> None:
         av = _av()
         self.dst = Path(dst)
         self.codec, self.pix_fmt = output_format(self.dst, codec)
-        self.info, self.time_base, self.crf = info, time_base, crf
+        self.info, self.time_base, self.crf, self.record = info, time_base, crf, record
         self._file = ExitStack()  # the temp file: renamed over dst when closed, removed on an error
         self.tmp = self._file.enter_context(atomic_path(self.dst))
         self.out = av.open(str(self.tmp), "w")
@@ -288,6 +327,8 @@ class VideoWriter:
             self._mux([packet])
 
     def _open_video(self, height: int, width: int) -> None:
+        if self.record is not None and self.dst.suffix.lower() in AUDIO_SUFFIXES:
+            self.out.metadata["comment"] = record_text(self.record)  # written with the header, at the first packet
         stream = self.out.add_stream(self.codec, rate=self.info.rate)
         stream.height, stream.width = height, width
         stream.pix_fmt = self.pix_fmt
@@ -323,8 +364,8 @@ class VideoWriter:
                 raise InputError(f"{self.dst}: no frames to write")
             self._mux(self.video.encode())
             self.out.close()
-            if self.dst.suffix.lower() == ".webp":
-                _loop_webp_forever(self.tmp)
+            if self.dst.suffix.lower() in (".gif", ".webp"):
+                _finish_image_file(self.tmp, self.dst.suffix.lower(), self.record, (self.video.width, self.video.height))
             self._file.close()
         except av.error.FFmpegError as exc:
             self._abort()

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 if TYPE_CHECKING:
+    import torch
+
     from adain.stylizer import Stylizer
 
 
@@ -94,11 +96,13 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", type=Path, metavar="DIR", help="an ONNX export folder (adain export --format onnx --output DIR)")
 
 
-def stylizer_from_args(args: argparse.Namespace) -> Stylizer:
-    """The :class:`~adain.stylizer.Stylizer` that ``--backend``, ``--models``, ``--decoder`` and ``--device`` ask for."""
+def stylizer_from_args(args: argparse.Namespace, torch_device: str | torch.device | None = None) -> Stylizer:
+    """The :class:`~adain.stylizer.Stylizer` that ``--backend``, ``--models``, ``--decoder`` and ``--device`` ask for
+    (``torch_device``: the torch backend's device instead of ``--device``, e.g. a torchrun rank's)."""
     from adain.onnxrt import make_stylizer
 
-    return make_stylizer(args.backend, models=args.models if args.backend == "onnxruntime" else None, decoder=args.decoder, device=args.device)
+    device = torch_device if torch_device is not None and args.backend == "torch" else args.device
+    return make_stylizer(args.backend, models=args.models if args.backend == "onnxruntime" else None, decoder=args.decoder, device=device)
 
 
 def add_alpha(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from adain.cli._options import (
     Choices,
     add_alpha,
+    add_backend_options,
     add_command,
     add_method,
     add_model_options,
@@ -16,6 +17,7 @@ from adain.cli._options import (
     add_style_size,
     defaults_of,
     photo_settings,
+    stylizer_from_args,
 )
 
 OPTION = defaults_of("adain.apps.dataset:DatasetOptions")
@@ -26,12 +28,14 @@ DATASET_EXAMPLES = """examples:
   adain stylize-dataset photos/ paintings/ out/ --copies 5 --alpha 0.8 --size 256 --format jpg --quality 90
   adain stylize-dataset photos/ paintings/ out/ --shard 0/2 &  adain stylize-dataset photos/ paintings/ out/ --shard 1/2
   torchrun --nproc-per-node 4 -m adain.cli stylize-dataset photos/ paintings/ out/    # one rank per GPU
+  adain stylize-dataset photos/ paintings/ out/ --backend onnxruntime --models models/ --no-losses   # no torch networks
 
 The tree and file names of SRC are kept (with --copies N: name_0 .. name_{N-1}); a rerun skips the
 outputs that exist; OUT/manifest.csv (manifest-I-of-N.csv per shard) lists content -> style, each
 output's content and style loss (as adain eval measures them; --no-losses skips that encoder pass)
 and flags: "uniform" (a near-uniform output), "high content loss", "high style loss" (far above
-the run's median). STYLES may hold style files (adain save-style) beside paintings.
+the run's median). STYLES may hold style files (adain save-style) beside paintings. The losses need
+the encoder's relu1_1 .. relu4_1: with --backend onnxruntime (an export holds relu4_1 only) add --no-losses.
 """
 
 
@@ -61,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_photo_options(p)
     p.add_argument("--shard", metavar="I/N", help="take every N-th image from the I-th (0 ≤ I < N) (default: torchrun's RANK/WORLD_SIZE, else all)")
     add_model_options(p, device_help="(default %(default)s: cuda if available; cuda:LOCAL_RANK under torchrun)")
+    add_backend_options(p)
     p.set_defaults(func=run)
 
 
@@ -69,14 +74,13 @@ def run(args: argparse.Namespace) -> None:
     from adain.apps.dataset import DatasetOptions, parse_shard, stylize_dataset
     from adain.device import rank_device
     from adain.errors import InputError
-    from adain.stylizer import Stylizer
 
     opts = DatasetOptions(
         copies=args.copies, alpha=args.alpha, size=args.size, crop=args.crop, style_size=args.style_size,
         format=args.format, quality=args.quality, seed=args.seed, losses=not args.no_losses, method=args.method, **photo_settings(args),
     )
     shard = parse_shard(args.shard) if args.shard else None
-    stylizer = Stylizer(args.decoder, device=rank_device(args.device))
+    stylizer = stylizer_from_args(args, torch_device=rank_device(args.device))
     report = stylize_dataset(args.src, args.styles, args.out, opts, stylizer=stylizer, shard=shard)
     print(f"wrote {report.written} images in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s); "
           f"{report.existing} existed already; manifest {report.manifest}"

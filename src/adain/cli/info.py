@@ -9,6 +9,7 @@ from adain.cli._options import add_command
 
 EXAMPLES = """examples:
   adain info out.jpg              # format, size, colour profile, camera, and adain's record
+  adain info out.mp4              # a video adain made: container, rate, frames, and adain's record
   adain info photo.heic           # what adain will read: profile, orientation, GPS present
   adain info wave.safetensors     # a style file: its paintings, encoder, style size
   adain info out.png --json
@@ -19,22 +20,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub,
         "info",
-        help="show a picture's format, colour profile, metadata and how adain made it",
+        help="show a picture's or video's format, colour profile, metadata and how adain made it",
         description="Print a picture's format, size, colour profile, camera and date, whether it holds a GPS "
         "position, and the record adain writes into every output (version, decoder, styles with their "
-        "SHA-256, alpha, weights, colour handling, sizes); or a style file's contents.",
+        "SHA-256, alpha, weights, colour handling, sizes; for videos also the temporal mode); a video's "
+        "container, rate and frames; or a style file's contents.",
         epilog=EXAMPLES,
     )
-    p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="pictures or style files")
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="pictures, videos or style files")
     p.add_argument("--json", action="store_true", help="print JSON (one object per file, in a list)")
     p.set_defaults(func=run)
+
+
+def describe(path: Path) -> dict:
+    """A style file's, a picture's or else a video's description.
+
+    Raises:
+        InputError: neither (one line naming the file).
+    """
+    from adain.errors import InputError
+    from adain.provenance import describe_file
+    from adain.stylefile import describe_style, is_style_file
+
+    if is_style_file(path):
+        return describe_style(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        return describe_file(path)
+    except InputError:
+        from adain.apps.video_io import describe_video
+
+        try:
+            return describe_video(path)
+        except InputError:
+            raise InputError(f"{path}: not a picture or video adain can read") from None
 
 
 def run(args: argparse.Namespace) -> None:
     import json
 
-    from adain.provenance import describe_file, info_text
-    from adain.stylefile import describe_style, is_style_file
+    from adain.provenance import info_text
 
-    infos = [describe_style(f) if is_style_file(f) else describe_file(f) for f in args.files]
+    infos = [describe(f) for f in args.files]
     print(json.dumps(infos, indent=1, ensure_ascii=False) if args.json else "\n\n".join(info_text(i) for i in infos))

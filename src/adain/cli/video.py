@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 
 from adain.cli._options import (
+    add_backend_options,
     add_command,
     add_model_options,
     add_style_controls,
     add_style_size,
+    stylizer_from_args,
 )
 
 VIDEO_EXAMPLES = """examples:
@@ -21,12 +23,14 @@ VIDEO_EXAMPLES = """examples:
   adain video clip.mp4 loop.gif --style wave.jpg --size 240 --max-frames 48    # animated GIF (or .webp)
   adain video clip.mp4 out.mp4 --style wave.jpg --method efdm --stabilize     # histogram matching
   adain video-metrics clip.mp4 out.mp4 --style wave.jpg                        # warping error, flicker, style loss
+  adain video clip.mp4 out.mp4 --style wave.jpg --backend onnxruntime --models models/   # no torch networks
 
 --temporal flow warps the previous stylized frame along the input's optical flow (OpenCV's DIS:
 pip install "adain[video-flow]") and blends it in where the flow holds; disocclusions and scene
 cuts are stylized afresh. The flicker printed at the end is the mean absolute difference of
 consecutive output frames divided by the same for the input frames (1: the output changes as much
-as the input).
+as the input). The output records how it was made (styles with their SHA-256, alpha, weights,
+method, colour and temporal modes, sizes): adain info out.mp4 prints it.
 """
 
 
@@ -65,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio stream")
     p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0: all)")
     add_model_options(p)
+    add_backend_options(p)
     p.set_defaults(func=run)
 
 
@@ -85,12 +90,12 @@ def run(args: argparse.Namespace) -> None:
         check_preserve,
         load_style,
         network_styles,
+        style_entry,
     )
     from adain.apps.video import check_memory, check_settings, read_masks, stylize_video, temporal_strategy
     from adain.apps.video_io import probe
     from adain.controls import check_weights_or_masks
     from adain.io import check_not_an_input
-    from adain.stylizer import Stylizer
 
     # fail fast, before the networks load
     check_not_an_input(args.output, {"video": args.input, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
@@ -104,12 +109,13 @@ def run(args: argparse.Namespace) -> None:
     masks = read_masks(args.mask, args.index_map, len(args.style))
     styles = [load_style(s, opts) for s in args.style]
     check_preserve(styles, opts)
-    stylizer = Stylizer(args.decoder, device=args.device)
+    stylizer = stylizer_from_args(args)
     result = stylize_video(
         args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
         weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, temporal=temporal, momentum=momentum,
         stats_momentum=args.stats_momentum, batch=args.batch, size=args.size, crf=args.crf, codec=args.codec,
-        audio=not args.no_audio, max_frames=args.max_frames,
+        audio=not args.no_audio, max_frames=args.max_frames, sources=[style_entry(s, painting=opts.needs_paintings) for s in args.style],
+        style_size=args.style_size,
     )
     print(f"wrote {result.path}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} frames/s); "
           f"flicker {result.flicker:.3f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})"

@@ -405,7 +405,11 @@ async function stylizeHere() {
       styleSize: state.limits.style_size,
     };
     for (const [i, s] of inputs.styles.entries()) {
-      job.styles.push({ key: sourceKey(s), image: local.imageToTensor(await decodeImage(s, `style ${i + 1} '${s.name}'`)) });
+      if (s.file && !s.url) {  // a style file: its statistics, checked against the exported encoder
+        job.styles.push({ key: sourceKey(s), label: s.file.name, stats: local.parseStyleFile(await s.file.arrayBuffer(), s.file.name, nets.manifest.encoder_identity) });
+      } else {
+        job.styles.push({ key: sourceKey(s), image: local.imageToTensor(await decodeImage(s, `style ${i + 1} '${s.name}'`)) });
+      }
     }
     if (inputs.useMask) job.masks = [local.canvasToMask(maskCanvas())];
     else if (inputs.styles.length > 1) job.weights = inputs.styles.map((s) => Number(s.weight));

@@ -105,6 +105,44 @@ export async function loadModels(manifestUrl, base, onStatus) {
   return models;
 }
 
+const STYLE_FORMAT = "adain-style/1";
+
+/**
+ * A style file's (adain save-style: safetensors) relu4_1 statistics {mean, std}, as adain.stylefile reads them,
+ * checked against the exported encoder (`encoderIdentity`, from the export's manifest).
+ */
+export function parseStyleFile(bytes, label, encoderIdentity) {
+  const notOne = new Error(`${label}: not a style file (safetensors expected; make one with adain save-style)`);
+  if (bytes.byteLength < 10) throw notOne;
+  const length = Number(new DataView(bytes).getBigUint64(0, true));
+  if (length > bytes.byteLength - 8) throw notOne;
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder().decode(new Uint8Array(bytes, 8, length)));
+  } catch {
+    throw notOne;
+  }
+  const meta = header.__metadata__ || {};
+  if (meta.format !== STYLE_FORMAT) throw new Error(`${label}: a safetensors file but not a style file (format ${meta.format}, expected ${STYLE_FORMAT})`);
+  if (!encoderIdentity) throw new Error("the models do not say which encoder they hold (an earlier export): export them again to use style files");
+  if (meta.encoder !== encoderIdentity) {
+    throw new Error(`${label}: made with another encoder (${meta.encoder}; this one is ${encoderIdentity}): make it again with adain save-style`);
+  }
+  const read = (name) => {
+    const entry = header[name];
+    if (!entry || entry.dtype !== "F32" || entry.shape.length !== 1 || entry.shape[0] !== 512) {
+      throw new Error(`${label}: damaged style file (relu4_1 statistics missing or of the wrong shape)`);
+    }
+    const [begin, end] = entry.data_offsets;
+    const values = Float64Array.from(new Float32Array(bytes.slice(8 + length + begin, 8 + length + end)));
+    if (values.length !== 512 || values.some((v) => !Number.isFinite(v))) throw new Error(`${label}: damaged style file (relu4_1 statistics)`);
+    return values;
+  };
+  const stats = { mean: read("relu4_1.mean"), std: read("relu4_1.std") };
+  if (stats.std.some((v) => v <= 0)) throw new Error(`${label}: damaged style file (relu4_1 statistics are not finite and positive)`);
+  return stats;
+}
+
 async function run(session, image) {
   const { ort } = runtime;
   const input = new ort.Tensor("float32", image.data, [1, image.c, image.h, image.w]);
@@ -522,7 +560,8 @@ const styleCache = new Map();
 
 /**
  * Stylize in the browser.
- * @param {object} job {content: {key, image}, styles: [{key, image}], weights|null, masks: [{data,h,w}]|null,
+ * @param {object} job {content: {key, image}, styles: [{key, image} or {key, label, stats} (a style file's,
+ *   parseStyleFile)], weights|null, masks: [{data,h,w}]|null,
  *   alpha, preserve: null|"color"|"luminance", size, styleSize}
  * @returns {Promise<{image, hits}>} the result {data (3, H, W)} and which styles came from the cache
  */
@@ -534,6 +573,12 @@ export async function stylize(job, nets) {
   const hits = [];
   const stats = [];
   for (const style of job.styles) {
+    if (style.stats) {
+      if (job.preserve) throw new Error(`${style.label}: colour preservation recolours the painting, a style file holds only its statistics: use the painting`);
+      stats.push(style.stats);
+      hits.push(true);
+      continue;
+    }
     const key = [style.key, job.preserve, job.preserve ? `${job.content.key}@${job.size}` : ""].join("|");
     if (!styleCache.has(key)) {
       const image = resizeShorter(style.image, job.styleSize);
