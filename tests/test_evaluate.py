@@ -45,7 +45,7 @@ def _release_folder(root: Path, size: int = 40) -> Path:
 
 def _tiny_decoder(path: Path) -> Path:
     torch.manual_seed(0)
-    save_decoder(Decoder(width=0.0625), path, {"steps": 7})
+    save_decoder(Decoder(width=0.0625), path, {"steps": 7, "total_steps": 19})  # a run from --init
     return path
 
 
@@ -117,7 +117,7 @@ def test_eval_release_report_json_and_metadata(tmp_path: Path, capsys):
     assert code == 0
     results = json.loads((tmp_path / "n.json").read_text())
     assert results == json.loads((tmp_path / "report" / "results.json").read_text())
-    assert results["pairs_evaluated"] == 3 and results["decoder_steps"] == 7
+    assert results["pairs_evaluated"] == 3 and results["decoder_steps"] == 19
     for p in results["pairs"]:
         for k in ("content", "style", "gram"):
             assert p["ratio"][k] == pytest.approx(p["ours"][k] / p["reference"][k])

@@ -89,6 +89,15 @@ def read_metadata(path: str | Path = DECODER_PATH) -> dict:
     return out
 
 
+def training_steps(meta: dict) -> int | None:
+    """Steps of training behind a decoder's weights, all phases: ``total_steps`` where its run
+    started from other weights (``adain train --init``), else the run's ``steps``.
+
+    Example: ``training_steps({"steps": 1600, "total_steps": 26364}) == 26364``.
+    """
+    return meta.get("total_steps", meta.get("steps"))
+
+
 def load_decoder(path: str | Path | None = None, *, memory_format: torch.memory_format = torch.contiguous_format) -> Decoder:
     """Load decoder weights (default: the one shipped in the package), convolution weights in ``memory_format``.
 

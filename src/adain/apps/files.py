@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
+from adain.decoder import training_steps
 from adain.device import memory_budget
 from adain.encoder import fingerprint
 from adain.errors import InputError, UsageError
@@ -267,11 +268,11 @@ def model_entry(stylizer: Stylizer) -> dict:
     if not hasattr(stylizer, "decoder"):  # ONNX Runtime networks: their export manifest names them
         manifest = getattr(stylizer, "manifest", {}) or {}
         files = manifest.get("files", {})
-        return {"decoder": str(files.get("decoder", {}).get("sha256", "onnx"))[:16], "decoder_steps": (manifest.get("decoder") or {}).get("steps"),
+        return {"decoder": str(files.get("decoder", {}).get("sha256", "onnx"))[:16], "decoder_steps": training_steps(manifest.get("decoder") or {}),
                 "encoder": manifest.get("encoder_identity") or str(files.get("encoder", {}).get("sha256", "onnx"))[:16],
                 "precision": f"{manifest.get('precision', 'fp32')} (onnxruntime)"}
     meta = getattr(stylizer.decoder, "metadata", {}) or {}
-    return {"decoder": fingerprint(stylizer.decoder), "decoder_steps": meta.get("steps"),
+    return {"decoder": fingerprint(stylizer.decoder), "decoder_steps": training_steps(meta),
             "encoder": stylizer.encoder_identity, "precision": "bf16" if stylizer.bf16 else "fp32"}
 
 

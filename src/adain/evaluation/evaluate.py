@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from adain.decoder import DECODER_PATH, load_decoder, read_metadata
+from adain.decoder import DECODER_PATH, load_decoder, read_metadata, training_steps
 from adain.device import hardware_name
 from adain.encoder import Encoder
 from adain.errors import InputError, UsageError
@@ -148,7 +148,7 @@ def evaluate(
         "limit": limit,
         "size": size,
         "decoder": shown_path(decoder_path),
-        "decoder_steps": meta.get("steps"),
+        "decoder_steps": training_steps(meta),
         "device": str(dev),
         "hardware": hardware_name(dev) + cpu_features(dev),
         "torch_threads": torch.get_num_threads(),
