@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tileable", action="store_true", help="seamless: the texture wraps around (sides multiples of 8)")
     p.add_argument("--refine", type=int, default=0, metavar="N",
                    help="then N optimisation steps of the Gram loss on the pixels: closer to the style, slower "
-                   "(timings in docs/cli.md) (default %(default)s)")
+                   "(measured in docs/evaluation.md) (default %(default)s)")
     add_method(p)
     add_style_size(p)
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1..100 (default %(default)s)")
