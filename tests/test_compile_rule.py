@@ -107,7 +107,8 @@ def test_video_compile_forced_either_way(tmp_path: Path, compiles, monkeypatch):
 def test_cli_compile_flags(tmp_path: Path, capsys, monkeypatch):
     src = make_video(tmp_path / "in.mp4", frames=3, size=(32, 24), audio=False)
     seen = []
-    monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append(k["compile"]) or video.VideoResult(Path("o.mp4"), 3, 1.0, 0.1, 0.1, 1.0, 0))
+    done = video.VideoResult(Path("o.mp4"), 3, 1.0, 0.1, 0.1, 1.0, 0)
+    monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append(k["compile"]) or done)
     monkeypatch.setattr("adain.cli.video.stylizer_from_args", lambda args: None)
     for flag in ([], ["--compile"], ["--no-compile"]):
         assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", HOKUSAI, *flag]) == 0
