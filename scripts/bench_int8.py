@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_onnx import EXAMPLES, timed  # this folder
 
 from adain.device import hardware_name
 from adain.export import MANIFEST, export_onnx, file_digest
@@ -33,19 +34,7 @@ from adain.onnxrt import OnnxStylizer
 from adain.ops import adain
 from adain.stylizer import Stylizer
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "adain" / "examples"
 CALIBRATION_SIZE = 256
-
-
-def cpu_seconds(fn, repeat: int) -> float:
-    """Median CPU time (this process, all threads) of ``repeat`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
 
 
 class Calibration:
@@ -127,7 +116,7 @@ def main() -> None:
                 row[f"{name} mean diff"] = statistics.mean(float(d.mean()) for d in diffs)
                 row[f"{name} max diff"] = max(float(d.max()) for d in diffs)
             content, style = pairs[0]
-            row[f"{name} cpu s"] = cpu_seconds(lambda m=model, c=content, s=style: m.stylize(c, s), args.repeat)
+            row[f"{name} cpu s"] = timed(lambda m=model, c=content, s=style: m.stylize(c, s), args.repeat, clock=time.process_time)
         result["rows"].append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     print(json.dumps(result, indent=2))
