@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from adain.apps.flow import FlowEstimator, flow_to_previous, gray_u8, inside, occlusion, warp
-from adain.apps.temporal import FlowBlend, TemporalBlend
+from adain.apps.temporal import FLOW_SLACK, FlowBlend, TemporalBlend
 from adain.apps.video_io import read_frames
 from adain.apps.video_metrics import WarpMeter, frame_style_loss, measure_video, pair_warp_error
 from adain.cli import main
@@ -150,17 +150,50 @@ def test_flow_blend_follows_the_pan_beats_the_motion_gated_blend_and_restarts_at
         return meter.result()["warp_error"]
 
     per_frame = score(styled)
-    strategy = FlowBlend(0.9)  # one strategy over batches of 4: the past carries over
+    strategy = FlowBlend()  # one strategy over batches of 4: the past carries over
     flow = score(torch.cat([strategy(i, o) for i, o in zip(frames.split(4), styled.split(4))]))
     blend = score(TemporalBlend(0.8)(frames, styled))
     assert flow < 0.5 * per_frame and flow < 0.7 * blend
     cut = torch.cat([frames[:4], pan(4, seed=5)])  # another scene from frame 4 on
-    strategy = FlowBlend(0.9)
+    strategy = FlowBlend()
     out = strategy(cut, boiling(cut))
     assert strategy.cuts == 1
     torch.testing.assert_close(out[4], boiling(cut)[4])
     with pytest.raises(ValueError):
-        FlowBlend(1.0)
+        FlowBlend(1.01)
+
+
+def test_flow_blend_carries_the_texture_without_washing_it_out():
+    frames = pan(10)
+    styled = boiling(frames)
+    out = FlowBlend()(frames, styled)
+    texture = (styled - frames)[-1].std()
+    assert (out - frames)[-1].std() > 0.9 * texture  # a running average of independent textures keeps ~ a third
+    assert (FlowBlend(0.5)(frames, styled) - frames)[-1].std() < 0.8 * texture  # what a partial weight does
+
+
+def test_flow_blend_tolerates_a_residual_in_proportion_to_the_texture():
+    still = scene()[None]
+    shift = torch.zeros(1, 2, H, 160)
+    frames = torch.cat([warp(still, shift + 0.6 * t)[..., :W] for t in range(6)])  # a sub-pixel pan over fine texture
+    styled = boiling(frames)
+    kept = {}
+    for slack in (0.0, FLOW_SLACK):
+        strategy = FlowBlend(slack=slack)
+        out = strategy(frames, styled)
+        kept[slack] = float(((out - styled).abs().mean(1) > 1e-6).float().mean())
+    assert kept[0.0] < 0.5 < kept[FLOW_SLACK]  # resampling the texture leaves more than the flat-region threshold
+
+
+def test_flow_blend_renews_carried_texture_a_patch_at_a_time():
+    frames = pan(1).expand(10, -1, -1, -1).contiguous()  # a still shot: the flow holds everywhere
+    styled = boiling(frames)
+    forever = FlowBlend(max_age=0)(frames, styled)
+    torch.testing.assert_close(forever[9], forever[0], rtol=0, atol=1e-4)  # without a limit the first texture stays
+    out = FlowBlend(max_age=4)(frames, styled)
+    renewed = (out[1:] - out[:-1]).abs().mean(1) > 1e-3  # (9, H, W): restyled pixels per frame
+    assert renewed.any(0).all()  # every pixel was renewed within the frames
+    assert renewed.float().mean((1, 2)).max() < 0.6  # and never the whole frame at once
 
 
 def test_video_metrics_cli(tmp_path: Path, capsys):

@@ -223,7 +223,7 @@ def temporal_strategy(temporal: str, momentum: float | None = None) -> TemporalB
     """The strategy of ``--temporal``: ``none`` (``None``), ``blend`` or ``flow``, with its momentum (default if ``None``).
 
     Raises:
-        ValueError: an unknown name or a momentum outside [0, 1).
+        ValueError: an unknown name or a momentum outside [0, 1) (blend) or [0, 1] (flow).
         InputError: ``flow`` without OpenCV (the ``video-flow`` extra).
     """
     if temporal not in STRATEGIES:
@@ -331,7 +331,7 @@ def stylize_video(
             running average, :class:`adain.temporal.TemporalBlend`) or ``flow``
             (the previous output warped along the optical flow,
             :class:`adain.temporal.FlowBlend`; needs the ``video-flow`` extra).
-        momentum: the strategy's weight of the past (default: 0.8 for blend, 0.9 for flow).
+        momentum: the strategy's weight of the past (default: 0.8 for blend, 1 for flow: carried, not averaged).
         stats_momentum: momentum of the running average of the content
             statistics (:class:`StatsStabilizer`; 0: off; adain only).
         batch: frames per forward pass.

@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="tie frames together: none, blend (motion-gated running average) or flow (the previous frame "
                    "warped along the optical flow) (default %(default)s)")
     p.add_argument("--momentum", type=float, metavar="M",
-                   help="weight of the past in --temporal blend/flow, in [0, 1) (default 0.8 for blend, 0.9 for flow)")
+                   help="weight of the past: in [0, 1) for --temporal blend (default 0.8), in [0, 1] for flow (default 1: the "
+                   "texture is carried along the flow, not averaged; lower values wash the style out)")
     p.add_argument("--stabilize", type=float, nargs="?", const=0.8, metavar="M",
                    help="the same as --temporal blend --momentum M (bare flag: 0.8)")
     p.add_argument("--stats-momentum", type=float, default=0.0, metavar="M",
