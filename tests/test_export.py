@@ -362,3 +362,31 @@ def test_dataset_on_onnxruntime(lively, tmp_path, capsys, one_thread):
     assert main(args) == 2
     assert capsys.readouterr().err.strip().startswith("adain stylize-dataset: error: the manifest's losses need")
     assert main([*args, "--no-losses"]) == 0 and len(list((tmp_path / "cli").glob("*.png"))) == 2
+
+
+def test_eval_stylizes_with_the_export_in_onnx_runtime(exported, torch_stylizer, tmp_path: Path, capsys):
+    """adain eval --backend onnxruntime: the export's networks stylize, the torch encoder measures."""
+    from adain.cli import main
+    from adain.encoder import Encoder
+    from adain.evaluation.evaluate import evaluate
+    from helpers import write_image
+
+    data = tmp_path / "eval"
+    for name, seed in (("chicago_cropped", 0), ("ashville_cropped", 1), ("chicago_stylized_asheville", 2)):
+        write_image(data / "examples" / f"{name}.jpg", (48, 48), seed=seed)
+    torch.manual_seed(0)
+    metrics = Encoder(last="relu5_1", weights="random")
+    kw = dict(data=data, device="cpu", encoder=metrics, progress=False)
+    onnx_run, _ = evaluate("release", stylizer=OnnxStylizer(exported), backend="onnxruntime fp32", **kw)
+    torch_run, _ = evaluate("release", stylizer=torch_stylizer, **kw)
+    shipped, _ = evaluate("release", **kw)
+    assert onnx_run["backend"] == "onnxruntime fp32" and shipped["backend"] == "torch fp32"
+    for k in ("content", "style", "gram"):
+        assert onnx_run["mean"][k] == pytest.approx(torch_run["mean"][k], rel=1e-3)
+        assert onnx_run["mean"][k] != pytest.approx(shipped["mean"][k], rel=1e-2), "the export's networks must stylize"
+    argv = ["eval", "--set", "release", "--data", str(data), "--backend", "onnxruntime", "--models", str(exported)]
+    assert main([*argv, "--json", str(tmp_path / "n.json")]) == 0
+    assert json.loads((tmp_path / "n.json").read_text())["backend"] == f"onnxruntime fp32 ({exported})"
+    capsys.readouterr()
+    assert main([*argv, "--write-metadata"]) == 2
+    assert "--write-metadata stores the torch decoder's numbers" in capsys.readouterr().err

@@ -7,7 +7,7 @@ preservation; this module holds no file or image-codec code.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from adain.decoder import Decoder, load_decoder
 from adain.device import auto_bf16, autocast_for, pick_device
 from adain.encoder import Encoder, encoder_identity
 from adain.errors import UsageError
-from adain.geometry import check_image, check_unit_range, pad_to_multiple
+from adain.geometry import MULTIPLE, check_image, check_unit_range, pad_to_multiple
 from adain.methods import check_method, check_varies, style_statistics
 from adain.ops import StyleStats
 
@@ -28,7 +28,52 @@ BYTES_PER_PIXEL = 850
 """Peak memory of :meth:`Stylizer.stylize` per content pixel, in one piece (measured on CPU: 690–860 bytes,
 bf16 and fp32, 512–1536 px; the networks' activations at full resolution dominate)."""
 
-__all__ = ["StyleStats", "Stylizer"]
+RELU4_1_CHANNELS = 512  # the decoder's input: relu4_1 features
+
+__all__ = ["ShapeCompiled", "StyleStats", "Stylizer"]
+
+
+def compile_options(device: torch.device, bf16: bool) -> dict[str, bool]:
+    """``torch.compile`` options of the networks: frozen weights; CUDA graphs on CUDA with bf16 only
+    (without bf16, the cast to float would not copy the encoder's output out of the graph's memory pool)."""
+    return {"freezing": True, "triton.cudagraphs": device.type == "cuda" and bf16}
+
+
+class ShapeCompiled:
+    """A network call ``fn`` compiled for one input shape; calls with any other shape run ``fn`` eagerly.
+
+    For jobs whose inputs share one shape (a video's frames, ``batch`` at a time): the other
+    shapes (the styles, a last short batch) would each cost a compilation and run only once.
+    Compilation happens at the first call with ``shape``; if it fails (no C++ compiler, an
+    unsupported operation, ...), ``warn`` gets one line and every later call runs eagerly.
+
+    Args:
+        fn: ``(N, C, H, W)`` → tensor.
+        shape: the input shape to compile for.
+        compiler: ``fn`` → its compiled form (default: ``torch.compile`` with ``dynamic=False`` and ``options``).
+    """
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], shape: tuple[int, ...], *, options: dict[str, bool] | None = None,
+                 warn: Callable[[str], None] = print, compiler: Callable[[Callable[[Tensor], Tensor]], Callable[[Tensor], Tensor]] | None = None) -> None:
+        self.fn, self.shape, self.warn = fn, tuple(shape), warn
+        compile_fn = compiler or (lambda f: torch.compile(f, dynamic=False, options=options))
+        self.compiled: Callable[[Tensor], Tensor] | None = compile_fn(fn)
+        self.ready = False
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.compiled is None or tuple(x.shape) != self.shape:
+            return self.fn(x)
+        if self.ready:
+            return self.compiled(x)
+        try:
+            out = self.compiled(x)
+        except Exception as exc:  # compilation failed: any error of the compiler stack; the eager call below re-raises real input errors
+            self.compiled = None
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            self.warn(f"torch.compile failed ({type(exc).__name__}: {reason}); running eagerly")
+            return self.fn(x)
+        self.ready = True
+        return out
 
 
 class Stylizer(nn.Module):
@@ -76,10 +121,25 @@ class Stylizer(nn.Module):
         self._run_encoder, self._run_decoder = self.encoder.encode, self.decoder.forward
         self.compiled = compile
         if compile:
-            # CUDA graphs only with bf16: its cast to float copies the encoder's output out of the graph's memory pool
-            options = {"freezing": True, "triton.cudagraphs": target.type == "cuda" and self.bf16}
+            options = compile_options(target, self.bf16)
             self._run_encoder = torch.compile(self._run_encoder, dynamic=False, options=options)
             self._run_decoder = torch.compile(self._run_decoder, dynamic=False, options=options)
+
+    def compile_for(self, shape: tuple[int, int, int, int], *, warn: Callable[[str], None] = print,
+                    compiler: Callable[[Callable[[Tensor], Tensor]], Callable[[Tensor], Tensor]] | None = None) -> None:
+        """Compile the encoder and decoder for contents of one shape ``(N, 3, H, W)`` (padded to a multiple of 8
+        inside); other shapes keep running eagerly (:class:`ShapeCompiled`: a failed compilation warns and runs eagerly).
+
+        The first call with that shape compiles (minutes on a CPU with an empty cache; torch's on-disk
+        caches, on by default, shorten later runs).
+        """
+        n, channels, h, w = shape
+        ph, pw = -(-h // MULTIPLE) * MULTIPLE, -(-w // MULTIPLE) * MULTIPLE
+        options = compile_options(self.device, self.bf16)
+        self._run_encoder = ShapeCompiled(self.encoder.encode, (n, channels, ph, pw), options=options, warn=warn, compiler=compiler)
+        self._run_decoder = ShapeCompiled(self.decoder.forward, (n, RELU4_1_CHANNELS, ph // MULTIPLE, pw // MULTIPLE),
+                                          options=options, warn=warn, compiler=compiler)
+        self.compiled = True
 
     @property
     def device(self) -> torch.device:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adain.cli._options import Choices, add_command, add_model_options
+from adain.cli._options import Choices, add_backend_options, add_command, add_model_options, stylizer_from_args
 from adain.errors import UsageError
 
 EVAL_EXAMPLES = """examples:
@@ -14,6 +14,7 @@ EVAL_EXAMPLES = """examples:
   adain eval --set release --decoder runs/cpu/decoder.safetensors --json numbers.json
   adain eval --set release --write-metadata                    # store the numbers in the shipped decoder
   adain eval --set release --method adain wct efdm --report docs/eval/methods-release   # methods side by side
+  adain eval --set release --backend onnxruntime --models models-int8/   # an ONNX export (e.g. int8) in ONNX Runtime
 """
 
 
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", nargs="+", choices=Choices("adain.methods:Method"), default=["adain"], metavar="M",
                    help="transfer method(s): adain, wct, efdm; several give one table and one grid with a column each (default adain)")
     add_model_options(p)
+    add_backend_options(p)
     p.set_defaults(func=run)
 
 
@@ -49,14 +51,21 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--limit must be ≥ 0, got {args.limit}")
     if args.write_metadata and args.method != ["adain"]:
         raise UsageError("--write-metadata stores the adain numbers: use it without --method")
+    if args.write_metadata and args.backend != "torch":
+        raise UsageError("--write-metadata stores the torch decoder's numbers: use it without --backend")
     command = " ".join(
         ["adain eval", f"--set {args.set}"]
         + [f"--data {args.data}"] * (args.data is not None)
+        + [f"--backend {args.backend} --models {args.models}"] * (args.backend != "torch")
         + [f"{flag} {value}" for flag, value in (("--decoder", args.decoder), ("--limit", args.limit), ("--report", args.report)) if value]
         + ([f"--size {args.size}"] if args.set == "full" and args.size != 512 else [])
         + ([f"--method {' '.join(args.method)}"] if args.method != ["adain"] else [])
     )
     options = dict(data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device)
+    if args.backend != "torch":
+        stylizer = stylizer_from_args(args)
+        precision = getattr(stylizer, "manifest", {}).get("precision")
+        options.update(stylizer=stylizer, backend=f"{args.backend} {precision} ({args.models})")
     if len(args.method) > 1:
         results, images = compare_methods(args.set, args.method, **options)
         for method, r in results["methods"].items():

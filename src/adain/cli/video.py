@@ -13,6 +13,7 @@ from adain.cli._options import (
     add_style_size,
     stylizer_from_args,
 )
+from adain.errors import UsageError
 
 VIDEO_EXAMPLES = """examples:
   adain video clip.mp4 out.mp4 --style wave.jpg                      # audio, rate, rotation kept
@@ -24,13 +25,16 @@ VIDEO_EXAMPLES = """examples:
   adain video clip.mp4 out.mp4 --style wave.jpg --method efdm --stabilize     # histogram matching
   adain video-metrics clip.mp4 out.mp4 --style wave.jpg                        # warping error, flicker, style loss
   adain video clip.mp4 out.mp4 --style wave.jpg --backend onnxruntime --models models/   # no torch networks
+  adain video long.mp4 out.mp4 --style wave.jpg --no-compile          # never torch.compile (--compile: always)
 
 --temporal flow warps the previous stylized frame along the input's optical flow (OpenCV's DIS:
 pip install "adain[video-flow]") and blends it in where the flow holds; disocclusions and scene
 cuts are stylized afresh. The flicker printed at the end is the mean absolute difference of
 consecutive output frames divided by the same for the input frames (1: the output changes as much
 as the input). The output records how it was made (styles with their SHA-256, alpha, weights,
-method, colour and temporal modes, sizes): adain info out.mp4 prints it.
+method, colour and temporal modes, sizes): adain info out.mp4 prints it. A long video is compiled
+for its frame size when the second batch's time says the frames left repay the compile time (taken
+as 2 minutes: a CPU with an empty compile cache); a failed compilation warns and runs eagerly.
 """
 
 
@@ -68,6 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, 0 (lossless) .. 51 (default %(default)s)")
     p.add_argument("--codec", help="video encoder instead of the format's default (e.g. mpeg4)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio stream")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the networks for the frames' size: faster frames after minutes of compiling (default: "
+                        "when the second batch's time says the frames left pay for it; torch backend)")
     p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0: all)")
     add_model_options(p)
     add_backend_options(p)
@@ -79,13 +86,15 @@ def video_temporal(args: argparse.Namespace) -> tuple[str, float | None]:
     if args.stabilize is None:
         return args.temporal, args.momentum
     if args.temporal not in ("none", "blend") or args.momentum is not None:
-        from adain.errors import UsageError
-
         raise UsageError("--stabilize M is --temporal blend --momentum M: give one or the other")
     return ("blend", args.stabilize) if args.stabilize > 0 else ("none", None)
 
 
 def run(args: argparse.Namespace) -> None:
+    import sys
+
+    from tqdm import tqdm
+
     from adain.apps.files import (
         StylizeOptions,
         check_preserve,
@@ -99,6 +108,8 @@ def run(args: argparse.Namespace) -> None:
     from adain.io import check_not_an_input
 
     # fail fast, before the networks load
+    if args.compile and args.backend != "torch":
+        raise UsageError("--compile needs the torch backend (ONNX Runtime optimises its own graph)")
     check_not_an_input(args.output, {"video": args.input, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
                                      **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map})
     check_settings(args.output, batch=args.batch, crf=args.crf, codec=args.codec)
@@ -116,7 +127,8 @@ def run(args: argparse.Namespace) -> None:
         weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, temporal=temporal, momentum=momentum,
         stats_momentum=args.stats_momentum, batch=args.batch, size=args.size, crf=args.crf, codec=args.codec,
         audio=not args.no_audio, max_frames=args.max_frames, sources=[style_entry(s, painting=opts.needs_paintings) for s in args.style],
-        style_size=args.style_size,
+        style_size=args.style_size, compile=args.compile,
+        log=lambda msg: tqdm.write(f"adain video: {msg}", file=sys.stderr),
     )
     print(f"wrote {result.path}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} frames/s); "
           f"flicker {result.flicker:.3f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})"

@@ -97,11 +97,15 @@ def evaluate(
     encoder: Encoder | None = None,
     progress: bool = True,
     method: str = "adain",
+    stylizer: Stylizer | None = None,
+    backend: str = "torch fp32",
 ) -> tuple[dict, list[tuple[Tensor, ...]]]:
     """Stylize every pair of a set at α = 1 with a transfer ``method`` and measure it.
 
     ``size`` is the shorter side of the full set's images (the release set keeps its 512×512).
     ``encoder``: the metrics' encoder up to relu5_1 (default: the normalised VGG-19), also used to stylize.
+    ``stylizer``: the networks that stylize instead (e.g. an ONNX export's in ONNX Runtime; ``decoder``
+    is then only the record's), named ``backend`` in the results; the metrics still use ``encoder``.
 
     Returns:
         ``(results, images)``: ``results`` is the JSON-ready summary (pairs, means, ratios,
@@ -114,7 +118,8 @@ def evaluate(
     decoder_path = Path(decoder) if decoder is not None else DECODER_PATH
     meta = read_metadata(decoder_path)
     encoder = encoder if encoder is not None else Encoder(last="relu5_1")
-    stylizer = Stylizer(load_decoder(decoder_path), encoder=encoder, device=device, bf16=False)  # fp32: comparable across machines
+    if stylizer is None:
+        stylizer = Stylizer(load_decoder(decoder_path), encoder=encoder, device=device, bf16=False)  # fp32: comparable across machines
     dev = stylizer.device
     rows: list[PairResult] = []
     images = []
@@ -149,6 +154,7 @@ def evaluate(
         "size": size,
         "decoder": shown_path(decoder_path),
         "decoder_steps": training_steps(meta),
+        "backend": backend,
         "device": str(dev),
         "hardware": hardware_name(dev) + cpu_features(dev),
         "torch_threads": torch.get_num_threads(),
