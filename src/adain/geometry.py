@@ -100,6 +100,11 @@ def prepare(image: Tensor, size: int = 0, crop: bool = False, *, enlarge: bool =
     return center_crop(image, min(image.shape[-2:])) if crop else image
 
 
+def padded_side(side: int, multiple: int = MULTIPLE) -> int:
+    """``side`` rounded up to a multiple, as :func:`pad_to_multiple` pads it: ``padded_side(250) == 256``."""
+    return -(-side // multiple) * multiple
+
+
 def pad_to_multiple(x: Tensor, multiple: int = MULTIPLE) -> tuple[Tensor, tuple[int, int]]:
     """Reflect-pad ``(N, C, H, W)`` on the bottom/right to a multiple; returns the padded tensor and ``(H, W)``."""
     h, w = x.shape[-2:]

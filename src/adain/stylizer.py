@@ -20,7 +20,7 @@ from adain.decoder import Decoder, load_decoder
 from adain.device import auto_bf16, autocast_for, pick_device
 from adain.encoder import Encoder, encoder_identity
 from adain.errors import UsageError
-from adain.geometry import MULTIPLE, check_image, check_unit_range, pad_to_multiple
+from adain.geometry import MULTIPLE, check_image, check_unit_range, pad_to_multiple, padded_side
 from adain.methods import check_method, check_varies, style_statistics
 from adain.ops import StyleStats
 
@@ -134,7 +134,7 @@ class Stylizer(nn.Module):
         caches, on by default, shorten later runs).
         """
         n, channels, h, w = shape
-        ph, pw = -(-h // MULTIPLE) * MULTIPLE, -(-w // MULTIPLE) * MULTIPLE
+        ph, pw = padded_side(h), padded_side(w)
         options = compile_options(self.device, self.bf16)
         self._run_encoder = ShapeCompiled(self.encoder.encode, (n, channels, ph, pw), options=options, warn=warn, compiler=compiler)
         self._run_decoder = ShapeCompiled(self.decoder.forward, (n, RELU4_1_CHANNELS, ph // MULTIPLE, pw // MULTIPLE),
@@ -308,7 +308,7 @@ class Stylizer(nn.Module):
             stats = self.style_stats(list(styles), c.method or "adain", preserve_color=c.preserve_color, reference=content)
         feats = self.content_features(content, c.preserve_color) if features is None else features
         size = (content.shape[-2], content.shape[-1])
-        grid = (-(-size[0] // 8), -(-size[1] // 8))
+        grid = (padded_side(size[0]) // MULTIPLE, padded_side(size[1]) // MULTIPLE)
         if feats.dim() != 4 or feats.shape[0] != 1 or tuple(feats.shape[-2:]) != grid:
             raise UsageError(f"features {tuple(feats.shape)} are not those of a {size[1]}x{size[0]} content (1, C, {grid[0]}, {grid[1]})")
         for k in range(len(stats)):

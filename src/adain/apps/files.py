@@ -62,6 +62,7 @@ from adain.tiling import resolve_tile, stylize_memory, stylize_tiled
 
 EXAMPLES = Path(__file__).parents[1] / "examples"  # the bundled paintings (style/) and photos (content/)
 
+
 @dataclass(frozen=True)
 class StylizeOptions:
     """Settings of a file-level stylize run (the options of ``adain stylize``).
@@ -118,7 +119,6 @@ class StylizeOptions:
     def controls(self, **given: Any) -> Controls:
         """The style controls of this run: its ``alpha``, ``preserve_color`` and ``method``, plus ``given`` (weights, masks)."""
         return Controls(alpha=self.alpha, preserve_color=self.preserve_color, method=self.method, **given)
-
 
     @property
     def needs_paintings(self) -> bool:

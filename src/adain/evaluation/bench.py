@@ -42,7 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from adain.device import auto_bf16, autocast_for, hardware_name
 from adain.errors import UsageError
-from adain.geometry import MULTIPLE
+from adain.geometry import MULTIPLE, padded_side
 from adain.losses import loss_terms
 from adain.stylizer import Stylizer
 
@@ -150,14 +150,9 @@ def count_flops(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops())
 
 
-def padded(side: int) -> int:
-    """Side after the Stylizer pads to a multiple of 8."""
-    return -(-side // MULTIPLE) * MULTIPLE
-
-
 def scale_flops(probe_flops: int, height: int, width: int) -> int:
     """FLOPs counted at ``FLOP_PROBE``² scaled to an ``height × width`` input (padded to a multiple of 8)."""
-    return probe_flops * padded(height) * padded(width) // FLOP_PROBE**2
+    return probe_flops * padded_side(height) * padded_side(width) // FLOP_PROBE**2
 
 
 # ---------------------------------------------------------------- FLOPs of the model
