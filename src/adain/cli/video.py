@@ -113,8 +113,8 @@ def run(args: argparse.Namespace) -> None:
     check_not_an_input(args.output, {"video": args.input, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
                                      **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map})
     check_settings(args.output, batch=args.batch, crf=args.crf, codec=args.codec)
-    check_memory(args.input, probe(args.input), size=args.size, batch=args.batch)
     temporal, momentum = video_temporal(args)
+    check_memory(args.input, probe(args.input), size=args.size, batch=args.batch, temporal=temporal)
     temporal_strategy(temporal, momentum)  # a bad momentum, or flow without OpenCV, fails here too
     opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size, method=args.method)
     check_weights_or_masks(args.weights, args.mask or args.index_map)
