@@ -332,8 +332,8 @@ def stylize_video(
             displayed (rotation applied); resized to the frames.
         temporal: ``none`` (frames independent), ``blend`` (motion-gated
             running average, :class:`adain.temporal.TemporalBlend`) or ``flow``
-            (the previous output warped along the optical flow,
-            :class:`adain.temporal.FlowBlend`; needs the ``video-flow`` extra).
+            (the stylized texture carried along the optical flow,
+            :class:`adain.apps.temporal.FlowBlend`; needs the ``video-flow`` extra).
         momentum: the strategy's weight of the past (default: 0.8 for blend, 1 for flow: carried, not averaged).
         stats_momentum: momentum of the running average of the content
             statistics (:class:`StatsStabilizer`; 0: off; adain only).
