@@ -96,6 +96,24 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", type=Path, metavar="DIR", help="an ONNX export folder (adain export --format onnx --output DIR)")
 
 
+def add_compile_option(p: argparse.ArgumentParser, items: str, left: str = "") -> None:
+    """``--compile/--no-compile`` of a long-running job whose inputs are ``items`` (e.g. ``"images"``); ``left``:
+    how the job knows the items of a shape still to come (default: ``"the {items} left of a shape"``)."""
+    left = left or f"the {items} left of a shape"
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"torch.compile the networks for the {items}' shapes (at most three): faster {items} after minutes of "
+                        f"compiling (default: where {left} repay it, judged on their own eager time; --compile: each shape at "
+                        "once; torch backend)")
+
+
+def check_compile(args: argparse.Namespace) -> None:
+    """``--compile`` needs the torch backend."""
+    from adain.errors import UsageError
+
+    if args.compile and args.backend != "torch":
+        raise UsageError("--compile needs the torch backend (ONNX Runtime optimises its own graph)")
+
+
 def stylizer_from_args(args: argparse.Namespace, torch_device: str | torch.device | None = None) -> Stylizer:
     """The :class:`~adain.stylizer.Stylizer` that ``--backend``, ``--models``, ``--decoder`` and ``--device`` ask for
     (``torch_device``: the torch backend's device instead of ``--device``, e.g. a torchrun rank's)."""
