@@ -225,7 +225,8 @@ def make_stylizer(
     ``onnxruntime`` (an export folder ``models``; CPU, float32 in and out).
 
     ``precision`` (torch backend): ``auto`` (``bf16`` as given, default where native), ``fp32``, ``bf16``, or
-    ``int8``: ``decoder``'s static int8 export (:func:`int8_models`, built once) in ONNX Runtime, on the CPU.
+    ``int8``: ``decoder``'s static int8 export (:func:`int8_models`, built once) in ONNX Runtime, on the CPU, with
+    ``threads`` or as many threads as torch uses (``OMP_NUM_THREADS``).
 
     Raises:
         UsageError: an unknown backend or precision, or options the backend does not take.
@@ -240,7 +241,7 @@ def make_stylizer(
     if precision == "int8":
         if str(device) not in ("auto", "cpu"):
             raise UsageError(f"int8 runs in ONNX Runtime on the CPU, not on {device!r}")
-        return OnnxStylizer(int8_models(decoder), threads=threads)
+        return OnnxStylizer(int8_models(decoder), threads=torch.get_num_threads() if threads is None else threads)
     if backend == "torch":
         return Stylizer(decoder, device=device, bf16={"fp32": False, "bf16": True}.get(precision, bf16))
     if models is None:
