@@ -1,11 +1,12 @@
 """int8 through ONNX Runtime against fp32 (ONNX Runtime and torch) and torch bf16, side by side in one run.
 
-    python scripts/bench_int8.py --out /tmp/adain-int8 --sizes 256 512 --threads 1 --float-convs 0,0 1,1 2,2
+    python scripts/bench_int8.py --out /tmp/adain-int8 --sizes 256 512 --threads 1 --float-convs 0/-1 0.-1/-1
 
-Makes (unless already there) the fp32 export in OUT/fp32 and, for each ``E,D`` of ``--float-convs``,
+Makes (unless already there) the fp32 export in OUT/fp32 and, for each ``E/D`` of ``--float-convs``,
 the int8 export in OUT/int8-E-D (``adain export --precision int8``: ONNX Runtime's static quantisation,
 QDQ, int8 weights per channel, uint8 activations calibrated on the bundled example images, with the
-encoder's first E and the decoder's last D convolutions kept in float). For each size it reports the
+encoder's convolutions E and the decoder's D kept in float: indices joined by dots, -1 the last,
+empty for none; e.g. ``0.-1/-1``). For each size it reports the
 CPU time per stylization (median, after one warm-up call; CPU time because the machine may be shared)
 and the mean and largest pixel difference from torch fp32 over the four example pairs. ``--threads 1``
 sets torch's and ONNX Runtime's thread counts to one, so CPU time is the work of one core.
@@ -33,10 +34,11 @@ from adain.onnxrt import OnnxStylizer
 from adain.stylizer import Stylizer
 
 
-def float_convs(text: str) -> dict[str, int]:
-    """``"E,D"`` → ``{"encoder": E, "decoder": D}``."""
-    e, d = (int(v) for v in text.split(","))
-    return {"encoder": e, "decoder": d}
+def float_convs(text: str) -> dict[str, tuple[int, ...]]:
+    """``"0.-1/-1"`` → ``{"encoder": (0, -1), "decoder": (-1,)}``: the indices of the convolutions kept in float
+    (``-`` alone: none)."""
+    encoder, decoder = text.split("/")
+    return {role: tuple(int(v) for v in part.split(".") if v) for role, part in (("encoder", encoder), ("decoder", decoder))}
 
 
 def main() -> None:
@@ -45,8 +47,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch and ONNX Runtime threads (default %(default)s)")
-    parser.add_argument("--float-convs", nargs="+", default=["1,1"], metavar="E,D",
-                        help="int8 variants: the encoder's first E and the decoder's last D convolutions in float (default %(default)s)")
+    parser.add_argument("--float-convs", nargs="+", default=["0/-1"], metavar="E/D",
+                        help="int8 variants: the encoder's and the decoder's convolutions kept in float, by index (default %(default)s)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -57,7 +59,7 @@ def main() -> None:
         export_onnx(args.out / "fp32")
     folders = {"onnxruntime fp32": args.out / "fp32"}
     for text in args.float_convs:
-        folder = args.out / f"int8-{text.replace(',', '-')}"
+        folder = args.out / f"int8-{text.replace('/', '_')}"
         if not (folder / MANIFEST).is_file():
             start = time.perf_counter()
             export_onnx(folder, precision="int8", float_convs=float_convs(text))

@@ -46,9 +46,10 @@ MANIFEST = "manifest.json"
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 CALIBRATION_SIZE = 256
 """Shorter side of the bundled photos and paintings the int8 activation ranges are calibrated on."""
-FLOAT_CONVS = {"encoder": 1, "decoder": 1}
-"""Convolutions the int8 export keeps in float: the encoder's first ones (on the image) and the decoder's
-last ones (making it); measured in docs/performance.md."""
+FLOAT_CONVS: dict[str, tuple[int, ...]] = {"encoder": (0,), "decoder": (-1,)}
+"""Convolutions the int8 export keeps in float, by their index among each network's convolutions (Python
+style: -1 the last): the encoder's first (on the image) and the decoder's last (making it); measured in
+docs/performance.md."""
 EXTRA = 'the ONNX tools are missing: pip install "adain[onnx]"'
 
 
@@ -160,11 +161,12 @@ def conv_names(path: Path) -> list[str]:
     return [node.name for node in onnx.load(str(path)).graph.node if node.op_type == "Conv"]
 
 
-def quantize_int8(folder: Path, photos: list[Tensor], paintings: list[Tensor], float_convs: dict[str, int] = FLOAT_CONVS) -> None:
+def quantize_int8(folder: Path, photos: list[Tensor], paintings: list[Tensor],
+                  float_convs: dict[str, tuple[int, ...]] = FLOAT_CONVS) -> None:
     """Quantize the fp32 ``encoder.onnx`` and ``decoder.onnx`` of ``folder`` in place, statically (QDQ:
     int8 weights per output channel, uint8 activations), their activation ranges calibrated on the images
     (``(3, H, W)`` each: the encoder on all of them, the decoder on AdaIN of every photo × painting pair);
-    ``float_convs`` first encoder and last decoder convolutions are left in float."""
+    the convolutions ``float_convs`` names by role and index are left in float."""
     import onnxruntime as ort
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -182,7 +184,7 @@ def quantize_int8(folder: Path, photos: list[Tensor], paintings: list[Tensor], f
         path, pre = folder / name, folder / f"{role}.pre.onnx"
         quant_pre_process(str(path), str(pre))
         convs = conv_names(pre)
-        keep = convs[: float_convs.get("encoder", 0)] if role == "encoder" else convs[len(convs) - float_convs.get("decoder", 0):]
+        keep = sorted({convs[i] for i in float_convs.get(role, ())})
         quantize_static(str(pre), str(path), _Calibration(sessions[role].get_inputs()[0].name, data[role]),
                         quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=True, nodes_to_exclude=keep)
@@ -252,7 +254,7 @@ def export_onnx(
     encoder: Encoder | None = None,
     decoder: Decoder | None = None,
     check: bool = True,
-    float_convs: dict[str, int] = FLOAT_CONVS,
+    float_convs: dict[str, tuple[int, ...]] = FLOAT_CONVS,
     calibration_size: int = CALIBRATION_SIZE,
 ) -> dict:
     """Export encoder and decoder into ``out_dir`` (written in a temporary folder, then moved in place).
@@ -262,7 +264,7 @@ def export_onnx(
         precision: ``fp32``, ``fp16`` or ``int8`` (static, calibrated on the bundled examples: :func:`quantize_int8`).
         encoder, decoder: the networks (default: the pretrained VGG-19 and the shipped decoder).
         check: run ``onnx.checker`` on both files.
-        float_convs: with ``int8``, the encoder's first and the decoder's last convolutions kept in float.
+        float_convs: with ``int8``, the convolutions kept in float, by network and index (:data:`FLOAT_CONVS`).
         calibration_size: with ``int8``, the shorter side of the bundled images calibrated on.
 
     Returns:
@@ -293,7 +295,8 @@ def export_onnx(
         manifest = build_manifest(tmp, precision, encoder, decoder)
         if precision == "int8":
             manifest["quantization"] = {"method": "static, QDQ", "weights": "int8 per output channel", "activations": "uint8",
-                                        "calibration": f"the bundled examples at {calibration_size} px", "float_convs": float_convs}
+                                        "calibration": f"the bundled examples at {calibration_size} px",
+                                        "float_convs": {role: list(v) for role, v in float_convs.items()}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         for name in (*FILES.values(), MANIFEST):
             shutil.move(str(tmp / name), str(folder / name))
