@@ -183,9 +183,14 @@ def int8_models(decoder: str | Path | None = None, *, cache: Path | None = None,
     Raises:
         MissingExtraError: onnx, onnxruntime or onnxscript is missing (one line naming the ``onnx`` extra).
     """
-    require_onnx()
-    import onnx
-    import onnxruntime
+    from importlib.metadata import PackageNotFoundError, version
+
+    require_onnx(("onnxruntime",))  # what running it needs; building also needs onnx and onnxscript (imported only then)
+    try:
+        tools = {name: version(name) for name in ("onnx", "onnxruntime")}
+    except PackageNotFoundError:
+        require_onnx()
+        raise
 
     from adain import __version__
     from adain.decoder import load_decoder
@@ -193,11 +198,12 @@ def int8_models(decoder: str | Path | None = None, *, cache: Path | None = None,
 
     networks = Encoder(), load_decoder(decoder)
     recipe = {"encoder": encoder_identity(networks[0]), "decoder": fingerprint(networks[1]), "adain": __version__, "torch": torch.__version__,
-              "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "float_convs": FLOAT_CONVS, "calibration": CALIBRATION_SIZE}
+              **tools, "float_convs": FLOAT_CONVS, "calibration": CALIBRATION_SIZE}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     folder = (cache or cache_folder()) / "int8" / key
     if (folder / MANIFEST).is_file():
         return folder
+    require_onnx()
     log(f"building the int8 model once (ONNX export, calibration on the bundled examples: about a minute) in {folder}")
     building = folder.with_name(f".{key}.{os.getpid()}")
     try:
