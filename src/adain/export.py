@@ -10,8 +10,8 @@ preservation) stays outside the networks, so every runtime shares one definition
 Precisions: ``fp32``; ``fp16`` (weights stored in float16 and cast to float32 in the graph:
 half the size, float32 arithmetic, runs on every ONNX runtime); ``int8`` (static quantization by
 ``onnxruntime.quantization``, QDQ: int8 weights per output channel and uint8 activations whose
-ranges are calibrated on the bundled example images; the convolutions most sensitive to it, the
-encoder's first and the decoder's last, :data:`FLOAT_CONVS`, stay in float).
+ranges are calibrated on the bundled example images, up to a percentile; the encoder's first and the
+decoder's last convolution, :data:`FLOAT_CONVS`, stay in float).
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ FILES = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
 MANIFEST = "manifest.json"
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 CALIBRATION_SIZE = 256
-"""Shorter side of the bundled photos and paintings the int8 activation ranges are calibrated on."""
+"""Side of the centre crops of the bundled photos and paintings the int8 activation ranges are calibrated on."""
+CALIBRATION_PERCENTILE = 99.999
+"""Each int8 activation range covers this percentile of the calibration values' magnitudes (the rare
+larger ones are clipped): closer to fp32's release ratios than the whole min–max range (docs/performance.md)."""
 FLOAT_CONVS: dict[str, tuple[int, ...]] = {"encoder": (0,), "decoder": (-1,)}
 """Convolutions the int8 export keeps in float, by their index among each network's convolutions (Python
 style: -1 the last): the encoder's first (on the image) and the decoder's last (making it); measured in
@@ -146,11 +149,12 @@ class _Calibration:
 
 
 def calibration_images(size: int = CALIBRATION_SIZE) -> tuple[list[Tensor], list[Tensor]]:
-    """The bundled photos and paintings, shorter side ``size``, each ``(3, H, W)`` in [0, 1]."""
-    from adain.geometry import resize_shorter
+    """The bundled photos and paintings, centre crops ``(3, size, size)`` in [0, 1] (one shape: the
+    percentile calibration stacks them)."""
+    from adain.geometry import prepare
     from adain.io import load_image
 
-    photos, paintings = ([resize_shorter(load_image(f), size) for f in sorted((EXAMPLES / kind).glob("*.jpg"))] for kind in ("content", "style"))
+    photos, paintings = ([prepare(load_image(f), size, crop=True) for f in sorted((EXAMPLES / kind).glob("*.jpg"))] for kind in ("content", "style"))
     return photos, paintings
 
 
@@ -165,10 +169,11 @@ def quantize_int8(folder: Path, photos: list[Tensor], paintings: list[Tensor],
                   float_convs: dict[str, tuple[int, ...]] = FLOAT_CONVS) -> None:
     """Quantize the fp32 ``encoder.onnx`` and ``decoder.onnx`` of ``folder`` in place, statically (QDQ:
     int8 weights per output channel, uint8 activations), their activation ranges calibrated on the images
-    (``(3, H, W)`` each: the encoder on all of them, the decoder on AdaIN of every photo × painting pair);
-    the convolutions ``float_convs`` names by role and index are left in float."""
+    (``(3, H, W)`` each, one shape: the encoder on all of them, the decoder on AdaIN of every photo ×
+    painting pair) up to :data:`CALIBRATION_PERCENTILE`; the convolutions ``float_convs`` names by role
+    and index are left in float."""
     import onnxruntime as ort
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from adain.ops import adain
@@ -187,7 +192,8 @@ def quantize_int8(folder: Path, photos: list[Tensor], paintings: list[Tensor],
         keep = sorted({convs[i] for i in float_convs.get(role, ())})
         quantize_static(str(pre), str(path), _Calibration(sessions[role].get_inputs()[0].name, data[role]),
                         quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        per_channel=True, nodes_to_exclude=keep)
+                        per_channel=True, nodes_to_exclude=keep, calibrate_method=CalibrationMethod.Percentile,
+                        extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
         pre.unlink()
 
 
@@ -265,7 +271,7 @@ def export_onnx(
         encoder, decoder: the networks (default: the pretrained VGG-19 and the shipped decoder).
         check: run ``onnx.checker`` on both files.
         float_convs: with ``int8``, the convolutions kept in float, by network and index (:data:`FLOAT_CONVS`).
-        calibration_size: with ``int8``, the shorter side of the bundled images calibrated on.
+        calibration_size: with ``int8``, the side of the centre crops of the bundled images calibrated on.
 
     Returns:
         The manifest.
@@ -295,7 +301,8 @@ def export_onnx(
         manifest = build_manifest(tmp, precision, encoder, decoder)
         if precision == "int8":
             manifest["quantization"] = {"method": "static, QDQ", "weights": "int8 per output channel", "activations": "uint8",
-                                        "calibration": f"the bundled examples at {calibration_size} px",
+                                        "calibration": f"percentile {CALIBRATION_PERCENTILE} over the bundled examples, "
+                                                       f"{calibration_size} px centre crops",
                                         "float_convs": {role: list(v) for role, v in float_convs.items()}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         for name in (*FILES.values(), MANIFEST):

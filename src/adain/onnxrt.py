@@ -22,6 +22,7 @@ from torch import Tensor
 
 from adain.errors import InputError, UsageError
 from adain.export import (
+    CALIBRATION_PERCENTILE,
     CALIBRATION_SIZE,
     FILES,
     FLOAT_CONVS,
@@ -198,7 +199,7 @@ def int8_models(decoder: str | Path | None = None, *, cache: Path | None = None,
 
     networks = Encoder(), load_decoder(decoder)
     recipe = {"encoder": encoder_identity(networks[0]), "decoder": fingerprint(networks[1]), "adain": __version__, "torch": torch.__version__,
-              **tools, "float_convs": FLOAT_CONVS, "calibration": CALIBRATION_SIZE}
+              **tools, "float_convs": FLOAT_CONVS, "calibration": [CALIBRATION_SIZE, CALIBRATION_PERCENTILE]}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     folder = (cache or cache_folder()) / "int8" / key
     if (folder / MANIFEST).is_file():
