@@ -94,8 +94,8 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                    help="run the networks in torch, or in ONNX Runtime from --models (CPU) (default %(default)s)")
     p.add_argument("--models", type=Path, metavar="DIR", help="an ONNX export folder (adain export --format onnx --output DIR)")
-    p.add_argument("--precision", choices=Choices("adain.onnxrt:PRECISIONS_RUN"), default="auto",
-                   help="the networks' arithmetic: auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32, bf16, or "
+    p.add_argument("--precision", choices=Choices("adain.onnxrt:PRECISIONS_RUN"), default="auto", metavar="P",
+                   help="the networks' arithmetic (P: %(choices)s): auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32, bf16, or "
                         "int8 (a static int8 model built once from the weights, run in ONNX Runtime on the CPU: faster, slightly "
                         "different; needs the onnx extra) (default %(default)s)")
 
