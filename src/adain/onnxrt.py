@@ -177,7 +177,7 @@ def cache_folder() -> Path:
 def int8_models(decoder: str | Path | None = None, *, cache: Path | None = None,
                 log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
     """The static int8 export (:func:`adain.export.export_onnx` with ``precision="int8"``) of ``decoder`` (default:
-    the shipped one) and the pretrained encoder, built here the first time (about a minute: ONNX export and
+    the shipped one) and the pretrained encoder, built here the first time (a few minutes: ONNX export and
     calibration on the bundled examples; no download) and kept in ``cache/int8/<key>``, the key a digest of
     both networks' fingerprints, adain's, torch's, onnx's and ONNX Runtime's versions and the quantization settings.
 
@@ -205,7 +205,7 @@ def int8_models(decoder: str | Path | None = None, *, cache: Path | None = None,
     if (folder / MANIFEST).is_file():
         return folder
     require_onnx()
-    log(f"building the int8 model once (ONNX export, calibration on the bundled examples: about a minute) in {folder}")
+    log(f"building the int8 model once (ONNX export, calibration on the bundled examples: a few minutes) in {folder}")
     building = folder.with_name(f".{key}.{os.getpid()}")
     try:
         export_onnx(building, precision="int8", encoder=networks[0], decoder=networks[1])
