@@ -70,20 +70,27 @@ class FlowEstimator:
         return self(a, b), self(b, a)
 
 
+def pixel_grid(h: int, w: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """The pixel positions of an ``H × W`` frame: ``(1, 2, H, W)``, channel 0 is x (column), 1 is y (row)."""
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=dtype), torch.arange(w, dtype=dtype), indexing="ij")
+    return torch.stack([xs, ys])[None]
+
+
+def normalized(positions: Tensor, h: int, w: int) -> Tensor:
+    """Pixel positions ``(..., 2)`` (x, y) in an ``H × W`` frame → ``grid_sample`` coordinates in [−1, 1] (``align_corners``)."""
+    return positions * positions.new_tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)]) - 1
+
+
 def sample_grid(flow: Tensor) -> Tensor:
     """Flow ``(N, 2, H, W)`` → ``grid_sample`` grid ``(N, H, W, 2)`` of the positions ``x + flow(x)`` in [−1, 1]."""
-    n, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype), torch.arange(w, dtype=flow.dtype), indexing="ij")
-    x = (xs + flow[:, 0]) * (2 / max(w - 1, 1)) - 1
-    y = (ys + flow[:, 1]) * (2 / max(h - 1, 1)) - 1
-    return torch.stack([x, y], dim=-1)
+    h, w = flow.shape[-2:]
+    return normalized((pixel_grid(h, w, flow.dtype) + flow).permute(0, 2, 3, 1), h, w)
 
 
 def inside(flow: Tensor) -> Tensor:
     """``(N, 2, H, W)`` → ``(N, 1, H, W)`` bool: ``x + flow(x)`` falls inside the frame."""
-    _, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype), torch.arange(w, dtype=flow.dtype), indexing="ij")
-    x, y = xs + flow[:, 0], ys + flow[:, 1]
+    h, w = flow.shape[-2:]
+    x, y = (pixel_grid(h, w, flow.dtype) + flow).unbind(1)
     return ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1))[:, None]
 
 
@@ -91,7 +98,7 @@ def warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
     """Sample ``image`` ``(N, C, H, W)`` at ``x + flow(x)`` (``flow`` ``(N, 2, H, W)``) → ``(N, C, H, W)``.
 
     Outside the frame the border pixel is repeated (mask such pixels with :func:`inside`).
-    ``mode``: ``bilinear`` or ``bicubic`` (sharper when warped again and again).
+    ``mode``: ``nearest``, ``bilinear`` or ``bicubic`` (sharper when warped again and again).
     """
     return F.grid_sample(image, sample_grid(flow).to(image), mode=mode, padding_mode="border", align_corners=True)
 
@@ -100,7 +107,7 @@ def _squared_norm(v: Tensor) -> Tensor:
     return v.pow(2).sum(1, keepdim=True)
 
 
-def occlusion(forward: Tensor, backward: Tensor) -> Tensor:
+def occlusion(forward: Tensor, backward: Tensor, boundaries: bool = True) -> Tensor:
     """Pixels of frame ``a`` whose flow is not trusted: ``(N, 1, H, W)`` bool.
 
     ``forward`` is the flow ``a → b``, ``backward`` ``b → a``, both ``(N, 2, H, W)``.
@@ -108,26 +115,30 @@ def occlusion(forward: Tensor, backward: Tensor) -> Tensor:
     Lai et al. (ECCV 2018): a pixel is occluded (or its flow wrong) when going
     there and back does not return, ``|f + b̃|² > 0.01 (|f|² + |b̃|²) + 0.5``
     with ``b̃`` the backward flow sampled where ``f`` points; or it lies on a
-    motion boundary, ``|∇f|² > 0.01 |f|² + 0.002``; or ``f`` leaves the frame.
+    motion boundary, ``|∇f|² > 0.01 |f|² + 0.002`` (only with ``boundaries``);
+    or ``f`` leaves the frame.
     """
     back = warp(backward, forward)
     round_trip = _squared_norm(forward + back) > 0.01 * (_squared_norm(forward) + _squared_norm(back)) + 0.5
+    if not boundaries:
+        return round_trip | ~inside(forward)
     dx = F.pad(forward[..., :, 1:] - forward[..., :, :-1], (0, 1))
     dy = F.pad(forward[..., 1:, :] - forward[..., :-1, :], (0, 0, 0, 1))
     boundary = _squared_norm(dx) + _squared_norm(dy) > 0.01 * _squared_norm(forward) + 0.002
     return round_trip | boundary | ~inside(forward)
 
 
-def flow_to_previous(estimator: FlowEstimator, previous: np.ndarray, current: np.ndarray) -> tuple[Tensor, Tensor]:
+def flow_to_previous(estimator: FlowEstimator, previous: np.ndarray, current: np.ndarray, boundaries: bool = True) -> tuple[Tensor, Tensor]:
     """Flow that brings frame t−1 onto frame t's grid, and where it holds.
 
     Args:
         estimator: the flow method.
         previous, current: gray frames t−1 and t ``(H, W)`` uint8 (:func:`gray_u8`).
+        boundaries: also leave out motion boundaries (:func:`occlusion`).
 
     Returns:
         The flow ``t → t−1`` ``(1, 2, H, W)`` (``warp(frame_{t−1}, flow)`` lies on frame t), and
         the pixels of frame t it does not hold for, ``(1, 1, H, W)`` bool (:func:`occlusion`).
     """
     backward, forward = estimator.pair(current, previous)
-    return backward, occlusion(backward, forward)
+    return backward, occlusion(backward, forward, boundaries)

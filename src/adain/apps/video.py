@@ -37,7 +37,7 @@ from tqdm import tqdm
 from adain.apps.compiling import CompileRule, can_compile
 from adain.apps.files import model_entry
 from adain.apps.files import read_masks as read_file_masks
-from adain.apps.temporal import STRATEGIES, FlowBlend, TemporalBlend
+from adain.apps.temporal import MAX_SOURCES, STRATEGIES, FlowBlend, TemporalBlend
 from adain.apps.video_io import VideoInfo, VideoReader, VideoWriter, frames_to_tensor, output_format, probe
 from adain.apps.video_metrics import FlickerMeter
 from adain.color import PreserveColor, color_outputs, content_inputs
@@ -252,10 +252,13 @@ def check_settings(dst: Path, *, batch: int, crf: int, codec: str | None) -> tup
     return output_format(dst, codec)
 
 
-def check_memory(src: Path, info: VideoInfo, *, size: int, batch: int) -> None:
-    """Refuse frames that, ``batch`` at a time at shorter side ``size``, would not fit the memory budget."""
+def check_memory(src: Path, info: VideoInfo, *, size: int, batch: int, temporal: str = "none") -> None:
+    """Refuse frames that, ``batch`` at a time at shorter side ``size``, would not fit the memory budget.
+
+    ``temporal="flow"`` adds the past stylized frames the flow strategy keeps (:data:`~adain.apps.temporal.MAX_SOURCES`).
+    """
     h, w = resized_shape(info.height, info.width, size)
-    need, have = stylize_memory(h, w) * batch, memory_budget()
+    need, have = stylize_memory(h, w) * batch + (MAX_SOURCES * 3 * h * w if temporal == "flow" else 0), memory_budget()
     if need > have:
         raise InputError(f"{src}: {w}x{h} frames, {batch} at a time, need about {need / 2**30:.1f} GB of memory, more than the "
                          f"{have / 2**30:.1f} GB available to it: use a smaller --size or --batch")
@@ -301,8 +304,8 @@ def stylize_video(
             displayed (rotation applied); resized to the frames.
         temporal: ``none`` (frames independent), ``blend`` (motion-gated
             running average, :class:`adain.temporal.TemporalBlend`) or ``flow``
-            (the previous output warped along the optical flow,
-            :class:`adain.temporal.FlowBlend`; needs the ``video-flow`` extra).
+            (the stylized texture carried along the optical flow,
+            :class:`adain.apps.temporal.FlowBlend`; needs the ``video-flow`` extra).
         momentum: the strategy's weight of the past (default: 0.8 for blend, 1 for flow: carried, not averaged).
         stats_momentum: momentum of the running average of the content
             statistics (:class:`StatsStabilizer`; 0: off; adain only).
@@ -336,7 +339,7 @@ def stylize_video(
     check_not_an_input(dst, {"video": src})
     check_settings(dst, batch=batch, crf=crf, codec=codec)
     info = probe(src)
-    check_memory(src, info, size=size, batch=batch)
+    check_memory(src, info, size=size, batch=batch, temporal=temporal)
     strategy = temporal_strategy(temporal, momentum)
     stabilizer = StatsStabilizer(stats_momentum) if stats_momentum > 0 else None
     stylizer = stylizer or Stylizer()

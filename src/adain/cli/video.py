@@ -29,9 +29,9 @@ VIDEO_EXAMPLES = """examples:
   adain video clip.mp4 out.mp4 --style wave.jpg --backend onnxruntime --models models/   # no torch networks
   adain video long.mp4 out.mp4 --style wave.jpg --no-compile          # never torch.compile (--compile: always)
 
---temporal flow warps the previous stylized frame along the input's optical flow (OpenCV's DIS:
-pip install "adain[video-flow]") and blends it in where the flow holds; disocclusions and scene
-cuts are stylized afresh. The flicker printed at the end is the mean absolute difference of
+--temporal flow carries the stylized texture along the input's optical flow (OpenCV's DIS:
+pip install "adain[video-flow]"): each pixel is sampled once from the stylized frame its texture
+came from, where the flow holds; disocclusions and scene cuts are stylized afresh. The flicker printed at the end is the mean absolute difference of
 consecutive output frames divided by the same for the input frames (1: the output changes as much
 as the input). The output records how it was made (styles with their SHA-256, alpha, weights,
 method, colour and temporal modes, sizes): adain info out.mp4 prints it. A long video is compiled
@@ -61,11 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_style_size(p)
     p.add_argument("--size", type=int, default=0, metavar="N", help="shorter side of the output frames (0: the input's) (default %(default)s)")
     p.add_argument("--temporal", choices=("none", "blend", "flow"), default="none",
-                   help="tie frames together: none, blend (motion-gated running average) or flow (the previous frame "
-                   "warped along the optical flow) (default %(default)s)")
+                   help="tie frames together: none, blend (motion-gated running average) or flow (the texture carried "
+                   "along the optical flow) (default %(default)s)")
     p.add_argument("--momentum", type=float, metavar="M",
                    help="weight of the past: in [0, 1) for --temporal blend (default 0.8), in [0, 1] for flow (default 1: the "
-                   "texture is carried along the flow, not averaged; lower values wash the style out)")
+                   "texture is carried along the flow, not averaged; lower values mix it with the new stylization)")
     p.add_argument("--stabilize", type=float, nargs="?", const=0.8, metavar="M",
                    help="the same as --temporal blend --momentum M (bare flag: 0.8)")
     p.add_argument("--stats-momentum", type=float, default=0.0, metavar="M",
@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> None:
     check_not_an_input(args.output, {"video": args.input, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
                                      **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map})
     check_settings(args.output, batch=args.batch, crf=args.crf, codec=args.codec)
-    check_memory(args.input, probe(args.input), size=args.size, batch=args.batch)
     temporal, momentum = video_temporal(args)
+    check_memory(args.input, probe(args.input), size=args.size, batch=args.batch, temporal=temporal)
     temporal_strategy(temporal, momentum)  # a bad momentum, or flow without OpenCV, fails here too
     opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size, method=args.method)
     check_weights_or_masks(args.weights, args.mask or args.index_map)
