@@ -1,15 +1,15 @@
 """int8 through ONNX Runtime against fp32 (ONNX Runtime and torch) and torch bf16, side by side in one run.
 
-    python scripts/bench_int8.py --out /tmp/adain-int8 --sizes 256 512 --threads 1 --static
+    python scripts/bench_int8.py --out /tmp/adain-int8 --sizes 256 512 --threads 1 --float-convs 0/-1 0.-1/-1
 
-Makes (unless already there) the fp32 and int8 exports in OUT/fp32 and OUT/int8 (``adain export
---precision int8``: dynamic quantisation, ``ConvInteger``), and with ``--static`` OUT/int8-static:
-ONNX Runtime's static quantisation (QDQ, int8 weights per channel, uint8 activations) calibrated
-on the bundled example images (the encoder on the photos and paintings, the decoder on the AdaIN
-features of every photo x painting pair). For each size it reports the CPU time per stylization
-(median, after one warm-up call; CPU time because the machine may be shared) and the mean and
-largest pixel difference from torch fp32 over the four example pairs. ``--threads 1`` sets torch's
-and ONNX Runtime's thread counts to one, so CPU time is the work of one core.
+Makes (unless already there) the fp32 export in OUT/fp32 and, for each ``E/D`` of ``--float-convs``,
+the int8 export in OUT/int8-E-D (``adain export --precision int8``: ONNX Runtime's static quantisation,
+QDQ, int8 weights per channel, uint8 activations calibrated on the bundled example images, with the
+encoder's convolutions E and the decoder's D kept in float: indices joined by dots, -1 the last,
+empty for none; e.g. ``0.-1/-1``). For each size it reports the
+CPU time per stylization (median, after one warm-up call; CPU time because the machine may be shared)
+and the mean and largest pixel difference from torch fp32 over the four example pairs. ``--threads 1``
+sets torch's and ONNX Runtime's thread counts to one, so CPU time is the work of one core.
 
 Writes JSON to stdout (and to --json FILE).
 """
@@ -27,77 +27,44 @@ import torch
 from bench_onnx import EXAMPLES, timed  # this folder
 
 from adain.device import hardware_name
-from adain.export import MANIFEST, export_onnx, file_digest
+from adain.export import MANIFEST, export_onnx
 from adain.geometry import resize_shorter
 from adain.io import load_image
 from adain.onnxrt import OnnxStylizer
-from adain.ops import adain
 from adain.stylizer import Stylizer
 
-CALIBRATION_SIZE = 256
 
-
-class Calibration:
-    """An ONNX Runtime ``CalibrationDataReader`` over a list of float32 arrays (one input each)."""
-
-    def __init__(self, name: str, arrays: list) -> None:
-        self.items = iter([{name: a} for a in arrays])
-
-    def get_next(self):
-        return next(self.items, None)
-
-
-def static_int8(fp32: Path, out: Path, images: list[torch.Tensor]) -> None:
-    """Quantise the fp32 export ``fp32`` statically into ``out`` (QDQ), calibrated on ``images``."""
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    manifest = json.loads((fp32 / MANIFEST).read_text())
-    nets = OnnxStylizer(fp32).networks
-    encoded = [nets.encode(x[None]) for x in images]
-    features = [adain(c, s) for c in encoded for s in encoded]
-    data = {"encoder": [x[None].numpy() for x in images], "decoder": [t.numpy() for t in features]}
-    out.mkdir(parents=True, exist_ok=True)
-    for role, entry in manifest["files"].items():
-        source, target = fp32 / entry["path"], out / entry["path"]
-        pre = out / f"{role}.pre.onnx"
-        quant_pre_process(str(source), str(pre))
-        name = ort.InferenceSession(str(pre), providers=["CPUExecutionProvider"]).get_inputs()[0].name
-        quantize_static(str(pre), str(target), Calibration(name, data[role]), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-        pre.unlink()
-        entry.update(bytes=target.stat().st_size, sha256=file_digest(target))
-    manifest["precision"] = "int8"
-    manifest["quantisation"] = "static QDQ, calibrated on the bundled examples"
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+def float_convs(text: str) -> dict[str, tuple[int, ...]]:
+    """``"0.-1/-1"`` → ``{"encoder": (0, -1), "decoder": (-1,)}``: the indices of the convolutions kept in float
+    (``-`` alone: none)."""
+    encoder, decoder = text.split("/")
+    return {role: tuple(int(v) for v in part.split(".") if v) for role, part in (("encoder", encoder), ("decoder", decoder))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="export folders go to OUT/fp32, OUT/int8, OUT/int8-static")
+    parser.add_argument("--out", type=Path, required=True, help="export folders go to OUT/fp32 and OUT/int8-E-D")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch and ONNX Runtime threads (default %(default)s)")
-    parser.add_argument("--static", action="store_true", help="also static quantisation (QDQ, calibrated on the examples)")
+    parser.add_argument("--float-convs", nargs="+", default=["0/-1"], metavar="E/D",
+                        help="int8 variants: the encoder's and the decoder's convolutions kept in float, by index (default %(default)s)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     contents = [load_image(f) for f in sorted((EXAMPLES / "content").glob("*.jpg"))]
     styles = [resize_shorter(load_image(f), 512) for f in sorted((EXAMPLES / "style").glob("*.jpg"))]
-    for p in ("fp32", "int8"):
-        if not (args.out / p / MANIFEST).is_file():
-            export_onnx(args.out / p, precision=p)
-    folders = {"onnxruntime fp32": args.out / "fp32", "onnxruntime int8 dynamic": args.out / "int8"}
-    if args.static:
-        static = args.out / "int8-static"
-        if not (static / MANIFEST).is_file():
-            calibration = [resize_shorter(x, CALIBRATION_SIZE) for x in contents + styles]
+    if not (args.out / "fp32" / MANIFEST).is_file():
+        export_onnx(args.out / "fp32")
+    folders = {"onnxruntime fp32": args.out / "fp32"}
+    for text in args.float_convs:
+        folder = args.out / f"int8-{text.replace('/', '_')}"
+        if not (folder / MANIFEST).is_file():
             start = time.perf_counter()
-            static_int8(args.out / "fp32", static, calibration)
-            print(f"static quantisation: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-        folders["onnxruntime int8 static"] = static
+            export_onnx(folder, precision="int8", float_convs=float_convs(text))
+            print(f"int8 export, float convolutions {text}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        folders[f"onnxruntime int8 float {text}"] = folder
 
     torch_fp32 = Stylizer(device="cpu", bf16=False)
     models = {"torch fp32": torch_fp32, "torch bf16": Stylizer(device="cpu", bf16=True)}

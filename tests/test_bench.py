@@ -147,13 +147,18 @@ def test_cli_bench_quick(small_peaks, monkeypatch, capsys):
 def test_cli_bench_whole_process(monkeypatch, capsys):
     from adain.evaluation import startup
 
-    def fake(folder, *, sizes, runs, progress):
+    seen = []
+
+    def fake(folder, *, sizes, runs, int8, progress):
+        seen.append(int8)
         return [startup.ProcessTiming(startup.IMPORT_TORCH, None, [1.0], [0.9]), startup.ProcessTiming("adain stylize, 64 px", 64, [1.5], [1.4])]
 
     monkeypatch.setattr(startup, "run_whole_process", fake)
     assert main(["bench", "--whole-process", "--runs", "1"]) == 0
     out = capsys.readouterr().out
     assert "| adain stylize, 64 px | 1.50 | 1.40 | 1.50 | – |" in out and "torch" in out
+    assert main(["bench", "--whole-process", "--runs", "1", "--int8"]) == 0
+    assert seen == [False, True]
 
 
 def test_cli_bench_tiny(small_peaks, capsys):

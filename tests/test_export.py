@@ -96,27 +96,89 @@ def test_stylizer_equals_torch(exported, torch_stylizer, controls, one_thread):
 
 
 def test_precisions(exported, tmp_path, torch_stylizer, one_thread):
-    """fp16 halves the files and int8 quarters the encoder; results stay close to fp32's."""
+    """fp16 halves the files; results stay close to fp32's."""
     content, style = torch.rand(3, 32, 32), torch.rand(3, 32, 32)
     reference = torch_stylizer.stylize(content, style)
-    sizes = {}
-    for precision, tolerance in (("fp16", 0.01), ("int8", 0.1)):
-        folder = copy_export(exported, tmp_path / precision)
-        for name in ("encoder.onnx", "decoder.onnx"):
-            convert_precision(folder / name, precision)
-            onnx.checker.check_model(str(folder / name), full_check=True)
-        (folder / MANIFEST).unlink()
-        sizes[precision] = sum(p.stat().st_size for p in folder.iterdir())
-        with pytest.raises(ExportError, match="no manifest.json"):
-            OnnxNetworks(folder)
-        manifest = json.loads((exported / MANIFEST).read_text())
-        for entry in manifest["files"].values():
-            entry.update(bytes=(folder / entry["path"]).stat().st_size, sha256=file_digest(folder / entry["path"]))
-        manifest["precision"] = precision
-        (folder / MANIFEST).write_text(json.dumps(manifest))
-        assert float((OnnxStylizer(folder, threads=1).stylize(content, style) - reference).abs().mean()) < tolerance
-    fp32 = sum(p.stat().st_size for p in exported.iterdir())
-    assert sizes["fp16"] < 0.55 * fp32 and sizes["int8"] < 0.3 * fp32
+    folder = copy_export(exported, tmp_path / "fp16")
+    for name in ("encoder.onnx", "decoder.onnx"):
+        convert_precision(folder / name, "fp16")
+        onnx.checker.check_model(str(folder / name), full_check=True)
+    (folder / MANIFEST).unlink()
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    with pytest.raises(ExportError, match="no manifest.json"):
+        OnnxNetworks(folder)
+    manifest = json.loads((exported / MANIFEST).read_text())
+    for entry in manifest["files"].values():
+        entry.update(bytes=(folder / entry["path"]).stat().st_size, sha256=file_digest(folder / entry["path"]))
+    manifest["precision"] = "fp16"
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    assert float((OnnxStylizer(folder, threads=1).stylize(content, style) - reference).abs().mean()) < 0.01
+    assert size < 0.55 * sum(p.stat().st_size for p in exported.iterdir())
+
+
+def test_int8_is_static_with_the_first_and_last_convolutions_in_float(tmp_path, tiny_encoder, tiny_decoder, torch_stylizer, one_thread):
+    """Static QDQ int8, calibrated on the bundled examples: every convolution but the encoder's first and the
+    decoder's last reads int8 weights; a quarter of the size; close to fp32."""
+    manifest = export_onnx(tmp_path, precision="int8", encoder=tiny_encoder, decoder=tiny_decoder, calibration_size=32)
+    assert manifest["precision"] == "int8" and manifest["quantization"]["float_convs"] == {"encoder": [0], "decoder": [-1]}
+    for role, float_at in (("encoder", 0), ("decoder", -1)):
+        graph = onnx.load(str(tmp_path / f"{role}.onnx")).graph
+        made_by = {out: node for node in graph.node for out in node.output}
+        convs = [node for node in graph.node if node.op_type == "Conv"]
+        quantized = [made_by.get(node.input[1]) is not None and made_by[node.input[1]].op_type == "DequantizeLinear" for node in convs]
+        assert not quantized[float_at] and sum(quantized) == len(convs) - 1, role
+    content, style = torch.rand(3, 32, 32), torch.rand(3, 32, 32)
+    ours = OnnxStylizer(tmp_path, threads=1).stylize(content, style)
+    assert float((ours - torch_stylizer.stylize(content, style)).abs().mean()) < 0.1
+
+
+def test_int8_models_are_built_once_per_decoder(tmp_path, monkeypatch, tiny_encoder, tiny_decoder):
+    import adain.onnxrt as onnxrt
+    from adain.decoder import save_decoder
+
+    built = []
+
+    def fake_export(folder, **kw):
+        built.append(kw["decoder"])
+        folder.mkdir(parents=True)
+        (folder / MANIFEST).write_text("{}")
+
+    monkeypatch.setattr(onnxrt, "export_onnx", fake_export)
+    monkeypatch.setattr("adain.encoder.Encoder", lambda: tiny_encoder)
+    save_decoder(tiny_decoder, tmp_path / "a.safetensors")
+    other = init_like_paper(Decoder(width=0.125), seed=2)
+    save_decoder(other, tmp_path / "b.safetensors")
+    logged = []
+    first = onnxrt.int8_models(tmp_path / "a.safetensors", cache=tmp_path / "cache", log=logged.append)
+    assert onnxrt.int8_models(tmp_path / "a.safetensors", cache=tmp_path / "cache", log=logged.append) == first
+    second = onnxrt.int8_models(tmp_path / "b.safetensors", cache=tmp_path / "cache", log=logged.append)
+    assert len(built) == 2 and second != first and first.parent == tmp_path / "cache" / "int8" and len(logged) == 2
+    assert sorted(p.name for p in first.parent.iterdir()) == sorted([first.name, second.name]), "no build folder left behind"
+
+
+def test_int8_option_needs_the_extra_and_the_torch_backend(monkeypatch, tmp_path, capsys):
+    import builtins
+
+    from adain.cli import main
+
+    real = builtins.__import__
+
+    def no_onnxscript(name, *args, **kwargs):
+        if name == "onnxscript":
+            raise ImportError("No module named 'onnxscript'")
+        return real(name, *args, **kwargs)
+
+    photo, painting = str(EXAMPLES / "content" / "canyon.jpg"), str(EXAMPLES / "style" / "hokusai.jpg")
+    monkeypatch.setenv("ADAIN_CACHE", str(tmp_path / "cache"))  # nothing built yet: building needs onnxscript
+    monkeypatch.setattr(builtins, "__import__", no_onnxscript)
+    assert main(["stylize", "-c", photo, "-s", painting, "-o", str(tmp_path / "o.jpg"), "--precision", "int8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'pip install "adain[onnx]"' in err[0] and not (tmp_path / "o.jpg").exists()
+    monkeypatch.setattr(builtins, "__import__", real)
+    for extra in (["--backend", "onnxruntime", "--models", str(tmp_path)], ["--compile"], ["--device", "cuda"]):
+        assert main(["stylize", "-c", photo, "-s", painting, "-o", str(tmp_path / "o.jpg"), "--precision", "int8", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("precision" in err[0] or "int8" in err[0]), extra
 
 
 def test_bad_folders(exported, tmp_path):

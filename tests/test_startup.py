@@ -36,6 +36,8 @@ def test_commands_write_the_example_pair_at_each_size(tmp_path):
     argv = plan[1][1]
     assert argv[:4] == [sys.executable, "-m", "adain.cli", "stylize"]
     assert (tmp_path / "content32.jpg").is_file() and (tmp_path / "style48.jpg").is_file()
+    with_int8 = commands(tmp_path, (32,), peer=False, int8=True)
+    assert [t.label for t, _ in with_int8][2] == "adain stylize --precision int8, 32 px" and with_int8[2][1][-2:] == ["--precision", "int8"]
 
 
 def test_runs_are_interleaved_after_an_untimed_round(tmp_path, monkeypatch):
@@ -44,7 +46,7 @@ def test_runs_are_interleaved_after_an_untimed_round(tmp_path, monkeypatch):
     def step(name: str) -> list[str]:
         return [sys.executable, "-c", f"open({str(log)!r}, 'a').write({name!r})"]
 
-    def fake_commands(folder, sizes, peer):
+    def fake_commands(folder, sizes, peer, int8):
         return [
             (ProcessTiming(IMPORT_TORCH, None), step("i")),
             (ProcessTiming("adain stylize, 32 px", 32), step("a")),

@@ -8,8 +8,10 @@ Height and width are dynamic. Everything else (AdaIN, α, interpolation, masks, 
 preservation) stays outside the networks, so every runtime shares one definition of it.
 
 Precisions: ``fp32``; ``fp16`` (weights stored in float16 and cast to float32 in the graph:
-half the size, float32 arithmetic, runs on every ONNX runtime); ``int8`` (dynamic
-quantization by ``onnxruntime.quantization``: int8 weights, activations quantized on the fly).
+half the size, float32 arithmetic, runs on every ONNX runtime); ``int8`` (static quantization by
+``onnxruntime.quantization``, QDQ: int8 weights per output channel and uint8 activations whose
+ranges are calibrated on the bundled example images, up to a percentile; the encoder's first and the
+decoder's last convolution, :data:`FLOAT_CONVS`, stay in float).
 """
 
 from __future__ import annotations
@@ -41,6 +43,16 @@ OPSET = 18
 PRECISIONS = ("fp32", "fp16", "int8")
 FILES = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
 MANIFEST = "manifest.json"
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+CALIBRATION_SIZE = 256
+"""Side of the centre crops of the bundled photos and paintings the int8 activation ranges are calibrated on."""
+CALIBRATION_PERCENTILE = 99.999
+"""Each int8 activation range covers this percentile of the calibration values' magnitudes (the rare
+larger ones are clipped): closer to fp32's release ratios than the whole min–max range (docs/performance.md)."""
+FLOAT_CONVS: dict[str, tuple[int, ...]] = {"encoder": (0,), "decoder": (-1,)}
+"""Convolutions the int8 export keeps in float, by their index among each network's convolutions (Python
+style: -1 the last): the encoder's first (on the image) and the decoder's last (making it); measured in
+docs/performance.md."""
 EXTRA = 'the ONNX tools are missing: pip install "adain[onnx]"'
 
 
@@ -119,17 +131,70 @@ def weights_to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:  # noqa: F821
 
 
 def convert_precision(path: Path, precision: str) -> None:
-    """Rewrite an fp32 ONNX file in place at ``precision`` (``fp32`` leaves it)."""
+    """Rewrite an fp32 ONNX file in place at ``precision`` (``fp32`` leaves it; ``int8``: see :func:`quantize_int8`)."""
     import onnx
 
     if precision == "fp16":
         onnx.save(weights_to_fp16(onnx.load(str(path))), str(path))
-    elif precision == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        tmp = path.with_name(f"{path.stem}.int8.onnx")
-        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QUInt8, per_channel=False)
-        tmp.replace(path)
+
+class _Calibration:
+    """An ONNX Runtime ``CalibrationDataReader``: one input ``name``, the arrays in turn."""
+
+    def __init__(self, name: str, arrays: list) -> None:
+        self.items = iter([{name: a} for a in arrays])
+
+    def get_next(self) -> dict | None:
+        return next(self.items, None)
+
+
+def calibration_images(size: int = CALIBRATION_SIZE) -> tuple[list[Tensor], list[Tensor]]:
+    """The bundled photos and paintings, centre crops ``(3, size, size)`` in [0, 1] (one shape: the
+    percentile calibration stacks them)."""
+    from adain.geometry import prepare
+    from adain.io import load_image
+
+    photos, paintings = ([prepare(load_image(f), size, crop=True) for f in sorted((EXAMPLES / kind).glob("*.jpg"))] for kind in ("content", "style"))
+    return photos, paintings
+
+
+def conv_names(path: Path) -> list[str]:
+    """The names of the ``Conv`` nodes of an ONNX file, in graph order."""
+    import onnx
+
+    return [node.name for node in onnx.load(str(path)).graph.node if node.op_type == "Conv"]
+
+
+def quantize_int8(folder: Path, photos: list[Tensor], paintings: list[Tensor],
+                  float_convs: dict[str, tuple[int, ...]] = FLOAT_CONVS) -> None:
+    """Quantize the fp32 ``encoder.onnx`` and ``decoder.onnx`` of ``folder`` in place, statically (QDQ:
+    int8 weights per output channel, uint8 activations), their activation ranges calibrated on the images
+    (``(3, H, W)`` each, one shape: the encoder on all of them, the decoder on AdaIN of every photo ×
+    painting pair) up to :data:`CALIBRATION_PERCENTILE`; the convolutions ``float_convs`` names by role
+    and index are left in float."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from adain.ops import adain
+
+    sessions = {role: ort.InferenceSession(str(folder / name), providers=["CPUExecutionProvider"]) for role, name in FILES.items()}
+    def encode(x: Tensor) -> Tensor:
+        return torch.from_numpy(sessions["encoder"].run(None, {"image": x[None].numpy()})[0])
+
+    styles = [encode(x) for x in paintings]
+    data = {"encoder": [x[None].numpy() for x in photos + paintings],
+            "decoder": [adain(c, s).numpy() for c in map(encode, photos) for s in styles]}
+    for role, name in FILES.items():
+        path, pre = folder / name, folder / f"{role}.pre.onnx"
+        quant_pre_process(str(path), str(pre))
+        convs = conv_names(pre)
+        keep = sorted({convs[i] for i in float_convs.get(role, ())})
+        quantize_static(str(pre), str(path), _Calibration(sessions[role].get_inputs()[0].name, data[role]),
+                        quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=True, nodes_to_exclude=keep, calibrate_method=CalibrationMethod.Percentile,
+                        extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
+        pre.unlink()
 
 
 def file_digest(path: Path) -> str:
@@ -195,14 +260,18 @@ def export_onnx(
     encoder: Encoder | None = None,
     decoder: Decoder | None = None,
     check: bool = True,
+    float_convs: dict[str, tuple[int, ...]] = FLOAT_CONVS,
+    calibration_size: int = CALIBRATION_SIZE,
 ) -> dict:
     """Export encoder and decoder into ``out_dir`` (written in a temporary folder, then moved in place).
 
     Args:
         out_dir: the export folder (created; its model files and manifest are replaced).
-        precision: ``fp32``, ``fp16`` or ``int8``.
+        precision: ``fp32``, ``fp16`` or ``int8`` (static, calibrated on the bundled examples: :func:`quantize_int8`).
         encoder, decoder: the networks (default: the pretrained VGG-19 and the shipped decoder).
         check: run ``onnx.checker`` on both files.
+        float_convs: with ``int8``, the convolutions kept in float, by network and index (:data:`FLOAT_CONVS`).
+        calibration_size: with ``int8``, the side of the centre crops of the bundled images calibrated on.
 
     Returns:
         The manifest.
@@ -223,11 +292,18 @@ def export_onnx(
         tmp = Path(tmp_name)
         export_encoder(encoder, tmp / FILES["encoder"])
         export_decoder(decoder, tmp / FILES["decoder"])
+        if precision == "int8":
+            quantize_int8(tmp, *calibration_images(calibration_size), float_convs)
         for name in FILES.values():
             convert_precision(tmp / name, precision)
             if check:
                 onnx.checker.check_model(str(tmp / name), full_check=True)
         manifest = build_manifest(tmp, precision, encoder, decoder)
+        if precision == "int8":
+            manifest["quantization"] = {"method": "static, QDQ", "weights": "int8 per output channel", "activations": "uint8",
+                                        "calibration": f"percentile {CALIBRATION_PERCENTILE} over the bundled examples, "
+                                                       f"{calibration_size} px centre crops",
+                                        "float_convs": {role: list(v) for role, v in float_convs.items()}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         for name in (*FILES.values(), MANIFEST):
             shutil.move(str(tmp / name), str(folder / name))

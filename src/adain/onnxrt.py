@@ -8,7 +8,12 @@ through ONNX Runtime sessions.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +22,15 @@ from torch import Tensor
 
 from adain.errors import InputError, UsageError
 from adain.export import (
+    CALIBRATION_PERCENTILE,
+    CALIBRATION_SIZE,
     FILES,
+    FLOAT_CONVS,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
     PRECISIONS,
+    export_onnx,
     file_digest,
     require_onnx,
 )
@@ -153,6 +162,60 @@ class OnnxStylizer(Stylizer):
 
 
 BACKENDS = ("torch", "onnxruntime")
+PRECISIONS_RUN = ("auto", "fp32", "bf16", "int8")
+"""``--precision``: ``auto`` (bf16 where the hardware computes it natively, else fp32), ``fp32``, ``bf16``, or
+``int8`` (the static int8 export in ONNX Runtime, :func:`int8_models`)."""
+
+
+def cache_folder() -> Path:
+    """Where adain keeps what it builds once: ``$ADAIN_CACHE``, else ``$XDG_CACHE_HOME/adain`` (``~/.cache/adain``)."""
+    if os.environ.get("ADAIN_CACHE"):
+        return Path(os.environ["ADAIN_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "adain"
+
+
+def int8_models(decoder: str | Path | None = None, *, cache: Path | None = None,
+                log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
+    """The static int8 export (:func:`adain.export.export_onnx` with ``precision="int8"``) of ``decoder`` (default:
+    the shipped one) and the pretrained encoder, built here the first time (a few minutes: ONNX export and
+    calibration on the bundled examples; no download) and kept in ``cache/int8/<key>``, the key a digest of
+    both networks' fingerprints, adain's, torch's, onnx's and ONNX Runtime's versions and the quantization settings.
+
+    Raises:
+        MissingExtraError: onnx, onnxruntime or onnxscript is missing (one line naming the ``onnx`` extra).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    require_onnx(("onnxruntime",))  # what running it needs; building also needs onnx and onnxscript (imported only then)
+    try:
+        tools = {name: version(name) for name in ("onnx", "onnxruntime")}
+    except PackageNotFoundError:
+        require_onnx()
+        raise
+
+    from adain import __version__
+    from adain.decoder import load_decoder
+    from adain.encoder import Encoder, encoder_identity, fingerprint
+
+    networks = Encoder(), load_decoder(decoder)
+    recipe = {"encoder": encoder_identity(networks[0]), "decoder": fingerprint(networks[1]), "adain": __version__, "torch": torch.__version__,
+              **tools, "float_convs": FLOAT_CONVS, "calibration": [CALIBRATION_SIZE, CALIBRATION_PERCENTILE]}
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    folder = (cache or cache_folder()) / "int8" / key
+    if (folder / MANIFEST).is_file():
+        return folder
+    require_onnx()
+    log(f"building the int8 model once (ONNX export, calibration on the bundled examples: a few minutes) in {folder}")
+    building = folder.with_name(f".{key}.{os.getpid()}")
+    try:
+        export_onnx(building, precision="int8", encoder=networks[0], decoder=networks[1])
+        building.rename(folder)
+    except OSError:
+        if not (folder / MANIFEST).is_file():  # not another process's build finishing first
+            raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return folder
 
 
 def make_stylizer(
@@ -163,17 +226,31 @@ def make_stylizer(
     device: str | torch.device = "auto",
     bf16: bool | None = None,
     threads: int | None = None,
+    precision: str = "auto",
 ) -> Stylizer:
     """A :class:`~adain.stylizer.Stylizer` on ``backend``: ``torch`` (``decoder``, ``device``, ``bf16``) or
     ``onnxruntime`` (an export folder ``models``; CPU, float32 in and out).
 
+    ``precision`` (torch backend): ``auto`` (``bf16`` as given, default where native), ``fp32``, ``bf16``, or
+    ``int8``: ``decoder``'s static int8 export (:func:`int8_models`, built once) in ONNX Runtime, on the CPU, with
+    ``threads`` or as many threads as torch uses (``OMP_NUM_THREADS``).
+
     Raises:
-        UsageError: an unknown backend, or options the backend does not take.
+        UsageError: an unknown backend or precision, or options the backend does not take.
+        MissingExtraError: ``int8`` without the ``onnx`` extra.
     """
     if backend not in BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if precision not in PRECISIONS_RUN:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS_RUN)}, got {precision!r}")
+    if backend == "onnxruntime" and precision != "auto":
+        raise UsageError("with the onnxruntime backend the export's own precision is used: make one with adain export --precision")
+    if precision == "int8":
+        if str(device) not in ("auto", "cpu"):
+            raise UsageError(f"int8 runs in ONNX Runtime on the CPU, not on {device!r}")
+        return OnnxStylizer(int8_models(decoder), threads=torch.get_num_threads() if threads is None else threads)
     if backend == "torch":
-        return Stylizer(decoder, device=device, bf16=bf16)
+        return Stylizer(decoder, device=device, bf16={"fp32": False, "bf16": True}.get(precision, bf16))
     if models is None:
         raise UsageError("the onnxruntime backend needs an export folder (--models DIR; make one with: adain export --format onnx --output DIR)")
     if decoder is not None:

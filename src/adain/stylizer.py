@@ -40,31 +40,54 @@ def compile_options(device: torch.device, bf16: bool) -> dict[str, bool]:
 
 
 class ShapeCompiled:
-    """A network call ``fn`` compiled for one input shape; calls with any other shape run ``fn`` eagerly.
+    """A network call ``fn`` compiled for a few input shapes; calls with any other shape run ``fn`` eagerly.
 
-    For jobs whose inputs share one shape (a video's frames, ``batch`` at a time): the other
-    shapes (the styles, a last short batch) would each cost a compilation and run only once.
-    Compilation happens at the first call with ``shape``; if it fails (no C++ compiler, an
-    unsupported operation, ...), ``warn`` gets one line and every later call runs eagerly.
+    For jobs whose inputs come in a few shapes (a video's frames, ``batch`` at a time; a folder of photos
+    of one camera): the other shapes (the styles, a last short batch) would each cost a compilation and
+    run only once. A shape added with :meth:`add` compiles at its first call; one added with
+    ``inline=False`` runs eagerly until :meth:`warm` has compiled it (on another thread: a server goes on
+    serving meanwhile). If compiling fails (no C++ compiler, an unsupported operation, ...), ``warn``
+    gets one line and every later call runs eagerly.
 
     Args:
         fn: ``(N, C, H, W)`` → tensor.
-        shape: the input shape to compile for.
-        compiler: ``fn`` → its compiled form (default: ``torch.compile`` with ``dynamic=False`` and ``options``).
+        shape: a first input shape to compile for (or none).
+        compiler: ``fn`` → its compiled form (default: ``torch.compile`` with ``dynamic=False`` and ``options``:
+            one static graph per shape, recompiled for each new one).
     """
 
-    def __init__(self, fn: Callable[[Tensor], Tensor], shape: tuple[int, ...], *, options: dict[str, bool] | None = None,
+    def __init__(self, fn: Callable[[Tensor], Tensor], shape: tuple[int, ...] | None = None, *, options: dict[str, bool] | None = None,
                  warn: Callable[[str], None] = print, compiler: Callable[[Callable[[Tensor], Tensor]], Callable[[Tensor], Tensor]] | None = None) -> None:
-        self.fn, self.shape, self.warn = fn, tuple(shape), warn
+        self.fn, self.warn = fn, warn
         compile_fn = compiler or (lambda f: torch.compile(f, dynamic=False, options=options))
         self.compiled: Callable[[Tensor], Tensor] | None = compile_fn(fn)
-        self.ready = False
+        self.inline: set[tuple[int, ...]] = set()  # compile at the first call
+        self.ready: set[tuple[int, ...]] = set()  # compiled
+        if shape is not None:
+            self.add(shape)
+
+    @property
+    def shapes(self) -> set[tuple[int, ...]]:
+        """The shapes compiled or to be compiled (none once a compilation failed)."""
+        return set() if self.compiled is None else self.inline | self.ready
+
+    def add(self, shape: tuple[int, ...], *, inline: bool = True) -> None:
+        """Compile for ``shape`` too: at its first call (``inline``), or when :meth:`warm` is called with it."""
+        if inline:
+            self.inline.add(tuple(shape))
 
     def __call__(self, x: Tensor) -> Tensor:
-        if self.compiled is None or tuple(x.shape) != self.shape:
+        shape = tuple(x.shape)
+        if self.compiled is None:
             return self.fn(x)
-        if self.ready:
+        if shape in self.ready:
             return self.compiled(x)
+        return self.warm(x) if shape in self.inline else self.fn(x)
+
+    def warm(self, x: Tensor) -> Tensor:
+        """Compile for ``x``'s shape by running it (eagerly if compiling fails: one ``warn`` line); the output."""
+        if self.compiled is None:
+            return self.fn(x)
         try:
             out = self.compiled(x)
         except Exception as exc:  # compilation failed: any error of the compiler stack; the eager call below re-raises real input errors
@@ -72,7 +95,7 @@ class ShapeCompiled:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             self.warn(f"torch.compile failed ({type(exc).__name__}: {reason}); running eagerly")
             return self.fn(x)
-        self.ready = True
+        self.ready.add(tuple(x.shape))
         return out
 
 
@@ -126,20 +149,41 @@ class Stylizer(nn.Module):
             self._run_decoder = torch.compile(self._run_decoder, dynamic=False, options=options)
 
     def compile_for(self, shape: tuple[int, int, int, int], *, warn: Callable[[str], None] = print,
-                    compiler: Callable[[Callable[[Tensor], Tensor]], Callable[[Tensor], Tensor]] | None = None) -> None:
-        """Compile the encoder and decoder for contents of one shape ``(N, 3, H, W)`` (padded to a multiple of 8
-        inside); other shapes keep running eagerly (:class:`ShapeCompiled`: a failed compilation warns and runs eagerly).
+                    compiler: Callable[[Callable[[Tensor], Tensor]], Callable[[Tensor], Tensor]] | None = None,
+                    warm: bool = False) -> None:
+        """Compile the encoder and decoder for contents of one more shape ``(N, 3, H, W)`` (padded to a multiple
+        of 8 inside); other shapes keep running eagerly (:class:`ShapeCompiled`: a failed compilation warns and
+        runs eagerly).
 
         The first call with that shape compiles (minutes on a CPU with an empty cache; torch's on-disk
-        caches, on by default, shorten later runs).
+        caches, on by default, shorten later runs). ``warm``: compile now, on a blank input, and use the
+        compiled networks only once that is done: on another thread, calls of that shape run eagerly meanwhile.
+
+        Raises:
+            UsageError: the stylizer was compiled for every shape already (``compile=True``).
         """
+        if self.compiled and not isinstance(self._run_encoder, ShapeCompiled):
+            raise UsageError("this Stylizer was compiled for every input shape already (compile=True)")
         n, channels, h, w = shape
         ph, pw = padded_side(h), padded_side(w)
-        options = compile_options(self.device, self.bf16)
-        self._run_encoder = ShapeCompiled(self.encoder.encode, (n, channels, ph, pw), options=options, warn=warn, compiler=compiler)
-        self._run_decoder = ShapeCompiled(self.decoder.forward, (n, RELU4_1_CHANNELS, ph // MULTIPLE, pw // MULTIPLE),
-                                          options=options, warn=warn, compiler=compiler)
+        if not isinstance(self._run_encoder, ShapeCompiled) or not isinstance(self._run_decoder, ShapeCompiled):
+            options = compile_options(self.device, self.bf16)
+            self._run_encoder = ShapeCompiled(self.encoder.encode, options=options, warn=warn, compiler=compiler)
+            self._run_decoder = ShapeCompiled(self.decoder.forward, options=options, warn=warn, compiler=compiler)
         self.compiled = True
+        grid = (n, RELU4_1_CHANNELS, ph // MULTIPLE, pw // MULTIPLE)
+        self._run_encoder.add((n, channels, ph, pw), inline=not warm)
+        self._run_decoder.add(grid, inline=not warm)
+        if warm:
+            with torch.no_grad(), autocast_for(self.device, self.bf16):
+                blank = torch.zeros(n, channels, ph, pw, device=self.device).contiguous(memory_format=self.memory_format)
+                self._run_encoder.warm(blank)
+                self._run_decoder.warm(torch.zeros(grid, device=self.device).contiguous(memory_format=self.memory_format))
+
+    @property
+    def compiled_shapes(self) -> list[tuple[int, int, int, int]]:
+        """The padded content shapes ``(N, 3, H, W)`` compiled (or to be compiled at their first call) by :meth:`compile_for`."""
+        return sorted(self._run_encoder.shapes) if isinstance(self._run_encoder, ShapeCompiled) else []  # type: ignore[arg-type]
 
     @property
     def device(self) -> torch.device:

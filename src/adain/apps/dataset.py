@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from adain.apps.compiling import CompileRule
 from adain.apps.files import StylizeOptions, check_planned, output_meta, style_entry
 from adain.atomic import is_stale, make_folder, temp_target
 from adain.controls import Controls
@@ -368,6 +369,8 @@ def stylize_dataset(
     shard: tuple[int, int] | None = None,
     progress: bool | None = None,
     warn: Callable[[str], None] = lambda msg: print(f"adain stylize-dataset: warning: {msg}", file=sys.stderr),
+    compile: bool | None = None,
+    log: Callable[[str], None] = lambda msg: print(f"adain stylize-dataset: {msg}", file=sys.stderr),
 ) -> DatasetReport:
     """Stylize this process's share of every image below ``src`` into ``out``.
 
@@ -381,6 +384,10 @@ def stylize_dataset(
             sorted list (default: from ``torchrun``'s RANK / WORLD_SIZE).
         progress: tqdm progress bar (``None``: only on a terminal).
         warn: called with a message for every unreadable file.
+        compile: ``torch.compile`` the networks for the images' shapes (a few at most): ``True`` each at its
+            first image, ``False`` never, ``None`` where the images left of a shape repay it
+            (:class:`adain.apps.compiling.CompileRule`; a torch Stylizer only).
+        log: gets one line when compiling starts, and a warning if compiling fails (the images then run eagerly).
 
     Returns:
         :class:`DatasetReport`; the manifest is ``out/manifest.csv`` (one
@@ -423,6 +430,7 @@ def stylize_dataset(
     mine = list(range(i, len(contents), n))
     report.contents = len(mine)
     remove_stale_temps(out, {o for j in mine for o in outputs[j]})
+    rule = CompileRule(stylizer, compile, sum(1 for j in mine if not all((out / o).exists() for o in outputs[j])), log=log)
     for j in tqdm(mine, unit="image", desc=f"shard {i}/{n}" if n > 1 else None, disable=None if progress is None else not progress):
         picks = draw_styles(rels[j].as_posix(), opts.copies, len(bank.files), opts.seed)
         todo = [k for k in range(opts.copies) if not (out / outputs[j][k]).exists()]
@@ -441,8 +449,9 @@ def stylize_dataset(
                 warn(f"{exc} (skipped)")
                 status.update({k: f"error: {exc}" for k in todo})
             else:
-                features = stylizer.content_features(content)
-                images = list(stylizer.stylize_each(content, stats, opts.controls(), features=features))
+                with rule.timed((1, *content.shape)):
+                    features = stylizer.content_features(content)
+                    images = list(stylizer.stylize_each(content, stats, opts.controls(), features=features))
                 audits = audit(stylizer, features, torch.stack(images), measured_against) if opts.losses else [{}] * len(todo)
                 entry = source_entry(contents[j])
                 for k, image, measured in zip(todo, images, audits):

@@ -21,6 +21,7 @@ from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
+from adain.apps.compiling import CompileRule
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
 from adain.decoder import training_steps
@@ -488,6 +489,8 @@ def stylize_folders(
     grid_height: int = 160,
     progress: bool | None = None,
     warn: Callable[[str], None] = print,
+    compile: bool | None = None,
+    log: Callable[[str], None] = print,
 ) -> FolderReport:
     """Stylize every content × style combination into ``out_dir/<content>_<style>.jpg``.
 
@@ -503,6 +506,10 @@ def stylize_folders(
             first column of the contents, the results in the cells.
         grid_height: height of a grid row in pixels.
         progress: tqdm progress bar (``None``: only on a terminal).
+        compile: ``torch.compile`` the networks for the contents' shapes (a few at most): ``True`` each at
+            its first content, ``False`` never, ``None`` where the contents left of a shape repay it
+            (:class:`adain.apps.compiling.CompileRule`; a torch Stylizer only).
+        log: gets one line when compiling starts, and a warning if compiling fails (the images then run eagerly).
 
     Raises:
         InputError: no inputs, an output file name that two inputs share, a bad
@@ -549,6 +556,7 @@ def stylize_folders(
     net_styles = network_styles(style_images, stylizer)
     per_content = opts.preserve_color is not None or opts.style_scale > 0
     reusable = net_styles if per_content else stylizer.style_stats(net_styles, opts.method)
+    rule = CompileRule(stylizer, compile, len(contents), log=log)
 
     def thumb(image: Style) -> Image.Image | None:
         return fit_height(tensor_to_pil(image), grid_height) if grid is not None and isinstance(image, Tensor) else None
@@ -565,14 +573,15 @@ def stylize_folders(
                 continue
             row, content_entry = [thumb(content)], source_entry(c)
             styles_here = scale_styles(reusable, content, opts) if per_content else reusable
-            outs = stylizer.stylize_each(content, styles_here, opts.controls())
-            for s, entry, out in zip(good_styles, entries, outs, strict=True):
-                path = out_dir / output_name(c, s)
-                meta = output_meta(stylizer, opts, content=content_entry, info=info, styles=[entry], size=(out.shape[-2], out.shape[-1]))
-                save_image(out, path, opts.quality, meta)
-                written.append(path)
-                row.append(thumb(out))
-                bar.update(1)
+            with rule.timed((1, *content.shape)):  # type: ignore[arg-type]
+                outs = stylizer.stylize_each(content, styles_here, opts.controls())
+                for s, entry, out in zip(good_styles, entries, outs, strict=True):
+                    path = out_dir / output_name(c, s)
+                    meta = output_meta(stylizer, opts, content=content_entry, info=info, styles=[entry], size=(out.shape[-2], out.shape[-1]))
+                    save_image(out, path, opts.quality, meta)
+                    written.append(path)
+                    row.append(thumb(out))
+                    bar.update(1)
             rows.append(row)
     if grid is not None and len(rows) > 1:
         save_image(make_grid(rows, grid_height), grid, opts.quality)

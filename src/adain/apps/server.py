@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import Tensor
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from adain.apps.compiling import CompileRule
 from adain.apps.files import EXAMPLES, StylizeOptions, bundled_examples, output_meta
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks
@@ -283,9 +284,11 @@ class TextureJob:
 class Service:
     """The model, the worker thread, the queue counter and the style cache."""
 
-    def __init__(self, stylizer: Stylizer, limits: Limits) -> None:
+    def __init__(self, stylizer: Stylizer, limits: Limits, compile: bool | None = None) -> None:
         self.stylizer = stylizer
         self.limits = limits
+        # a content shape is compiled on a thread of its own once its requests so far say as many again repay it
+        self.rule = CompileRule(stylizer, compile, log=lambda msg: logging.getLogger("adain.serve").warning(msg), background=True)
         self.cache = StyleCache(limits.cache)
         self.pending = 0
         self._executor: ThreadPoolExecutor | None = None
@@ -368,7 +371,8 @@ class Service:
             masks = complete_masks(loaded, len(job.styles))
         controls = Controls(alpha=job.alpha, weights=job.weights, masks=masks, preserve_color=job.preserve_color, method=job.method)
         stats, hits = self.style_stats(job, content)
-        out = self.stylizer.stylize_batch(content[None], stats, controls)[0]
+        with self.rule.timed((1, *content.shape)):  # type: ignore[arg-type]
+            out = self.stylizer.stylize_batch(content[None], stats, controls)[0]
         opts = StylizeOptions(alpha=job.alpha, preserve_color=job.preserve_color, content_size=job.size, style_size=self.limits.style_size)
         meta = output_meta(self.stylizer, opts, content={"name": job.content.label, "sha256": job.content.digest}, info=info,
                            styles=[{"name": s.label, "sha256": s.digest} for s in job.styles], size=(h, w))
@@ -469,6 +473,7 @@ def create_app(
     limits: Limits | None = None,
     temp_dir: str | Path | None = None,
     models: str | Path | None = None,
+    compile: bool | None = None,
 ) -> FastAPI:
     """The app: page, API and schema over one model.
 
@@ -478,13 +483,17 @@ def create_app(
         temp_dir: where per-request temp folders go (default: the system's).
         models: an ONNX export folder (``adain export --format onnx``), served at ``/models/`` for the
             page to compute in the browser; checked now.
+        compile: ``torch.compile`` the networks for the requests' content shapes (a few at most), on a thread of
+            its own while requests of that shape run eagerly: ``True`` at a shape's first request, ``False``
+            never, ``None`` once its requests so far, taken as as many again to come, repay it
+            (:class:`adain.apps.compiling.CompileRule`; a torch Stylizer only). A failed compilation logs one line.
     """
     limits = limits or Limits()
     if models is not None:
         from adain.onnxrt import read_manifest
 
         read_manifest(models)
-    service = Service(stylizer or Stylizer(), limits)
+    service = Service(stylizer or Stylizer(), limits, compile)
     styles, contents = bundled_examples("style"), bundled_examples("content")
 
     @contextlib.asynccontextmanager
@@ -723,7 +732,7 @@ def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicor
 def run_server(app: FastAPI, host: str, port: int, limits: Limits) -> None:
     """Serve ``app`` until interrupted, with bounded connections and a bounded log."""
     config = uvicorn_config(app, host, port, limits)
-    for name in ("uvicorn.error", "uvicorn.access", "asyncio"):
+    for name in ("uvicorn.error", "uvicorn.access", "asyncio", "adain.serve"):
         logging.getLogger(name).addFilter(LogBudget())
     uvicorn.Server(config).run()
 
@@ -761,11 +770,12 @@ def serve(
     *,
     limits: Limits | None = None,
     models: str | Path | None = None,
+    compile: bool | None = None,
 ) -> None:
     """Load the model once (``stylizer``, or a function making it) and serve the app under uvicorn until
-    interrupted (see :func:`run_server`)."""
+    interrupted (see :func:`run_server`; ``compile``: see :func:`create_app`)."""
     limits = limits or Limits()
     started = time.perf_counter()
     stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
     print(f"model loaded on {stylizer.device} in {time.perf_counter() - started:.1f} s; open http://{host}:{port}/", flush=True)
-    run_server(create_app(stylizer, limits=limits, models=models), host, port, limits)
+    run_server(create_app(stylizer, limits=limits, models=models, compile=compile), host, port, limits)

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from adain.apps.compiling import CompileRule, can_compile
 from adain.apps.files import model_entry
 from adain.apps.files import read_masks as read_file_masks
 from adain.apps.temporal import MAX_SOURCES, STRATEGIES, FlowBlend, TemporalBlend
@@ -167,35 +168,6 @@ def stylize_frames(stylizer: Stylizer, frames: Tensor, style: FrameStyle, stabil
         targets.append(target_features(x, rebased.mean, rebased.std, alpha=c.alpha, weights=weights, masks=grid))
     out = stylizer.decode(torch.cat(targets), (frames.shape[-2], frames.shape[-1])).cpu()
     return color_outputs(out, frames, c.preserve_color)
-
-
-# ---------------------------------------------------------------- compiling for long videos
-
-COMPILE_SECONDS = 120.0
-"""What compiling the encoder and decoder for one frame shape is taken to cost (measured on an AMD EPYC
-Zen 4 with 2 vCPUs, bf16: ≈ 115 s with an empty compile cache, ≈ 25 s with torch's on-disk caches warm;
-docs/performance.md). The cold figure: a job must pay for itself even the first time."""
-
-COMPILE_SPEEDUP = 1.7
-"""Eager over compiled time per frame (measured 1.7× on the same CPU, bf16, 256 px; 3× on an Intel Xeon with AMX)."""
-
-DECIDE_AT_BATCH = 1
-"""The batch whose eager time decides (the second: the first pays the kernels' one-time set-up)."""
-
-
-def compile_pays(frames_left: int, eager_seconds_per_frame: float, *, compile_seconds: float = COMPILE_SECONDS,
-                 speedup: float = COMPILE_SPEEDUP) -> bool:
-    """Whether compiling for the frames' shape saves time: the frames still to come times the saving per
-    frame (``eager × (1 − 1/speedup)``) exceed the cost of compiling.
-
-    E.g. 0.5 s per frame eager: the saving is 0.21 s per frame, so compiling pays from 580 frames on.
-    """
-    return frames_left * eager_seconds_per_frame * (1 - 1 / speedup) > compile_seconds
-
-
-def can_compile(stylizer: Stylizer) -> bool:
-    """A torch Stylizer not compiled already (an ONNX Runtime one runs its own graph optimisations)."""
-    return type(stylizer).compile_for is Stylizer.compile_for and not stylizer.compiled
 
 
 # ---------------------------------------------------------------- the loop
@@ -347,8 +319,8 @@ def stylize_video(
             :func:`adain.apps.files.style_entry`; default ``"style 1"``, ...).
         style_size: the shorter side the paintings were resized to, for the record.
         compile: ``torch.compile`` the networks for the frames' shape (:meth:`Stylizer.compile_for`):
-            ``True`` from the first frame, ``False`` never, ``None`` when the second batch's eager time
-            says the frames left pay for it (:func:`compile_pays`; the frame count must be known).
+            ``True`` from the first frame, ``False`` never, ``None`` when a full batch's eager time (from
+            the second on) says the frames left pay for it (:class:`adain.apps.compiling.CompileRule`).
         log: gets one line when compiling starts, and a warning if compiling fails (the frames then run eagerly).
 
     The output records how it was made (:func:`video_record`; ``adain info OUTPUT`` prints it).
@@ -375,13 +347,13 @@ def stylize_video(
         raise UsageError("compile: the stylizer cannot be compiled for the frames (an ONNX Runtime backend, or compiled already)")
     meter = FlickerMeter()
     style: FrameStyle | None = None
-    compiled = False
     started = time.perf_counter()
     total = min(info.frames or 0, max_frames or info.frames or 0) or None
+    rule = CompileRule(stylizer, compile, total, log=log, max_shapes=1)  # one shape: the frames, batch at a time
     with VideoReader(src) as reader, VideoWriter(dst, info, reader.video.time_base, codec=codec, crf=crf,
                                                  audio=reader.audio if audio else None) as writer:
         bar = tqdm(total=total, unit="frame", desc=src.name, disable=not progress, leave=False)
-        for index, frames in enumerate(reader.batches(batch, max_frames, writer.mux_audio)):
+        for frames in reader.batches(batch, max_frames, writer.mux_audio):
             images = fit_frames(frames_to_tensor(frames, (info.height, info.width)), size, writer.even)
             if style is None:
                 style = _frame_style(stylizer, images, styles, info, controls)
@@ -390,14 +362,8 @@ def stylize_video(
                     (images.shape[-2], images.shape[-1]), style_size=style_size, temporal=temporal,
                     momentum=getattr(strategy, "momentum", None), stats_momentum=stats_momentum, video_codec=writer.codec,
                     **({"crf": crf} if writer.codec == "libx264" else {}))
-            if compile and index == 0:
-                compiled = compile_frames(stylizer, (batch, *images.shape[1:]), log)  # type: ignore[arg-type]
-            start = time.perf_counter()
-            styled = stylize_frames(stylizer, images, style, stabilizer)
-            if compile is None and index == DECIDE_AT_BATCH and total and can_compile(stylizer) and len(frames) == batch:
-                seconds = (time.perf_counter() - start) / len(frames)
-                if compile_pays(total - writer.frames - len(frames), seconds):
-                    compiled = compile_frames(stylizer, tuple(images.shape), log)  # type: ignore[arg-type]
+            with rule.timed(tuple(images.shape), len(frames)):  # type: ignore[arg-type]
+                styled = stylize_frames(stylizer, images, style, stabilizer)
             if strategy is not None:
                 styled = strategy(images, styled)
             meter.update(images, styled)
@@ -409,12 +375,4 @@ def stylize_video(
             raise InputError(f"{src}: the video stream has no frames")
     cuts = (stabilizer.cuts if stabilizer else 0) + (strategy.cuts if isinstance(strategy, FlowBlend) else 0)
     return VideoResult(dst, writer.frames, time.perf_counter() - started, meter.input_change, meter.output_change,
-                       meter.flicker, cuts, compiled)
-
-
-def compile_frames(stylizer: Stylizer, shape: tuple[int, int, int, int], log: Callable[[str], None]) -> bool:
-    """Compile ``stylizer`` for frames of ``shape`` ``(N, 3, H, W)``, saying so on ``log``."""
-    log(f"compiling the networks for {shape[3]}x{shape[2]} frames, {shape[0]} at a time (minutes the first time; "
-        "torch's on-disk cache shortens later runs)")
-    stylizer.compile_for(shape, warn=lambda msg: log(f"warning: {msg}"))
-    return True
+                       meter.flicker, cuts, rule.compiled)

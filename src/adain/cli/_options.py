@@ -94,15 +94,38 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                    help="run the networks in torch, or in ONNX Runtime from --models (CPU) (default %(default)s)")
     p.add_argument("--models", type=Path, metavar="DIR", help="an ONNX export folder (adain export --format onnx --output DIR)")
+    p.add_argument("--precision", choices=Choices("adain.onnxrt:PRECISIONS_RUN"), default="auto", metavar="P",
+                   help="the networks' arithmetic (P: %(choices)s): auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32, bf16, or "
+                        "int8 (a static int8 model built once from the weights, run in ONNX Runtime on the CPU: faster, slightly "
+                        "different; needs the onnx extra) (default %(default)s)")
+
+
+def add_compile_option(p: argparse.ArgumentParser, items: str, left: str = "") -> None:
+    """``--compile/--no-compile`` of a long-running job whose inputs are ``items`` (e.g. ``"images"``); ``left``:
+    how the job knows the items of a shape still to come (default: ``"the {items} left of a shape"``)."""
+    left = left or f"the {items} left of a shape"
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"torch.compile the networks for the {items}' shapes (at most three): faster {items} after minutes of "
+                        f"compiling (default: where {left} repay it, judged on their own eager time; --compile: each shape at "
+                        "once; torch backend)")
+
+
+def check_compile(args: argparse.Namespace) -> None:
+    """``--compile`` needs the torch backend."""
+    from adain.errors import UsageError
+
+    if args.compile and (args.backend != "torch" or args.precision == "int8"):
+        raise UsageError("--compile needs the torch backend and precision (ONNX Runtime, also for int8, optimises its own graph)")
 
 
 def stylizer_from_args(args: argparse.Namespace, torch_device: str | torch.device | None = None) -> Stylizer:
-    """The :class:`~adain.stylizer.Stylizer` that ``--backend``, ``--models``, ``--decoder`` and ``--device`` ask for
+    """The :class:`~adain.stylizer.Stylizer` that ``--backend``, ``--models``, ``--precision``, ``--decoder`` and ``--device`` ask for
     (``torch_device``: the torch backend's device instead of ``--device``, e.g. a torchrun rank's)."""
     from adain.onnxrt import make_stylizer
 
     device = torch_device if torch_device is not None and args.backend == "torch" else args.device
-    return make_stylizer(args.backend, models=args.models if args.backend == "onnxruntime" else None, decoder=args.decoder, device=device)
+    return make_stylizer(args.backend, models=args.models if args.backend == "onnxruntime" else None, decoder=args.decoder, device=device,
+                         precision=args.precision)
 
 
 def add_alpha(p: argparse.ArgumentParser) -> None:

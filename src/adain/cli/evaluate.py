@@ -15,6 +15,7 @@ EVAL_EXAMPLES = """examples:
   adain eval --set release --write-metadata                    # store the numbers in the shipped decoder
   adain eval --set release --method adain wct efdm --report docs/eval/methods-release   # methods side by side
   adain eval --set release --backend onnxruntime --models models-int8/   # an ONNX export (e.g. int8) in ONNX Runtime
+  adain eval --set release --precision int8                             # the int8 model adain stylize --precision int8 runs
 """
 
 
@@ -51,21 +52,25 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--limit must be ≥ 0, got {args.limit}")
     if args.write_metadata and args.method != ["adain"]:
         raise UsageError("--write-metadata stores the adain numbers: use it without --method")
-    if args.write_metadata and args.backend != "torch":
-        raise UsageError("--write-metadata stores the torch decoder's numbers: use it without --backend")
+    if args.write_metadata and (args.backend != "torch" or args.precision != "auto"):
+        raise UsageError("--write-metadata stores the torch decoder's numbers: use it without --backend or --precision")
     command = " ".join(
         ["adain eval", f"--set {args.set}"]
         + [f"--data {args.data}"] * (args.data is not None)
         + [f"--backend {args.backend} --models {args.models}"] * (args.backend != "torch")
+        + [f"--precision {args.precision}"] * (args.precision != "auto")
         + [f"{flag} {value}" for flag, value in (("--decoder", args.decoder), ("--limit", args.limit), ("--report", args.report)) if value]
         + ([f"--size {args.size}"] if args.set == "full" and args.size != 512 else [])
         + ([f"--method {' '.join(args.method)}"] if args.method != ["adain"] else [])
     )
     options = dict(data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device)
-    if args.backend != "torch":
+    if args.backend != "torch" or args.precision != "auto":
         stylizer = stylizer_from_args(args)
-        precision = getattr(stylizer, "manifest", {}).get("precision")
-        options.update(stylizer=stylizer, backend=f"{args.backend} {precision} ({args.models})")
+        manifest = getattr(stylizer, "manifest", None)
+        if manifest is None:  # torch
+            options.update(stylizer=stylizer, backend=f"torch {args.precision}")
+        else:
+            options.update(stylizer=stylizer, backend=f"onnxruntime {manifest.get('precision')} ({args.models or 'built from the decoder'})")
     if len(args.method) > 1:
         results, images = compare_methods(args.set, args.method, **options)
         for method, r in results["methods"].items():

@@ -9,10 +9,12 @@ from pathlib import Path
 from adain.cli._options import (
     add_backend_options,
     add_command,
+    add_compile_option,
     add_model_options,
     add_photo_options,
     add_style_controls,
     add_style_size,
+    check_compile,
     defaults_of,
     photo_settings,
     stylizer_from_args,
@@ -28,6 +30,7 @@ STYLIZE_EXAMPLES = """examples:
   adain stylize --content photo.jpg --style a.jpg b.jpg --mask left.png right.png --output split.jpg
   adain stylize --content photo.jpg --style a.jpg b.jpg c.jpg --index-map regions.png --output regions.jpg
   adain stylize --content photos/ --style paintings/ --output out/ --grid grid.jpg       # every pair
+  adain stylize --content photos/ --style paintings/ --output out/ --no-compile          # never torch.compile
   adain stylize --content huge.jpg --style wave.jpg --output out.jpg --tile 1024         # bounded memory
   adain stylize --content IMG_0001.heic --style hokusai --output out.jpg --keep-profile  # bundled style, P3 kept
   adain stylize --content photo.jpg --style wave.safetensors --output out.png            # a style file (adain save-style)
@@ -37,7 +40,9 @@ STYLIZE_EXAMPLES = """examples:
 
 A folder (for --content or --style) stylizes every content x style combination into the
 output folder as <content>_<style>.jpg; a bad image there is skipped with a warning, the rest
-is written, and the exit code is 2 at the end. With one content file, --output is one image and
+is written, and the exit code is 2 at the end. A folder is compiled (torch.compile) for a
+content shape when the contents left of that shape repay the compile time (a few shapes at most);
+a failed compilation warns and runs eagerly. With one content file, --output is one image and
 several styles are mixed (equal weights unless --weights, or placed by --mask / --index-map).
 
 A style is a painting, a style file from adain save-style, or a bundled style's name (hokusai,
@@ -75,6 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: 50 million as stored; after resizing, what fits half the memory available)")
     add_model_options(p)
     add_backend_options(p)
+    add_compile_option(p, "images")
     p.add_argument("--quality", type=int, default=OPTION("quality"), help="JPEG/WebP quality 1..100 (default %(default)s)")
     add_photo_options(p)
     p.add_argument("--grid", type=Path, metavar="FILE", help="folder mode: also write a picture grid (styles across, contents down)")
@@ -103,6 +109,7 @@ def run(args: argparse.Namespace) -> None:
         style_size=args.style_size, crop=args.crop, quality=args.quality, style_scale=args.style_scale, method=args.method, **photo_settings(args),
         **({} if args.max_pixels is None else {"max_pixels": args.max_pixels}),
     )
+    check_compile(args)
     if args.grid_height < 16:
         raise UsageError(f"--grid-height must be at least 16, got {args.grid_height}")
 
@@ -120,6 +127,8 @@ def run(args: argparse.Namespace) -> None:
         check_not_an_input(args.output, inputs)
         job = load_pair(args.content, args.style, opts, weights=args.weights, masks=args.mask, index_map=args.index_map, tile=args.tile)
         stylizer = make_stylizer()
+        if args.compile:  # one image: compiling costs more than it saves, but asked for
+            stylizer.compile_for((1, *job.content.shape), warn=lambda msg: print(f"adain stylize: warning: {msg}", file=sys.stderr))
         save_image(stylize_pair(job, stylizer, args.tile), args.output, opts.quality, job.meta(stylizer, opts))
         print(f"wrote {args.output}")
         return
@@ -131,7 +140,8 @@ def run(args: argparse.Namespace) -> None:
     styles = [p for s in args.style for p in (list_styles(s) if s.is_dir() else [s])]
     report = stylize_folders(
         contents, styles, args.output, opts, make_stylizer, grid=args.grid, grid_height=args.grid_height,
-        warn=lambda msg: tqdm.write(f"adain stylize: warning: {msg}", file=sys.stderr),
+        warn=lambda msg: tqdm.write(f"adain stylize: warning: {msg}", file=sys.stderr), compile=args.compile,
+        log=lambda msg: tqdm.write(f"adain stylize: {msg}", file=sys.stderr),
     )
     print(f"wrote {len(report.written)} images to {args.output}" + (f" and the grid {args.grid}" if args.grid and report.written else ""))
     if report.skipped:

@@ -8,9 +8,11 @@ from pathlib import Path
 from adain.cli._options import (
     add_backend_options,
     add_command,
+    add_compile_option,
     add_model_options,
     add_style_controls,
     add_style_size,
+    check_compile,
     stylizer_from_args,
 )
 from adain.errors import UsageError
@@ -33,7 +35,7 @@ came from, where the flow holds; disocclusions and scene cuts are stylized afres
 consecutive output frames divided by the same for the input frames (1: the output changes as much
 as the input). The output records how it was made (styles with their SHA-256, alpha, weights,
 method, colour and temporal modes, sizes): adain info out.mp4 prints it. A long video is compiled
-for its frame size when the second batch's time says the frames left repay the compile time (taken
+for its frame size when a batch's eager time says the frames left repay the compile time (taken
 as 2 minutes: a CPU with an empty compile cache); a failed compilation warns and runs eagerly.
 """
 
@@ -72,9 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, 0 (lossless) .. 51 (default %(default)s)")
     p.add_argument("--codec", help="video encoder instead of the format's default (e.g. mpeg4)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio stream")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the networks for the frames' size: faster frames after minutes of compiling (default: "
-                        "when the second batch's time says the frames left pay for it; torch backend)")
+    add_compile_option(p, "frames")
     p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0: all)")
     add_model_options(p)
     add_backend_options(p)
@@ -108,8 +108,7 @@ def run(args: argparse.Namespace) -> None:
     from adain.io import check_not_an_input
 
     # fail fast, before the networks load
-    if args.compile and args.backend != "torch":
-        raise UsageError("--compile needs the torch backend (ONNX Runtime optimises its own graph)")
+    check_compile(args)
     check_not_an_input(args.output, {"video": args.input, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
                                      **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map})
     check_settings(args.output, batch=args.batch, crf=args.crf, codec=args.codec)

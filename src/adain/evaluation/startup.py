@@ -61,12 +61,12 @@ def time_process(argv: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def commands(folder: Path, sizes: tuple[int, ...], peer: bool = True) -> list[tuple[ProcessTiming, list[str]]]:
+def commands(folder: Path, sizes: tuple[int, ...], peer: bool = True, int8: bool = False) -> list[tuple[ProcessTiming, list[str]]]:
     """The commands to time, with the shipped example pair written at each size into ``folder``.
 
     ``adain stylize`` runs with this interpreter (``python -m adain.cli``, the
-    same code as the ``adain`` command) and its defaults; the peer in its
-    style-image mode on the CPU.
+    same code as the ``adain`` command) and its defaults, and with ``int8`` also
+    with ``--precision int8``; the peer in its style-image mode on the CPU.
     """
     from adain.evaluation.bench import example_pair
     from adain.io import save_image
@@ -81,6 +81,9 @@ def commands(folder: Path, sizes: tuple[int, ...], peer: bool = True) -> list[tu
         save_image(style, s)
         adain = [python, "-m", "adain.cli", "stylize", "-c", str(c), "-s", str(s), "-o", str(folder / f"adain{size}.jpg")]
         plan.append((ProcessTiming(f"adain stylize, {size} px", size), adain))
+        if int8:
+            quantized = [*adain[:-1], str(folder / f"adain{size}-int8.jpg"), "--precision", "int8"]
+            plan.append((ProcessTiming(f"adain stylize --precision int8, {size} px", size), quantized))
         if peer_exe:
             other = [peer_exe, "stylize", str(c), "--style-image", str(s), "-o", str(folder / f"peer{size}.jpg"), "--device", "cpu"]
             plan.append((ProcessTiming(f"{PEER} stylize --style-image, {size} px", size), other))
@@ -88,13 +91,15 @@ def commands(folder: Path, sizes: tuple[int, ...], peer: bool = True) -> list[tu
 
 
 def run_whole_process(
-    folder: Path, *, sizes: tuple[int, ...] = (64, 512), runs: int = 5, peer: bool = True, progress: Callable[[str], None] | None = None
+    folder: Path, *, sizes: tuple[int, ...] = (64, 512), runs: int = 5, peer: bool = True, int8: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> list[ProcessTiming]:
-    """Time every command of :func:`commands` ``runs`` times, interleaved, after one untimed round (disk cache)."""
+    """Time every command of :func:`commands` ``runs`` times, interleaved, after one untimed round (disk cache;
+    with ``int8``, it also builds the int8 model if it is not cached yet)."""
     if runs < 1:
         raise UsageError(f"runs must be ≥ 1, got {runs}")
     say = progress or (lambda _line: None)
-    plan = commands(folder, sizes, peer)
+    plan = commands(folder, sizes, peer, int8)
     for round_ in range(runs + 1):
         say(f"whole process: round {round_ + 1} of {runs + 1}" + (" (untimed)" if round_ == 0 else ""))
         for timing, argv in plan:
