@@ -28,8 +28,8 @@ from adain.apps.flow import FlowEstimator, flow_to_previous, gray_u8, normalized
 from adain.errors import UsageError
 
 MOTION_THRESHOLD = 0.05  # input change (0..1 scale) at which the temporal blend stops keeping the past
-FLOW_THRESHOLD = 0.01  # residual of the flow-warped input (0..1 scale) from which the flow strategy drops the past ...
-FLOW_SLACK = 0.5  # ... plus this much per unit of the input's local gradient (a small misalignment in texture)
+FLOW_THRESHOLD = 0.02  # residual of the flow-warped input (0..1 scale) from which the flow strategy drops the past ...
+FLOW_SLACK = 1.0  # ... plus this much per unit of the input's local gradient (a small misalignment in texture)
 BORDER = 8  # px: texture stylized this close to a frame's edge is renewed once it moves further inside
 PATCH, PATCH_SHARE = 31, 0.45  # a window of PATCH × PATCH px with more than PATCH_SHARE on seams between sources is restyled
 MAX_SOURCES = 64  # stylized frames the flow strategy keeps at most (the least used are restyled)
