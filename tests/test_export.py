@@ -452,3 +452,25 @@ def test_eval_stylizes_with_the_export_in_onnx_runtime(exported, torch_stylizer,
     capsys.readouterr()
     assert main([*argv, "--write-metadata"]) == 2
     assert "--write-metadata stores the torch decoder's numbers" in capsys.readouterr().err
+
+
+def test_eval_precision_picks_the_stylizer(monkeypatch, tmp_path: Path, capsys):
+    """adain eval --precision: int8 stylizes with the cached int8 model, fp32/bf16 with torch at that precision."""
+    from adain.cli import main
+
+    seen = []
+    monkeypatch.setattr("adain.onnxrt.int8_models", lambda decoder: seen.append(("int8", decoder)) or tmp_path)
+    monkeypatch.setattr("adain.onnxrt.OnnxStylizer", lambda folder, threads: type("S", (), {"manifest": {"precision": "int8"}})())
+    monkeypatch.setattr("adain.onnxrt.Stylizer", lambda decoder, device, bf16: seen.append(("torch", bf16)) or object())
+
+    def fake_evaluate(which, **kw):
+        seen.append(kw.get("backend"))
+        raise SystemExit(0)
+
+    monkeypatch.setattr("adain.evaluation.evaluate.evaluate", fake_evaluate)
+    for precision in ("int8", "fp32", "bf16"):
+        with pytest.raises(SystemExit):
+            main(["eval", "--set", "release", "--data", str(tmp_path), "--precision", precision])
+    assert seen == [("int8", None), "onnxruntime int8 (built from the decoder)", ("torch", False), "torch fp32", ("torch", True), "torch bf16"]
+    assert main(["eval", "--set", "release", "--data", str(tmp_path), "--precision", "int8", "--write-metadata"]) == 2
+    assert "without --backend or --precision" in capsys.readouterr().err
