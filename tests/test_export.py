@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -474,3 +475,20 @@ def test_eval_precision_picks_the_stylizer(monkeypatch, tmp_path: Path, capsys):
     assert seen == [("int8", None), "onnxruntime int8 (built from the decoder)", ("torch", False), "torch fp32", ("torch", True), "torch bf16"]
     assert main(["eval", "--set", "release", "--data", str(tmp_path), "--precision", "int8", "--write-metadata"]) == 2
     assert "without --backend or --precision" in capsys.readouterr().err
+
+
+
+def test_export_says_nothing_about_operators_it_does_not_use(tmp_path, tiny_decoder):
+    """torch's exporter logs, on every export, that torchvision's operators are not registered: adain uses none."""
+    from adain.export import export_decoder
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("torch.onnx")
+    logger.addHandler(handler)
+    try:
+        export_decoder(tiny_decoder, tmp_path / "decoder.onnx")
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "torchvision" in r.getMessage()]

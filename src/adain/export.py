@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 import warnings
@@ -82,12 +83,18 @@ class _EncodeRelu41(nn.Module):
 
 def _export(module: nn.Module, example: Tensor, path: Path, names: tuple[str, str], dims: dict[int, Any]) -> None:
     """torch.export-based ONNX export of a one-input, one-output module, weights inside the file."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            module.eval(), (example,), input_names=[names[0]], output_names=[names[1]], opset_version=OPSET,
-            dynamic_shapes=({i: d for i, d in dims.items()},), dynamo=True, external_data=False, verbose=False,
-        )
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)  # it lists torchvision's operators as missing; none is used here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                module.eval(), (example,), input_names=[names[0]], output_names=[names[1]], opset_version=OPSET,
+                dynamic_shapes=({i: d for i, d in dims.items()},), dynamo=True, external_data=False, verbose=False,
+            )
+    finally:
+        registration.setLevel(level)
     if program is None:  # only the legacy exporter returns nothing
         raise RuntimeError(f"{path}: torch.onnx.export returned no program")
     program.save(str(path), external_data=False)
