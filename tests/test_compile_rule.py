@@ -74,7 +74,6 @@ def test_shapes_added_later_and_warmed_shapes_run_eagerly_until_warm():
     f = ShapeCompiled(lambda x: x * 2, warn=print, compiler=fake)
     f(torch.ones(2, 3))
     f.add((2, 3))
-    f.add((1, 3), inline=False)
     f(torch.ones(2, 3)), f(torch.ones(1, 3))
     assert fake.shapes == [(2, 3)], "an inline shape compiles at its call; a warmed one waits for warm()"
     assert torch.equal(f.warm(torch.ones(1, 3)), torch.full((1, 3), 2.0))

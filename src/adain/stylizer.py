@@ -44,9 +44,9 @@ class ShapeCompiled:
 
     For jobs whose inputs come in a few shapes (a video's frames, ``batch`` at a time; a folder of photos
     of one camera): the other shapes (the styles, a last short batch) would each cost a compilation and
-    run only once. A shape added with :meth:`add` compiles at its first call; one added with
-    ``inline=False`` runs eagerly until :meth:`warm` has compiled it (on another thread: a server goes on
-    serving meanwhile). If compiling fails (no C++ compiler, an unsupported operation, ...), ``warn``
+    run only once. A shape added with :meth:`add` compiles at its first call; any other
+    shape runs eagerly unless :meth:`warm` has compiled it (on another thread: a server goes on serving
+    meanwhile). If compiling fails (no C++ compiler, an unsupported operation, ...), ``warn``
     gets one line and every later call runs eagerly.
 
     Args:
@@ -71,10 +71,9 @@ class ShapeCompiled:
         """The shapes compiled or to be compiled (none once a compilation failed)."""
         return set() if self.compiled is None else self.inline | self.ready
 
-    def add(self, shape: tuple[int, ...], *, inline: bool = True) -> None:
-        """Compile for ``shape`` too: at its first call (``inline``), or when :meth:`warm` is called with it."""
-        if inline:
-            self.inline.add(tuple(shape))
+    def add(self, shape: tuple[int, ...]) -> None:
+        """Compile for ``shape`` too, at its first call."""
+        self.inline.add(tuple(shape))
 
     def __call__(self, x: Tensor) -> Tensor:
         shape = tuple(x.shape)
@@ -172,9 +171,10 @@ class Stylizer(nn.Module):
             self._run_decoder = ShapeCompiled(self.decoder.forward, options=options, warn=warn, compiler=compiler)
         self.compiled = True
         grid = (n, RELU4_1_CHANNELS, ph // MULTIPLE, pw // MULTIPLE)
-        self._run_encoder.add((n, channels, ph, pw), inline=not warm)
-        self._run_decoder.add(grid, inline=not warm)
-        if warm:
+        if not warm:
+            self._run_encoder.add((n, channels, ph, pw))
+            self._run_decoder.add(grid)
+        else:
             with torch.no_grad(), autocast_for(self.device, self.bf16):
                 blank = torch.zeros(n, channels, ph, pw, device=self.device).contiguous(memory_format=self.memory_format)
                 self._run_encoder.warm(blank)
