@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from adain.errors import UsageError
 from adain.io import InputError, find_images
-from adain.training.data import CropSampler, random_crop, resize_for_crops
+from adain.training.data import CropSampler, random_crop, random_scaled_crop, resize_for_crops
 from helpers import write_image
 
 
@@ -24,6 +25,36 @@ def test_random_crop_is_a_window_of_the_image():
     assert crop.shape == (3, 4, 4) and crop.dtype == torch.float32
     windows = image.unfold(1, 4, 1).unfold(2, 4, 1)  # (3, 7, 9, 4, 4)
     assert any(torch.equal(windows[:, y, x].float() / 255, crop) for y in range(7) for x in range(9))
+
+
+def _ramp_span(crop: torch.Tensor) -> float:
+    """How much of a horizontal 0 → 1 ramp a crop covers."""
+    row = crop[0].mean(dim=0)
+    return float(row.max() - row.min())
+
+
+def test_scale_augmentation_sees_the_image_at_smaller_sizes():
+    ramp = torch.linspace(0, 255, 128).round().to(torch.uint8)
+    image = ramp.expand(3, 64, 128).contiguous()  # shorter side 64; a 16 px crop covers 1/8 of the ramp
+    plain = CropSampler([], size=64, crop=16)
+    scaled = CropSampler([], size=64, crop=16, min_size=16)  # down to a quarter: up to half the ramp
+    gens = [torch.Generator().manual_seed(i) for i in range(40)]
+    plain_spans = [_ramp_span(plain._crop(image, g)) for g in gens]
+    spans = [_ramp_span(scaled._crop(image, torch.Generator().manual_seed(i))) for i in range(40)]
+    assert max(plain_spans) < 0.13
+    assert max(spans) > 0.35 and min(spans) < 0.2 and max(spans) < 0.52
+
+
+def test_scaled_crops_are_reproducible_and_in_range():
+    image = torch.randint(0, 256, (3, 40, 50), dtype=torch.uint8)
+    a = random_scaled_crop(image, crop=16, min_size=20, gen=torch.Generator().manual_seed(3))
+    b = random_scaled_crop(image, crop=16, min_size=20, gen=torch.Generator().manual_seed(3))
+    assert a.shape == (3, 16, 16) and torch.equal(a, b) and 0 <= a.min() and a.max() <= 1
+
+
+def test_a_smallest_size_outside_crop_and_size_is_refused():
+    with pytest.raises(UsageError, match="between the crop"):
+        CropSampler([], size=64, crop=16, min_size=8)
 
 
 def test_the_cache_gives_the_same_batches(image_dir):

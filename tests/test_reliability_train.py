@@ -45,6 +45,7 @@ def one_line(code: int, err: str, *names: str) -> str:
         (["--crop", "8"], ["--crop"]),
         (["--crop", "30", "--size", "32"], ["--crop", "multiple of 8"]),
         (["--size", "0"], ["--size"]),
+        (["--min-size", "16", "--crop", "24"], ["--min-size", "between --crop"]),
         (["--lr-decay", "-1"], ["--lr-decay"]),
         (["--lr", "nan"], ["--lr"]),
         (["--style-weight", "-1"], ["--style-weight"]),

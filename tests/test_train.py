@@ -23,10 +23,12 @@ def _cfg(image_dir: Path, out: Path, steps: int, **kw) -> TrainConfig:
     return TrainConfig(content=image_dir / "content", style=image_dir / "style", out=out, steps=steps, **{**TINY, **kw})
 
 
-def test_two_steps_then_resume_matches_uninterrupted(image_dir: Path, tmp_path: Path):
-    straight = train(_cfg(image_dir, tmp_path / "a", steps=2))
-    train(_cfg(image_dir, tmp_path / "b", steps=1))
-    resumed = train(_cfg(image_dir, tmp_path / "b", steps=2, resume=True))
+@pytest.mark.parametrize("scales", [{}, {"size": 48, "min_size": 32}], ids=["one-scale", "scale-augmentation"])
+def test_two_steps_then_resume_matches_uninterrupted(image_dir: Path, tmp_path: Path, scales: dict):
+    straight = train(_cfg(image_dir, tmp_path / "a", steps=2, **scales))
+    train(_cfg(image_dir, tmp_path / "b", steps=1, **scales))
+    resumed = train(_cfg(image_dir, tmp_path / "b", steps=2, resume=True, **scales))
+    assert read_metadata(resumed)["min_size"] == scales.get("min_size", 32)
     a, b = load_file(str(straight)), load_file(str(resumed))
     assert a.keys() == b.keys()
     for k in a:

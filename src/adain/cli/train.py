@@ -13,6 +13,7 @@ TRAIN_EXAMPLES = """examples:
   adain train --content photos/ --style paintings/                # the paper's recipe
   adain train --content photos/ --style paintings/ --size 256 --crop 128 --lr 2e-4 --out runs/cpu
   adain train --content photos/ --style paintings/ --out runs/cpu --resume   # continue
+  adain train --content photos/ --style paintings/ --size 512 --min-size 256 --crop 128   # scale augmentation
   torchrun --nproc-per-node 4 -m adain.cli train --content photos/ --style paintings/   # 4 GPUs (DDP)
 """
 
@@ -32,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=CONFIG("steps"), help="total steps (default %(default)s)")
     p.add_argument("--batch", type=int, default=CONFIG("batch"), help="images per step and process (default %(default)s)")
     p.add_argument("--size", type=int, default=CONFIG("size"), help="resize the shorter side to this before cropping (default %(default)s)")
+    p.add_argument("--min-size", type=int, default=CONFIG("min_size"),
+                   help="scale augmentation: each crop sees its image with the shorter side at a random size between this and "
+                        "--size (log-uniform; default 0: always --size)")
     p.add_argument("--crop", type=int, default=CONFIG("crop"), help="random crop side (default %(default)s)")
     p.add_argument("--lr", type=float, default=CONFIG("lr"), help="Adam learning rate (default %(default)s)")
     p.add_argument("--lr-decay", type=float, default=CONFIG("lr_decay"), help="lr / (1 + decay·step) (default %(default)s)")
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> None:
     from adain.training.train import TrainConfig, train
 
     cfg = TrainConfig(  # checks every option (one line naming it) before anything loads
-        content=args.content, style=args.style, out=args.out, steps=args.steps, batch=args.batch, size=args.size,
+        content=args.content, style=args.style, out=args.out, steps=args.steps, batch=args.batch, size=args.size, min_size=args.min_size,
         crop=args.crop, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight, seed=args.seed,
         device=args.device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, cache_images=args.cache_images,
         ema=args.ema, init=args.init,

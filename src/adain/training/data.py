@@ -10,8 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
@@ -40,6 +43,37 @@ def random_crop(image: Tensor, *, crop: int, gen: torch.Generator) -> Tensor:
     return image[:, y : y + crop, x : x + crop].float().div_(255.0)
 
 
+def random_scaled_crop(image: Tensor, *, crop: int, min_size: int, gen: torch.Generator) -> Tensor:
+    """A random ``crop``×``crop`` patch of ``image`` seen at a random smaller scale (scale augmentation).
+
+    ``image`` has its shorter side at the full size ``S = min(H, W)``; the scale puts that side at a
+    log-uniform random size ``s`` in ``[min_size, S]``, i.e. a random window of side ``crop·S/s`` is
+    resized (antialiased) to ``crop``.
+
+    Args:
+        image: ``(3, H, W)`` uint8.
+        crop: output side, at most ``min_size``.
+        min_size: the smallest shorter side the image is seen at.
+
+    Returns:
+        ``(3, crop, crop)`` float32 in [0, 1].
+
+    Example:
+        >>> image = torch.zeros(3, 64, 80, dtype=torch.uint8)
+        >>> random_scaled_crop(image, crop=16, min_size=32, gen=torch.Generator()).shape
+        torch.Size([3, 16, 16])
+    """
+    full = min(image.shape[-2:])
+    assert crop <= min_size <= full, f"need crop ({crop}) <= min_size ({min_size}) <= shorter side ({full})"
+    u = float(torch.rand((), generator=gen))
+    shorter = math.exp(math.log(min_size) + u * (math.log(full) - math.log(min_size)))
+    window = min(full, round(crop * full / shorter))
+    patch = random_crop(image, crop=window, gen=gen)
+    if window == crop:
+        return patch
+    return F.interpolate(patch[None], size=(crop, crop), mode="bilinear", antialias=True, align_corners=False)[0].clamp_(0, 1)
+
+
 class CropSampler:
     """Draws batches of random crops from a list of image files.
 
@@ -53,12 +87,17 @@ class CropSampler:
         size: shorter side after resizing (paper: 512).
         crop: crop side (paper: 256).
         cache: keep the resized images in memory.
+        min_size: with a value below ``size``, scale augmentation: each crop sees its image with the
+            shorter side at a random size between ``min_size`` and ``size`` (:func:`random_scaled_crop`).
     """
 
-    def __init__(self, files: list[Path], *, size: int, crop: int, cache: bool = False) -> None:
+    def __init__(self, files: list[Path], *, size: int, crop: int, cache: bool = False, min_size: int | None = None) -> None:
         if crop > size:
             raise UsageError(f"crop ({crop}) must not exceed the resize size ({size})")
+        if min_size is not None and not crop <= min_size <= size:
+            raise UsageError(f"the smallest size ({min_size}) must be between the crop ({crop}) and the size ({size})")
         self.files, self.size, self.crop = list(files), size, crop
+        self.min_size = min_size if min_size is not None and min_size < size else None
         self.cache: dict[int, Tensor] | None = {} if cache else None
         self.bad: set[int] = set()
 
@@ -78,6 +117,11 @@ class CropSampler:
             self.cache[i] = image
         return image
 
+    def _crop(self, image: Tensor, gen: torch.Generator) -> Tensor:
+        if self.min_size is None:
+            return random_crop(image, crop=self.crop, gen=gen)
+        return random_scaled_crop(image, crop=self.crop, min_size=self.min_size, gen=gen)
+
     def batch(self, n: int, gen: torch.Generator) -> Tensor:
         """``(n, 3, crop, crop)`` float32 in [0, 1], drawn with ``gen`` (its state decides the batch)."""
         out = []
@@ -87,5 +131,5 @@ class CropSampler:
                 continue
             image = self._image(i)
             if image is not None:
-                out.append(random_crop(image, crop=self.crop, gen=gen))
+                out.append(self._crop(image, gen))
         return torch.stack(out)

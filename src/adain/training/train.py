@@ -46,7 +46,7 @@ from adain.ops import adain
 from adain.training.data import CropSampler
 
 MIN_CROP = 16  # relu4_1 is 1/8 of the crop: 2x2 at least, or its std is 0
-RUN_SETTINGS = ("batch", "size", "crop", "lr", "lr_decay", "style_weight", "seed", "ema", "width", "init")
+RUN_SETTINGS = ("batch", "size", "min_size", "crop", "lr", "lr_decay", "style_weight", "seed", "ema", "width", "init")
 """Settings that define a run: a resumed run must use the checkpoint's."""
 RESUME_OVERRIDES = (
     "steps", "max_minutes", "save_every", "sample_every", "log_every", "content", "style", "device", "bf16", "channels_last", "compile", "cache_images",
@@ -69,6 +69,7 @@ class TrainConfig:
     steps: int = 160_000
     batch: int = 8
     size: int = 512
+    min_size: int = 0
     crop: int = 256
     lr: float = 1e-4
     lr_decay: float = 5e-5
@@ -106,6 +107,8 @@ class TrainConfig:
             raise bad("crop", f"a multiple of 8, at least {MIN_CROP}", self.crop)
         if self.size < self.crop:
             raise UsageError(f"--size must be at least --crop ({self.crop}), got {self.size}")
+        if self.min_size and not self.crop <= self.min_size <= self.size:
+            raise UsageError(f"--min-size must be 0 (off) or between --crop ({self.crop}) and --size ({self.size}), got {self.min_size}")
         if not 0 <= self.ema < 1:
             raise bad("ema", "in [0, 1)", self.ema)
         if not self.width > 0:
@@ -134,7 +137,7 @@ def check_same_run(stored: dict, cfg: TrainConfig, path: Path) -> None:
         raise InputError(f"{path}: made with other settings: {', '.join(differing)}; resume with the checkpoint's values, or use another --out for a new run")
 
 
-PHASE_KEYS = ("steps", "size", "crop", "batch", "lr", "style_weight", "data", "hardware", "bf16", "wall_time_s", "init")
+PHASE_KEYS = ("steps", "size", "min_size", "crop", "batch", "lr", "style_weight", "data", "hardware", "bf16", "wall_time_s", "init")
 
 
 def training_history(meta: dict) -> list[dict]:
@@ -241,6 +244,7 @@ def run_metadata(cfg: TrainConfig, *, world: int, device: torch.device, data: di
     return {
         "crop": cfg.crop,
         "size": cfg.size,
+        "min_size": cfg.min_size or cfg.size,
         "batch": cfg.batch * world,
         "style_weight": cfg.style_weight,
         "loss": "Lc + style_weight*Ls, mse of relu4_1 / of channel mean and std at relu1_1..relu4_1",
@@ -407,8 +411,8 @@ def train(cfg: TrainConfig) -> Path:
     forward_model = torch.compile(model) if cfg.compile else model
     data = {"content": f"{Path(cfg.content).name} ({len(content_files)} images)", "style": f"{Path(cfg.style).name} ({len(style_files)} images)"}
     history = training_history(read_metadata(cfg.init)) if cfg.init is not None else []
-    contents = CropSampler(content_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images)
-    styles = CropSampler(style_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images)
+    contents = CropSampler(content_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images, min_size=cfg.min_size or None)
+    styles = CropSampler(style_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images, min_size=cfg.min_size or None)
     sample_gen = torch.Generator().manual_seed(12345)
     run = Run(cfg, state, out, encoder, autocast_for(device, cfg.bf16), run_metadata(cfg, world=world, device=device, data=data, history=history),
               contents.batch(4, sample_gen).to(device), styles.batch(4, sample_gen).to(device))
