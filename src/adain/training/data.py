@@ -7,10 +7,9 @@ uninterrupted run would have drawn.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
-
-import math
 
 import numpy as np
 import torch
