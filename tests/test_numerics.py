@@ -40,8 +40,20 @@ def test_loss_gradients():
     target = torch.randn(1, 3, 3, 3, dtype=torch.float64)
     assert gradcheck(lambda a, b: content_loss(b, target), tuple(outs), fast_mode=True)
     assert gradcheck(lambda a, b: style_loss([a, b], styles), tuple(outs), fast_mode=True)
+    assert gradcheck(lambda a, b: style_loss([a, b], styles, "channels"), tuple(outs), fast_mode=True)
     assert gradcheck(lambda a, b: style_distance([a, b], styles), tuple(outs), fast_mode=True)
     assert gradcheck(lambda a, b: gram_distance([a, b], styles), tuple(outs), fast_mode=True)
+
+
+def test_the_channels_balance_weighs_each_tap_by_its_channel_count():
+    gen = torch.Generator().manual_seed(8)
+    outs = [torch.randn(2, c, 4, 4, generator=gen) for c in (2, 6)]
+    styles = [torch.randn(1, c, 4, 4, generator=gen) for c in (2, 6)]
+    per_tap = [style_loss([o], [s]) for o, s in zip(outs, styles)]
+    torch.testing.assert_close(style_loss(outs, styles), per_tap[0] + per_tap[1])
+    torch.testing.assert_close(style_loss(outs, styles, "channels"), 0.5 * per_tap[0] + 1.5 * per_tap[1])
+    with pytest.raises(ValueError, match="style balance must be one of uniform, channels"):
+        style_loss(outs, styles, "layers")
 
 
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16")

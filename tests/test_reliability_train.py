@@ -46,6 +46,7 @@ def one_line(code: int, err: str, *names: str) -> str:
         (["--crop", "30", "--size", "32"], ["--crop", "multiple of 8"]),
         (["--size", "0"], ["--size"]),
         (["--min-size", "16", "--crop", "24"], ["--min-size", "between --crop"]),
+        (["--style-balance", "layers"], ["--style-balance"]),
         (["--lr-decay", "-1"], ["--lr-decay"]),
         (["--lr", "nan"], ["--lr"]),
         (["--style-weight", "-1"], ["--style-weight"]),
@@ -62,6 +63,8 @@ def test_bad_options_are_one_line_before_anything_loads(image_dir, tmp_path, cap
 def test_config_is_validated_in_the_api_too(image_dir, tmp_path):
     with pytest.raises(ValueError, match="--save-every"):
         cfg(image_dir, tmp_path, 1, save_every=0)
+    with pytest.raises(ValueError, match="--style-balance must be one of uniform, channels"):
+        cfg(image_dir, tmp_path, 1, style_balance="layers")
 
 
 def test_out_naming_a_file_is_one_line(image_dir, tmp_path, capsys):
@@ -75,6 +78,8 @@ def test_resume_refuses_a_different_configuration(image_dir, tmp_path, capsys):
     train(cfg(image_dir, out, 1))
     with pytest.raises(ValueError, match=r"--batch \(2 in the checkpoint, 1 now\).*--lr \(0.0001 in the checkpoint, 0.001 now\)"):
         train(cfg(image_dir, out, 2, resume=True, batch=1, lr=1e-3))
+    with pytest.raises(ValueError, match=r"--style-balance \(uniform in the checkpoint, channels now\)"):
+        train(cfg(image_dir, out, 2, resume=True, style_balance="channels"))
     # what may change on resume: the length, the budget and how often to save, log and sample
     path = train(cfg(image_dir, out, 2, resume=True, save_every=5, log_every=2, max_minutes=10))
     assert read_metadata(path)["steps"] == 2 and read_metadata(path)["lr"] == 1e-4

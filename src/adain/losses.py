@@ -24,15 +24,37 @@ def content_loss(output_feat: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(upcast(output_feat), upcast(target))
 
 
-def style_loss(output_feats: list[Tensor], style_feats: list[Tensor]) -> Tensor:
-    """Σ over taps of mse(μ) + mse(σ) between output and style features → scalar."""
+STYLE_BALANCES = ("uniform", "channels")
+"""How :func:`style_loss` weighs its taps: equally (the PyTorch port), or by channel count (the original)."""
+
+
+def style_tap_weights(feats: list[Tensor], balance: str = "uniform") -> list[float]:
+    """The weight of each tap's term in :func:`style_loss`, averaging 1 over the taps.
+
+    ``"channels"`` weighs tap *l* by its channel count ``C_l`` (the original Torch code sums
+    over channels): 0.27, 0.53, 1.07, 2.13 for relu1_1..relu4_1.
+
+    Example:
+        >>> style_tap_weights([torch.zeros(1, c, 2, 2) for c in (64, 128, 256, 512)], "channels")
+        [0.26666666666666666, 0.5333333333333333, 1.0666666666666667, 2.1333333333333333]
+    """
+    if balance not in STYLE_BALANCES:
+        raise UsageError(f"style balance must be one of {', '.join(STYLE_BALANCES)}, got {balance!r}")
+    if balance == "uniform":
+        return [1.0] * len(feats)
+    channels = [f.shape[1] for f in feats]
+    return [len(channels) * c / sum(channels) for c in channels]
+
+
+def style_loss(output_feats: list[Tensor], style_feats: list[Tensor], balance: str = "uniform") -> Tensor:
+    """Σ over taps of w_l·(mse(μ) + mse(σ)) between output and style features → scalar (``w`` from :func:`style_tap_weights`)."""
     if len(output_feats) != len(style_feats):
         raise UsageError(f"{len(output_feats)} output taps but {len(style_feats)} style taps")
     total = output_feats[0].new_zeros((), dtype=torch.float32)
-    for o, s in zip(output_feats, style_feats):
+    for o, s, w in zip(output_feats, style_feats, style_tap_weights(style_feats, balance)):
         om, osd = mean_std(o)
         sm, ssd = mean_std(s)
-        total = total + F.mse_loss(om, sm.expand_as(om)) + F.mse_loss(osd, ssd.expand_as(osd))
+        total = total + w * (F.mse_loss(om, sm.expand_as(om)) + F.mse_loss(osd, ssd.expand_as(osd)))
     return total
 
 
@@ -65,11 +87,12 @@ def gram_distance(output_feats: list[Tensor], style_feats: list[Tensor]) -> Tens
     return total
 
 
-def loss_terms(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def loss_terms(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor, balance: str = "uniform") -> tuple[Tensor, Tensor, Tensor]:
     """One forward pass of the objective.
 
     Args:
         content, style: ``(N, 3, H, W)`` RGB in [0, 1].
+        balance: the weights of the style taps (:func:`style_tap_weights`).
 
     Returns:
         ``(Lc, Ls, output image (N, 3, H, W))``.
@@ -80,7 +103,7 @@ def loss_terms(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Ten
         t = adain(c4, s_feats[-1])
     out = decoder(t)
     o_feats = encoder(out)
-    return content_loss(o_feats[-1], t), style_loss(o_feats, s_feats), out
+    return content_loss(o_feats[-1], t), style_loss(o_feats, s_feats, balance), out
 
 
 @torch.no_grad()

@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=CONFIG("lr"), help="Adam learning rate (default %(default)s)")
     p.add_argument("--lr-decay", type=float, default=CONFIG("lr_decay"), help="lr / (1 + decay·step) (default %(default)s)")
     p.add_argument("--style-weight", type=float, default=CONFIG("style_weight"), help="λ in Lc + λ·Ls (default %(default)s)")
+    p.add_argument("--style-balance", metavar="{uniform,channels}", default=CONFIG("style_balance"),
+                   help="weights of the style loss's layers: uniform (the PyTorch port) or by channel count, as the original "
+                        "(0.27, 0.53, 1.07, 2.13 × λ for relu1_1..relu4_1; default %(default)s)")
     p.add_argument("--seed", type=int, default=CONFIG("seed"))
     p.add_argument("--device", default=CONFIG("device"), help="auto, cpu or cuda (default %(default)s)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA and on CPUs with native bf16)")
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> None:
 
     cfg = TrainConfig(  # checks every option (one line naming it) before anything loads
         content=args.content, style=args.style, out=args.out, steps=args.steps, batch=args.batch, size=args.size, min_size=args.min_size,
-        crop=args.crop, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight, seed=args.seed,
+        crop=args.crop, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight, style_balance=args.style_balance, seed=args.seed,
         device=args.device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, cache_images=args.cache_images,
         ema=args.ema, init=args.init,
         resume=args.resume, max_minutes=args.max_minutes, save_every=args.save_every, sample_every=args.sample_every,

@@ -41,12 +41,12 @@ from adain.device import auto_bf16, autocast_for, dist_env, hardware_name, rank_
 from adain.encoder import Encoder
 from adain.errors import InputError, UsageError
 from adain.io import find_images, save_image, write_text_atomic
-from adain.losses import loss_terms
+from adain.losses import STYLE_BALANCES, loss_terms
 from adain.ops import adain
 from adain.training.data import CropSampler
 
 MIN_CROP = 16  # relu4_1 is 1/8 of the crop: 2x2 at least, or its std is 0
-RUN_SETTINGS = ("batch", "size", "min_size", "crop", "lr", "lr_decay", "style_weight", "seed", "ema", "width", "init")
+RUN_SETTINGS = ("batch", "size", "min_size", "crop", "lr", "lr_decay", "style_weight", "style_balance", "seed", "ema", "width", "init")
 """Settings that define a run: a resumed run must use the checkpoint's."""
 RESUME_OVERRIDES = (
     "steps", "max_minutes", "save_every", "sample_every", "log_every", "content", "style", "device", "bf16", "channels_last", "compile", "cache_images",
@@ -74,6 +74,7 @@ class TrainConfig:
     lr: float = 1e-4
     lr_decay: float = 5e-5
     style_weight: float = 10.0
+    style_balance: str = "uniform"
     seed: int = 0
     device: str = "auto"
     bf16: bool | None = None
@@ -109,6 +110,8 @@ class TrainConfig:
             raise UsageError(f"--size must be at least --crop ({self.crop}), got {self.size}")
         if self.min_size and not self.crop <= self.min_size <= self.size:
             raise UsageError(f"--min-size must be 0 (off) or between --crop ({self.crop}) and --size ({self.size}), got {self.min_size}")
+        if self.style_balance not in STYLE_BALANCES:
+            raise bad("style-balance", f"one of {', '.join(STYLE_BALANCES)}", self.style_balance)
         if not 0 <= self.ema < 1:
             raise bad("ema", "in [0, 1)", self.ema)
         if not self.width > 0:
@@ -137,7 +140,7 @@ def check_same_run(stored: dict, cfg: TrainConfig, path: Path) -> None:
         raise InputError(f"{path}: made with other settings: {', '.join(differing)}; resume with the checkpoint's values, or use another --out for a new run")
 
 
-PHASE_KEYS = ("steps", "size", "min_size", "crop", "batch", "lr", "style_weight", "data", "hardware", "bf16", "wall_time_s", "init")
+PHASE_KEYS = ("steps", "size", "min_size", "crop", "batch", "lr", "style_weight", "style_balance", "data", "hardware", "bf16", "wall_time_s", "init")
 
 
 def training_history(meta: dict) -> list[dict]:
@@ -247,7 +250,9 @@ def run_metadata(cfg: TrainConfig, *, world: int, device: torch.device, data: di
         "min_size": cfg.min_size or cfg.size,
         "batch": cfg.batch * world,
         "style_weight": cfg.style_weight,
-        "loss": "Lc + style_weight*Ls, mse of relu4_1 / of channel mean and std at relu1_1..relu4_1",
+        "style_balance": cfg.style_balance,
+        "loss": "Lc + style_weight*Ls, mse of relu4_1 / of channel mean and std at relu1_1..relu4_1"
+                + (", taps weighted by channel count" if cfg.style_balance == "channels" else ""),
         "lr": cfg.lr,
         "lr_decay": cfg.lr_decay,
         "data": data,
@@ -283,7 +288,7 @@ def train_step(state: TrainState, encoder: Encoder, model: nn.Module, content: T
         UsageError: the loss is not finite (the weights are left as they were).
     """
     with ctx:
-        lc, ls, _ = loss_terms(encoder, model, content, style)
+        lc, ls, _ = loss_terms(encoder, model, content, style, cfg.style_balance)
         loss = lc + cfg.style_weight * ls
     if not torch.isfinite(loss):
         raise UsageError(f"loss became {loss.item()} at step {state.step + 1}; lower --lr (the last checkpoint is kept)")
