@@ -44,7 +44,6 @@ OPSET = 18
 PRECISIONS = ("fp32", "fp16", "int8")
 FILES = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
 MANIFEST = "manifest.json"
-EXAMPLES = Path(__file__).resolve().parent / "examples"
 CALIBRATION_SIZE = 256
 """Side of the centre crops of the bundled photos and paintings the int8 activation ranges are calibrated on."""
 CALIBRATION_PERCENTILE = 99.999
@@ -159,9 +158,9 @@ def calibration_images(size: int = CALIBRATION_SIZE) -> tuple[list[Tensor], list
     """The bundled photos and paintings, centre crops ``(3, size, size)`` in [0, 1] (one shape: the
     percentile calibration stacks them)."""
     from adain.geometry import prepare
-    from adain.io import load_image
+    from adain.io import bundled_examples, load_image
 
-    photos, paintings = ([prepare(load_image(f), size, crop=True) for f in sorted((EXAMPLES / kind).glob("*.jpg"))] for kind in ("content", "style"))
+    photos, paintings = ([prepare(load_image(f), size, crop=True) for f in bundled_examples(kind).values()] for kind in ("content", "style"))
     return photos, paintings
 
 

@@ -34,6 +34,8 @@ from adain.provenance import OutputMeta
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".hif", ".avif")
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+"""The bundled paintings (``style/``) and photos (``content/``)."""
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "HEIF", "AVIF")
 """The image formats read (Pillow's names), recognised from a file's first bytes, never from its name.
 Others (ICO, EPS, PSD, DDS, PPM, …) are refused: some decode a whole image, or run Ghostscript, as
@@ -413,3 +415,9 @@ def find_images(folder: str | Path) -> list[Path]:
     if not files:
         raise InputError(f"{folder}: no images found")
     return files
+
+
+def bundled_examples(kind: str) -> dict[str, Path]:
+    """Bundled example images of ``kind`` (``style``: the paintings, or ``content``): name (file stem) → path, sorted."""
+    folder = EXAMPLES / kind
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}

@@ -33,6 +33,7 @@ from adain.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     MIN_SIDE,
+    bundled_examples,
     check_not_an_input,
     check_pixels,
     fit_height,
@@ -60,8 +61,6 @@ from adain.stylefile import (
 )
 from adain.stylizer import Stylizer
 from adain.tiling import resolve_tile, stylize_memory, stylize_tiled
-
-EXAMPLES = Path(__file__).parents[1] / "examples"  # the bundled paintings (style/) and photos (content/)
 
 
 @dataclass(frozen=True)
@@ -169,12 +168,6 @@ def load_prepared(path: str | Path, size: int, opts: StylizeOptions, tile: int |
 
 
 Style = Tensor | StyleFile  # a painting (3, H, W) or a style file's statistics
-
-
-def bundled_examples(kind: str) -> dict[str, Path]:
-    """Bundled example images of ``kind`` (``style``: the paintings, or ``content``): name (file stem) → path."""
-    folder = EXAMPLES / kind
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
 def find_style(path: str | Path, painting: bool = False) -> Path:

@@ -45,13 +45,15 @@ from torch import Tensor
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from adain.apps.compiling import CompileRule
-from adain.apps.files import EXAMPLES, StylizeOptions, bundled_examples, output_meta
+from adain.apps.files import StylizeOptions, output_meta
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks
 from adain.errors import AdainError, InputError, UsageError
 from adain.geometry import prepare, resize_shorter, resized_shape
 from adain.io import (
+    EXAMPLES,
     MIN_SIDE,
+    bundled_examples,
     encode_for,
     image_size,
     load_mask,

@@ -34,7 +34,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -290,10 +289,9 @@ class BenchReport:
 def example_pair(size: int) -> tuple[Tensor, Tensor]:
     """The shipped example content and style, resized and centre-cropped to ``size``², each ``(3, size, size)``."""
     from adain.geometry import prepare
-    from adain.io import load_image
+    from adain.io import EXAMPLES, load_image
 
-    root = Path(__file__).parents[1] / "examples"
-    return prepare(load_image(root / "content" / "canyon.jpg"), size, crop=True), prepare(load_image(root / "style" / "hokusai.jpg"), size, crop=True)
+    return prepare(load_image(EXAMPLES / "content" / "canyon.jpg"), size, crop=True), prepare(load_image(EXAMPLES / "style" / "hokusai.jpg"), size, crop=True)
 
 
 def difference_from_fp32(stylizer: Stylizer, size: int) -> dict[str, float]:
