@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from adain.geometry import prepare
-from adain.io import load_image
+from adain.io import EXAMPLES, load_image
 from adain.stylizer import Stylizer, compile_options
 
-HOKUSAI = Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg"
+HOKUSAI = EXAMPLES / "style" / "hokusai.jpg"
 
 
 def main() -> None:

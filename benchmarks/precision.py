@@ -26,7 +26,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -40,11 +39,9 @@ from adain.evaluation.bench import (
     stylize_probe_flops,
 )
 from adain.geometry import prepare
-from adain.io import load_image
+from adain.io import EXAMPLES, load_image
 from adain.ops import mean_std
 from adain.stylizer import Stylizer
-
-EXAMPLES = Path(__file__).parents[1] / "src" / "adain" / "examples"
 
 
 def cpu_peak(dtype: torch.dtype, sizes: tuple[int, ...] = (1024, 2048), runs: int = 3) -> float:

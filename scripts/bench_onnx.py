@@ -20,11 +20,9 @@ import torch
 from adain.device import hardware_name
 from adain.export import PRECISIONS, export_onnx
 from adain.geometry import resize_shorter
-from adain.io import load_image
+from adain.io import EXAMPLES, load_image
 from adain.onnxrt import OnnxStylizer
 from adain.stylizer import Stylizer
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "adain" / "examples"
 
 
 def timed(fn, repeat: int, clock=time.perf_counter) -> float:
