@@ -4,7 +4,8 @@
 #   DATA=/path/to/data bash scripts/figures.sh [OUT]   # OUT (default runs/figures) gets the logs and tables
 #
 # Writes docs/img/grid.jpg, docs/img/web.png (the page, in Chromium), docs/eval/{release,full}/,
-# docs/img/video_temporal.webp and docs/performance_peers.jpg, stores the release evaluation in the
+# docs/img/video_temporal.webp, docs/img/learning_curve.png (drawn from the table of
+# docs/training.md) and docs/performance_peers.jpg, stores the release evaluation in the
 # shipped decoder's metadata, and leaves the temporal-consistency, frames/s and benchmark tables in
 # OUT. DATA is the data folder (eval/video/cutBunny.mp4, eval/content/newyork.jpg; the video part
 # is left out without them). About 50 minutes on 2 idle cores; run it on a quiet machine (the
@@ -41,6 +42,7 @@ if [ -f "$BUNNY" ] && [ -f "$PHOTO" ]; then  # temporal consistency and frames/s
         | tee "$OUT/video_fps_720.md"
 fi
 
+run python scripts/learning_curve.py
 run adain bench --compare --sizes 512 --runs 5 | tee "$OUT/bench_compare.md"
 run adain bench --sizes 256 512 1024 --runs 3 | tee "$OUT/bench.md"
 run python benchmarks/peers.py --size 512 --runs 3 --pastiche-steps 10 --out docs/performance_peers.jpg | tee "$OUT/peers.md"
