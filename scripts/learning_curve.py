@@ -38,7 +38,6 @@ SIZE, PANEL, TOP, LEFT = (1160, 640), (470, 440), 40, 70
 
 @dataclass(frozen=True)
 class Point:
-    label: str
     phase: str
     content: float
     style: float
@@ -72,7 +71,7 @@ def read_table(path: Path) -> list[Point]:
         label, _hours, content, style, _gram = (c.strip() for c in line.strip("|").split("|"))
         head = head if label.startswith("…") else label
         shipped = "**" in content
-        points.append(Point(label, phase_of(head, label), float(content.strip("*")), float(style.strip("*")), shipped))
+        points.append(Point(phase_of(head, label), float(content.strip("*")), float(style.strip("*")), shipped))
     return points
 
 

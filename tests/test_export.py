@@ -477,7 +477,6 @@ def test_eval_precision_picks_the_stylizer(monkeypatch, tmp_path: Path, capsys):
     assert "without --backend or --precision" in capsys.readouterr().err
 
 
-
 def test_export_says_nothing_about_operators_it_does_not_use(tmp_path, tiny_decoder):
     """torch's exporter logs, on every export, that torchvision's operators are not registered: adain uses none."""
     from adain.export import export_decoder
