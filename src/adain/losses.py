@@ -10,6 +10,8 @@ docs/training.md says how the two map.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -104,6 +106,32 @@ def loss_terms(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Ten
     out = decoder(t)
     o_feats = encoder(out)
     return content_loss(o_feats[-1], t), style_loss(o_feats, s_feats, balance), out
+
+
+def distill_terms(
+    encoder: Encoder, teacher: nn.Module, student: Callable[[Tensor, Tensor], Tensor], content: Tensor, style: Tensor, balance: str = "uniform"
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One forward pass of a student's objective: the paper's two terms, plus the distance to the teacher.
+
+    The student maps ``(content, style)`` to an image itself; the teacher is the full model's decoder
+    on the same AdaIN target ``t``, whose image the student is pulled toward (mean absolute error of
+    the pixels). ``Lc`` is taken against ``t`` as for the decoder.
+
+    Args:
+        content, style: ``(N, 3, H, W)`` RGB in [0, 1].
+
+    Returns:
+        ``(Lc, Ls, Ld, student's image (N, 3, H, W))``.
+    """
+    with torch.no_grad():
+        c4 = encoder.encode(content)
+        s_feats = encoder(style)
+        t = adain(c4, s_feats[-1])
+        target = teacher(t)
+    out = student(content, style)
+    o_feats = encoder(out)
+    distill = F.l1_loss(upcast(out), upcast(target))
+    return content_loss(o_feats[-1], t), style_loss(o_feats, s_feats, balance), distill, out
 
 
 @torch.no_grad()

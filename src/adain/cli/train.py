@@ -1,4 +1,4 @@
-"""``adain train``: train a decoder."""
+"""``adain train``: train a decoder, or distil the lite model."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ TRAIN_EXAMPLES = """examples:
   adain train --content photos/ --style paintings/ --size 256 --crop 128 --lr 2e-4 --out runs/cpu
   adain train --content photos/ --style paintings/ --out runs/cpu --resume   # continue
   adain train --content photos/ --style paintings/ --size 512 --min-size 256 --crop 128   # scale augmentation
+  adain train --model lite --content photos/ --style paintings/ --size 256 --crop 128 --out runs/lite   # distil the lite model
   torchrun --nproc-per-node 4 -m adain.cli train --content photos/ --style paintings/   # 4 GPUs (DDP)
 """
 
@@ -23,10 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub,
         "train",
-        help="train a decoder",
+        help="train a decoder (or the lite model)",
         description="Train the AdaIN decoder with L = Lc + λ·Ls (defaults: the paper's recipe).",
         epilog=TRAIN_EXAMPLES,
     )
+    p.add_argument("--model", choices=("full", "lite"), default=CONFIG("model"),
+                   help="what to train: the full model's decoder, or the lite network distilled from the full model (default %(default)s)")
+    p.add_argument("--distill-weight", type=float, default=CONFIG("distill_weight"),
+                   help="lite model: β in Lc + λ·Ls + β·Ld, Ld the mean absolute pixel difference to the full model's image (default %(default)s)")
     p.add_argument("--content", type=Path, required=True, help="folder of content photos (searched recursively)")
     p.add_argument("--style", type=Path, required=True, help="folder of style images (searched recursively)")
     p.add_argument("--out", type=Path, default=CONFIG("out"), help="run folder: checkpoint, decoder, log.csv, samples/ (default %(default)s)")
@@ -70,9 +75,9 @@ def run(args: argparse.Namespace) -> None:
         content=args.content, style=args.style, out=args.out, steps=args.steps, batch=args.batch, size=args.size, min_size=args.min_size,
         crop=args.crop, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight, style_balance=args.style_balance, seed=args.seed,
         device=args.device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, cache_images=args.cache_images,
-        ema=args.ema, init=args.init,
+        ema=args.ema, init=args.init, model=args.model, distill_weight=args.distill_weight,
         resume=args.resume, max_minutes=args.max_minutes, save_every=args.save_every, sample_every=args.sample_every,
         log_every=args.log_every,
     )
     path = train(cfg)
-    print(f"decoder weights: {path}")
+    print(f"weights: {path}")

@@ -1,4 +1,8 @@
-"""Decoder training with the paper's objective ``L = Lc + λ·Ls``.
+"""Decoder training with the paper's objective ``L = Lc + λ·Ls``, and the lite model's distillation.
+
+``model="lite"`` trains :class:`adain.lite.model.LiteNet` instead of the decoder: the same loop,
+data, checkpoints and resumes, with ``L = Lc + λ·Ls + β·Ld`` where ``Ld`` pulls the student's image
+toward the full model's (the teacher: the shipped decoder) on the same pair.
 
 Single process, or several under ``torchrun`` (DDP: gloo on CPU, NCCL on CUDA).
 With ``ema > 0`` an exponential moving average of the weights is kept too and
@@ -20,6 +24,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,23 +41,31 @@ from adain.decoder import (
     load_decoder,
     read_metadata,
     save_decoder,
+    training_steps,
 )
 from adain.device import auto_bf16, autocast_for, dist_env, hardware_name, rank_device
 from adain.encoder import Encoder
 from adain.errors import InputError, UsageError
 from adain.io import find_images, save_image, write_text_atomic
-from adain.losses import STYLE_BALANCES, loss_terms
+from adain.encoder import fingerprint
+from adain.lite.model import LiteNet, load_lite, save_lite
+from adain.lite.weights import read_lite_metadata
+from adain.losses import STYLE_BALANCES, distill_terms, loss_terms
 from adain.ops import adain
 from adain.training.data import CropSampler
 
 MIN_CROP = 16  # relu4_1 is 1/8 of the crop: 2x2 at least, or its std is 0
-RUN_SETTINGS = ("batch", "size", "min_size", "crop", "lr", "lr_decay", "style_weight", "style_balance", "seed", "ema", "width", "init")
+MODELS = ("full", "lite")
+"""What a run trains: the full model's decoder, or the lite network (distilled from the full model)."""
+RUN_SETTINGS = (
+    "batch", "size", "min_size", "crop", "lr", "lr_decay", "style_weight", "style_balance", "seed", "ema", "width", "init", "model", "distill_weight",
+)
 """Settings that define a run: a resumed run must use the checkpoint's."""
 RESUME_OVERRIDES = (
     "steps", "max_minutes", "save_every", "sample_every", "log_every", "content", "style", "device", "bf16", "channels_last", "compile", "cache_images",
 )
 """Settings a resumed run may change (the metadata records the values in use)."""
-LOG_HEADER = ["step", "loss", "content", "style", "lr", "images_per_s", "elapsed_s"]
+LOG_HEADER = ["step", "loss", "content", "style", "lr", "images_per_s", "elapsed_s", "distill"]
 
 
 @dataclass
@@ -89,13 +102,17 @@ class TrainConfig:
     sample_every: int = 500
     log_every: int = 10
     width: float = 1.0
+    model: str = "full"
+    distill_weight: float = 10.0
     extra_meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         def bad(option: str, rule: str, value: object) -> UsageError:
             return UsageError(f"--{option} must be {rule}, got {value}")
 
-        for name in ("steps", "max_minutes", "lr_decay", "style_weight"):
+        if self.model not in MODELS:
+            raise bad("model", f"one of {', '.join(MODELS)}", self.model)
+        for name in ("steps", "max_minutes", "lr_decay", "style_weight", "distill_weight"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise bad(name.replace("_", "-"), "≥ 0", value)
@@ -158,10 +175,10 @@ def batch_generator(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 10_000_019 + step)
 
 
-def sample_grid(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor) -> Tensor:
-    """Rows of content | style | output, ``(3, N·H, 3·W)``."""
+def sample_grid(stylize: Callable[[Tensor, Tensor], Tensor], content: Tensor, style: Tensor) -> Tensor:
+    """Rows of content | style | ``stylize(content, style)``, ``(3, N·H, 3·W)``."""
     with torch.no_grad():
-        out = decoder(adain(encoder.encode(content), encoder.encode(style))).float().clamp(0, 1)
+        out = stylize(content, style).float().clamp(0, 1)
     rows = [torch.cat([c, s, o], dim=2) for c, s, o in zip(content, style, out)]
     return torch.cat(rows, dim=1)
 
@@ -176,7 +193,7 @@ class TrainState:
     state and the configuration too); the format is that of every earlier version.
     """
 
-    def __init__(self, decoder: Decoder, cfg: TrainConfig) -> None:
+    def __init__(self, decoder: nn.Module, cfg: TrainConfig) -> None:
         self.decoder = decoder
         self.optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
         decay = cfg.lr_decay
@@ -252,7 +269,9 @@ def run_metadata(cfg: TrainConfig, *, world: int, device: torch.device, data: di
         "style_weight": cfg.style_weight,
         "style_balance": cfg.style_balance,
         "loss": "Lc + style_weight*Ls, mse of relu4_1 / of channel mean and std at relu1_1..relu4_1"
-                + (", taps weighted by channel count" if cfg.style_balance == "channels" else ""),
+                + (", taps weighted by channel count" if cfg.style_balance == "channels" else "")
+                + (" + distill_weight*Ld, mean absolute pixel difference to the teacher's image" if cfg.model == "lite" else ""),
+        **({"distill_weight": cfg.distill_weight} if cfg.model == "lite" else {}),
         "lr": cfg.lr,
         "lr_decay": cfg.lr_decay,
         "data": data,
@@ -274,22 +293,35 @@ def progress_metadata(state: TrainState, history: list[dict]) -> dict:
     }
 
 
-def export(state: TrainState, out: Path, meta: dict, ema_decay: float) -> None:
-    """Write ``decoder.safetensors`` (and ``decoder-ema.safetensors`` with an EMA) into ``out``."""
-    save_decoder(state.decoder, out / "decoder.safetensors", meta)
+def weights_name(model: str) -> str:
+    """The stem of a run's exported weights: ``decoder`` or ``lite`` (``.safetensors``, ``-ema.safetensors``)."""
+    return "lite" if model == "lite" else "decoder"
+
+
+def export(state: TrainState, out: Path, meta: dict, ema_decay: float, model: str = "full") -> None:
+    """Write ``decoder.safetensors`` (``lite.safetensors``), and its ``-ema`` twin with an EMA, into ``out``."""
+    save = save_lite if model == "lite" else save_decoder
+    name = weights_name(model)
+    save(state.decoder, out / f"{name}.safetensors", meta)
     if state.ema is not None:
-        save_decoder(state.ema.module, out / "decoder-ema.safetensors", {**meta, "ema": ema_decay, "ema_steps": int(state.ema.n_averaged)})
+        save(state.ema.module, out / f"{name}-ema.safetensors", {**meta, "ema": ema_decay, "ema_steps": int(state.ema.n_averaged)})
 
 
-def train_step(state: TrainState, encoder: Encoder, model: nn.Module, content: Tensor, style: Tensor, cfg: TrainConfig, ctx) -> tuple[Tensor, Tensor, Tensor]:
-    """One optimisation step on a batch; returns ``(loss, Lc, Ls)``.
+def train_step(
+    state: TrainState, encoder: Encoder, model: nn.Module, content: Tensor, style: Tensor, cfg: TrainConfig, ctx, teacher: nn.Module | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One optimisation step on a batch; returns ``(loss, Lc, Ls, Ld)`` (``Ld`` 0 without a ``teacher``).
 
     Raises:
         UsageError: the loss is not finite (the weights are left as they were).
     """
     with ctx:
-        lc, ls, _ = loss_terms(encoder, model, content, style, cfg.style_balance)
-        loss = lc + cfg.style_weight * ls
+        if teacher is None:
+            lc, ls, _ = loss_terms(encoder, model, content, style, cfg.style_balance)
+            ld = torch.zeros(())
+        else:
+            lc, ls, ld, _ = distill_terms(encoder, teacher, model, content, style, cfg.style_balance)
+        loss = lc + cfg.style_weight * ls + cfg.distill_weight * ld
     if not torch.isfinite(loss):
         raise UsageError(f"loss became {loss.item()} at step {state.step + 1}; lower --lr (the last checkpoint is kept)")
     state.optimizer.zero_grad(set_to_none=True)
@@ -299,7 +331,7 @@ def train_step(state: TrainState, encoder: Encoder, model: nn.Module, content: T
     if state.ema is not None:
         state.ema.update_parameters(state.decoder)
     state.step += 1
-    return loss.detach(), lc.detach(), ls.detach()
+    return loss.detach(), lc.detach(), ls.detach(), ld.detach()
 
 
 def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
@@ -325,10 +357,15 @@ def _prepare_out(out: Path) -> None:
 
 def _build_state(cfg: TrainConfig, device: torch.device) -> TrainState:
     torch.manual_seed(cfg.seed)
-    decoder = Decoder(width=cfg.width)
-    init_like_paper(decoder, cfg.seed)
-    if cfg.init is not None:
-        decoder.load_state_dict(load_decoder(cfg.init).state_dict())
+    decoder: nn.Module
+    if cfg.model == "lite":
+        decoder = LiteNet()  # torch's default init, from the seed above
+        if cfg.init is not None:
+            decoder.load_state_dict(load_lite(cfg.init).state_dict())
+    else:
+        decoder = init_like_paper(Decoder(width=cfg.width), cfg.seed)
+        if cfg.init is not None:
+            decoder.load_state_dict(load_decoder(cfg.init).state_dict())
     decoder = decoder.to(device).train().requires_grad_(True)
     if cfg.channels_last:
         decoder = decoder.to(memory_format=torch.channels_last)
@@ -364,7 +401,7 @@ class _StopFlag:
 @dataclass
 class Run:
     """One training run's fixed parts around its :class:`TrainState`: where it writes, what it records,
-    the encoder, the autocast context and the sample pairs."""
+    the encoder, the autocast context, the sample pairs and, for the lite model, its teacher."""
 
     cfg: TrainConfig
     state: TrainState
@@ -374,25 +411,31 @@ class Run:
     meta: dict
     sample_content: Tensor
     sample_style: Tensor
+    teacher: nn.Module | None = None
 
     def save(self) -> None:
         """Checkpoint, then export the weights (and the EMA's) with their metadata."""
         save_checkpoint(self.state, self.cfg.settings(), self.out / "checkpoint.pt")
         meta = {**self.meta, **progress_metadata(self.state, self.meta["history"]), **self.cfg.extra_meta}
-        export(self.state, self.out, meta, self.cfg.ema)
+        export(self.state, self.out, meta, self.cfg.ema, self.cfg.model)
 
     def sample(self) -> None:
         """``samples/step_NNNNNNN.jpg``: content | style | output for the fixed sample pairs."""
         decoder = self.state.decoder
         decoder.eval()
+        if self.cfg.model == "lite":
+            stylize = decoder
+        else:
+            def stylize(content: Tensor, style: Tensor) -> Tensor:
+                return decoder(adain(self.encoder.encode(content), self.encoder.encode(style)))
         with self.ctx:
-            grid = sample_grid(self.encoder, decoder, self.sample_content, self.sample_style)
+            grid = sample_grid(stylize, self.sample_content, self.sample_style)
         decoder.train()
         save_image(grid, self.out / "samples" / f"step_{self.state.step:07d}.jpg", quality=90)
 
 
 def train(cfg: TrainConfig) -> Path:
-    """Train (or resume); returns the path of the exported decoder weights.
+    """Train (or resume); returns the path of the exported weights (the decoder's, or the lite network's).
 
     Raises:
         InputError: bad folders or files, an unreadable checkpoint, a checkpoint of other settings.
@@ -415,12 +458,16 @@ def train(cfg: TrainConfig) -> Path:
         model = nn.parallel.DistributedDataParallel(state.decoder, device_ids=[device.index] if device.type == "cuda" else None)
     forward_model = torch.compile(model) if cfg.compile else model
     data = {"content": f"{Path(cfg.content).name} ({len(content_files)} images)", "style": f"{Path(cfg.style).name} ({len(style_files)} images)"}
-    history = training_history(read_metadata(cfg.init)) if cfg.init is not None else []
+    history = training_history((read_lite_metadata if cfg.model == "lite" else read_metadata)(cfg.init)) if cfg.init is not None else []
+    teacher = _teacher(cfg, device)
+    meta = run_metadata(cfg, world=world, device=device, data=data, history=history)
+    if teacher is not None:
+        meta["teacher"] = f"decoder {fingerprint(teacher)} ({training_steps(teacher.metadata)} steps)"
     contents = CropSampler(content_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images, min_size=cfg.min_size or None)
     styles = CropSampler(style_files, size=cfg.size, crop=cfg.crop, cache=cfg.cache_images, min_size=cfg.min_size or None)
     sample_gen = torch.Generator().manual_seed(12345)
-    run = Run(cfg, state, out, encoder, autocast_for(device, cfg.bf16), run_metadata(cfg, world=world, device=device, data=data, history=history),
-              contents.batch(4, sample_gen).to(device), styles.batch(4, sample_gen).to(device))
+    run = Run(cfg, state, out, encoder, autocast_for(device, cfg.bf16), meta, contents.batch(4, sample_gen).to(device), styles.batch(4, sample_gen).to(device),
+              teacher)
     stop = _StopFlag()
     old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)} if main and world == 1 else {}
     log_file = _open_log(log_path) if main else None
@@ -435,14 +482,15 @@ def train(cfg: TrainConfig) -> Path:
             if cfg.channels_last:
                 content = content.contiguous(memory_format=torch.channels_last)
                 style = style.contiguous(memory_format=torch.channels_last)
-            loss, lc, ls = train_step(state, encoder, forward_model, content, style, cfg, run.ctx)
+            loss, lc, ls, ld = train_step(state, encoder, forward_model, content, style, cfg, run.ctx, teacher)
             dt = time.time() - t0
             state.elapsed += dt
             if main:
                 ips = cfg.batch * world / dt
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", lc=f"{lc.item():.3f}", ls=f"{ls.item():.3f}", img_s=f"{ips:.1f}")
-                _after_step(run, log_file, (loss, lc, ls), ips)
+                bar.set_postfix(loss=f"{loss.item():.3f}", lc=f"{lc.item():.3f}", ls=f"{ls.item():.3f}", **({"ld": f"{ld.item():.3f}"} if teacher is not None else {}),
+                                img_s=f"{ips:.1f}")
+                _after_step(run, log_file, (loss, lc, ls, ld), ips)
         if main:
             run.save()
             if state.step % cfg.sample_every:  # the last weights' sample too
@@ -455,7 +503,15 @@ def train(cfg: TrainConfig) -> Path:
             signal.signal(s, h)
         if world > 1:
             dist.destroy_process_group()
-    return out / "decoder.safetensors"
+    return out / f"{weights_name(cfg.model)}.safetensors"
+
+
+def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
+    """The lite model's teacher: the shipped decoder, frozen (``None`` for the full model's run)."""
+    if cfg.model != "lite":
+        return None
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    return load_decoder(memory_format=memory_format).to(device)
 
 
 def _open_log(path: Path):
@@ -467,13 +523,14 @@ def _open_log(path: Path):
     return f
 
 
-def _after_step(run: Run, log_file, losses: tuple[Tensor, Tensor, Tensor], images_per_s: float) -> None:
+def _after_step(run: Run, log_file, losses: tuple[Tensor, Tensor, Tensor, Tensor], images_per_s: float) -> None:
     """Log, checkpoint and sample on their schedules (main process)."""
     state, cfg = run.state, run.cfg
     if state.step % cfg.log_every == 0 or state.step == 1:
-        loss, lc, ls = (x.item() for x in losses)
+        loss, lc, ls, ld = (x.item() for x in losses)
         lr = state.scheduler.get_last_lr()[0]
-        csv.writer(log_file).writerow([state.step, f"{loss:.5f}", f"{lc:.5f}", f"{ls:.5f}", f"{lr:.3e}", f"{images_per_s:.2f}", f"{state.elapsed:.1f}"])
+        row = [state.step, f"{loss:.5f}", f"{lc:.5f}", f"{ls:.5f}", f"{lr:.3e}", f"{images_per_s:.2f}", f"{state.elapsed:.1f}", f"{ld:.5f}"]
+        csv.writer(log_file).writerow(row)
         log_file.flush()
     if state.step % cfg.save_every == 0:
         run.save()

@@ -1,0 +1,53 @@
+"""The lite model's weight files: their metadata, read without torch.
+
+``lite.safetensors`` holds the trained network (what training writes and export reads); ``lite.onnx``
+beside it is the same network as two ONNX graphs' worth of weights, for :mod:`adain.lite.runtime`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors import SafetensorError, safe_open
+
+from adain.errors import WeightsError
+
+FORMAT = "adain-lite"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+LITE_PATH = WEIGHTS_DIR / "lite.safetensors"
+"""The shipped lite weights (torch, for training and export)."""
+ENCODER_FILE, DECODER_FILE = "lite-encoder.onnx", "lite-decoder.onnx"
+"""The exported graphs (:mod:`adain.lite.export`), beside the weights."""
+STATS = ("mean1", "std1", "mean2", "std2", "mean3", "std3")
+"""Names of the per-stage statistics: the encoder graph's outputs after ``f3``, the decoder graph's inputs after ``f3``."""
+MAX_WIDTH = 1024
+
+
+def read_lite_metadata(path: str | Path = LITE_PATH) -> dict:
+    """Metadata of a lite weights file, JSON values decoded, ``widths`` checked.
+
+    Raises:
+        WeightsError: a missing or damaged file, or one that is not lite weights (one line, naming it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: lite weights not found")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            raw = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a valid safetensors file ({str(exc)[:120]})") from None
+    if raw.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not lite weights (format {str(raw.get('format'))[:40]!r}, expected {FORMAT!r})")
+    meta = {}
+    for k, v in raw.items():
+        try:
+            meta[k] = json.loads(v)
+        except json.JSONDecodeError:
+            meta[k] = v
+    widths = meta.get("widths")
+    if not (isinstance(widths, list) and len(widths) == 3 and all(isinstance(w, int) and 0 < w <= MAX_WIDTH for w in widths)):
+        raise WeightsError(f"{path}: lite weights with bad widths {str(widths)[:60]} (three channel counts expected)")
+    meta["widths"] = tuple(widths)
+    return meta
