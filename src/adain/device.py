@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from adain.errors import UsageError
+from adain.memory import available_memory
 
 MEMORY_SHARE = 0.5  # of the memory available when a command starts, what one image's work may take
 
@@ -86,24 +87,6 @@ def hardware_name(device: torch.device) -> str:
                 name = line.split(":", 1)[1].strip()
                 break
     return f"{name} ({os.cpu_count()} cpus)"
-
-
-def available_memory() -> int:
-    """Bytes of host memory this process can still get: Linux's MemAvailable, lowered to what the cgroup
-    (container) limit leaves; elsewhere the free physical pages."""
-    free = None
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
-    with contextlib.suppress(OSError, ValueError):
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max":
-            left = int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text())
-            free = left if free is None else min(free, left)
-    if free is None:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return max(0, free)
 
 
 def memory_budget() -> int:

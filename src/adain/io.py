@@ -18,18 +18,19 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torch import Tensor
 
 from adain import photo
 from adain.atomic import atomic_path
 from adain.errors import InputError, UsageError
 from adain.profiles import ProfileError
 from adain.provenance import OutputMeta
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: the lite model's path reads and writes images without it
+    from torch import Tensor
 
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -253,10 +254,30 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
         return pil_to_tensor(colour_managed(img, path)), photo.PhotoInfo.of(img, photo.source_icc(img))
 
 
+def load_photo_array(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, photo.PhotoInfo]:
+    """:func:`load_photo` without torch: ``(H, W, 3)`` float32 sRGB in [0, 1], and the photo's information."""
+    img = open_checked(path, max_pixels)
+    with _decoding(Path(path)):
+        return pil_to_array(colour_managed(img, path)), photo.PhotoInfo.of(img, photo.source_icc(img))
+
+
+def pil_to_array(img: Image.Image) -> np.ndarray:
+    """8-bit RGB PIL image → ``(H, W, 3)`` float32 in [0, 1]."""
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / np.float32(255.0)
+
+
+def array_to_pil(image: np.ndarray) -> Image.Image:
+    """``(H, W, 3)`` in [0, 1] (values outside are clipped) → RGB PIL image."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise UsageError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    return Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
 def pil_to_tensor(img: Image.Image) -> Tensor:
     """8-bit RGB PIL image → ``(3, H, W)`` float32 in [0, 1]."""
-    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+    import torch
+
+    return torch.from_numpy(pil_to_array(img)).permute(2, 0, 1).contiguous()
 
 
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
@@ -264,15 +285,22 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor
     return pil_to_tensor(load_pil(path, max_pixels))
 
 
-def load_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
+def load_mask_array(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Mask image → ``(H, W)`` float32 in [0, 1] (luminance; alpha, if any, is multiplied in)."""
     img = open_oriented(path, max_pixels)
     with _decoding(Path(path)):
         if img.mode in ("RGBA", "LA", "PA", "P"):
             rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
             lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-            return torch.from_numpy(lum * rgba[..., 3])
-        return pil_to_tensor(to_rgb(img).convert("L").convert("RGB"))[0]
+            return lum * rgba[..., 3]
+        return pil_to_array(to_rgb(img).convert("L").convert("RGB"))[..., 0]
+
+
+def load_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
+    """:func:`load_mask_array` as a tensor ``(H, W)``."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(load_mask_array(path, max_pixels)))
 
 
 def load_index_map(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
@@ -291,6 +319,8 @@ def load_index_map(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Te
         arr = np.asarray(img)
     else:
         raise InputError(f"{path}: an index map must be a palette or greyscale image, got mode {img.mode}")
+    import torch
+
     return torch.from_numpy(arr.astype(np.int64))
 
 
@@ -324,20 +354,20 @@ def check_not_an_input(output: str | Path, inputs: dict[str, str | Path | None])
             raise InputError(f"{output}: is also the {label} input; writing there would destroy it (choose another output)")
 
 
-def encode_for(image: Tensor | Image.Image, fmt: str, meta: OutputMeta | None) -> tuple[Image.Image, dict]:
+def encode_for(image: Tensor | np.ndarray | Image.Image, fmt: str, meta: OutputMeta | None) -> tuple[Image.Image, dict]:
     """Pixels and ``Image.save`` options for ``fmt``: colour (sRGB, or the kept profile), EXIF and the record.
 
     Raises:
         InputError: a kept profile that cannot be applied, or a record too large for the format.
     """
-    img = tensor_to_pil(image) if isinstance(image, Tensor) else image
+    img = image if isinstance(image, Image.Image) else array_to_pil(image) if isinstance(image, np.ndarray) else tensor_to_pil(image)
     try:
         return (meta or OutputMeta()).encode(img.convert("RGB"), fmt)
     except (ProfileError, ValueError) as exc:
         raise InputError(f"cannot write the metadata: {exc}") from None
 
 
-def _save_atomic(image: Tensor | Image.Image, path: Path, quality: int, meta: OutputMeta | None) -> None:
+def _save_atomic(image: Tensor | np.ndarray | Image.Image, path: Path, quality: int, meta: OutputMeta | None) -> None:
     fmt = image_format(path)
     try:
         img, options = encode_for(image, fmt, meta)
@@ -348,7 +378,7 @@ def _save_atomic(image: Tensor | Image.Image, path: Path, quality: int, meta: Ou
         img.save(tmp, format=fmt, **kwargs, **options)
 
 
-def save_image(image: Tensor | Image.Image, path: str | Path, quality: int = 95, meta: OutputMeta | None = None) -> None:
+def save_image(image: Tensor | np.ndarray | Image.Image, path: str | Path, quality: int = 95, meta: OutputMeta | None = None) -> None:
     """Write an sRGB image atomically (temp file in the same folder, then rename); format from the suffix.
 
     The sRGB profile is embedded; ``meta`` adds the photo's EXIF, the record of
