@@ -7,14 +7,14 @@ on luminance only and keep the content's chroma. All images ``(3, H, W)`` in [0,
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 from torch import Tensor
 
 from adain.errors import UsageError
+from adain.names import PreserveColor
 
-PreserveColor = Literal["color", "luminance"]
 PRESERVE_MODES: tuple[PreserveColor | None, ...] = (None, *get_args(PreserveColor))
 
 

@@ -28,7 +28,8 @@ from torch import Tensor
 from adain.color import PreserveColor, check_preserve_color
 from adain.errors import UsageError
 from adain.geometry import pad_to_multiple
-from adain.methods import Method, apply_statistics, check_method, mix_statistics
+from adain.methods import apply_statistics, check_method, mix_statistics
+from adain.names import Method
 from adain.ops import StyleStats
 
 

@@ -37,15 +37,12 @@ channels) give finite results, never NaNs.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor
 
 from adain.errors import UsageError
 from adain.ops import EPS, StyleStats, adain_with_stats, mean_std
 
-Method = Literal["adain", "wct", "efdm"]
 METHODS: tuple[str, ...] = ("adain", "wct", "efdm")
 QUANTILES = 4096  # levels of an efdm quantile function (relu4_1 of a 512x512 style has 64x64 = 4096 positions)
 FLAT = 1e-8  # a style whose features vary less than this (mean variance per channel) is a flat image

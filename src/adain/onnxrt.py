@@ -34,6 +34,7 @@ from adain.export import (
     file_digest,
     require_onnx,
 )
+from adain.names import PRECISIONS_RUN
 from adain.stylizer import Stylizer
 
 
@@ -162,7 +163,6 @@ class OnnxStylizer(Stylizer):
 
 
 BACKENDS = ("torch", "onnxruntime")
-PRECISIONS_RUN = ("auto", "fp32", "bf16", "int8")
 """``--precision``: ``auto`` (bf16 where the hardware computes it natively, else fp32), ``fp32``, ``bf16``, or
 ``int8`` (the static int8 export in ONNX Runtime, :func:`int8_models`)."""
 

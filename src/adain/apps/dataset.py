@@ -45,7 +45,7 @@ from adain.errors import InputError, UsageError
 from adain.geometry import prepare
 from adain.io import IMAGE_SUFFIXES, find_images, load_image, load_photo, save_image, write_text_atomic
 from adain.losses import content_loss, style_distance_stats
-from adain.methods import Method
+from adain.names import Method
 from adain.ops import StyleStats
 from adain.provenance import source_entry
 from adain.stylefile import (

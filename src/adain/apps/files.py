@@ -47,7 +47,7 @@ from adain.io import (
     save_image,
     tensor_to_pil,
 )
-from adain.methods import Method
+from adain.names import Method
 from adain.photo import PhotoInfo
 from adain.profiles import INTENT, output_colour
 from adain.provenance import OutputMeta, software, source_entry

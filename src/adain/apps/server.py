@@ -61,7 +61,7 @@ from adain.io import (
     load_pil,
     pil_to_tensor,
 )
-from adain.methods import Method
+from adain.names import Method
 from adain.ops import StyleStats
 from adain.provenance import OutputMeta
 from adain.stylefile import looks_like_style_file, parse_style

@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     from adain.cli._options import resolve_defaults
     from adain.errors import AdainError
 
-    args = resolve_defaults(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    if getattr(args, "model", None) != "lite":  # the lite model's path reads its own defaults: the full model's live in torch modules
+        args = resolve_defaults(args)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args.func(args)

@@ -44,7 +44,7 @@ class Default:
 
 
 class Choices(Sequence[Any]):
-    """The values of a ``Literal`` type or a tuple at ``where`` (``"adain.color:PreserveColor"``), looked up when needed."""
+    """The values of a ``Literal`` type or a tuple at ``where`` (``"adain.names:PreserveColor"``), looked up when needed."""
 
     def __init__(self, where: str) -> None:
         self.where = where
@@ -94,7 +94,7 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                    help="run the networks in torch, or in ONNX Runtime from --models (CPU) (default %(default)s)")
     p.add_argument("--models", type=Path, metavar="DIR", help="an ONNX export folder (adain export --format onnx --output DIR)")
-    p.add_argument("--precision", choices=Choices("adain.onnxrt:PRECISIONS_RUN"), default="auto", metavar="P",
+    p.add_argument("--precision", choices=Choices("adain.names:PRECISIONS_RUN"), default="auto", metavar="P",
                    help="the networks' arithmetic (P: %(choices)s): auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32, bf16, or "
                         "int8 (a static int8 model built once from the weights, run in ONNX Runtime on the CPU: faster, slightly "
                         "different; needs the onnx extra) (default %(default)s)")
@@ -144,7 +144,7 @@ def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help
     p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weights, one per style (≥ 0, normalised to sum 1)")
     p.add_argument("--mask", type=Path, nargs="+", metavar="FILE", help=mask_help)
     p.add_argument("--index-map", type=Path, metavar="FILE", help=index_help)
-    p.add_argument("--preserve-color", choices=Choices("adain.color:PreserveColor"), metavar="MODE", help=f"{color_help} (MODE: %(choices)s)")
+    p.add_argument("--preserve-color", choices=Choices("adain.names:PreserveColor"), metavar="MODE", help=f"{color_help} (MODE: %(choices)s)")
     add_method(p)
 
 
@@ -161,6 +161,6 @@ def photo_settings(args: argparse.Namespace) -> dict:
 
 
 def add_method(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=Choices("adain.methods:Method"), default=Default("adain.apps.files:StylizeOptions", "method"), metavar="M",
+    p.add_argument("--method", choices=Choices("adain.names:Method"), default=Default("adain.apps.files:StylizeOptions", "method"), metavar="M",
                    help="how the style's statistics are transferred (M: %(choices)s): adain (mean and std per channel, the paper), "
                    "wct (whitening and colouring: the full covariance), efdm (exact histogram matching by sorting) (default %(default)s)")

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", type=Path, help="write report.md, grid.jpg and results.json into this folder")
     p.add_argument("--json", type=Path, help="write the numbers as JSON to this file")
     p.add_argument("--write-metadata", action="store_true", help="store the results in the decoder file's metadata (adain only)")
-    p.add_argument("--method", nargs="+", choices=Choices("adain.methods:Method"), default=["adain"], metavar="M",
+    p.add_argument("--method", nargs="+", choices=Choices("adain.names:Method"), default=["adain"], metavar="M",
                    help="transfer method(s): adain, wct, efdm; several give one table and one grid with a column each (default adain)")
     add_model_options(p)
     add_backend_options(p)

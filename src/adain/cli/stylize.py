@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from adain.cli._options import (
+    Default,
     add_backend_options,
     add_command,
     add_compile_option,
@@ -37,6 +38,7 @@ STYLIZE_EXAMPLES = """examples:
   adain stylize --content photo.jpg --style wave.jpg --output out.jpg --method wct       # full covariance
   adain stylize --content photo.jpg --style wave.jpg --output big.jpg --style-scale 1    # strokes scale with the photo
   adain stylize --content photo.jpg --style wave.jpg --output out.jpg --backend onnxruntime --models models/
+  adain stylize --content photo.jpg --style wave.jpg --output out.jpg --model lite        # the small model: fast, no torch
 
 A folder (for --content or --style) stylizes every content x style combination into the
 output folder as <content>_<style>.jpg; a bad image there is skipped with a warning, the rest
@@ -78,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", action="store_true", help="centre square crop of content and styles (after resizing)")
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse images larger than N pixels, as stored or after resizing "
                    "(default: 50 million as stored; after resizing, what fits half the memory available)")
+    p.add_argument("--model", choices=("full", "lite"), default="full",
+                   help="full: the paper's network (VGG-19 and its decoder); lite: the small distilled network, several times faster, "
+                        "run in ONNX Runtime without torch (adain method only; no style files, tiles or index maps) (default %(default)s)")
     add_model_options(p)
     add_backend_options(p)
     add_compile_option(p, "images")
@@ -91,6 +96,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.model == "lite":
+        return run_lite(args)
     from tqdm import tqdm
 
     from adain.apps.files import (
@@ -143,6 +150,65 @@ def run(args: argparse.Namespace) -> None:
         warn=lambda msg: tqdm.write(f"adain stylize: warning: {msg}", file=sys.stderr), compile=args.compile,
         log=lambda msg: tqdm.write(f"adain stylize: {msg}", file=sys.stderr),
     )
+    print(f"wrote {len(report.written)} images to {args.output}" + (f" and the grid {args.grid}" if args.grid and report.written else ""))
+    if report.skipped:
+        raise InputError(f"{len(report.skipped)} input file(s) skipped, their results are missing (see the warnings above)")
+
+
+LITE_UNSUPPORTED = (
+    ("method", "adain", "--method {} (the lite model transfers means and stds only)"),
+    ("tile", "0", "--tile (the lite model needs little memory: use it without tiles)"),
+    ("index_map", None, "--index-map (use --mask files)"),
+    ("backend", "torch", "--backend {} (the lite model always runs in ONNX Runtime)"),
+    ("models", None, "--models (an export of the full model)"),
+    ("decoder", None, "--decoder (the full model's weights)"),
+    ("precision", "auto", "--precision {} (the lite model runs in fp32)"),
+    ("compile", None, "--compile (torch.compile; the lite model runs in ONNX Runtime)"),
+    ("style_scale", 0.0, "--style-scale"),
+)
+
+
+def run_lite(args: argparse.Namespace) -> None:
+    """``adain stylize --model lite``: the same jobs without torch (:mod:`adain.apps.lite`)."""
+    from tqdm import tqdm
+
+    from adain.apps.lite import LiteOptions, stylize_file, stylize_folders
+    from adain.atomic import check_not_an_input
+    from adain.errors import InputError
+    from adain.io import image_format, list_images
+    from adain.lite.runtime import LiteModel
+
+    given = {name: value for name, value in vars(args).items() if not isinstance(value, Default)}  # defaults left: LiteOptions' own
+    for name, default, what in LITE_UNSUPPORTED:
+        value = given.get(name)
+        if value is not None and value != default and not (name == "compile" and value is False):
+            raise UsageError(f"--model lite does not take {what.format(value)}")
+    fields = ("alpha", "preserve_color", "content_size", "style_size", "crop", "quality", "max_pixels", "keep_profile", "strip_metadata", "keep_gps")
+    opts = LiteOptions(**{name: given[name] for name in fields if given.get(name) is not None})
+    if args.weights is not None and args.mask is not None:
+        raise UsageError("give --weights or --mask, not both: weights mix the styles everywhere, masks place them")
+    if not args.content.is_dir() and not any(s.is_dir() for s in args.style):
+        if args.grid is not None:
+            raise UsageError("--grid needs a folder of contents or styles")
+        if args.output.is_dir():
+            raise InputError(f"{args.output}: is a folder; give an image file name (a folder is for folder mode)")
+        image_format(args.output)
+        check_not_an_input(args.output, {"content": args.content, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
+                                         **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}})
+        if args.weights is not None and len(args.weights) != len(args.style):
+            raise UsageError(f"{len(args.weights)} style weights given for {len(args.style)} styles")
+        stylize_file(LiteModel(), args.content, args.style, args.output, opts, weights=args.weights, masks=args.mask)
+        print(f"wrote {args.output}")
+        return
+    if args.weights is not None or args.mask is not None:
+        raise UsageError("--weights and --mask mix styles into one picture: use one --content file and style files, not folders")
+    if args.grid_height < 16:
+        raise UsageError(f"--grid-height must be at least 16, got {args.grid_height}")
+    contents = list_images(args.content) if args.content.is_dir() else [args.content]
+    styles = [p for s in args.style for p in (list_images(s) if s.is_dir() else [s])]
+    with tqdm(total=len(contents) * len(styles), desc="stylize", unit="image", mininterval=0.5) as bar:
+        report = stylize_folders(LiteModel(), contents, styles, args.output, opts, grid=args.grid, grid_height=args.grid_height,
+                                 warn=lambda msg: tqdm.write(f"adain stylize: warning: {msg}", file=sys.stderr), progress=bar.update)
     print(f"wrote {len(report.written)} images to {args.output}" + (f" and the grid {args.grid}" if args.grid and report.written else ""))
     if report.skipped:
         raise InputError(f"{len(report.skipped)} input file(s) skipped, their results are missing (see the warnings above)")

@@ -6,72 +6,118 @@
 ``(1, C_l, H_l, W_l)`` of its stage's size → ``image`` ``(1, 3, H, W)`` (unclamped).
 Both carry the same metadata (:data:`adain.lite.weights.FORMAT`, the widths, the weights' fingerprint
 and their training record), so a pair from two different networks is refused.
+
+The graphs are written node by node from the weights (:class:`_Graph`), not traced: every dimension
+but the channels stays free, and the result does not depend on torch's exporters.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import logging
-import warnings
 from pathlib import Path
+from typing import Any
 
-import torch
-from torch import Tensor, nn
+import numpy as np
 
 from adain.atomic import atomic_path
 from adain.encoder import fingerprint
-from adain.lite.model import LiteNet, stage_stats
+from adain.lite.model import LiteNet
 from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, STATS
+from adain.ops import EPS
 
 OPSET = 17
 
 
-class _Encode(nn.Module):
-    def __init__(self, net: LiteNet) -> None:
-        super().__init__()
-        self.net = net
+class _Graph:
+    """An ONNX graph being written: nodes, weights, and fresh names for the values between them."""
 
-    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
-        feats = self.net.encoder(image)
-        stats = [t for f in feats for t in stage_stats(f)]
-        return (feats[-1], *stats)
+    def __init__(self) -> None:
+        import onnx
+
+        self.onnx = onnx
+        self.nodes: list = []
+        self.weights: list = []
+        self.count = 0
+
+    def op(self, kind: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
+        self.count += 1
+        name = out or f"{kind.lower()}_{self.count}"
+        self.nodes.append(self.onnx.helper.make_node(kind, list(inputs), [name], **attrs))
+        return name
+
+    def const(self, value: np.ndarray, name: str | None = None) -> str:
+        self.count += 1
+        name = name or f"const_{self.count}"
+        self.weights.append(self.onnx.numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def conv(self, x: str, layer: Any, prefix: str) -> str:
+        """A ``_conv`` block of :mod:`adain.lite.model`: reflection pad 1, 3x3 convolution, ReLU if it has one."""
+        conv = layer[1]
+        pads = self.const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))
+        x = self.op("Pad", x, pads, mode="reflect")
+        w = self.const(conv.weight.detach().float().numpy(), f"{prefix}.weight")
+        b = self.const(conv.bias.detach().float().numpy(), f"{prefix}.bias")
+        x = self.op("Conv", x, w, b, kernel_shape=[3, 3], strides=[conv.stride[0]] * 2)
+        return self.op("Relu", x) if len(layer) > 2 else x
+
+    def stats(self, x: str, mean: str | None = None, std: str | None = None) -> tuple[str, str]:
+        """Per-channel mean and std over space (population variance + eps), as :func:`adain.lite.model.stage_stats`."""
+        m = self.op("ReduceMean", x, axes=[2, 3], keepdims=1, out=mean)
+        d = self.op("Sub", x, m)
+        var = self.op("ReduceMean", self.op("Mul", d, d), axes=[2, 3], keepdims=1)
+        return m, self.op("Sqrt", self.op("Add", var, self.const(np.array(EPS, np.float32))), out=std)
+
+    def modulate(self, x: str, mean: str, std: str) -> str:
+        m, s = self.stats(x)
+        return self.op("Add", self.op("Mul", self.op("Div", self.op("Sub", x, m), s), std), mean)
+
+    def up(self, x: str) -> str:
+        scales = self.const(np.array([1, 1, 2, 2], np.float32))
+        return self.op("Resize", x, "", scales, mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+    def model(self, inputs: list[tuple[str, list]], outputs: list[tuple[str, list]], meta: dict[str, str]) -> bytes:
+        helper = self.onnx.helper
+        float32 = self.onnx.TensorProto.FLOAT
+        graph = helper.make_graph(self.nodes, "adain-lite", [helper.make_tensor_value_info(n, float32, shape) for n, shape in inputs],
+                                  [helper.make_tensor_value_info(n, float32, shape) for n, shape in outputs], self.weights)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="adain")
+        for key, value in meta.items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+        self.onnx.checker.check_model(model)
+        return model.SerializeToString()
 
 
-class _Decode(nn.Module):
-    def __init__(self, net: LiteNet) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, f3: Tensor, m1: Tensor, s1: Tensor, m2: Tensor, s2: Tensor, m3: Tensor, s3: Tensor) -> Tensor:
-        return self.net.decoder(f3, [(m1, s1), (m2, s2), (m3, s3)])
+def _stage_shapes(widths: tuple[int, int, int]) -> list[tuple[str, list]]:
+    return [(name, [1, widths[i // 2], f"{name}_h", f"{name}_w"]) for i, name in enumerate(STATS)]
 
 
-def _onnx_bytes(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], outputs: list[str], dynamic: dict[str, dict[int, str]]) -> bytes:
-    """Trace ``module`` to ONNX (the TorchScript exporter: the targets' spatial dims stay free, so a
-    ``(1, C, 1, 1)`` vector and a full map both broadcast)."""
-    buffer = io.BytesIO()
-    quiet = logging.getLogger("torch.onnx")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module.eval(), args, buffer, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                              opset_version=OPSET, dynamo=False)
-    finally:
-        quiet.setLevel(level)
-    return buffer.getvalue()
+def encoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
+    """The encoder graph of ``net`` (see the module's docstring)."""
+    g, enc = _Graph(), net.encoder
+    x = g.op("Sub", g.op("Mul", "image", g.const(np.array(2, np.float32))), g.const(np.array(1, np.float32)))
+    f1 = g.conv(x, enc.stage1, "encoder.stage1")
+    f2 = g.conv(g.conv(f1, enc.stage2[0], "encoder.stage2.0"), enc.stage2[1], "encoder.stage2.1")
+    f3 = g.conv(g.conv(f2, enc.stage3[0], "encoder.stage3.0"), enc.stage3[1], "encoder.stage3.1")
+    g.nodes.append(g.onnx.helper.make_node("Identity", [f3], ["f3"]))
+    for i, f in enumerate((f1, f2, f3)):
+        g.stats(f, STATS[2 * i], STATS[2 * i + 1])
+    stats = [(name, [1, net.widths[i // 2], 1, 1]) for i, name in enumerate(STATS)]
+    return g.model([("image", [1, 3, "H", "W"])], [("f3", [1, net.widths[2], "h", "w"]), *stats], meta)
 
 
-def _with_metadata(model_bytes: bytes, meta: dict[str, str]) -> bytes:
-    import onnx
-
-    model = onnx.load_from_string(model_bytes)
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    return model.SerializeToString()
+def decoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
+    """The decoder graph of ``net`` (see the module's docstring)."""
+    g, dec = _Graph(), net.decoder
+    x = g.modulate("f3", "mean3", "std3")
+    x = g.conv(g.conv(x, dec.bottleneck[0], "decoder.bottleneck.0"), dec.bottleneck[1], "decoder.bottleneck.1")
+    x = g.conv(g.up(x), dec.up2, "decoder.up2")
+    x = g.conv(g.modulate(x, "mean2", "std2"), dec.stage2, "decoder.stage2")
+    x = g.conv(g.up(x), dec.up1, "decoder.up1")
+    x = g.conv(g.modulate(x, "mean1", "std1"), dec.out, "decoder.out")
+    g.nodes.append(g.onnx.helper.make_node("Identity", [x], ["image"]))
+    return g.model([("f3", [1, net.widths[2], "h", "w"]), *_stage_shapes(net.widths)], [("image", [1, 3, "H", "W"])], meta)
 
 
 def export_lite(net: LiteNet, folder: str | Path, metadata: dict | None = None) -> tuple[Path, Path]:
@@ -81,21 +127,14 @@ def export_lite(net: LiteNet, folder: str | Path, metadata: dict | None = None) 
         the two paths.
     """
     folder = Path(folder)
-    net = net.float().eval()
     meta = {
         "format": FORMAT,
         "widths": json.dumps(list(net.widths)),
         "weights": fingerprint(net),
-        "training": json.dumps(metadata or getattr(net, "metadata", {}), default=str),
+        "training": json.dumps(metadata if metadata is not None else getattr(net, "metadata", {}), default=str),
     }
-    c1, c2, c3 = net.widths
-    image = torch.rand(1, 3, 32, 48)
-    encoder = _onnx_bytes(_Encode(net), (image,), ["image"], ["f3", *STATS], {"image": {2: "H", 3: "W"}, "f3": {2: "h", 3: "w"}})
-    targets = tuple(torch.rand(1, c, 1, 1) for c in (c1, c1, c2, c2, c3, c3))
-    dynamic = {"f3": {2: "h", 3: "w"}, "image": {2: "H", 3: "W"}, **{name: {2: f"{name}_h", 3: f"{name}_w"} for name in STATS}}
-    decoder = _onnx_bytes(_Decode(net), (torch.rand(1, c3, 8, 12), *targets), ["f3", *STATS], ["image"], dynamic)
     paths = folder / ENCODER_FILE, folder / DECODER_FILE
-    for path, data in zip(paths, (encoder, decoder)):
+    for path, data in zip(paths, (encoder_graph(net, meta), decoder_graph(net, meta))):
         with atomic_path(path) as tmp:
-            tmp.write_bytes(_with_metadata(data, meta))
+            tmp.write_bytes(data)
     return paths

@@ -100,7 +100,7 @@ class LiteNet(nn.Module):
 
     def __init__(self, widths: tuple[int, int, int] = WIDTHS) -> None:
         super().__init__()
-        self.widths = tuple(widths)
+        self.widths: tuple[int, int, int] = (int(widths[0]), int(widths[1]), int(widths[2]))
         self.encoder = LiteEncoder(self.widths)
         self.decoder = LiteDecoder(self.widths)
 
@@ -135,5 +135,5 @@ def load_lite(path: str | Path) -> LiteNet:
         net.load_state_dict(load_file(str(path)), assign=True)
     except (SafetensorError, RuntimeError, OSError) as exc:
         raise WeightsError(f"{path}: not lite weights of widths {widths} ({str(exc).splitlines()[0][:120]})") from None
-    net.metadata = meta
+    object.__setattr__(net, "metadata", meta)  # a plain attribute, not a parameter or buffer
     return net.eval().requires_grad_(False)

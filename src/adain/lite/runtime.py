@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +122,7 @@ def keep_chroma(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
     return np.clip(yiq @ _YIQ_TO_RGB.T, 0, 1).astype(np.float32)
 
 
-def _session(path: Path, threads: int | None):  # -> onnxruntime.InferenceSession
+def _session(path: Path, threads: int | None) -> Any:  # an onnxruntime.InferenceSession
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -151,12 +153,13 @@ class LiteModel:
         self.decoder = _session(folder / DECODER_FILE, threads)
         metas = [self._metadata(folder / name, s) for name, s in ((ENCODER_FILE, self.encoder), (DECODER_FILE, self.decoder))]
         if metas[0]["weights"] != metas[1]["weights"]:
-            raise WeightsError(f"{folder / DECODER_FILE}: made from other weights than {ENCODER_FILE} ({metas[1]['weights'][:16]} vs {metas[0]['weights'][:16]})")
+            theirs, ours = metas[1]["weights"][:16], metas[0]["weights"][:16]
+            raise WeightsError(f"{folder / DECODER_FILE}: made from other weights than {ENCODER_FILE} ({theirs} vs {ours})")
         self.metadata = metas[0]
         self.widths: tuple[int, int, int] = self.metadata["widths"]
 
     @staticmethod
-    def _metadata(path: Path, session) -> dict:
+    def _metadata(path: Path, session: Any) -> dict:
         raw = session.get_modelmeta().custom_metadata_map
         if raw.get("format") != FORMAT:
             raise WeightsError(f"{path}: not a lite model graph (format {str(raw.get('format'))[:40]!r})")
@@ -167,7 +170,8 @@ class LiteModel:
             raise WeightsError(f"{path}: lite model graph with unreadable metadata") from None
         expected = ["f3", *STATS] if path.name == ENCODER_FILE else ["image"]
         if [o.name for o in session.get_outputs()] != expected:
-            raise WeightsError(f"{path}: not the lite {'encoder' if path.name == ENCODER_FILE else 'decoder'} (outputs {[o.name for o in session.get_outputs()][:8]})")
+            role = "encoder" if path.name == ENCODER_FILE else "decoder"
+            raise WeightsError(f"{path}: not the lite {role} (outputs {[o.name for o in session.get_outputs()][:8]})")
         return {"weights": str(raw.get("weights", "")), "widths": widths, "training": training}
 
     @property
@@ -196,7 +200,7 @@ class LiteModel:
     def stylize(
         self,
         content: np.ndarray,
-        styles: list[LiteStyle | np.ndarray],
+        styles: Sequence[LiteStyle | np.ndarray],
         *,
         alpha: float = 1.0,
         weights: list[float] | None = None,
@@ -246,19 +250,19 @@ class LiteModel:
         return self.style(style)
 
     @staticmethod
-    def _targets(own: LiteStyle, styles: list[LiteStyle], alpha: float, weights: np.ndarray | None, masks: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _targets(own: LiteStyle, styles: Sequence[LiteStyle], alpha: float, weights: np.ndarray | None, masks: np.ndarray | None) -> dict[str, np.ndarray]:
         """The decoder's inputs ``mean1 … std3``: vectors ``(1, C, 1, 1)``, or maps with masks."""
         grids = stage_masks(pad_to_multiple(masks.astype(np.float32))) if masks is not None else None
         out = {}
         for level in range(3):
-            for name, pick in ((f"mean{level + 1}", lambda s: s.means[level]), (f"std{level + 1}", lambda s: s.stds[level])):
-                mine = pick(own)[None, :, None, None]
+            for name, kind in ((f"mean{level + 1}", "means"), (f"std{level + 1}", "stds")):
+                mine = getattr(own, kind)[level][None, :, None, None]
+                theirs = [getattr(s, kind)[level][None, :, None, None] for s in styles]
                 if grids is None:
                     assert weights is not None
-                    target = sum(w * pick(s) for w, s in zip(weights, styles))[None, :, None, None]
+                    target = sum(w * t for w, t in zip(weights, theirs))
                 else:
                     grid = grids[level]
-                    target = mine * np.clip(1 - grid.sum(axis=0, keepdims=True), 0, None)
-                    target = target + sum(g[None] * pick(s)[None, :, None, None] for g, s in zip(grid, styles))
+                    target = mine * np.clip(1 - grid.sum(axis=0, keepdims=True), 0, None) + sum(g[None] * t for g, t in zip(grid, theirs))
                 out[name] = np.ascontiguousarray(alpha * target + (1 - alpha) * mine, dtype=np.float32)
         return out

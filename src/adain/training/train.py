@@ -44,10 +44,9 @@ from adain.decoder import (
     training_steps,
 )
 from adain.device import auto_bf16, autocast_for, dist_env, hardware_name, rank_device
-from adain.encoder import Encoder
+from adain.encoder import Encoder, fingerprint
 from adain.errors import InputError, UsageError
 from adain.io import find_images, save_image, write_text_atomic
-from adain.encoder import fingerprint
 from adain.lite.model import LiteNet, load_lite, save_lite
 from adain.lite.weights import read_lite_metadata
 from adain.losses import STYLE_BALANCES, distill_terms, loss_terms
@@ -488,8 +487,8 @@ def train(cfg: TrainConfig) -> Path:
             if main:
                 ips = cfg.batch * world / dt
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", lc=f"{lc.item():.3f}", ls=f"{ls.item():.3f}", **({"ld": f"{ld.item():.3f}"} if teacher is not None else {}),
-                                img_s=f"{ips:.1f}")
+                terms = {"lc": lc, "ls": ls, **({"ld": ld} if teacher is not None else {})}
+                bar.set_postfix(loss=f"{loss.item():.3f}", **{k: f"{v.item():.3f}" for k, v in terms.items()}, img_s=f"{ips:.1f}")
                 _after_step(run, log_file, (loss, lc, ls, ld), ips)
         if main:
             run.save()

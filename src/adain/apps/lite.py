@@ -1,0 +1,248 @@
+"""``adain stylize --model lite``: files and folders with the lite model, without torch.
+
+The same inputs, checks and outputs as the full model's jobs (:mod:`adain.apps.files`): every file's
+size read from its header and checked before anything is decoded, the photo's colour profile and EXIF
+honoured, a record of how the picture was made, atomic writes; a folder job skips a bad image with a
+warning. What the lite model does not have is refused in one line: other transfer methods, style
+files (the full model's statistics), tiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from adain.errors import InputError, UsageError
+from adain.io import (
+    DEFAULT_MAX_PIXELS,
+    MIN_SIDE,
+    array_to_pil,
+    bundled_examples,
+    check_pixels,
+    fit_height,
+    image_size,
+    load_mask_array,
+    load_photo_array,
+    load_pil,
+    make_grid,
+    pil_to_array,
+    save_image,
+)
+from adain.lite.runtime import PRESERVE_MODES, LiteModel, LiteStyle
+from adain.memory import available_memory
+from adain.photo import PhotoInfo
+from adain.profiles import INTENT, output_colour
+from adain.provenance import OutputMeta, software, source_entry
+
+BYTES_PER_PIXEL = 600
+"""Memory the lite model's stylization takes per content pixel (float32 activations at full resolution, measured with margin)."""
+
+
+@dataclass(frozen=True)
+class LiteOptions:
+    """Settings of a lite stylize run (the options of ``adain stylize --model lite`` it supports).
+
+    Attributes are those of :class:`adain.apps.files.StylizeOptions` of the same names.
+    """
+
+    alpha: float = 1.0
+    preserve_color: str | None = None
+    content_size: int = 0
+    style_size: int = 512
+    crop: bool = False
+    max_pixels: int | None = None
+    quality: int = 95
+    keep_profile: bool = False
+    strip_metadata: bool = False
+    keep_gps: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise UsageError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.preserve_color not in PRESERVE_MODES:
+            raise UsageError(f"preserve_color must be one of {PRESERVE_MODES}, got {self.preserve_color!r}")
+        for name, size in (("content size", self.content_size), ("style size", self.style_size)):
+            if size != 0 and size < MIN_SIDE:
+                raise UsageError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
+        if self.max_pixels is not None and self.max_pixels < MIN_SIDE * MIN_SIDE:
+            raise UsageError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
+        if not 1 <= self.quality <= 100:
+            raise UsageError(f"quality must be in 1..100, got {self.quality}")
+
+    @property
+    def stored_limit(self) -> int:
+        return DEFAULT_MAX_PIXELS if self.max_pixels is None else self.max_pixels
+
+
+def planned_shape(height: int, width: int, size: int, crop: bool, *, enlarge: bool = True) -> tuple[int, int]:
+    """``(H, W)`` after resizing the shorter side to ``size`` (0 keeps; ``enlarge=False``: only shrink) and an optional centre square crop."""
+    if size and (enlarge or min(height, width) > size):
+        scale = size / min(height, width)
+        height, width = max(size, round(height * scale)), max(size, round(width * scale))
+    return (min(height, width),) * 2 if crop else (height, width)
+
+
+def prepare(img: Image.Image, shape: tuple[int, int], crop: bool) -> np.ndarray:
+    """A PIL image resized (antialiased bilinear) so that, after the centre square crop if ``crop``, it is ``shape`` → ``(H, W, 3)``."""
+    w, h = img.size
+    if crop:
+        side = shape[0]
+        scale = side / min(h, w)
+        rh, rw = max(side, round(h * scale)), max(side, round(w * scale))
+    else:
+        rh, rw = shape
+    if (rh, rw) != (h, w):
+        img = img.resize((rw, rh), Image.Resampling.BILINEAR)
+    arr = pil_to_array(img)
+    if crop:
+        top, left = (rh - shape[0]) // 2, (rw - shape[1]) // 2
+        arr = arr[top : top + shape[0], left : left + shape[1]]
+    return arr
+
+
+def check_planned(path: str | Path, size: int, opts: LiteOptions, *, enlarge: bool = True, content: bool = True) -> tuple[int, int]:
+    """The ``(H, W)`` ``path`` will have, from its header, checked against the limits before anything is decoded."""
+    w, h = image_size(path, opts.stored_limit)
+    ph, pw = planned_shape(h, w, size, opts.crop, enlarge=enlarge)
+    if opts.max_pixels is not None:
+        check_pixels(path, pw, ph, opts.max_pixels, " after resizing")
+    elif content:
+        need, have = ph * pw * BYTES_PER_PIXEL, available_memory() // 2
+        if need > have:
+            raise InputError(f"{path}: {pw}x{ph} needs about {need / 2**30:.1f} GB of memory to stylize with the lite model, more than the "
+                             f"{have / 2**30:.1f} GB available to it: use a smaller --content-size (or set --max-pixels)")
+    return ph, pw
+
+
+def load_content(path: str | Path, opts: LiteOptions) -> tuple[np.ndarray, PhotoInfo]:
+    """Content file → ``(H, W, 3)`` resized to ``opts.content_size`` (and cropped), sizes checked first, and the photo's information."""
+    shape = check_planned(path, opts.content_size, opts)
+    image, info = load_photo_array(path, opts.stored_limit)
+    if image.shape[:2] != shape:
+        image = prepare(array_to_pil(image), shape, opts.crop)
+    return image, info
+
+
+def find_painting(path: str | Path) -> Path:
+    """A style's painting: ``path``, or for a bare bundled name (``hokusai``) the bundled painting; style files are refused."""
+    path = Path(path)
+    bank = bundled_examples("style")
+    if not path.exists() and not path.suffix and path.name in bank:
+        return bank[path.name]
+    if path.suffix.lower() == ".safetensors":
+        raise InputError(f"{path}: a style file holds the full model's statistics; the lite model needs the painting (or use --model full)")
+    return path
+
+
+def load_style(path: str | Path, opts: LiteOptions) -> np.ndarray:
+    """A painting → ``(H, W, 3)``, a larger one shrunk to ``opts.style_size`` (and cropped), sizes checked first.
+
+    Raises:
+        InputError: also for a flat image (one colour): it has no texture to transfer.
+    """
+    path = find_painting(path)
+    shape = check_planned(path, opts.style_size, opts, enlarge=False, content=False)
+    image = prepare(load_pil(path, opts.stored_limit), shape, opts.crop)
+    if float(image.max() - image.min()) == 0.0:
+        raise InputError(f"{path}: a flat image (one colour): it has no texture to transfer")
+    return image
+
+
+def read_masks(paths: list[Path], size: tuple[int, int], opts: LiteOptions) -> np.ndarray:
+    """One mask file per style, each the content's ``(H, W)`` and covering something → ``(K, H, W)``."""
+    masks = []
+    for path in paths:
+        w, h = image_size(path, opts.stored_limit)
+        if (h, w) != size:
+            raise InputError(f"{path}: {w}x{h} but the content is {size[1]}x{size[0]} (masks must have the content's size)")
+        mask = load_mask_array(path, opts.stored_limit)
+        if float(mask.max()) <= 0:
+            raise InputError(f"{path}: the mask is black everywhere (it covers nothing)")
+        masks.append(mask)
+    return np.stack(masks)
+
+
+def output_meta(model: LiteModel, opts: LiteOptions, *, content: dict, info: PhotoInfo, styles: list[dict], size: tuple[int, int]) -> OutputMeta:
+    """The metadata of one output, as :func:`adain.apps.files.output_meta` writes it, naming the lite model."""
+    colour = output_colour(info.icc, opts.keep_profile)
+    training = model.metadata["training"]
+    record = {
+        "software": software(), "method": "adain", "model": "lite", "lite": model.metadata["weights"], "lite_steps": training.get("total_steps"),
+        "precision": "fp32 (onnxruntime)",
+        "content": {**content, "decoder": info.decoder, "size": list(info.size), "profile": info.profile},
+        "styles": styles, "alpha": opts.alpha, "preserve_color": opts.preserve_color,
+        "colour": {"input": info.profile, "intent": INTENT.name.lower(), "output": "kept" if colour.icc else "sRGB"},
+        "content_size": opts.content_size, "style_size": opts.style_size, "crop": opts.crop, "output_size": [size[1], size[0]],
+    }
+    exif = None if opts.strip_metadata else (info.exif_gps if opts.keep_gps else info.exif)
+    return OutputMeta(record, exif, colour)
+
+
+def stylize_file(
+    model: LiteModel, content: Path, styles: list[Path], output: Path, opts: LiteOptions, *, weights: list[float] | None = None,
+    masks: list[Path] | None = None,
+) -> None:
+    """One content file, one or several styles (mixed by ``weights`` or placed by ``masks``) → ``output``, every input checked first."""
+    if masks is not None and len(masks) != len(styles):
+        raise UsageError(f"{len(masks)} masks given for {len(styles)} styles")
+    image, info = load_content(content, opts)
+    paintings = [load_style(s, opts) for s in styles]
+    mask_array = read_masks(masks, image.shape[:2], opts) if masks else None
+    out = model.stylize(image, paintings, alpha=opts.alpha, weights=weights, masks=mask_array, preserve_color=opts.preserve_color)
+    entries = [source_entry(find_painting(s)) for s in styles]
+    if weights:
+        entries = [{**e, "weight": round(float(w), 6)} for e, w in zip(entries, weights)]
+    save_image(out, output, opts.quality, output_meta(model, opts, content=source_entry(content), info=info, styles=entries, size=out.shape[:2]))
+
+
+@dataclass
+class FolderReport:
+    """What a folder job wrote and skipped."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+
+def stylize_folders(
+    model: LiteModel, contents: list[Path], styles: list[Path], out_dir: Path, opts: LiteOptions, *,
+    warn: Callable[[str], None], grid: Path | None = None, grid_height: int = 160, progress: Callable[[int], object] = lambda n: None,
+) -> FolderReport:
+    """Every content × style into ``out_dir/<content>_<style>.jpg``; a bad file is skipped with a warning (``progress(n)`` after each image)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = FolderReport()
+    good_styles: list[tuple[Path, LiteStyle, Image.Image]] = []
+    for path in styles:
+        try:
+            painting = load_style(path, opts)
+        except InputError as exc:
+            warn(str(exc))
+            report.skipped.append(path)
+            continue
+        good_styles.append((path, model.style(painting), fit_height(array_to_pil(painting), grid_height)))
+    rows: list[list[Image.Image | None]] = [[None, *(thumb for _, _, thumb in good_styles)]]
+    for content in contents:
+        try:
+            image, info = load_content(content, opts)
+        except InputError as exc:
+            warn(str(exc))
+            report.skipped.append(content)
+            progress(len(good_styles))
+            continue
+        row: list[Image.Image | None] = [fit_height(array_to_pil(image), grid_height)]
+        for path, style, _ in good_styles:
+            target = out_dir / f"{content.stem}_{path.stem}.jpg"
+            out = model.stylize(image, [style] if opts.preserve_color is None else [load_style(path, opts)], alpha=opts.alpha,
+                                preserve_color=opts.preserve_color)
+            meta = output_meta(model, opts, content=source_entry(content), info=info, styles=[source_entry(find_painting(path))], size=out.shape[:2])
+            save_image(out, target, opts.quality, meta)
+            report.written.append(target)
+            row.append(fit_height(array_to_pil(out), grid_height))
+            progress(1)
+        rows.append(row)
+    if grid is not None and report.written:
+        save_image(make_grid(rows, height=grid_height), grid)
+    return report

@@ -1,0 +1,210 @@
+"""The lite model: its network, the ONNX graphs against torch, the controls in numpy, bad weights, training, and the torch-free CLI."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from adain.errors import UsageError, WeightsError
+from adain.lite.export import export_lite
+from adain.lite.model import LiteNet, load_lite, save_lite
+from adain.lite.runtime import LiteModel, keep_chroma, luminance_image, match_color, pad_to_multiple, stage_masks
+from adain.lite.weights import DECODER_FILE, ENCODER_FILE, LITE_PATH, read_lite_metadata
+from adain.training.train import TrainConfig, train
+from helpers import write_image
+
+pytest.importorskip("onnxruntime")
+
+
+def _export(folder: Path, seed: int = 0) -> tuple[LiteNet, LiteModel]:
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_lite(LiteNet(), folder / "lite.safetensors", {"steps": 0})
+    net = load_lite(folder / "lite.safetensors")
+    export_lite(net, folder)
+    return net, LiteModel(folder, threads=1)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[LiteNet, LiteModel]:
+    return _export(tmp_path_factory.mktemp("lite"))
+
+
+def _rand(h: int, w: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((h, w, 3), dtype=np.float32)
+
+
+def test_onnx_graphs_compute_the_torch_network(exported):
+    net, model = exported
+    content, style = _rand(50, 70, 0), _rand(40, 44, 1)
+    out = model.stylize(content, [style])
+    c = torch.from_numpy(pad_to_multiple(content.transpose(2, 0, 1).copy()))[None]
+    s = torch.from_numpy(style.transpose(2, 0, 1).copy())[None]
+    ref = net(c, s)[0, :, :50, :70].clamp(0, 1).permute(1, 2, 0).numpy()
+    assert out.shape == (50, 70, 3)
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+    assert np.abs(model.stylize(content, [_rand(40, 44, 2)]) - out).mean() > 1e-3  # another style, another picture
+
+
+def test_controls_mean_what_they_mean_for_the_full_model(exported):
+    _, model = exported
+    content, a, b = _rand(32, 40, 0), _rand(32, 32, 1), _rand(24, 40, 2)
+    sa, sb = model.style(a), model.style(b)
+    only_a = model.stylize(content, [sa])
+    np.testing.assert_allclose(model.stylize(content, [sa, sb], weights=[1, 0]), only_a, atol=1e-5)
+    np.testing.assert_allclose(model.stylize(content, [a]), only_a, atol=1e-6)  # an image or its statistics
+    _, own = model.encode(content)
+    targets = model._targets(own, [sa], 0.0, np.ones(1, np.float32), None)  # α = 0: the content's own statistics
+    np.testing.assert_allclose(targets["mean3"].ravel(), own.means[2], rtol=1e-6)
+    half = model._targets(own, [sa], 0.5, np.ones(1, np.float32), None)
+    np.testing.assert_allclose(half["std1"].ravel(), 0.5 * own.stds[0] + 0.5 * sa.stds[0], rtol=1e-5)
+    masks = np.zeros((2, 32, 40), np.float32)
+    masks[0, :, :20], masks[1, :, 20:] = 1, 1
+    maps = model._targets(own, [sa, sb], 1.0, None, masks)
+    assert maps["mean1"].shape == (1, 16, 32, 40) and maps["mean3"].shape == (1, 64, 8, 10)
+    np.testing.assert_allclose(maps["mean1"][0, :, 5, 3], sa.means[0], rtol=1e-6)
+    np.testing.assert_allclose(maps["mean1"][0, :, 5, 30], sb.means[0], rtol=1e-6)
+    assert model.stylize(content, [sa, sb], masks=masks).shape == (32, 40, 3)
+
+
+def test_stage_masks_average_blocks_and_share_overlaps():
+    masks = np.zeros((2, 8, 8), np.float32)
+    masks[0, :, :4], masks[1] = 1, 1  # overlapping on the left half
+    grids = stage_masks(masks)
+    assert [g.shape for g in grids] == [(2, 1, 8, 8), (2, 1, 4, 4), (2, 1, 2, 2)]
+    np.testing.assert_allclose(grids[2][:, 0, 0, 0], [0.5, 0.5])  # shared where both cover
+    np.testing.assert_allclose(grids[2][:, 0, 0, 1], [0.0, 1.0])
+
+
+def test_colour_preservation_matches_the_full_models():
+    from adain import color
+
+    content, style = _rand(20, 24, 0), _rand(16, 16, 1) * 0.5
+    to_t = lambda a: torch.from_numpy(a.transpose(2, 0, 1).copy())  # noqa: E731
+    np.testing.assert_allclose(match_color(style, content), color.match_color(to_t(style), to_t(content)).permute(1, 2, 0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(luminance_image(style, like=content), color.luminance_image(to_t(style), like=to_t(content)).permute(1, 2, 0).numpy(),
+                               atol=1e-5)
+    out = _rand(20, 24, 2)
+    np.testing.assert_allclose(keep_chroma(out, content), color.keep_chroma(to_t(out), to_t(content)).permute(1, 2, 0).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"alpha": 1.5}, "alpha must be in"),
+    ({"weights": [1, 1]}, "2 style weights given for 1 styles"),
+    ({"preserve_color": "sepia"}, "preserve_color must be one of"),
+    ({"masks": np.ones((1, 3, 3), np.float32)}, "do not fit"),
+])
+def test_bad_controls_are_one_line(exported, kw, message):
+    with pytest.raises(UsageError, match=message):
+        exported[1].stylize(_rand(16, 16, 0), [_rand(16, 16, 1)], **kw)
+
+
+def test_graphs_of_two_networks_are_refused(tmp_path, exported):
+    _export(tmp_path / "other", seed=1)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(tmp_path / "other" / ENCODER_FILE, mixed / ENCODER_FILE)
+    _export(tmp_path / "third", seed=2)
+    shutil.copy(tmp_path / "third" / DECODER_FILE, mixed / DECODER_FILE)
+    with pytest.raises(WeightsError, match="made from other weights"):
+        LiteModel(mixed)
+    (mixed / DECODER_FILE).write_bytes(b"\x08garbage" * 20)
+    with pytest.raises(WeightsError, match=f"{DECODER_FILE}: not a readable ONNX model"):
+        LiteModel(mixed)
+    shutil.copy(tmp_path / "other" / ENCODER_FILE, mixed / DECODER_FILE)  # an encoder where the decoder belongs
+    with pytest.raises(WeightsError, match="not the lite decoder"):
+        LiteModel(mixed)
+
+
+def test_damaged_or_foreign_weights_are_one_line(tmp_path):
+    bad = tmp_path / "lite.safetensors"
+    bad.write_bytes(b"not safetensors")
+    with pytest.raises(WeightsError, match="not a valid safetensors file"):
+        read_lite_metadata(bad)
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, str(bad), metadata={"format": "adain-decoder"})
+    with pytest.raises(WeightsError, match="not lite weights"):
+        read_lite_metadata(bad)
+    save_file({"x": torch.zeros(1)}, str(bad), metadata={"format": "adain-lite", "widths": "[16, 32, 64]"})
+    with pytest.raises(WeightsError, match="not lite weights of widths"):
+        load_lite(bad)
+
+
+def test_distillation_trains_resumes_exactly_and_records_its_teacher(image_dir, tmp_path):
+    cfg = dict(content=image_dir / "content", style=image_dir / "style", size=32, crop=32, batch=2, bf16=False, save_every=1, sample_every=2,
+               log_every=1, model="lite", distill_weight=5.0)
+    straight = train(TrainConfig(out=tmp_path / "a", steps=2, **cfg))
+    assert straight.name == "lite.safetensors"
+    train(TrainConfig(out=tmp_path / "b", steps=1, **cfg))
+    resumed = train(TrainConfig(out=tmp_path / "b", steps=2, resume=True, **cfg))
+    a, b = load_lite(straight).state_dict(), load_lite(resumed).state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{key} differs after resume")
+    meta = read_lite_metadata(straight)
+    assert meta["steps"] == 2 and meta["distill_weight"] == 5.0 and meta["teacher"].startswith("decoder ") and "distill_weight*Ld" in meta["loss"]
+    rows = list(csv.DictReader(open(tmp_path / "a" / "log.csv")))
+    assert all(float(r["distill"]) > 0 for r in rows)
+    with pytest.raises(UsageError, match="--distill-weight must be ≥ 0"):
+        TrainConfig(out=tmp_path / "c", steps=1, **{**cfg, "distill_weight": -1.0})
+
+
+needs_shipped = pytest.mark.skipif(not LITE_PATH.is_file(), reason="no shipped lite weights")
+
+
+@needs_shipped
+def test_stylize_runs_when_torch_cannot_be_imported(tmp_path):
+    """``adain stylize --model lite`` never imports torch: it runs with a torch that fails to import."""
+    blocker = tmp_path / "block"
+    (blocker / "torch").mkdir(parents=True)
+    (blocker / "torch" / "__init__.py").write_text("raise ImportError('torch is blocked in this test')\n")
+    content, style = write_image(tmp_path / "c.png", (40, 32), seed=0), write_image(tmp_path / "s.jpg", (32, 32), seed=1)
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    code = "import sys; from adain.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = ["stylize", "--model", "lite", "--content", str(content), "--style", str(style), "--output", str(tmp_path / "o.jpg"), "--alpha", "0.8"]
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "o.jpg").size == (40, 32)
+    check = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
+    assert check.returncode != 0  # the blocker works, so the command above really ran without torch
+
+
+@needs_shipped
+def test_cli_records_the_lite_model_and_refuses_what_it_lacks(tmp_path, capsys):
+    import json
+
+    from adain.cli import main
+    from adain.provenance import read_record
+
+    content, style = write_image(tmp_path / "c.png", (40, 32), seed=0), write_image(tmp_path / "s.jpg", (32, 32), seed=1)
+    base = ["stylize", "--model", "lite", "--content", str(content), "--style", str(style)]
+    assert main([*base, "--output", str(tmp_path / "o.png")]) in (0, None)
+    record = read_record(Image.open(tmp_path / "o.png"))
+    assert record["model"] == "lite" and record["lite"] == LiteModel().metadata["weights"] and record["method"] == "adain"
+    for extra, message in [(["--method", "wct"], "does not take --method wct"), (["--tile", "64"], "does not take --tile"),
+                           (["--backend", "onnxruntime"], "does not take --backend onnxruntime")]:
+        assert main([*base, "--output", str(tmp_path / "x.jpg"), *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.jpg").exists()
+    json.dumps(record)
+
+
+@needs_shipped
+def test_folders_with_the_lite_model(tmp_path, image_dir):
+    from adain.cli import main
+
+    (image_dir / "content" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    code = main(["stylize", "--model", "lite", "--content", str(image_dir / "content"), "--style", str(image_dir / "style"),
+                 "--output", str(tmp_path / "out"), "--grid", str(tmp_path / "grid.jpg")])
+    assert code == 2  # the broken file is skipped, the rest written
+    assert len(list((tmp_path / "out").glob("*.jpg"))) == 9 and (tmp_path / "grid.jpg").is_file()
+
