@@ -425,6 +425,7 @@ def test_texture_gives_the_python_api_result(client, stylizer):
         ({"style_name": "marc", "width": "41", "tileable": "true"}, [], 400, "multiples of 8, got 41x32 (try 48x32)"),
         ({"style_name": "marc", "width": "300"}, [], 422, "width: Input should be less than or equal to 256"),
         ({"style_name": "marc", "refine": "21"}, [], 422, "refine: Input should be less than or equal to 20"),
+        ({"style_name": "marc", "seed": str(2**64)}, [], 422, "seed: Input should be less than or equal to 18446744073709551615"),
         ({"style_name": "marc", "method": "gatys"}, [], 422, "method: Input should be"),
         ({"style_name": "rembrandt"}, [], 400, "unknown bundled style 'rembrandt'"),
         ({}, [("style", ("s.gif", b"GIF89a...", "image/gif"))], 400, "style 1 's.gif': not an image file"),

@@ -31,6 +31,30 @@ def make_folder(folder: str | Path) -> Path:
     return folder
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: equal once links and ``..`` are resolved, or (both existing) the
+    same inode, so a hard link or a bind mount counts too."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_not_an_input(output: str | Path, inputs: dict[str, str | Path | None]) -> None:
+    """Refuse an ``output`` path that is one of the ``inputs`` (label → path): the one rule of every command
+    that writes. Paths are compared after resolving symbolic links and ``..``, and by inode (hard links).
+
+    Raises:
+        InputError: writing there would destroy that input (the message names both).
+    """
+    target = Path(output)
+    for label, path in inputs.items():
+        if path is not None and _same_file(target, Path(path)):
+            raise InputError(f"{output}: is also the {label} input; writing there would destroy it (choose another output)")
+
+
 def _umask() -> int:
     mask = os.umask(0o022)  # the only way to read it is to set it
     os.umask(mask)

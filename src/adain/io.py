@@ -345,15 +345,6 @@ def image_format(path: str | Path) -> str:
     return fmt
 
 
-def check_not_an_input(output: str | Path, inputs: dict[str, str | Path | None]) -> None:
-    """Refuse an ``output`` path that is one of the ``inputs`` (label → path), compared after resolving
-    links and ``..``: writing there would destroy the input."""
-    target = Path(output).resolve()
-    for label, path in inputs.items():
-        if path is not None and Path(path).resolve() == target:
-            raise InputError(f"{output}: is also the {label} input; writing there would destroy it (choose another output)")
-
-
 def encode_for(image: Tensor | np.ndarray | Image.Image, fmt: str, meta: OutputMeta | None) -> tuple[Image.Image, dict]:
     """Pixels and ``Image.save`` options for ``fmt``: colour (sRGB, or the kept profile), EXIF and the record.
 

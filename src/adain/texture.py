@@ -21,12 +21,27 @@ from adain.errors import UsageError
 from adain.losses import gram
 from adain.methods import apply_statistics
 from adain.ops import StyleStats
+from adain.schema import short_number
 from adain.stylizer import Stylizer
 
 M = TypeVar("M", bound=nn.Module)
 TILE_MULTIPLE = 8  # a tileable texture's sides: the encoder's downsampling
 REFINE_LR = 0.02  # Adam step on pixels in [0, 1]
 MAX_PIXELS = 16_000_000  # largest texture (4000x4000): bounds the decoder's memory
+SEEDS = range(0, 2**64)
+"""The seeds a texture takes (those of ``torch.Generator.manual_seed``): the one bound of the CLI, the API and the server."""
+REFINE_STEPS = range(0, 1001)
+"""The refinement steps a texture may ask for (a 512 px step takes about a second on a CPU: at most ~15 minutes);
+the server's own ``max_refine`` is lower still."""
+
+
+def check_texture_options(seed: int, refine: int, *, max_refine: int = REFINE_STEPS[-1]) -> None:
+    """Raise a one-line :class:`UsageError` for a seed outside :data:`SEEDS` or refinement steps outside
+    ``0..max_refine`` (at most :data:`REFINE_STEPS`' last)."""
+    if seed not in SEEDS:
+        raise UsageError(f"seed must be in {SEEDS[0]}..{SEEDS[-1]}, got {short_number(seed)}")
+    if not 0 <= refine <= min(max_refine, REFINE_STEPS[-1]):
+        raise UsageError(f"refine steps must be in 0..{min(max_refine, REFINE_STEPS[-1])}, got {short_number(refine)}")
 
 
 def noise_image(height: int, width: int, *, seed: int = 0, beta: float = 1.0) -> Tensor:
@@ -121,8 +136,7 @@ def refine_texture(
     Returns:
         ``(3, H, W)`` in [0, 1].
     """
-    if steps < 0:
-        raise UsageError(f"refine steps must be ≥ 0, got {steps}")
+    check_texture_options(0, steps)
     if steps == 0:
         return image
     device = next(encoder.parameters()).device
@@ -165,9 +179,10 @@ def synthesize_texture(
         ``(3, height, width)`` in [0, 1].
 
     Raises:
-        UsageError: a bad size, an unknown method, a flat style.
+        UsageError: a bad size, seed or number of steps (:func:`check_texture_options`), an unknown method, a flat style.
     """
     check_texture_size(height, width, tileable)
+    check_texture_options(seed, refine)
     stats = stylizer.style_stats([style], method)
     net = stylizer
     if tileable:

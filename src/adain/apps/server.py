@@ -66,7 +66,7 @@ from adain.ops import StyleStats
 from adain.provenance import OutputMeta
 from adain.stylefile import looks_like_style_file, parse_style
 from adain.stylizer import Stylizer
-from adain.texture import check_texture_size, synthesize_texture
+from adain.texture import REFINE_STEPS, SEEDS, check_texture_size, synthesize_texture
 
 PACKAGE = Path(__file__).parents[1]  # src/adain: static/
 STATIC = PACKAGE / "static"
@@ -102,7 +102,7 @@ class Limits:
             file-handle limit, at most 256).
         request_timeout: seconds a connection has to send a whole request (headers and body), from its
             start or from the previous answer; then it is closed (idle and slow clients).
-        max_refine: optimisation steps a texture request may ask for.
+        max_refine: optimisation steps a texture request may ask for (at most :data:`adain.texture.REFINE_STEPS`' last).
     """
 
     max_upload_bytes: int = 20 * 2**20
@@ -124,6 +124,8 @@ class Limits:
                 raise UsageError(f"{name.replace('_', ' ')} must be at least {least}, got {value}")
         if self.max_size < MIN_SIDE or self.style_size < MIN_SIDE:
             raise UsageError(f"max size and style size must be at least {MIN_SIDE}")
+        if self.max_refine > REFINE_STEPS[-1]:
+            raise UsageError(f"max refine must be at most {REFINE_STEPS[-1]} (adain.texture.REFINE_STEPS), got {self.max_refine}")
 
 
 class ErrorBody(BaseModel):
@@ -340,6 +342,7 @@ class Service:
             def encode(source: Source = source) -> StyleStats:
                 style_file = read_style_file(source, job.preserve_color)
                 if style_file is not None:
+                    style_file.for_method(job.method)
                     return style_file.for_encoder(self.stylizer.encoder_identity)
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
                 style = resize_shorter(style, self.limits.style_size, enlarge=False)
@@ -586,7 +589,7 @@ def create_app(
         style_name: Annotated[str | None, Form(description=f"a bundled style: {', '.join(styles)}")] = None,
         width: Annotated[int, Form(ge=16, le=limits.max_size, description="texture width in px")] = 512,
         height: Annotated[int, Form(ge=16, le=limits.max_size, description="texture height in px")] = 512,
-        seed: Annotated[int, Form(ge=0, description="seed of the noise: same seed, same texture")] = 0,
+        seed: Annotated[int, Form(ge=SEEDS[0], le=SEEDS[-1], description="seed of the noise: same seed, same texture")] = 0,
         tileable: Annotated[bool, Form(description="wrap around seamlessly (sides multiples of 8)")] = False,
         method: Annotated[Method, Form(description="transfer method of the style's statistics")] = "adain",
         refine: Annotated[int, Form(ge=0, le=limits.max_refine, description="Gram-loss optimisation steps after decoding")] = 0,

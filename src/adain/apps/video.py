@@ -40,12 +40,12 @@ from adain.apps.files import read_masks as read_file_masks
 from adain.apps.temporal import MAX_SOURCES, STRATEGIES, FlowBlend, TemporalBlend
 from adain.apps.video_io import VideoInfo, VideoReader, VideoWriter, frames_to_tensor, output_format, probe
 from adain.apps.video_metrics import FlickerMeter
+from adain.atomic import check_not_an_input
 from adain.color import PreserveColor, color_outputs, content_inputs
 from adain.controls import Controls, feature_grid, target_features
 from adain.device import memory_budget
 from adain.errors import InputError, UsageError
 from adain.geometry import resize_shorter, resized_shape
-from adain.io import check_not_an_input
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.provenance import software, source_entry
 from adain.stylizer import Stylizer

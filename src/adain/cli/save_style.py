@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from adain.apps.files import StylizeOptions, encode_styles
+    from adain.apps.files import StylizeOptions, encode_styles, find_style
+    from adain.atomic import check_not_an_input
     from adain.controls import normalise_weights
     from adain.errors import InputError
     from adain.stylefile import SUFFIX, mix, save_style
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> None:
 
     if args.output.suffix.lower() != SUFFIX:
         raise InputError(f"{args.output}: a style file's name ends in {SUFFIX}")
+    check_not_an_input(args.output, {f"painting {i + 1}": find_style(p) for i, p in enumerate(args.paintings)})
     weights = normalise_weights(args.weights, len(args.paintings)).tolist() if args.weights else None
     opts = StylizeOptions(style_size=args.style_size, **({} if args.max_pixels is None else {"max_pixels": args.max_pixels}))
     stylizer = Stylizer(args.decoder, device=args.device)

@@ -107,8 +107,9 @@ def run(args: argparse.Namespace) -> None:
         stylize_folders,
         stylize_pair,
     )
+    from adain.atomic import check_not_an_input
     from adain.errors import InputError
-    from adain.io import check_not_an_input, image_format, list_images, save_image
+    from adain.io import image_format, list_images, save_image
     from adain.stylizer import Stylizer
 
     opts = StylizeOptions(

@@ -40,10 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-s", "--style", type=Path, required=True, help="style image")
     p.add_argument("--size", type=size_arg, required=True, metavar="WxH", help="texture size in px, e.g. 512x512")
     p.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .webp)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise: same seed, same texture (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise, 0 ≤ seed < 2^64: same seed, same texture (default %(default)s)")
     p.add_argument("--tileable", action="store_true", help="seamless: the texture wraps around (sides multiples of 8)")
     p.add_argument("--refine", type=int, default=0, metavar="N",
-                   help="then N optimisation steps of the Gram loss on the pixels: closer to the style, slower "
+                   help="then N ≤ 1000 optimisation steps of the Gram loss on the pixels: closer to the style, slower "
                    "(measured in docs/evaluation.md) (default %(default)s)")
     add_method(p)
     add_style_size(p)
@@ -57,16 +57,18 @@ def run(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from adain.apps.files import StylizeOptions, find_style, load_style
+    from adain.atomic import check_not_an_input
     from adain.io import image_format, save_image
     from adain.stylizer import Stylizer
-    from adain.texture import check_texture_size, synthesize_texture
+    from adain.texture import check_texture_options, check_texture_size, synthesize_texture
 
     width, height = args.size
     check_texture_size(height, width, args.tileable)
-    if args.refine < 0:
-        raise UsageError(f"--refine must be ≥ 0, got {args.refine}")
+    check_texture_options(args.seed, args.refine)
     image_format(args.output)
-    style = load_style(find_style(args.style, painting=True), StylizeOptions(style_size=args.style_size, quality=args.quality))
+    style_path = find_style(args.style, painting=True)
+    check_not_an_input(args.output, {"style": style_path})
+    style = load_style(style_path, StylizeOptions(style_size=args.style_size, quality=args.quality))
     if not isinstance(style, Tensor):
         raise UsageError(f"{args.style}: adain texture needs the painting, not a style file's statistics")
     stylizer = Stylizer(args.decoder, device=args.device)

@@ -97,15 +97,15 @@ def run(args: argparse.Namespace) -> None:
 
     from adain.apps.files import (
         StylizeOptions,
-        check_preserve,
+        check_style_files,
         load_style,
         network_styles,
         style_entry,
     )
     from adain.apps.video import check_memory, check_settings, read_masks, stylize_video, temporal_strategy
     from adain.apps.video_io import probe
+    from adain.atomic import check_not_an_input
     from adain.controls import check_weights_or_masks
-    from adain.io import check_not_an_input
 
     # fail fast, before the networks load
     check_compile(args)
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> None:
     check_weights_or_masks(args.weights, args.mask or args.index_map)
     masks = read_masks(args.mask, args.index_map, len(args.style))
     styles = [load_style(s, opts) for s in args.style]
-    check_preserve(styles, opts)
+    check_style_files(styles, opts)
     stylizer = stylizer_from_args(args)
     result = stylize_video(
         args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
