@@ -111,6 +111,21 @@ BAD_FILES = {
 }
 
 
+def style_file_bytes(seed: int = 0, *, dtype: torch.dtype = torch.float32, **metadata: str) -> bytes:
+    """A style file's bytes (random statistics of every tap, ``dtype``), its metadata overridden by ``metadata``."""
+    import json
+
+    from safetensors.torch import save
+
+    from adain.stylefile import CHANNELS, FORMAT
+
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {f"{tap}.{kind}": (torch.rand(c, generator=gen) + 0.1).to(dtype) for tap, c in CHANNELS.items() for kind in ("mean", "std")}
+    meta = {"format": FORMAT, "encoder": "vgg19-relu4_1:random", "style_size": "0",
+            "sources": json.dumps([{"name": f"painting{seed}.jpg", "sha256": "0" * 64, "weight": 1.0}]), **metadata}
+    return save(tensors, metadata=meta)
+
+
 RATE = Fraction(12)  # frames per second of make_video
 
 

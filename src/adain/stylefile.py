@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -36,11 +37,17 @@ from adain.encoder import TAPS, encoder_identity
 from adain.errors import InputError, UsageError
 from adain.ops import StyleStats, mean_std
 from adain.provenance import software
+from adain.schema import Int, ListOf, Number, Record, SchemaError, Str, load_json, short, shorten
 
 FORMAT = "adain-style/1"
 SUFFIX = ".safetensors"
 BANK = Path(__file__).parent / "styles"
 CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
+TENSORS = tuple(f"{t}.{kind}" for t in CHANNELS for kind in ("mean", "std"))
+MAX_BYTES = 10 * 2**20
+"""The largest style file read (one is about 8 KB)."""
+ENCODER_CHARS = 200
+"""The longest encoder identity a style file may record (:func:`encoder_identity` is 40 characters or so)."""
 
 
 class StyleFileError(InputError):
@@ -81,8 +88,18 @@ class StyleFile:
         """
         mine = encoder if isinstance(encoder, str) else encoder_identity(encoder)
         if self.encoder != mine:
-            raise StyleFileError(f"{self.label}: made with another encoder ({self.encoder}; this one is {mine}): make it again with adain save-style")
+            raise StyleFileError(f"{self.label}: made with another encoder ({shorten(self.encoder)}; this one is {mine}): make it again with adain save-style")
         return self.stats()
+
+    def for_method(self, method: str) -> None:
+        """Check that the statistics serve ``method``: a style file holds AdaIN's (means and stds) only.
+
+        Raises:
+            StyleFileError: another method (it needs the painting).
+        """
+        if method != "adain":
+            raise StyleFileError(f"{self.label}: a style file holds AdaIN's statistics (means and stds) only; method {short(method)} "
+                                 "needs the painting: use the painting, or --method adain")
 
     def taps(self) -> list[tuple[Tensor, Tensor]]:
         """``(mean, std)`` of each tap, ``(1, C, 1, 1)`` each (for the style loss)."""
@@ -136,34 +153,61 @@ def looks_like_style_file(head: bytes) -> bool:
     return len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
 
 
+SOURCE = Record({"name": Str(1000), "sha256": Str(64), "weight": Number(0, 1)}, optional=("sha256", "weight"))
+"""One painting of a style file's ``sources``."""
+METADATA = Record({"format": Str(100), "encoder": Str(ENCODER_CHARS), "style_size": Str(7), "sources": Str(MAX_BYTES)},
+                  optional=("style_size", "sources"), max_keys=16)
+"""A style file's safetensors metadata (every value a string, as safetensors stores them)."""
+SOURCES = ListOf(SOURCE, 1000)
+STYLE_SIZES = range(-1, 100_001)
+"""A style file's ``style_size``: -1 (a mix of several sizes), 0 (kept as read) or the shorter side."""
+
+
 def parse_style(data: bytes, label: str) -> StyleFile:
     """Read a style file's bytes; ``label`` names it in errors (its stem becomes the style's name).
 
+    Everything read is checked before use: the safetensors header (at most :data:`MAX_BYTES`, JSON at most
+    :data:`~adain.schema.MAX_DEPTH` deep), the tensors (the eight statistics, float32, of the taps' sizes,
+    finite, stds positive) and the metadata (:data:`METADATA`; ``sources`` a list of :data:`SOURCE`).
+
     Raises:
-        StyleFileError: not a style file, or damaged.
+        StyleFileError: not a style file, or damaged (one line naming it and the problem, values cut short).
     """
+    if len(data) > MAX_BYTES:
+        raise StyleFileError(f"{label}: {len(data)} bytes is too large for a style file (at most {MAX_BYTES})")
+    header_len = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
     try:
+        header = load_json(data[8 : 8 + header_len], label, max_bytes=MAX_BYTES)
         tensors = load_bytes(data)
-        header_len = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8 : 8 + header_len]).get("__metadata__") or {}
-    except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError):
+    except (SchemaError, SafetensorError, ValueError, UnicodeDecodeError):
         raise StyleFileError(f"{label}: not a style file (safetensors expected; make one with adain save-style)") from None
-    if meta.get("format") != FORMAT:
-        raise StyleFileError(f"{label}: a safetensors file but not a style file (format {meta.get('format')!r}, expected {FORMAT!r})")
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = short(meta.get("format")) if isinstance(meta, dict) else "none"
+        raise StyleFileError(f"{label}: a safetensors file but not a style file (format {found}, expected {FORMAT!r})")
+    try:
+        METADATA.check(meta, f"{label}: damaged style file: metadata")
+        sources = SOURCES.check(load_json(meta.get("sources", "[]"), label), f"{label}: damaged style file: sources")
+        size = meta.get("style_size", "0")
+        style_size = Int(STYLE_SIZES[0], STYLE_SIZES[-1]).check(int(size) if re.fullmatch(r"-?[0-9]{1,6}", size) else size,
+                                                                f"{label}: damaged style file: style_size")
+    except SchemaError as exc:
+        raise StyleFileError(str(exc)) from None
+    extra = sorted(set(tensors) - set(TENSORS))
+    if extra:
+        raise StyleFileError(f"{label}: damaged style file (unexpected tensor {short(extra[0])})")
     means, stds = {}, {}
     for t in TAPS:
         m, s = tensors.get(f"{t}.mean"), tensors.get(f"{t}.std")
         if m is None or s is None or m.shape != (CHANNELS[t],) or s.shape != (CHANNELS[t],):
             raise StyleFileError(f"{label}: damaged style file ({t} statistics missing or of the wrong shape)")
+        if m.dtype != torch.float32 or s.dtype != torch.float32:
+            dtype = str(m.dtype if m.dtype != torch.float32 else s.dtype).removeprefix("torch.")
+            raise StyleFileError(f"{label}: damaged style file ({t} statistics are {dtype}, expected float32)")
         if not (torch.isfinite(m).all() and torch.isfinite(s).all() and (s > 0).all()):
             raise StyleFileError(f"{label}: damaged style file ({t} statistics are not finite and positive)")
-        means[t], stds[t] = m.float(), s.float()
-    try:
-        sources = json.loads(meta.get("sources", "[]"))
-        style_size = int(meta.get("style_size", "0"))
-    except (ValueError, json.JSONDecodeError):
-        raise StyleFileError(f"{label}: damaged style file (unreadable metadata)") from None
-    return StyleFile(Path(label).stem, label, means, stds, sources, str(meta.get("encoder")), style_size)
+        means[t], stds[t] = m, s
+    return StyleFile(Path(label).stem, label, means, stds, sources, meta["encoder"], style_size)
 
 
 def read_style(path: str | Path) -> StyleFile:
@@ -171,8 +215,8 @@ def read_style(path: str | Path) -> StyleFile:
     path = Path(path)
     if not path.is_file():
         raise StyleFileError(f"{path}: no such file")
-    if path.stat().st_size > 10 * 2**20:
-        raise StyleFileError(f"{path}: {path.stat().st_size} bytes is too large for a style file")
+    if path.stat().st_size > MAX_BYTES:
+        raise StyleFileError(f"{path}: {path.stat().st_size} bytes is too large for a style file (at most {MAX_BYTES})")
     return parse_style(path.read_bytes(), str(path))
 
 

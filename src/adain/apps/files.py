@@ -22,6 +22,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from adain.apps.compiling import CompileRule
+from adain.atomic import check_not_an_input
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
 from adain.decoder import training_steps
@@ -34,7 +35,6 @@ from adain.io import (
     IMAGE_SUFFIXES,
     MIN_SIDE,
     bundled_examples,
-    check_not_an_input,
     check_pixels,
     fit_height,
     image_format,
@@ -236,11 +236,14 @@ def encode_styles(paths: list[str | Path], opts: StylizeOptions, stylizer: Styli
     return out
 
 
-def check_preserve(styles: list[Style], opts: StylizeOptions) -> None:
-    """Colour preservation recolours the paintings: refuse style files with it (naming the first)."""
+def check_style_files(styles: list[Style], opts: StylizeOptions) -> None:
+    """Refuse style files (naming the first) where the paintings are needed: colour preservation recolours
+    them, and another method than adain needs more than their means and stds (:meth:`StyleFile.for_method`)."""
     files = [s for s in styles if isinstance(s, StyleFile)]
     if opts.preserve_color is not None and files:
         raise InputError(f"{files[0].label}: --preserve-color recolours the painting, a style file holds only its statistics: use the painting")
+    for style in files:
+        style.for_method(opts.method)
 
 
 def network_styles(styles: list[Style], stylizer: Stylizer) -> list:
@@ -430,7 +433,7 @@ def load_pair(
         if opts.crop:  # resizing keeps every covered pixel > 0; cropping can cut a region away
             _check_region(list(region), read.files, None, [f"{why} inside the centre crop" for why in read.empty])
     loaded_styles = [load_style(s, opts, image) for s in styles]
-    check_preserve(loaded_styles, opts)
+    check_style_files(loaded_styles, opts)
     weight_of = normalise_weights(weights, k).tolist() if masks is None and index_map is None else [None] * k
     entries = [style_entry(p, wk, painting=opts.needs_paintings) for p, wk in zip(styles, weight_of)]
     return PairJob(image, loaded_styles, opts.controls(weights=w, masks=region), info, (source_entry(content), entries))
@@ -543,7 +546,7 @@ def stylize_folders(
             skip(exc)
     if not good_styles:
         raise InputError("no usable style image (see the warnings above)")
-    check_preserve(style_images, opts)
+    check_style_files(style_images, opts)
     entries = [style_entry(p, painting=opts.needs_paintings) for p in good_styles]
     stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
     net_styles = network_styles(style_images, stylizer)
