@@ -205,6 +205,94 @@ def test_bad_folders(exported, tmp_path):
         read_manifest(folder)
 
 
+def edit_manifest(folder: Path, change) -> Path:
+    """Rewrite ``folder``'s manifest with ``change(manifest)`` applied; returns the manifest's path."""
+    path = folder / MANIFEST
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def replace_model(folder: Path, role: str, data: bytes) -> None:
+    """Put ``data`` in place of a model file, and its size and SHA-256 into the manifest (it matches its manifest)."""
+    file = folder / f"{role}.onnx"
+    file.write_bytes(data)
+    edit_manifest(folder, lambda m: m["files"][role].update(bytes=len(data), sha256=file_digest(file)))
+
+
+DEEP = json.loads("[" * 900 + "]" * 900)  # deeper than the schema allows, shallow enough to write here
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: m.update(files=[1, 2]), "files must be an object, got a list of 2"),
+    (lambda m: m["files"]["encoder"].update(path=5), "files.encoder.path must be a string of at most 255 characters, got 5"),
+    (lambda m: m["files"]["decoder"].update(path=None), "files.decoder.path must be a string of at most 255 characters, got null"),
+    (lambda m: m["files"]["decoder"].update(path="../decoder.onnx"), 'files.decoder.path must name a file in the export folder, got "../decoder.onnx"'),
+    (lambda m: m["files"]["decoder"].update(bytes="12"), 'files.decoder.bytes must be a whole number in 1..17179869184, got "12"'),
+    (lambda m: m.update(format_version=10**5000), "not valid JSON (Exceeds the limit"),
+    (lambda m: m.update(format_version=[1]), "export format a list of 1 (made by adain"),
+    (lambda m: m.update(precision="x" * 10_000), 'precision must be one of \'fp32\', \'fp16\', \'int8\', got "xxx'),
+    (lambda m: m.update(decoder=DEEP), "JSON nested more than 32 deep"),
+])
+def test_manifest_of_the_wrong_types_or_sizes_is_one_line(exported, tmp_path, change, message):
+    import sys
+
+    folder = copy_export(exported, tmp_path / "bad")
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)  # to write the 5000-digit version
+    try:
+        path = edit_manifest(folder, change)
+    finally:
+        sys.set_int_max_str_digits(limit)
+    with pytest.raises(ExportError) as caught:
+        OnnxNetworks(folder)
+    text = str(caught.value)
+    assert text.startswith(f"{path}: ") and message in text and len(text) < 300 + len(str(path)), text[:400]
+
+
+def identity_model(input_name: str, output_name: str) -> bytes:
+    """An ONNX model passing its float input of rank 4 through unchanged."""
+    from onnx import TensorProto, helper
+
+    dims = ["n", "c", "h", "w"]
+    graph = helper.make_graph([helper.make_node("Identity", [input_name], [output_name])], "identity",
+                              [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, dims)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+
+
+@pytest.mark.parametrize(("role", "make", "message"), [
+    ("decoder", lambda folder: identity_model("features", "image"), "not the decoder its manifest describes (it turns (1, 512, 2, 2) into (1, 512, 2, 2)"),
+    ("encoder", lambda folder: (folder / "decoder.onnx").read_bytes(), "not the encoder its manifest describes (one input 'image'"),
+    ("encoder", lambda folder: identity_model("image", "relu4_1"), "not the encoder its manifest describes (it turns"),
+    ("decoder", lambda folder: bytes(range(256)) * 40, "not an ONNX model ONNX Runtime can load"),
+    ("encoder", lambda folder: (folder / "encoder.onnx").read_bytes()[:5000], "not an ONNX model ONNX Runtime can load"),
+])
+def test_model_files_are_checked_to_be_their_network_before_running(exported, tmp_path, role, make, message):
+    folder = copy_export(exported, tmp_path / "bad")
+    replace_model(folder, role, make(folder))
+    read_manifest(folder)  # the files match their manifest
+    with pytest.raises(ExportError) as caught:
+        OnnxNetworks(folder)
+    assert str(caught.value).startswith(f"{folder / f'{role}.onnx'}: ") and message in str(caught.value), str(caught.value)
+
+
+def test_identity_decoder_through_the_cli_names_the_file(exported, tmp_path, capsys):
+    from adain.cli import main
+    from helpers import write_image
+
+    folder = copy_export(exported, tmp_path / "bad")
+    replace_model(folder, "decoder", identity_model("features", "image"))
+    content = write_image(tmp_path / "c.png", (40, 32))
+    out = tmp_path / "out.png"
+    code = main(["stylize", "-c", str(content), "-s", str(content), "-o", str(out), "--style-size", "0", "--backend", "onnxruntime",
+                 "--models", str(folder)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert err[0].startswith(f"adain stylize: error: {folder / 'decoder.onnx'}: not the decoder its manifest describes"), err
+
+
 def test_bad_precision(tmp_path):
     with pytest.raises(ValueError, match="precision must be one of fp32, fp16, int8"):
         export_onnx(tmp_path, precision="fp8")

@@ -35,6 +35,7 @@ from adain.export import (
     require_onnx,
 )
 from adain.names import PRECISIONS_RUN
+from adain.schema import Int, Record, SchemaError, Str, load_json, short, shorten
 from adain.stylizer import Stylizer
 
 
@@ -42,14 +43,28 @@ class ExportError(InputError):
     """An export folder that is missing, incomplete, damaged or from another format version."""
 
 
+MANIFEST_BYTES = 1 << 20
+"""The largest manifest read (one is about 2 KB)."""
+MODEL_BYTES = 1 << 34
+"""The largest model file a manifest may list."""
+FILE_ENTRY = Record({"path": Str(255), "bytes": Int(1, MODEL_BYTES), "sha256": Str(64), "input": Str(100), "output": Str(100)})
+"""One model file of a manifest: its name in the folder, size, SHA-256, and its input's and output's names."""
+MANIFEST_SCHEMA = Record({"format": Str(100), "format_version": Int(0, 1000), "adain_version": Str(100), "precision": Str(16, PRECISIONS),
+                          "encoder_identity": Str(200), "files": Record({role: FILE_ENTRY for role in FILES})},
+                         optional=("adain_version", "encoder_identity"))
+"""What :func:`read_manifest` checks of a manifest (other keys, describing the export for people, are kept as they are)."""
+NETWORKS = {"encoder": ((1, 3, 16, 16), (1, 512, 2, 2)), "decoder": ((1, 512, 2, 2), (1, 3, 16, 16))}
+"""Each network's probe input and the output shape it must give (:func:`check_network`)."""
+
+
 def read_manifest(folder: str | Path, *, verify: bool = True) -> dict:
-    """Read and check an export folder's manifest and files.
+    """Read and check an export folder's manifest (:data:`MANIFEST_SCHEMA`: types, sizes, nesting) and files.
 
     Args:
         verify: also compare each model file's size and SHA-256 with the manifest.
 
     Raises:
-        ExportError: a one-line message naming the folder or file and the problem.
+        ExportError: a one-line message naming the folder or file and the problem (values read cut short).
     """
     folder = Path(folder)
     path = folder / MANIFEST
@@ -57,23 +72,29 @@ def read_manifest(folder: str | Path, *, verify: bool = True) -> dict:
         raise ExportError(f"{folder}: not a folder (export one with: adain export --format onnx --output {folder})")
     if not path.is_file():
         raise ExportError(f"{folder}: no {MANIFEST}, not an adain ONNX export (or an incomplete one): export it again")
+    if path.stat().st_size > MANIFEST_BYTES:
+        raise ExportError(f"{path}: {path.stat().st_size} bytes is too large for a manifest (at most {MANIFEST_BYTES})")
     try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ExportError(f"{path}: not valid JSON ({exc})") from None
+        manifest = load_json(path.read_bytes(), str(path), max_bytes=MANIFEST_BYTES)
+    except SchemaError as exc:
+        raise ExportError(str(exc)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ExportError(f"{path}: not an adain ONNX manifest (format is not {FORMAT!r})")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         made_by = manifest.get("adain_version", "another version")
-        raise ExportError(f"{path}: export format {version} (made by adain {made_by}); this adain reads format {FORMAT_VERSION}: export again")
-    if manifest.get("precision") not in PRECISIONS:
-        raise ExportError(f"{path}: unknown precision {manifest.get('precision')!r}")
+        raise ExportError(f"{path}: export format {short(version)} (made by adain {short(made_by) if not isinstance(made_by, str) else shorten(made_by)}); "
+                          f"this adain reads format {FORMAT_VERSION}: export again")
+    try:
+        MANIFEST_SCHEMA.check(manifest, str(path))
+    except SchemaError as exc:
+        raise ExportError(str(exc)) from None
     for role in FILES:
-        entry = (manifest.get("files") or {}).get(role)
-        if not isinstance(entry, dict) or not {"path", "bytes", "sha256"} <= entry.keys():
-            raise ExportError(f"{path}: no entry for the {role} file")
-        file = folder / entry["path"]
+        entry = manifest["files"][role]
+        name = entry["path"]
+        if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+            raise ExportError(f"{path}: files.{role}.path must name a file in the export folder, got {short(name)}")
+        file = folder / name
         if not file.is_file():
             raise ExportError(f"{file}: missing ({role} of the export in {folder}): export it again")
         if verify and (file.stat().st_size != entry["bytes"] or file_digest(file) != entry["sha256"]):
@@ -81,12 +102,57 @@ def read_manifest(folder: str | Path, *, verify: bool = True) -> dict:
     return manifest
 
 
+def runtime_errors() -> tuple[type[BaseException], ...]:
+    """What ONNX Runtime raises for a model it cannot load or run (its own exception classes)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return (RuntimeError, *(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception)))
+
+
+def _why(exc: BaseException) -> str:
+    """ONNX Runtime's reason, short: the last part of its first line (``[ONNXRuntimeError] : 7 : … : Protobuf parsing failed.``)."""
+    line = (str(exc).splitlines() or [""])[0]
+    return shorten(line.rpartition(" : ")[2].strip() or type(exc).__name__)
+
+
+def check_network(session: object, role: str, entry: dict, file: Path) -> None:
+    """Check that an ONNX Runtime session is the ``role`` network its manifest ``entry`` says, before using it:
+    one float input and one float output of the names the manifest gives, of rank 4, and a probe
+    (:data:`NETWORKS`) that gives the output shape the network must give.
+
+    Raises:
+        ExportError: another network (naming ``file`` and what differs).
+    """
+    import numpy as np
+
+    inputs, outputs = session.get_inputs(), session.get_outputs()  # type: ignore[attr-defined]
+    wanted = f"one input {entry['input']!r} and one output {entry['output']!r}"
+    if len(inputs) != 1 or len(outputs) != 1 or inputs[0].name != entry["input"] or outputs[0].name != entry["output"]:
+        found = f"inputs {shorten(str([i.name for i in inputs]))}, outputs {shorten(str([o.name for o in outputs]))}"
+        raise ExportError(f"{file}: not the {role} its manifest describes ({wanted} expected; it has {found})")
+    for tensor in (inputs[0], outputs[0]):
+        if tensor.type != "tensor(float)" or len(tensor.shape) != 4:
+            raise ExportError(f"{file}: not the {role} its manifest describes ({tensor.name!r} is {shorten(str(tensor.type))} of rank "
+                              f"{len(tensor.shape)}; float32 of rank 4 expected)")
+    probe, expected = NETWORKS[role]
+    try:
+        out = session.run(None, {inputs[0].name: np.zeros(probe, np.float32)})[0]  # type: ignore[attr-defined]
+    except runtime_errors() as exc:
+        raise ExportError(f"{file}: the {role} fails on a {probe[-1]}x{probe[-2]} probe ({_why(exc)})") from None
+    if tuple(out.shape) != expected:
+        raise ExportError(f"{file}: not the {role} its manifest describes (it turns {probe} into {tuple(out.shape)}, the {role} gives {expected})")
+
+
 class OnnxNetworks:
-    """The encoder and decoder of an export folder as ONNX Runtime sessions (CPU).
+    """The encoder and decoder of an export folder as ONNX Runtime sessions (CPU), each checked to be the
+    network its manifest says (:func:`check_network`) before it runs.
 
     Args:
         folder: an export folder (checked with :func:`read_manifest`).
         threads: intra-op threads (``None``: ONNX Runtime's default, one per core).
+
+    Raises:
+        ExportError: a damaged manifest, a model file ONNX Runtime cannot load, or another network.
     """
 
     def __init__(self, folder: str | Path, *, threads: int | None = None) -> None:
@@ -100,15 +166,23 @@ class OnnxNetworks:
         if threads is not None:
             options.intra_op_num_threads = threads
         files = self.manifest["files"]
-        self.sessions = {
-            role: ort.InferenceSession(str(self.folder / files[role]["path"]), options, providers=["CPUExecutionProvider"])
-            for role in FILES
-        }
+        self.files = {role: self.folder / files[role]["path"] for role in FILES}
+        self.sessions = {}
+        for role, file in self.files.items():
+            try:
+                session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+            except runtime_errors() as exc:
+                raise ExportError(f"{file}: not an ONNX model ONNX Runtime can load ({_why(exc)}): export it again") from None
+            check_network(session, role, files[role], file)
+            self.sessions[role] = session
 
     def _run(self, role: str, x: Tensor) -> Tensor:
         session = self.sessions[role]
         array = np.ascontiguousarray(x.detach().float().cpu().numpy())
-        return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: array})[0])
+        try:
+            return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: array})[0])
+        except runtime_errors() as exc:
+            raise ExportError(f"{self.files[role]}: the {role} fails on an input of shape {tuple(array.shape)} ({_why(exc)})") from None
 
     def encode(self, image: Tensor) -> Tensor:
         """``(N, 3, H, W)`` RGB in [0, 1] → relu4_1 ``(N, 512, ⌊H/8⌋, ⌊W/8⌋)``."""
