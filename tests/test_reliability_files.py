@@ -212,3 +212,62 @@ def test_json_loader_bounds_size_and_depth():
         load_json(" " * 30, "x.json", max_bytes=10)
     assert short(10**5000) == "a number of about 5000 digits" and short("z" * 100).endswith('… (100 characters)"')
     assert json.loads(short("x")) == "x"
+
+
+# ---------------------------------------------------------------- pictures: records, bombs, damaged AVIF
+
+
+def test_info_on_a_deeply_nested_record(tmp_path, capsys):
+    from PIL import Image, PngImagePlugin
+
+    from adain.provenance import PNG_KEY
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(PNG_KEY, '{"styles": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    path = tmp_path / "deep.png"
+    Image.new("RGB", (20, 16), "red").save(path, pnginfo=info)
+    code, out = main(["info", str(path)]), capsys.readouterr()
+    assert code == 0, out.err
+    assert "made_by: (no adain record)" in out.out and "Traceback" not in out.err
+
+
+def test_info_on_a_heic_claiming_a_huge_size_is_one_line(tmp_path, capsys):
+    pytest.importorskip("pillow_heif")
+    import io
+    import struct
+
+    from PIL import Image
+
+    from adain.photo import register_heif
+
+    register_heif()
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(buffer, format="HEIF", quality=90)
+    data = bytearray(buffer.getvalue())
+    at = data.find(b"ispe")
+    while at >= 0:  # the image's spatial extent: claim 60000x60000
+        data[at + 8 : at + 16] = struct.pack(">II", 60000, 60000)
+        at = data.find(b"ispe", at + 4)
+    path = tmp_path / "big.heic"
+    path.write_bytes(data)
+    code, err = cli(["info", path], capsys)
+    one_line(code, err, "info", path, "decompression bomb")
+    code, err = cli(["stylize", "-c", path, "-s", path, "-o", tmp_path / "o.png"], capsys)
+    one_line(code, err, "stylize", path, "decompression bomb")
+
+
+def test_truncated_avif_is_called_damaged(tmp_path):
+    from PIL import Image
+
+    from adain.io import image_size, load_image
+
+    Image.new("RGB", (64, 48), (200, 30, 40)).save(tmp_path / "a.avif", quality=90)
+    data = (tmp_path / "a.avif").read_bytes()
+    for name, cut in (("half.avif", len(data) // 2), ("head.avif", 60)):
+        (tmp_path / name).write_bytes(data[:cut])
+        with pytest.raises(InputError, match=rf"{name}: truncated or damaged AVIF image"):
+            image_size(tmp_path / name)
+            load_image(tmp_path / name)
+    (tmp_path / "text.avif").write_text("not a picture")
+    with pytest.raises(InputError, match="text.avif: not an image file"):
+        load_image(tmp_path / "text.avif")

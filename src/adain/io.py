@@ -85,10 +85,10 @@ def _c_stderr_captured() -> Iterator[list[str]]:
 
 
 @contextlib.contextmanager
-def _decoding(path: Path, max_pixels: int | None = None, heif: bool = False) -> Iterator[None]:
+def _decoding(path: Path, max_pixels: int | None = None, family: str | None = None) -> Iterator[None]:
     """Turn whatever a decoder raises into one :class:`InputError` naming ``path``; keep library warnings quiet.
 
-    ``heif``: the file's first bytes say HEIC/HEIF, so a failure means a damaged one."""
+    ``family``: the file's first bytes say HEIC/HEIF or AVIF (:func:`check_heif`), so a failure means a damaged one."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's and numpy's warnings about damaged files: the error says it
         try:
@@ -100,13 +100,13 @@ def _decoding(path: Path, max_pixels: int | None = None, heif: bool = False) -> 
             limit = f"the limit of {max_pixels} pixels (--max-pixels); " if max_pixels else ""
             raise InputError(f"{path}: image is over {limit}Pillow refuses more than {bomb} as a decompression bomb") from None
         except UnidentifiedImageError:
-            why = "truncated or damaged HEIC/HEIF image" if heif else f"not an image file (accepted formats: {FORMAT_NAMES})"
+            why = f"truncated or damaged {family} image" if family else f"not an image file (accepted formats: {FORMAT_NAMES})"
             raise InputError(f"{path}: {why}") from None
         except MemoryError:
             raise InputError(f"{path}: not enough memory to decode it") from None
         except Exception as exc:  # noqa: BLE001 - whatever a decoder raises, the file is damaged
             detail = (str(exc).splitlines() or [""])[0][:100] or type(exc).__name__
-            why = "truncated or damaged HEIC/HEIF image" if heif else "not an image file"
+            why = f"truncated or damaged {family} image" if family else "not an image file"
             raise InputError(f"{path}: {why} (cannot decode it: {detail})") from None
 
 
@@ -137,8 +137,8 @@ def image_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
     """
     path = Path(path)
     _check_file(path)
-    heif = check_heif(path)
-    with _decoding(path, max_pixels, heif), path.open("rb") as f, _open_header(f) as img:
+    family = check_heif(path)
+    with _decoding(path, max_pixels, family), path.open("rb") as f, _open_header(f) as img:
         w, h = _displayed_size(img)
     check_pixels(path, w, h, max_pixels)
     return w, h
@@ -156,17 +156,18 @@ def _decode(img: Image.Image, path: Path) -> None:
             raise OSError("; ".join([str(exc), *messages[:2]])) from None
 
 
-def check_heif(path: Path) -> bool:
-    """Whether ``path`` is a HEIC/HEIF image (then make Pillow able to read it).
+def check_heif(path: Path) -> str | None:
+    """``"HEIC/HEIF"`` or ``"AVIF"`` if ``path`` is such an image by its first bytes (HEIC: then make Pillow
+    able to read it), else ``None`` (:func:`adain.photo.container_family`).
 
     Raises:
-        InputError: it is, and the ``heif`` extra (``pillow-heif``) is not installed.
+        InputError: a HEIC/HEIF image, and the ``heif`` extra (``pillow-heif``) is not installed.
     """
     with open(path, "rb") as f:
-        heif = photo.is_heif(f.read(64))
-    if heif and not photo.register_heif():
+        head = f.read(64)
+    if photo.is_heif(head) and not photo.register_heif():
         raise InputError(f"{path}: {photo.heif_missing_message()}")
-    return heif
+    return photo.container_family(head)
 
 
 def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -180,8 +181,8 @@ def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     """
     path = Path(path)
     _check_file(path)
-    heif = check_heif(path)
-    with _decoding(path, max_pixels, heif), path.open("rb") as f:
+    family = check_heif(path)
+    with _decoding(path, max_pixels, family), path.open("rb") as f:
         img = _open_header(f)
         check_pixels(path, *img.size, max_pixels)
         _decode(img, path)

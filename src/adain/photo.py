@@ -57,6 +57,15 @@ def is_heif(head: bytes) -> bool:
     return bool(brands & HEIF_BRANDS) and not brands & AVIF_BRANDS
 
 
+def container_family(head: bytes) -> str | None:
+    """``"HEIC/HEIF"`` or ``"AVIF"`` when a file's first bytes are such an image (an ISO base media file of
+    their brands), else ``None``: what a failure to decode it is called."""
+    brands = iso_brands(head)
+    if brands & AVIF_BRANDS:
+        return "AVIF"
+    return "HEIC/HEIF" if brands & HEIF_BRANDS else None
+
+
 @lru_cache(maxsize=1)
 def register_heif() -> bool:
     """Teach Pillow to open HEIC/HEIF (once); ``False`` when ``pillow-heif`` is not installed."""

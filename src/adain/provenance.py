@@ -41,9 +41,11 @@ from adain.photo import (
     register_heif,
 )
 from adain.profiles import OutputColour, describe
+from adain.schema import SchemaError, load_json
 
 XMP_NS = "urn:adain:provenance:1"
 PNG_KEY = "adain"
+RECORD_BYTES = 1 << 20  # a record is a few KB; a longer text is not one adain wrote
 JPEG_XMP_LIMIT = 65502  # one APP1 segment less its XMP header
 EXIF_LIMIT = 1 << 20  # PNG, WebP, AVIF: no format limit that matters; EXIF over 1 MB is trimmed all the same
 
@@ -81,8 +83,8 @@ def parse_record(text: str | bytes | None) -> dict | None:
     if not text:
         return None
     try:
-        record = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        record = load_json(text, "record", max_bytes=RECORD_BYTES)
+    except SchemaError:  # not JSON, too large or nested too deep: not a record adain wrote
         return None
     return record if isinstance(record, dict) else None
 
@@ -225,17 +227,24 @@ class OutputMeta:
         return pixels, save_options(fmt, self.record, data, icc)
 
 
+class NotAPictureError(InputError):
+    """A file Pillow does not open as a picture (it may be a video)."""
+
+
 def describe_file(path: str | Path) -> dict:
     """What ``adain info`` shows: format, size, colour profile, camera, date, GPS, and the record of how it was made.
 
     Raises:
-        InputError: the file cannot be opened as a picture.
+        NotAPictureError: the file cannot be opened as a picture.
+        InputError: a picture over the size Pillow opens (a decompression bomb).
     """
     register_heif()
     try:
         img = Image.open(path)
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: over the {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels Pillow opens: refused as a decompression bomb") from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-        raise InputError(f"{path}: not a picture adain can read") from None
+        raise NotAPictureError(f"{path}: not a picture adain can read") from None
     with img:
         exif = img.getexif()
         when = exif.get_ifd(EXIF_IFD).get(0x9003) or exif.get(0x0132)

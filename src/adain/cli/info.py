@@ -39,7 +39,7 @@ def describe(path: Path) -> dict:
         InputError: neither (one line naming the file).
     """
     from adain.errors import InputError
-    from adain.provenance import describe_file
+    from adain.provenance import NotAPictureError, describe_file
     from adain.stylefile import describe_style, is_style_file
 
     if is_style_file(path):
@@ -48,7 +48,7 @@ def describe(path: Path) -> dict:
         raise InputError(f"{path}: no such file")
     try:
         return describe_file(path)
-    except InputError:
+    except NotAPictureError:
         from adain.apps.video_io import describe_video
 
         try:
