@@ -69,7 +69,8 @@ def test_train_step_flops_cover_forward_and_backward(tiny_stylizer):
 def test_report_fields_markdown_and_json(tiny_stylizer):
     lines = []
     report = bench.run_bench(
-        tiny_stylizer, sizes=(16, 24), runs=2, warmup=0, batch=2, train_batch=1, accuracy=True, video=(40, 20), peak_sizes=(64,), progress=lines.append
+        tiny_stylizer, sizes=(16, 24), runs=2, warmup=0, batch=2, train_batch=1, accuracy=True, video=(40, 20), peak_sizes=(64,), progress=lines.append,
+        lite=False,
     )
     assert [(c.size, c.case, c.images) for c in report.cases[:4]] == [
         ("16", "stylize", 1), ("16", "cached style", 1), ("16", "batch of 2", 2), ("16", "train step (batch 1)", 1)
@@ -164,7 +165,8 @@ def test_cli_bench_whole_process(monkeypatch, capsys):
 def test_cli_bench_tiny(small_peaks, capsys):
     assert main(["bench", "--sizes", "16", "--runs", "1", "--warmup", "0", "--batch", "2", "--no-train", "--device", "cpu", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [c["case"] for c in data["cases"]] == ["stylize", "cached style", "batch of 2"]
+    lite = ["lite: stylize", "lite: cached style"] if bench.LITE_PATH.is_file() else []
+    assert [c["case"] for c in data["cases"]] == ["stylize", "cached style", "batch of 2", *lite]
     assert data["device"] == "cpu" and data["channels_last"] is True and data["compile"] is False
 
 
@@ -172,3 +174,14 @@ def test_cli_bench_bad_size_is_a_one_line_error(capsys):
     assert main(["bench", "--sizes", "30", "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("adain bench: error:") and "multiples of 8" in err and "\n" not in err
+
+
+@pytest.mark.skipif(not bench.LITE_PATH.is_file(), reason="no shipped lite weights")
+def test_lite_rows_at_every_size_and_for_video_frames():
+    lines = []
+    cases = bench.lite_cases((16, 24), (40, 20), runs=2, warmup=0, say=lines.append)
+    assert [(c.size, c.case) for c in cases] == [
+        ("16", "lite: stylize"), ("16", "lite: cached style"), ("24", "lite: stylize"), ("24", "lite: cached style"), ("40x20", "lite: cached style"),
+    ]
+    assert all(c.flops > 0 and c.dtype == "fp32" and len(c.runs) == 2 for c in cases) and len(lines) == 5
+    assert cases[0].flops > cases[1].flops  # a new style is encoded too

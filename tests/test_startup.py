@@ -32,12 +32,13 @@ def test_time_process_failure_names_the_command_and_its_error():
 def test_commands_write_the_example_pair_at_each_size(tmp_path):
     plan = commands(tmp_path, (32, 48), peer=False)
     labels = [timing.label for timing, _ in plan]
-    assert labels == [IMPORT_TORCH, "adain stylize, 32 px", "adain stylize, 48 px"]
+    assert labels == [IMPORT_TORCH, "adain stylize, 32 px", "adain stylize --model lite, 32 px", "adain stylize, 48 px", "adain stylize --model lite, 48 px"]
+    assert plan[2][1][-2:] == ["--model", "lite"]
     argv = plan[1][1]
     assert argv[:4] == [sys.executable, "-m", "adain.cli", "stylize"]
     assert (tmp_path / "content32.jpg").is_file() and (tmp_path / "style48.jpg").is_file()
     with_int8 = commands(tmp_path, (32,), peer=False, int8=True)
-    assert [t.label for t, _ in with_int8][2] == "adain stylize --precision int8, 32 px" and with_int8[2][1][-2:] == ["--precision", "int8"]
+    assert [t.label for t, _ in with_int8][3] == "adain stylize --precision int8, 32 px" and with_int8[3][1][-2:] == ["--precision", "int8"]
 
 
 def test_runs_are_interleaved_after_an_untimed_round(tmp_path, monkeypatch):
@@ -61,7 +62,7 @@ def test_runs_are_interleaved_after_an_untimed_round(tmp_path, monkeypatch):
     assert "| adain stylize, 32 px |" in table and "median of 2 interleaved runs" in table
     row = next(line for line in table.splitlines() if line.startswith("| adain"))
     adain, peer = timings[1], timings[2]
-    assert row.endswith(f"| {adain.seconds / peer.seconds:.1f} |")
+    assert row.endswith(f"| {adain.seconds / peer.seconds:.2f} |")
 
 
 def test_runs_must_be_positive(tmp_path):

@@ -1,7 +1,8 @@
 """adain: arbitrary style transfer in real time with Adaptive Instance Normalization.
 
 The public API, imported on first use (so ``adain --help`` does not load torch):
-``from adain import Stylizer, Controls, load_image, save_image``. Every other name is
+``from adain import Stylizer, Controls, load_image, save_image``; the lite model without torch:
+``from adain import LiteModel, load_photo_array``. Every other name is
 importable from its module; docs/architecture.md says which module holds what.
 """
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
     from adain.encoder import Encoder
     from adain.errors import AdainError, InputError, UsageError, WeightsError
     from adain.geometry import prepare, resize_shorter
-    from adain.io import load_image, save_image
+    from adain.io import load_image, load_photo_array, save_image
+    from adain.lite.runtime import LiteModel
     from adain.ops import AdaIN, StyleStats, adain, adain_with_stats, mean_std
     from adain.stylizer import Stylizer
 
@@ -34,14 +36,15 @@ _HOMES = {
     "adain.encoder": ("Encoder",),
     "adain.errors": ("AdainError", "InputError", "UsageError", "WeightsError"),
     "adain.geometry": ("prepare", "resize_shorter"),
-    "adain.io": ("load_image", "save_image"),
+    "adain.io": ("load_image", "load_photo_array", "save_image"),
+    "adain.lite.runtime": ("LiteModel",),
     "adain.ops": ("AdaIN", "StyleStats", "adain", "adain_with_stats", "mean_std"),
     "adain.stylizer": ("Stylizer",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = [
-    "AdaIN", "AdainError", "Controls", "Decoder", "Encoder", "InputError", "StyleStats", "Stylizer", "UsageError",
-    "WeightsError", "__version__", "adain", "adain_with_stats", "load_decoder", "load_image", "match_color", "mean_std",
+    "AdaIN", "AdainError", "Controls", "Decoder", "Encoder", "InputError", "LiteModel", "StyleStats", "Stylizer", "UsageError",
+    "WeightsError", "__version__", "adain", "adain_with_stats", "load_decoder", "load_image", "load_photo_array", "match_color", "mean_std",
     "prepare", "resize_shorter", "save_decoder", "save_image", "target_features",
 ]
 assert set(__all__) == {"__version__", *_HOME_OF}

@@ -16,6 +16,7 @@ EVAL_EXAMPLES = """examples:
   adain eval --set release --method adain wct efdm --report docs/eval/methods-release   # methods side by side
   adain eval --set release --backend onnxruntime --models models-int8/   # an ONNX export (e.g. int8) in ONNX Runtime
   adain eval --set release --precision int8                             # the int8 model adain stylize --precision int8 runs
+  adain eval --set release --model lite --report docs/eval/lite-release  # the lite model
 """
 
 
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--write-metadata", action="store_true", help="store the results in the decoder file's metadata (adain only)")
     p.add_argument("--method", nargs="+", choices=Choices("adain.names:Method"), default=["adain"], metavar="M",
                    help="transfer method(s): adain, wct, efdm; several give one table and one grid with a column each (default adain)")
+    p.add_argument("--model", choices=("full", "lite"), default="full",
+                   help="the network that stylizes: full (the decoder) or lite (the small distilled model, ONNX Runtime) (default %(default)s)")
     add_model_options(p)
     add_backend_options(p)
     p.set_defaults(func=run)
@@ -52,6 +55,8 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--limit must be ≥ 0, got {args.limit}")
     if args.write_metadata and args.method != ["adain"]:
         raise UsageError("--write-metadata stores the adain numbers: use it without --method")
+    if args.model == "lite" and (args.method != ["adain"] or args.backend != "torch" or args.precision != "auto" or args.decoder or args.write_metadata):
+        raise UsageError("--model lite evaluates the shipped lite model: no --method, --backend, --precision, --decoder or --write-metadata")
     if args.write_metadata and (args.backend != "torch" or args.precision != "auto"):
         raise UsageError("--write-metadata stores the torch decoder's numbers: use it without --backend or --precision")
     command = " ".join(
@@ -59,11 +64,12 @@ def run(args: argparse.Namespace) -> None:
         + [f"--data {args.data}"] * (args.data is not None)
         + [f"--backend {args.backend} --models {args.models}"] * (args.backend != "torch")
         + [f"--precision {args.precision}"] * (args.precision != "auto")
+        + ["--model lite"] * (args.model == "lite")
         + [f"{flag} {value}" for flag, value in (("--decoder", args.decoder), ("--limit", args.limit), ("--report", args.report)) if value]
         + ([f"--size {args.size}"] if args.set == "full" and args.size != 512 else [])
         + ([f"--method {' '.join(args.method)}"] if args.method != ["adain"] else [])
     )
-    options = dict(data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device)
+    options = dict(data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device, model=args.model)
     if args.backend != "torch" or args.precision != "auto":
         stylizer = stylizer_from_args(args)
         manifest = getattr(stylizer, "manifest", None)

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
@@ -42,6 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from adain.device import auto_bf16, autocast_for, hardware_name
 from adain.errors import UsageError
 from adain.geometry import MULTIPLE, padded_side
+from adain.lite.weights import LITE_PATH
 from adain.losses import loss_terms
 from adain.stylizer import Stylizer
 
@@ -171,6 +173,40 @@ def stylize_probe_flops(stylizer: Stylizer, *, with_style: bool, batch: int = 1)
             stylizer.decoder(stylizer.encoder.encode(x))
 
     return count_flops(forward)
+
+
+def lite_probe_flops(*, with_style: bool) -> int:
+    """FLOPs of one lite-model call at ``FLOP_PROBE``² (its torch twin, :class:`adain.lite.model.LiteNet`): encode the content
+    (and a style), decode."""
+    from adain.lite.model import LiteNet
+
+    net, x = LiteNet().eval(), torch.rand(1, 3, FLOP_PROBE, FLOP_PROBE)
+
+    with torch.no_grad():
+        whole = count_flops(lambda: net(x, x))
+        return whole if with_style else whole - count_flops(lambda: net.style_stats(x))
+
+
+def lite_cases(sizes: tuple[int, ...], video: tuple[int, int] | None, runs: int, warmup: int, say: Callable[[str], None]) -> list[CaseResult]:
+    """The lite model in ONNX Runtime (fp32, this process's torch thread count): a new style each call and a cached one at
+    every size, and one video frame at a time (the style cached), as :mod:`adain.lite.runtime` runs them."""
+    from adain.lite.runtime import LiteModel
+
+    model, cpu = LiteModel(threads=torch.get_num_threads()), torch.device("cpu")
+    new, cached = lite_probe_flops(with_style=True), lite_probe_flops(with_style=False)
+    shapes = [(str(s), s, s) for s in sizes] + ([(f"{video[0]}x{video[1]}", video[1], video[0])] if video else [])
+    cases = []
+    for label, height, width in shapes:
+        rng = np.random.default_rng(height * width)
+        content, style = rng.random((height, width, 3), dtype=np.float32), rng.random((min(height, 512), min(width, 512), 3), dtype=np.float32)
+        stats = model.style(style)
+        plan = [("lite: cached style", functools.partial(model.stylize, content, [stats]), cached)]
+        if label != shapes[-1][0] or not video:
+            plan.insert(0, ("lite: stylize", functools.partial(model.stylize, content, [style]), new))
+        for name, fn, probe in plan:
+            say(f"{label}: {name}")
+            cases.append(_case(name, label, 1, fn, scale_flops(probe, height, width), "fp32", cpu, runs, warmup))
+    return cases
 
 
 def train_step_fn(stylizer: Stylizer, batch: int, size: int, *, lr: float = 1e-4) -> Callable[[], None]:
@@ -325,6 +361,7 @@ def run_bench(
     video: tuple[int, int] | None = None,
     peak_sizes: tuple[int, ...] | None = None,
     progress: Callable[[str], None] | None = None,
+    lite: bool = True,
 ) -> BenchReport:
     """Time every case at every size (see the module docstring).
 
@@ -338,6 +375,7 @@ def run_bench(
             such frames per call with a cached style (e.g. ``(1920, 1080)``).
         peak_sizes: matrix sides for the peak (default: large ones for the device).
         progress: called with a line before each case.
+        lite: also time the lite model (:func:`lite_cases`; on the CPU, where the shipped lite model is installed).
     """
     if not sizes or any(s < 16 or s % MULTIPLE for s in sizes):
         raise UsageError(f"sizes must be multiples of {MULTIPLE}, at least 16, got {list(sizes)}")
@@ -375,6 +413,8 @@ def run_bench(
         fn = functools.partial(stylizer.stylize_batch, frames, stats)
         flops = scale_flops(probe_cached, height, width) * batch
         cases.append(_case(f"video frames (batch {batch})", f"{width}x{height}", batch, fn, flops, dtype, device, runs, warmup))
+    if lite and device.type == "cpu" and LITE_PATH.is_file():
+        cases += lite_cases(sizes, video, runs, warmup, say)
     diffs = {}
     if accuracy:
         for size in sizes:

@@ -24,7 +24,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -99,6 +101,7 @@ def evaluate(
     method: str = "adain",
     stylizer: Stylizer | None = None,
     backend: str = "torch fp32",
+    model: str = "full",
 ) -> tuple[dict, list[tuple[Tensor, ...]]]:
     """Stylize every pair of a set at α = 1 with a transfer ``method`` and measure it.
 
@@ -106,6 +109,7 @@ def evaluate(
     ``encoder``: the metrics' encoder up to relu5_1 (default: the normalised VGG-19), also used to stylize.
     ``stylizer``: the networks that stylize instead (e.g. an ONNX export's in ONNX Runtime; ``decoder``
     is then only the record's), named ``backend`` in the results; the metrics still use ``encoder``.
+    ``model="lite"``: the shipped lite model stylizes (ONNX Runtime, fp32; adain only).
 
     Returns:
         ``(results, images)``: ``results`` is the JSON-ready summary (pairs, means, ratios,
@@ -115,22 +119,26 @@ def evaluate(
     """
     pairs = eval_pairs(set_name, eval_data(data), limit)
     size = size if set_name == "full" else 0
-    decoder_path = Path(decoder) if decoder is not None else DECODER_PATH
-    meta = read_metadata(decoder_path)
     encoder = encoder if encoder is not None else Encoder(last="relu5_1")
-    if stylizer is None:
-        stylizer = Stylizer(load_decoder(decoder_path), encoder=encoder, device=device, bf16=False)  # fp32: comparable across machines
-    dev = stylizer.device
+    if model == "lite":
+        stylize, dev, weights_path, steps = _lite_stylize(method)
+        backend = "onnxruntime fp32 (lite)"
+    else:
+        weights_path = Path(decoder) if decoder is not None else DECODER_PATH
+        steps = training_steps(read_metadata(weights_path))
+        if stylizer is None:
+            stylizer = Stylizer(load_decoder(weights_path), encoder=encoder, device=device, bf16=False)  # fp32: comparable across machines
+        stylize, dev = partial(stylizer.stylize, method=method), stylizer.device
     rows: list[PairResult] = []
     images = []
     load_start = os.getloadavg()[0]
     for index, pair in enumerate(tqdm(pairs, desc=f"eval {set_name} {method}", disable=not progress, dynamic_ncols=True)):
         content, style = load_pair(pair, size)
         if index == 0:
-            stylizer.stylize(content, style, method=method)  # warm-up, so the first timing is not an outlier
+            stylize(content, style)  # warm-up, so the first timing is not an outlier
         _sync(dev)
         start = time.perf_counter()
-        output = stylizer.stylize(content, style, method=method)
+        output = stylize(content, style)
         _sync(dev)
         seconds = time.perf_counter() - start
         c, s = content[None].to(dev), style[None].to(dev)
@@ -152,8 +160,9 @@ def evaluate(
         "pairs_evaluated": len(rows),
         "limit": limit,
         "size": size,
-        "decoder": shown_path(decoder_path),
-        "decoder_steps": training_steps(meta),
+        "model": model,
+        "decoder": shown_path(weights_path),
+        "decoder_steps": steps,
         "backend": backend,
         "device": str(dev),
         "hardware": hardware_name(dev) + cpu_features(dev),
@@ -169,6 +178,22 @@ def evaluate(
     elif baseline is not None:
         results["baseline"] = compare_baseline(rows, baseline, size)
     return results, images
+
+
+def _lite_stylize(method: str) -> tuple[Callable[[Tensor, Tensor], Tensor], torch.device, Path, int | None]:
+    """The shipped lite model as :func:`evaluate` calls it: ``(stylize(content, style), device, weights, steps)``, images ``(3, H, W)``."""
+    from adain.lite.runtime import LiteModel
+    from adain.lite.weights import LITE_PATH
+
+    if method != "adain":
+        raise UsageError(f"the lite model transfers with adain only, not {method}")
+    lite = LiteModel()
+
+    def stylize(content: Tensor, style: Tensor) -> Tensor:
+        out = lite.stylize(content.permute(1, 2, 0).numpy(), [style.permute(1, 2, 0).numpy()])
+        return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+
+    return stylize, torch.device("cpu"), LITE_PATH, lite.metadata["training"].get("total_steps")
 
 
 def compare_methods(set_name: str, methods: list[str], **kwargs) -> tuple[dict, list[tuple[Tensor, ...]]]:

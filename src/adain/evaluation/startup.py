@@ -65,7 +65,7 @@ def commands(folder: Path, sizes: tuple[int, ...], peer: bool = True, int8: bool
     """The commands to time, with the shipped example pair written at each size into ``folder``.
 
     ``adain stylize`` runs with this interpreter (``python -m adain.cli``, the
-    same code as the ``adain`` command) and its defaults, and with ``int8`` also
+    same code as the ``adain`` command) and its defaults, with ``--model lite``, and with ``int8`` also
     with ``--precision int8``; the peer in its style-image mode on the CPU.
     """
     from adain.evaluation.bench import example_pair
@@ -81,6 +81,8 @@ def commands(folder: Path, sizes: tuple[int, ...], peer: bool = True, int8: bool
         save_image(style, s)
         adain = [python, "-m", "adain.cli", "stylize", "-c", str(c), "-s", str(s), "-o", str(folder / f"adain{size}.jpg")]
         plan.append((ProcessTiming(f"adain stylize, {size} px", size), adain))
+        lite = [*adain[:-1], str(folder / f"lite{size}.jpg"), "--model", "lite"]
+        plan.append((ProcessTiming(f"adain stylize --model lite, {size} px", size), lite))
         if int8:
             quantized = [*adain[:-1], str(folder / f"adain{size}-int8.jpg"), "--precision", "int8"]
             plan.append((ProcessTiming(f"adain stylize --precision int8, {size} px", size), quantized))
@@ -124,6 +126,6 @@ def whole_process_markdown(timings: list[ProcessTiming], header: str = "") -> st
     ]
     for t in timings:
         peer = peers.get(t.size)
-        vs_peer = f"{t.seconds / peer.seconds:.1f}" if peer is not None and t.size is not None else "–"
+        vs_peer = f"{t.seconds / peer.seconds:.2f}" if peer is not None and t.size is not None else "–"
         lines.append(f"| {t.label} | {t.seconds:.2f} | {t.cpu_seconds:.2f} | {t.seconds / base.seconds:.2f} | {vs_peer} |")
     return "\n".join(lines)
