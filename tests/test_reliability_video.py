@@ -76,6 +76,40 @@ def test_resolution_change_mid_stream_keeps_the_first_size(tmp_path, fast_models
     assert sizes == {(48, 32)}
 
 
+def test_time_stamps_that_go_back_are_written_in_order(tmp_path, fast_models, capsys):
+    """Two pieces spliced with overlapping time stamps (and another size): the output is written, not blamed."""
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(segment(tmp_path / "a.ts", (48, 32), 6) + segment(tmp_path / "b.ts", (64, 48), 6, start=2))
+    out = tmp_path / "out.mp4"
+    code, err = video([clip, out, "-s", HOKUSAI, "--decoder", fast_models], capsys)
+    assert code == 0, err
+    with av.open(str(out)) as c:
+        frames = list(c.decode(video=0))
+    stamps = [f.pts for f in frames]
+    assert len(frames) >= 10 and stamps == sorted(set(stamps)) and {(f.width, f.height) for f in frames} == {(48, 32)}
+
+
+@pytest.mark.parametrize(("size", "extra", "message"), [((2000, 2), [], "frames of 2000x2: each side must be at least 16 px"),
+                                                        ((48, 32), ["--size", "8"], "frames of 48x32 (12x8 at --size 8): each side")])
+def test_frames_too_small_name_the_video_before_any_frame(tmp_path, fast_models, capsys, size, extra, message):
+    clip = tmp_path / "thin.ts"
+    clip.write_bytes(segment(tmp_path / "a.ts", size, 4) + segment(tmp_path / "b.ts", size, 4, start=4))
+    out = tmp_path / "out.mp4"
+    code, err = video([clip, out, "-s", HOKUSAI, "--decoder", fast_models, *extra], capsys)
+    one_line(code, err, clip, message)
+    assert "frame/s" not in err and "\r" not in err and not out.exists()  # refused before the progress bar
+
+
+def test_video_metrics_names_the_file_with_one_frame(tmp_path, capsys):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(short_clip(tmp_path))
+    photo = write_image(tmp_path / "photo.jpg", (48, 32))
+    for args, blamed, role in (([photo, clip], photo, "input"), ([clip, photo], photo, "output")):
+        code = main(["video-metrics", *map(str, args)])
+        line = one_line(code, capsys.readouterr().err, blamed, f"the {role} has 1 frame", command="video-metrics")
+        assert str(clip) not in line
+
+
 def test_video_frames_over_the_memory_limit_are_refused(tmp_path, fast_models, capsys, monkeypatch):
     monkeypatch.setattr("adain.device.available_memory", lambda: 2**20)
     clip = tmp_path / "clip.ts"

@@ -45,7 +45,7 @@ from adain.color import PreserveColor, color_outputs, content_inputs
 from adain.controls import Controls, feature_grid, target_features
 from adain.device import memory_budget
 from adain.errors import InputError, UsageError
-from adain.geometry import resize_shorter, resized_shape
+from adain.geometry import MIN_SIDE, resize_shorter, resized_shape
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.provenance import software, source_entry
 from adain.stylizer import Stylizer
@@ -253,11 +253,15 @@ def check_settings(dst: Path, *, batch: int, crf: int, codec: str | None) -> tup
 
 
 def check_memory(src: Path, info: VideoInfo, *, size: int, batch: int, temporal: str = "none") -> None:
-    """Refuse frames that, ``batch`` at a time at shorter side ``size``, would not fit the memory budget.
+    """Refuse frames that, at shorter side ``size``, are too small for the networks (a side under
+    :data:`~adain.geometry.MIN_SIDE`) or, ``batch`` at a time, would not fit the memory budget; before any frame is stylized.
 
     ``temporal="flow"`` adds the past stylized frames the flow strategy keeps (:data:`~adain.apps.temporal.MAX_SOURCES`).
     """
     h, w = resized_shape(info.height, info.width, size)
+    if min(h, w) < MIN_SIDE:
+        resized = f" ({w}x{h} at --size {size})" if size else ""
+        raise InputError(f"{src}: frames of {info.width}x{info.height}{resized}: each side must be at least {MIN_SIDE} px")
     need, have = stylize_memory(h, w) * batch + (MAX_SOURCES * 3 * h * w if temporal == "flow" else 0), memory_budget()
     if need > have:
         raise InputError(f"{src}: {w}x{h} frames, {batch} at a time, need about {need / 2**30:.1f} GB of memory, more than the "
@@ -351,8 +355,8 @@ def stylize_video(
     total = min(info.frames or 0, max_frames or info.frames or 0) or None
     rule = CompileRule(stylizer, compile, total, log=log, max_shapes=1)  # one shape: the frames, batch at a time
     with VideoReader(src) as reader, VideoWriter(dst, info, reader.video.time_base, codec=codec, crf=crf,
-                                                 audio=reader.audio if audio else None) as writer:
-        bar = tqdm(total=total, unit="frame", desc=src.name, disable=not progress, leave=False)
+                                                 audio=reader.audio if audio else None) as writer, \
+            tqdm(total=total, unit="frame", desc=src.name, disable=not progress, leave=False) as bar:  # the bar goes before an error shows
         for frames in reader.batches(batch, max_frames, writer.mux_audio):
             images = fit_frames(frames_to_tensor(frames, (info.height, info.width)), size, writer.even)
             if style is None:
@@ -370,7 +374,6 @@ def stylize_video(
             writer.write(styled, frames)
             bar.update(len(frames))
             bar.set_postfix(fps=f"{writer.frames / (time.perf_counter() - started):.2f}")
-        bar.close()
         if style is None:
             raise InputError(f"{src}: the video stream has no frames")
     cuts = (stabilizer.cuts if stabilizer else 0) + (strategy.cuts if isinstance(strategy, FlowBlend) else 0)

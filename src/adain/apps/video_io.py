@@ -288,6 +288,7 @@ class VideoWriter:
         self.pending: list[Any] = []
         self.frames = 0
         self.first_pts: int | None = None
+        self.last_pts: int | None = None
         if audio is not None and self.dst.suffix.lower() in AUDIO_SUFFIXES:
             try:
                 self.audio = self.out.add_stream_from_template(audio)
@@ -342,7 +343,8 @@ class VideoWriter:
         self.pending = []
 
     def write(self, images: Tensor, sources: list[Any]) -> None:
-        """Encode frames ``(N, 3, H, W)`` in [0, 1] with the time stamps of their N source frames."""
+        """Encode frames ``(N, 3, H, W)`` in [0, 1] with the time stamps of their N source frames (made strictly
+        increasing: a stream spliced from pieces may go back in time, which no container can store)."""
         if self.video is None:
             self._open_video(*images.shape[-2:])
         for source, image in zip(sources, images, strict=True):
@@ -353,6 +355,9 @@ class VideoWriter:
                 frame.pts = source.pts - self.first_pts
             else:
                 frame.pts = round(self.frames / (self.info.rate * self.time_base))
+            if self.last_pts is not None and frame.pts <= self.last_pts:  # time stamps that go back (spliced streams): one frame on
+                frame.pts = self.last_pts + max(1, round(1 / (self.info.rate * self.time_base)))
+            self.last_pts = frame.pts
             frame.time_base = self.time_base
             self.frames += 1
             self._mux(self.video.encode(frame))

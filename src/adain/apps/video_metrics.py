@@ -177,6 +177,23 @@ class VideoMetrics:
                 + style)
 
 
+def check_videos(src: str | Path, dst: str | Path, max_frames: int = 0) -> None:
+    """Check that the input ``src`` and its stylization ``dst`` are videos of at least two frames each
+    (decoding two frames of each), before any work.
+
+    Raises:
+        InputError: unreadable, or a single frame (a still picture): naming that file.
+        UsageError: ``max_frames`` of 1.
+    """
+    if max_frames == 1:
+        raise UsageError("max_frames must be 0 (all) or at least 2: the metrics compare consecutive frames")
+    for path, role in ((Path(src), "input"), (Path(dst), "output")):
+        probe(path)
+        count = sum(len(b) for b in read_frames(path, 2, max_frames=2))
+        if count < 2:
+            raise InputError(f"{path}: the {role} has {count} frame(s), at least 2 are needed (the metrics compare consecutive frames of two videos)")
+
+
 def measure_video(
     src: str | Path,
     dst: str | Path,
@@ -204,12 +221,12 @@ def measure_video(
         progress: called with the number of frames done after each batch, or ``None``.
 
     Raises:
-        InputError: an unreadable video, or fewer than two frames.
+        InputError: an unreadable video, or one of fewer than two frames (naming it).
     """
     src, dst = Path(src), Path(dst)
     if style_every < 1:
         raise UsageError(f"style_every must be at least 1, got {style_every}")
-    probe(src), probe(dst)
+    check_videos(src, dst, max_frames)
     warp_meter, flicker = WarpMeter(FlowEstimator(flow)), FlickerMeter()
     vgg, style_feats = (encoder or Encoder()).eval() if style is not None else None, None
     if vgg is not None and style is not None:

@@ -49,11 +49,12 @@ def run(args: argparse.Namespace) -> None:
     from adain.apps.files import StylizeOptions, load_style
     from adain.apps.flow import FlowEstimator
     from adain.apps.video_io import probe
-    from adain.apps.video_metrics import measure_video
+    from adain.apps.video_metrics import check_videos, measure_video
     from adain.device import pick_device
     from adain.encoder import Encoder
     from adain.errors import UsageError
 
+    check_videos(args.input, args.output, args.max_frames)  # before the progress bar
     info = probe(args.input)
     FlowEstimator(args.flow)  # OpenCV missing: say so before anything runs
     style = load_style(args.style, StylizeOptions(style_size=args.style_size)) if args.style else None
