@@ -1,11 +1,15 @@
 """Seeded, bounded fuzzing of the image readers and the HTTP API: small images of every accepted format,
-mutated (bytes flipped, cut, repeated, size fields enlarged); the only allowed failure is adain's InputError."""
+mutated (bytes flipped, cut, repeated, size fields enlarged); the only allowed failure is adain's InputError.
+Style files and ONNX manifests likewise: their bytes mutated, and their JSON (values of every type and
+size, deep nesting, dropped keys); the only allowed failures are StyleFileError and ExportError."""
 
 from __future__ import annotations
 
 import io
+import json
 import random
 import struct
+import sys
 import warnings
 from pathlib import Path
 
@@ -124,3 +128,122 @@ def test_api_answers_400_or_200(tiny_encoder, tmp_path: Path):
             assert r.status_code in (200, 400), (i, fmt, r.status_code, r.text)
             codes.append(r.status_code)
     assert codes.count(200) and codes.count(400)
+
+
+# ---------------------------------------------------------------- style files and ONNX manifests
+
+
+def random_value(rng: random.Random, depth: int = 0):
+    """A JSON value of a random type: numbers huge or odd, long strings, nested lists and objects, null."""
+    kind = rng.randrange(9)
+    if kind == 0:
+        return rng.choice([0, -1, 1, 2**64, -(2**70), 10**300, 3.5, float("1e308")])
+    if kind == 1:
+        return "x" * rng.choice([0, 1, 64, 300, 100_000])
+    if kind == 2:
+        return None
+    if kind == 3:
+        return rng.choice([True, False])
+    if kind == 4 and depth < 3:
+        return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if kind == 5 and depth < 3:
+        return {rng.choice(["name", "path", "bytes", "sha256", "weight", "k"]): random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}
+    if kind == 6:
+        n = rng.choice([40, 5000])
+        return json.loads("[" * n + "]" * n) if n < 900 else "[" * n  # deep, or a string that looks deep
+    return rng.choice(["../x", "/etc/passwd", "encoder.onnx", "fp32", "adain-onnx", "adain-style/1", "-1", "9" * 5000])
+
+
+def mutate_json(obj, rng: random.Random):
+    """Replace one node of a JSON document (nested dicts and lists) by :func:`random_value`, or drop a key."""
+    obj = json.loads(json.dumps(obj))
+    node, path = obj, []
+    while isinstance(node, (dict, list)) and node and rng.random() < 0.7:
+        key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+        path.append((node, key))
+        node = node[key]
+    if not path:
+        return random_value(rng)
+    parent, key = path[-1]
+    if isinstance(parent, dict) and rng.random() < 0.2:
+        del parent[key]
+    else:
+        parent[key] = random_value(rng)
+    return obj
+
+
+def dumps(obj) -> str:
+    """JSON text even of integers longer than Python's default conversion limit."""
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        return json.dumps(obj)
+    finally:
+        sys.set_int_max_str_digits(limit)
+
+
+def test_style_file_parser_raises_only_style_file_error():
+    import torch
+
+    from adain.stylefile import CHANNELS, StyleFileError, parse_style
+    from helpers import style_file_bytes
+
+    rng = random.Random(29)
+    good = style_file_bytes()
+    header_len = int.from_bytes(good[:8], "little")
+    header = json.loads(good[8 : 8 + header_len])
+    outcomes = {"read": 0, "refused": 0}
+    for i in range(CASES):
+        if i % 3 == 0:
+            data = mutate(good, rng)
+        else:
+            meta = dict(header["__metadata__"])
+            if i % 3 == 1:  # the sources' JSON
+                meta["sources"] = dumps(mutate_json(json.loads(meta["sources"]), rng))
+            else:  # a metadata string (safetensors keeps only strings there), or the header's JSON itself
+                key = rng.choice([*meta, "extra"])
+                value = random_value(rng)
+                meta[key] = value if rng.random() < 0.2 else value if isinstance(value, str) else dumps(value)
+            text = dumps({**header, "__metadata__": meta}).encode()
+            data = len(text).to_bytes(8, "little") + text + good[8 + header_len :]
+        try:
+            style = parse_style(data, "fuzz.safetensors")
+        except StyleFileError as exc:
+            assert str(exc).startswith("fuzz.safetensors: ") and "\n" not in str(exc) and len(str(exc)) < 400, (i, str(exc)[:500])
+            outcomes["refused"] += 1
+            continue
+        for tap, c in CHANNELS.items():
+            assert style.means[tap].shape == (c,) and style.stds[tap].dtype == torch.float32 and bool((style.stds[tap] > 0).all())
+        assert isinstance(style.sources, list) and all(isinstance(s, dict) for s in style.sources) and isinstance(style.encoder, str)
+        outcomes["read"] += 1
+    assert outcomes["read"] > 10 and outcomes["refused"] > 100, outcomes
+
+
+def test_manifest_reader_raises_only_export_error(tmp_path: Path):
+    import hashlib
+
+    from adain.export import FILES, MANIFEST
+    from adain.onnxrt import ExportError, read_manifest
+
+    models = {role: bytes([i]) * 100 for i, role in enumerate(FILES)}
+    for role, name in FILES.items():
+        (tmp_path / name).write_bytes(models[role])
+    good = {"format": "adain-onnx", "format_version": 1, "adain_version": "0.1", "precision": "fp32", "encoder_identity": "vgg19-relu4_1:x",
+            "input": {"layout": "NCHW", "range": [0.0, 1.0]}, "features": {"channels": 512},
+            "files": {role: {"path": name, "bytes": 100, "sha256": hashlib.sha256(models[role]).hexdigest(), "input": "i", "output": "o"}
+                      for role, name in FILES.items()}}
+    rng = random.Random(30)
+    path = tmp_path / MANIFEST
+    outcomes = {"read": 0, "refused": 0}
+    for i in range(CASES):
+        text = dumps(mutate_json(good, rng))
+        path.write_bytes(mutate(text.encode(), rng) if i % 4 == 0 and len(text) > 16 else text.encode())
+        try:
+            manifest = read_manifest(tmp_path)
+        except ExportError as exc:
+            assert str(exc).startswith(str(tmp_path)) and "\n" not in str(exc) and len(str(exc)) < 400 + len(str(tmp_path)), (i, str(exc)[:500])
+            outcomes["refused"] += 1
+            continue
+        assert all((tmp_path / manifest["files"][role]["path"]).resolve().parent == tmp_path.resolve() for role in FILES)
+        outcomes["read"] += 1
+    assert outcomes["read"] > 10 and outcomes["refused"] > 100, outcomes
