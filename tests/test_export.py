@@ -579,3 +579,21 @@ def test_export_says_nothing_about_operators_it_does_not_use(tmp_path, tiny_deco
     finally:
         logger.removeHandler(handler)
     assert not [r for r in records if "torchvision" in r.getMessage()]
+
+
+def test_a_long_folder_run_on_onnx_runtime_never_compiles(exported, tmp_path):
+    """The compile rule leaves ONNX Runtime's networks alone, however long the job, and compile_for refuses them in one line."""
+    from adain.apps.compiling import CompileRule, can_compile
+    from adain.errors import UsageError
+
+    ours = OnnxStylizer(exported, threads=1)
+    assert not can_compile(ours)
+    decisions: list[str] = []
+    rule = CompileRule(ours, total=1_000_000, log=decisions.append, pays=lambda left, seconds: True)  # a rule that would compile
+    content = torch.rand(3, 32, 32)
+    for _ in range(3):
+        with rule.timed((1, *content.shape)):
+            ours.stylize(content, [torch.rand(3, 32, 32)])
+    assert not rule.compiled and decisions == []
+    with pytest.raises(UsageError, match="ONNX Runtime"):
+        ours.compile_for((1, 3, 32, 32))

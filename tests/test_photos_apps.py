@@ -387,3 +387,33 @@ def test_video_takes_a_style_file(tmp_path):
     (fa, _), (fb, _) = read_frames(tmp_path / "a.mp4"), read_frames(tmp_path / "b.mp4")
     assert len(fa) == len(fb) == 3
     assert all(np.array_equal(x.to_ndarray(format="rgb24"), y.to_ndarray(format="rgb24")) for x, y in zip(fa, fb))
+
+
+# ---------------------------------------------------------------- the record names the controls that ran
+
+
+@pytest.mark.parametrize("method", ["adain", "wct", "efdm"])
+def test_stylize_records_the_method_that_ran(tmp_path, pair, fast_models, capsys, method):
+    out = tmp_path / "out.png"
+    code, _, err = run(["-c", pair["content"], "-s", pair["a"], "-o", out, "--decoder", fast_models, "--method", method], capsys)
+    assert code == 0, err
+    assert provenance.read_record(Image.open(out))["method"] == method
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    (styles / "a.jpg").write_bytes(pair["a"].read_bytes())
+    code, _, err = run(["-c", pair["content"], "-s", styles, "-o", tmp_path / "folder", "--decoder", fast_models, "--method", method], capsys)
+    assert code == 0, err
+    assert provenance.read_record(Image.open(tmp_path / "folder" / "content_a.jpg"))["method"] == method
+
+
+@pytest.mark.parametrize("method", ["wct", "efdm"])
+def test_dataset_records_the_method_that_ran(tmp_path, tiny_encoder, method):
+    from adain.apps.dataset import DatasetOptions, stylize_dataset
+    from adain.decoder import Decoder
+    from adain.stylizer import Stylizer
+
+    write_image(tmp_path / "src" / "c0.png", (40, 32), seed=0)
+    write_image(tmp_path / "styles" / "s.png", (32, 32), seed=9)
+    stylizer = Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu", bf16=False)
+    stylize_dataset(tmp_path / "src", tmp_path / "styles", tmp_path / "out", DatasetOptions(style_size=0, method=method), stylizer=stylizer, progress=False)
+    assert provenance.read_record(Image.open(tmp_path / "out" / "c0.png"))["method"] == method

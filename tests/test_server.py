@@ -436,3 +436,12 @@ def test_texture_bad_input_is_a_clear_4xx(client, uploads, data, files, status, 
     assert r.status_code == status, r.text
     assert message in r.json()["detail"]
     assert list(uploads.iterdir()) == []
+
+
+@pytest.mark.parametrize("method", ["adain", "wct", "efdm"])
+def test_the_record_names_the_method_that_ran(client, method):
+    from adain.provenance import read_record
+
+    r = post(client, [content_file(), style_file()], method=method)
+    assert r.status_code == 200, r.text
+    assert read_record(Image.open(io.BytesIO(r.content)))["method"] == method

@@ -209,6 +209,7 @@ class OnnxStylizer(Stylizer):
         self.manifest = self.networks.manifest
         self.bf16 = False
         self.compiled = False
+        self.compilable = False
         self.memory_format = torch.contiguous_format
         self._run_encoder, self._run_decoder = self.networks.encode, self.networks.decode
 

@@ -140,6 +140,7 @@ class Stylizer(nn.Module):
         own_decoder = copy.deepcopy(decoder) if isinstance(decoder, nn.Module) else load_decoder(decoder, memory_format=fmt)
         self.decoder = own_decoder.to(target, memory_format=fmt).eval()
         self.bf16 = auto_bf16(target) if bf16 is None else bf16
+        self.compilable = True  # torch modules; networks run elsewhere (ONNX Runtime) are not
         self._run_encoder, self._run_decoder = self.encoder.encode, self.decoder.forward
         self.compiled = compile
         if compile:
@@ -159,8 +160,11 @@ class Stylizer(nn.Module):
         compiled networks only once that is done: on another thread, calls of that shape run eagerly meanwhile.
 
         Raises:
-            UsageError: the stylizer was compiled for every shape already (``compile=True``).
+            UsageError: the stylizer was compiled for every shape already (``compile=True``), or its networks
+                are not torch modules (ONNX Runtime).
         """
+        if not self.compilable:
+            raise UsageError("these networks run in ONNX Runtime, which optimises its own graph: torch.compile does not apply")
         if self.compiled and not isinstance(self._run_encoder, ShapeCompiled):
             raise UsageError("this Stylizer was compiled for every input shape already (compile=True)")
         n, channels, h, w = shape

@@ -46,7 +46,7 @@ def compile_pays(items_left: float, eager_seconds_per_item: float, *, compile_se
 
 def can_compile(stylizer: Stylizer) -> bool:
     """A torch Stylizer not compiled for every shape already (an ONNX Runtime one runs its own graph optimisations)."""
-    return type(stylizer).compile_for is Stylizer.compile_for and (not stylizer.compiled or bool(stylizer.compiled_shapes))
+    return stylizer.compilable and (not stylizer.compiled or bool(stylizer.compiled_shapes))
 
 
 class CompileRule:

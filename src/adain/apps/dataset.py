@@ -125,7 +125,7 @@ class DatasetOptions:
         """The same settings as :class:`StylizeOptions` (for the outputs' metadata)."""
         return StylizeOptions(alpha=self.alpha, content_size=self.size, style_size=self.style_size, crop=self.crop,
                               quality=self.quality, keep_profile=self.keep_profile, strip_metadata=self.strip_metadata,
-                              keep_gps=self.keep_gps)
+                              keep_gps=self.keep_gps, method=self.method)
 
 
 @dataclass

@@ -281,7 +281,6 @@ def output_meta(
     info: PhotoInfo,
     styles: list[dict],
     size: tuple[int, int],
-    method: str = "adain",
 ) -> OutputMeta:
     """The metadata of one output: the photo's EXIF (per ``opts``), colour, and the record of how it was made.
 
@@ -292,7 +291,7 @@ def output_meta(
     """
     colour = output_colour(info.icc, opts.keep_profile)
     record = {
-        "software": software(), "method": method, **model_entry(stylizer),
+        "software": software(), "method": opts.method, **model_entry(stylizer),
         "content": {**content, "decoder": info.decoder, "size": list(info.size), "profile": info.profile},
         "styles": styles, "alpha": opts.alpha, "preserve_color": opts.preserve_color,
         "colour": {"input": info.profile, "intent": INTENT.name.lower(), "output": "kept" if colour.icc else "sRGB"},

@@ -378,7 +378,8 @@ class Service:
         stats, hits = self.style_stats(job, content)
         with self.rule.timed((1, *content.shape)):  # type: ignore[arg-type]
             out = self.stylizer.stylize_batch(content[None], stats, controls)[0]
-        opts = StylizeOptions(alpha=job.alpha, preserve_color=job.preserve_color, content_size=job.size, style_size=self.limits.style_size)
+        opts = StylizeOptions(alpha=job.alpha, preserve_color=job.preserve_color, content_size=job.size, style_size=self.limits.style_size,
+                              method=job.method)
         meta = output_meta(self.stylizer, opts, content={"name": job.content.label, "sha256": job.content.digest}, info=info,
                            styles=[{"name": s.label, "sha256": s.digest} for s in job.styles], size=(h, w))
         return encode_image(out, job.format, meta), hits
