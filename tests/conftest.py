@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny images and nets, the path of the shared data (tests using it skip without it)."""
+"""Shared fixtures: tiny images and nets, the path of the shared data (tests using it skip without it), and
+the CPU's features: ``native_bf16`` runs a test on both sides of the bf16 branch, and
+``pytest --native-bf16 off`` (or ``on``) runs the whole suite as on a CPU without (with) native bf16."""
 
 from __future__ import annotations
 
@@ -10,6 +12,41 @@ import torch
 from helpers import lively_nets, write_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--native-bf16", choices=("auto", "on", "off"), default="auto",
+                     help="run as on a CPU with (on) or without (off) native bf16, whatever this one has (default: this CPU's)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def simulated_cpu(request: pytest.FixtureRequest):
+    """``--native-bf16 on|off``: :func:`adain.device.cpu_has_bf16` answers that for the whole run."""
+    mode = request.config.getoption("--native-bf16")
+    if mode == "auto":
+        yield
+        return
+    patch = pytest.MonkeyPatch()
+    simulate_cpu(patch, mode == "on")
+    yield
+    patch.undo()
+
+
+CPU_FLAGS = {True: "flags : fpu sse4_2 avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8",  # an AMX Xeon
+             False: "flags : fpu sse4_2 avx2 avx512f avx512_vnni"}  # a Xeon with AVX-512 and VNNI, no bf16
+
+
+def simulate_cpu(patch: pytest.MonkeyPatch, native: bool) -> None:
+    """Make :mod:`adain.device` see a CPU with or without native bf16: its flags, and oneDNN's answer."""
+    patch.setattr("adain.device.cpu_flags", lambda: CPU_FLAGS[native])
+    patch.setattr("adain.device.mkldnn_bf16", lambda: native)
+
+
+@pytest.fixture(params=[True, False], ids=["native-bf16", "no-native-bf16"])
+def native_bf16(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """The test runs twice: as on a CPU with native bf16 (AVX-512 BF16 or AMX) and as on one without."""
+    simulate_cpu(monkeypatch, request.param)
+    return request.param
 
 
 @pytest.fixture

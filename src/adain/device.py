@@ -51,17 +51,27 @@ def rank_device(name: str, env: DistEnv | None = None) -> torch.device:
     return device
 
 
-def cpu_has_bf16() -> bool:
-    """True where the CPU computes bf16 natively (AVX-512 BF16 or AMX)."""
+def cpu_flags() -> str:
+    """The CPU's description as Linux gives it (``/proc/cpuinfo``: model name, flags), or ``""`` elsewhere."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
-        flags = ""
-    native = "avx512_bf16" in flags or "amx_bf16" in flags
+        return ""
+
+
+def mkldnn_bf16() -> bool:
+    """Whether this torch's oneDNN kernels take bf16 on this CPU."""
     try:
-        return native and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def cpu_has_bf16(flags: str | None = None) -> bool:
+    """True where the CPU computes bf16 natively (AVX-512 BF16 or AMX) and oneDNN uses it; ``flags``: a
+    ``/proc/cpuinfo`` text to judge (default: this machine's, :func:`cpu_flags`)."""
+    text = cpu_flags() if flags is None else flags
+    return ("avx512_bf16" in text or "amx_bf16" in text) and mkldnn_bf16()
 
 
 def auto_bf16(device: torch.device) -> bool:
