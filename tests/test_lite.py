@@ -208,3 +208,25 @@ def test_folders_with_the_lite_model(tmp_path, image_dir):
     assert code == 2  # the broken file is skipped, the rest written
     assert len(list((tmp_path / "out").glob("*.jpg"))) == 9 and (tmp_path / "grid.jpg").is_file()
 
+
+
+@needs_shipped
+def test_video_with_the_lite_model_records_it_and_refuses_what_it_lacks(tmp_path, capsys):
+    import av
+
+    from adain.cli import main
+    from helpers import make_video
+
+    clip = make_video(tmp_path / "clip.mp4", frames=5, size=(48, 32))
+    style = write_image(tmp_path / "s.jpg", (32, 32), seed=1)
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(clip), str(out), "--style", str(style), "--model", "lite", "--alpha", "0.7"]) == 0, capsys.readouterr().err
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 5
+    assert main(["info", "--json", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert '"model": "lite"' in shown and LiteModel().metadata["weights"] in shown
+    for extra, option in [(["--stats-momentum", "0.9"], "--stats-momentum"), (["--method", "efdm"], "--method"), (["--compile"], "--compile")]:
+        assert main(["video", str(clip), str(tmp_path / "x.mp4"), "--style", str(style), "--model", "lite", *extra]) == 2
+        assert f"--model lite does not take {option}" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()

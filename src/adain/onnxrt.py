@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from adain.decoder import training_steps
 from adain.errors import InputError, UsageError
 from adain.export import (
     CALIBRATION_PERCENTILE,
@@ -235,6 +236,14 @@ class OnnxStylizer(Stylizer):
     def taps(self) -> tuple[str, ...]:
         """``("relu4_1",)``: the export holds the encoder to relu4_1 only."""
         return ("relu4_1",)
+
+    @property
+    def model_entry(self) -> dict:
+        """The networks, as the export's manifest names them (the files' digests, the decoder's training steps, the precision)."""
+        files = self.manifest.get("files", {})
+        return {"decoder": str(files.get("decoder", {}).get("sha256", "onnx"))[:16], "decoder_steps": training_steps(self.manifest.get("decoder") or {}),
+                "encoder": self.manifest.get("encoder_identity") or str(files.get("encoder", {}).get("sha256", "onnx"))[:16],
+                "precision": f"{self.manifest.get('precision', 'fp32')} (onnxruntime)"}
 
 
 BACKENDS = ("torch", "onnxruntime")

@@ -16,9 +16,9 @@ from torch import Tensor, nn
 
 from adain.color import PreserveColor, color_outputs, content_inputs, style_inputs
 from adain.controls import Controls, feature_grid, target_features
-from adain.decoder import Decoder, load_decoder
+from adain.decoder import Decoder, load_decoder, training_steps
 from adain.device import auto_bf16, autocast_for, pick_device
-from adain.encoder import Encoder, encoder_identity
+from adain.encoder import Encoder, encoder_identity, fingerprint
 from adain.errors import UsageError
 from adain.geometry import MULTIPLE, check_image, check_unit_range, pad_to_multiple, padded_side
 from adain.methods import check_method, check_varies, style_statistics
@@ -198,6 +198,12 @@ class Stylizer(nn.Module):
     def encoder_identity(self) -> str:
         """Which encoder this is, as style files record it (:func:`adain.encoder.encoder_identity`)."""
         return encoder_identity(self.encoder)
+
+    @property
+    def model_entry(self) -> dict:
+        """The networks, as an output's record names them: decoder and encoder fingerprints, training steps, precision."""
+        return {"decoder": fingerprint(self.decoder), "decoder_steps": training_steps(getattr(self.decoder, "metadata", {}) or {}),
+                "encoder": self.encoder_identity, "precision": "bf16" if self.bf16 else "fp32"}
 
     @property
     def taps(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
@@ -25,9 +25,7 @@ from adain.apps.compiling import CompileRule
 from adain.atomic import check_not_an_input
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
-from adain.decoder import training_steps
 from adain.device import memory_budget
-from adain.encoder import fingerprint
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare, prepared_shape, resize_shorter
 from adain.io import (
@@ -61,6 +59,9 @@ from adain.stylefile import (
 )
 from adain.stylizer import Stylizer
 from adain.tiling import resolve_tile, stylize_memory, stylize_tiled
+
+if TYPE_CHECKING:
+    from adain.lite.stylizer import LiteStylizer
 
 
 @dataclass(frozen=True)
@@ -260,17 +261,9 @@ def load_content(path: str | Path, opts: StylizeOptions, tile: int | str = 0) ->
     return prepare(image, opts.content_size, opts.crop), info
 
 
-def model_entry(stylizer: Stylizer) -> dict:
-    """The networks, as an output's record names them: decoder and encoder fingerprints, precision."""
-    if not hasattr(stylizer, "decoder"):  # ONNX Runtime networks: their export manifest names them
-        manifest = getattr(stylizer, "manifest", {}) or {}
-        files = manifest.get("files", {})
-        return {"decoder": str(files.get("decoder", {}).get("sha256", "onnx"))[:16], "decoder_steps": training_steps(manifest.get("decoder") or {}),
-                "encoder": manifest.get("encoder_identity") or str(files.get("encoder", {}).get("sha256", "onnx"))[:16],
-                "precision": f"{manifest.get('precision', 'fp32')} (onnxruntime)"}
-    meta = getattr(stylizer.decoder, "metadata", {}) or {}
-    return {"decoder": fingerprint(stylizer.decoder), "decoder_steps": training_steps(meta),
-            "encoder": stylizer.encoder_identity, "precision": "bf16" if stylizer.bf16 else "fp32"}
+def model_entry(stylizer: Stylizer | LiteStylizer) -> dict:
+    """The networks, as an output's record names them (:attr:`Stylizer.model_entry`: fingerprints, training steps, precision)."""
+    return stylizer.model_entry
 
 
 def output_meta(

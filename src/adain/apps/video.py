@@ -46,6 +46,8 @@ from adain.controls import Controls, feature_grid, target_features
 from adain.device import memory_budget
 from adain.errors import InputError, UsageError
 from adain.geometry import MIN_SIDE, resize_shorter, resized_shape
+from adain.lite.runtime import LiteStyle
+from adain.lite.stylizer import LiteStylizer
 from adain.ops import StyleStats, mean_std, rebase_stats
 from adain.provenance import software, source_entry
 from adain.stylizer import Stylizer
@@ -138,7 +140,7 @@ class FrameStyle:
     are ``(K, H, W)`` at the processed frame size or ``None``.
     """
 
-    stats: StyleStats
+    stats: StyleStats | list[LiteStyle]
     controls: Controls = field(default_factory=Controls)
 
 
@@ -273,7 +275,7 @@ def stylize_video(
     dst: str | Path,
     styles: list[Tensor | StyleStats],
     *,
-    stylizer: Stylizer | None = None,
+    stylizer: Stylizer | LiteStylizer | None = None,
     alpha: float = 1.0,
     weights: list[float] | None = None,
     masks: Tensor | None = None,
@@ -302,7 +304,8 @@ def stylize_video(
             (H.264, audio copied), ``.gif``, ``.webp`` (animated, no audio).
         styles: style images ``(3, H, W)``, encoded once (recoloured first
             with ``preserve_color="color"``, to the first batch of frames).
-        stylizer: the networks (default: shipped decoder, pretrained encoder).
+        stylizer: the networks (default: shipped decoder, pretrained encoder), or the lite model
+            (:class:`adain.lite.stylizer.LiteStylizer`).
         alpha, weights, preserve_color, method: as in :class:`adain.controls.Controls`.
         masks: ``(K, H, W)`` in [0, 1], one per style, drawn on the video as
             displayed (rotation applied); resized to the frames.
@@ -347,6 +350,8 @@ def stylize_video(
     strategy = temporal_strategy(temporal, momentum)
     stabilizer = StatsStabilizer(stats_momentum) if stats_momentum > 0 else None
     stylizer = stylizer or Stylizer()
+    if stabilizer is not None and not isinstance(stylizer, Stylizer):
+        raise UsageError("stats_momentum averages the encoder's statistics: it needs the full model")
     if compile and not can_compile(stylizer):
         raise UsageError("compile: the stylizer cannot be compiled for the frames (an ONNX Runtime backend, or compiled already)")
     meter = FlickerMeter()

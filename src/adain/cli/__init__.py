@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     from adain.errors import AdainError
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "model", None) != "lite":  # the lite model's path reads its own defaults: the full model's live in torch modules
+    keeps_defaults = getattr(args, "keeps_defaults", None)  # a torch-free path reads its own defaults (the library's live in torch modules)
+    if not (keeps_defaults and keeps_defaults(args)):
         args = resolve_defaults(args)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid-height", type=int, default=160, metavar="PX", help="height of a grid row (default %(default)s)")
     p.add_argument("--tile", default="0", metavar="SIZE", help="one content file: stylize in SIZE px tiles, bounded memory for huge "
                    "images, same result (0: off; auto: 1024 px tiles above 4 megapixels) (default %(default)s)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, keeps_defaults=lambda args: args.model == "lite")  # --model lite reads LiteOptions' defaults, without torch
 
 
 def run(args: argparse.Namespace) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from adain.cli._options import (
     add_backend_options,
@@ -28,6 +29,7 @@ VIDEO_EXAMPLES = """examples:
   adain video-metrics clip.mp4 out.mp4 --style wave.jpg                        # warping error, flicker, style loss
   adain video clip.mp4 out.mp4 --style wave.jpg --backend onnxruntime --models models/   # no torch networks
   adain video long.mp4 out.mp4 --style wave.jpg --no-compile          # never torch.compile (--compile: always)
+  adain video clip.mp4 out.mp4 --style wave.jpg --model lite          # the small model: several times the frames per second
 
 --temporal flow carries the stylized texture along the input's optical flow (OpenCV's DIS:
 pip install "adain[video-flow]"): each pixel is sampled once from the stylized frame its texture
@@ -76,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio stream")
     add_compile_option(p, "frames")
     p.add_argument("--max-frames", type=int, default=0, metavar="N", help="stop after N frames (0: all)")
+    p.add_argument("--model", choices=("full", "lite"), default="full",
+                   help="full: the paper's network; lite: the small distilled network in ONNX Runtime, several times faster "
+                        "(adain method only, paintings rather than style files) (default %(default)s)")
     add_model_options(p)
     add_backend_options(p)
     p.set_defaults(func=run)
@@ -90,6 +95,16 @@ def video_temporal(args: argparse.Namespace) -> tuple[str, float | None]:
     return ("blend", args.stabilize) if args.stabilize > 0 else ("none", None)
 
 
+def check_lite(args: argparse.Namespace) -> None:
+    """``--model lite`` with an option it has no counterpart for: one line naming it."""
+    refused = {"--method": args.method not in (None, "adain"), "--stats-momentum": args.stats_momentum > 0, "--backend": args.backend != "torch",
+               "--models": args.models is not None, "--decoder": args.decoder is not None, "--precision": args.precision != "auto",
+               "--compile": bool(args.compile)}
+    for option, given in refused.items():
+        if given:
+            raise UsageError(f"--model lite does not take {option} (the lite model is one network, run in ONNX Runtime, transferring with adain)")
+
+
 def run(args: argparse.Namespace) -> None:
     import sys
 
@@ -98,6 +113,7 @@ def run(args: argparse.Namespace) -> None:
     from adain.apps.files import (
         StylizeOptions,
         check_style_files,
+        find_style,
         load_style,
         network_styles,
         style_entry,
@@ -109,6 +125,9 @@ def run(args: argparse.Namespace) -> None:
 
     # fail fast, before the networks load
     check_compile(args)
+    lite = args.model == "lite"
+    if lite:
+        check_lite(args)
     check_not_an_input(args.output, {"video": args.input, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
                                      **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map})
     check_settings(args.output, batch=args.batch, crf=args.crf, codec=args.codec)
@@ -118,14 +137,20 @@ def run(args: argparse.Namespace) -> None:
     opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size, method=args.method)
     check_weights_or_masks(args.weights, args.mask or args.index_map)
     masks = read_masks(args.mask, args.index_map, len(args.style))
-    styles = [load_style(s, opts) for s in args.style]
+    paintings = opts.needs_paintings or lite
+    styles = [load_style(find_style(s, paintings), opts) for s in args.style]
     check_style_files(styles, opts)
-    stylizer = stylizer_from_args(args)
+    if lite:
+        from adain.lite.stylizer import LiteStylizer
+
+        stylizer: Any = LiteStylizer()
+    else:
+        stylizer = stylizer_from_args(args)
     result = stylize_video(
         args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
         weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, temporal=temporal, momentum=momentum,
         stats_momentum=args.stats_momentum, batch=args.batch, size=args.size, crf=args.crf, codec=args.codec,
-        audio=not args.no_audio, max_frames=args.max_frames, sources=[style_entry(s, painting=opts.needs_paintings) for s in args.style],
+        audio=not args.no_audio, max_frames=args.max_frames, sources=[style_entry(s, painting=paintings) for s in args.style],
         style_size=args.style_size, compile=args.compile,
         log=lambda msg: tqdm.write(f"adain video: {msg}", file=sys.stderr),
     )

@@ -1,0 +1,94 @@
+"""The lite model behind the interface the apps call on a :class:`~adain.stylizer.Stylizer`, for the commands that run on
+tensors anyway (video, the server): ``style_stats``, ``stylize``, ``stylize_batch``, ``model_entry``.
+
+It composes a :class:`~adain.lite.runtime.LiteModel` (ONNX Runtime, numpy) and converts tensors at its edges; the
+controls keep their meaning (:mod:`adain.lite.runtime`). What the lite model has no counterpart for is refused in
+one line: other transfer methods, style files (the full model's statistics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from adain.controls import Controls
+from adain.errors import UsageError
+from adain.lite.runtime import LiteModel, LiteStyle, match_color
+
+
+def _array(image: Tensor) -> np.ndarray:
+    """``(3, H, W)`` tensor → ``(H, W, 3)`` float32 array."""
+    return image.detach().float().cpu().permute(1, 2, 0).contiguous().numpy()
+
+
+class LiteStylizer:
+    """The lite model for the apps: images are ``(3, H, W)`` tensors in [0, 1], controls a :class:`Controls`.
+
+    Args:
+        model: the lite model (default: the shipped one).
+        threads: ONNX Runtime's threads (default ``OMP_NUM_THREADS``, else all cores).
+    """
+
+    compilable = False  # ONNX Runtime optimises its own graph
+    compiled = False
+    bf16 = False
+
+    def __init__(self, model: LiteModel | None = None, *, threads: int | None = None) -> None:
+        self.model = model if model is not None else LiteModel(threads=threads)
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    @property
+    def encoder_identity(self) -> str:
+        return self.model.identity
+
+    @property
+    def model_entry(self) -> dict:
+        """The network, as an output's record names it."""
+        return {"model": "lite", "lite": self.model.metadata["weights"], "lite_steps": self.model.metadata["training"].get("total_steps"),
+                "precision": "fp32 (onnxruntime)"}
+
+    def style_stats(self, styles: Sequence[Tensor], method: str = "adain", *, preserve_color: str | None = None,
+                    reference: Tensor | None = None) -> list[LiteStyle]:
+        """Each painting ``(3, H, W)``'s statistics; with ``preserve_color="color"`` recoloured to ``reference`` ``(3, H, W)`` first,
+        with ``"luminance"`` its luminance matched to the reference's (as :meth:`adain.stylizer.Stylizer.style_stats`)."""
+        if method != "adain":
+            raise UsageError(f"the lite model transfers with adain only, not {method}")
+        out = []
+        for style in styles:
+            if not isinstance(style, Tensor):
+                raise UsageError("the lite model needs the paintings: a style file holds the full model's statistics")
+            image = _array(style)
+            if preserve_color is not None:
+                if reference is None:
+                    raise UsageError("colour preservation needs the content as its reference")
+                from adain.lite.runtime import luminance_image
+
+                ref = _array(reference)
+                image = match_color(image, ref) if preserve_color == "color" else luminance_image(image, like=ref)
+            out.append(self.model.style(image))
+        return out
+
+    def stylize_batch(self, contents: Tensor, stats: Sequence[LiteStyle], controls: Controls | None = None, **given: Any) -> Tensor:
+        """Contents ``(N, 3, H, W)`` with styles from :meth:`style_stats` (recoloured there for ``"color"``) → ``(N, 3, H, W)``."""
+        c = Controls.resolve(controls, **given)
+        if c.method not in (None, "adain"):
+            raise UsageError(f"the lite model transfers with adain only, not {c.method}")
+        masks = None if c.masks is None else c.masks.detach().float().cpu().numpy()
+        weights = None if c.masks is not None else list(c.weights) if c.weights is not None else None
+        luminance = "luminance" if c.preserve_color == "luminance" else None  # "color" was applied to the paintings
+        outs = [self.model.stylize(_array(x), list(stats), alpha=c.alpha, weights=weights, masks=masks, preserve_color=luminance) for x in contents]
+        return torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2).contiguous()
+
+    def stylize(self, content: Tensor, styles: Sequence[Tensor] | Tensor, controls: Controls | None = None, **given: Any) -> Tensor:
+        """One content ``(3, H, W)`` and its paintings → ``(3, H, W)`` (as :meth:`adain.stylizer.Stylizer.stylize`)."""
+        c = Controls.resolve(controls, **given)
+        paintings = [styles] if isinstance(styles, Tensor) and styles.dim() == 3 else list(styles)
+        stats = self.style_stats(paintings, c.method or "adain", preserve_color=c.preserve_color, reference=content)
+        return self.stylize_batch(content[None], stats, c)[0]
