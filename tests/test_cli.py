@@ -312,7 +312,7 @@ def test_texture_seed_changes_the_texture(pair, tmp_path, fast_models, capsys):
         (["--size", "41x24", "--tileable"], "multiples of 8, got 41x24 (try 48x24)"),
         (["--size", "8x24"], "each side must be at least 16"),
         (["--size", "40000x40000"], "over the limit"),
-        (["--size", "40x24", "--refine", "-1"], "--refine must be ≥ 0"),
+        (["--size", "40x24", "--refine", "-1"], "--refine must be in 0..1000, got -1"),
     ],
 )
 def test_texture_bad_input(pair, tmp_path, capsys, extra, message):

@@ -88,9 +88,9 @@ def test_save_style_never_overwrites_a_style_file_it_mixes(tmp_path, style_file,
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("--seed", 2**64, "seed must be in 0..18446744073709551615, got 18446744073709551616"),
-    ("--seed", -1, "seed must be in 0..18446744073709551615, got -1"),
-    ("--refine", 1_000_000_000, "refine steps must be in 0..1000, got 1000000000"),
+    ("--seed", 2**64, "--seed must be in 0..18446744073709551615, got 18446744073709551616"),
+    ("--seed", -1, "--seed must be in 0..18446744073709551615, got -1"),
+    ("--refine", 1_000_000_000, "--refine must be in 0..1000, got 1000000000"),
 ])
 def test_texture_numbers_are_bounded(tmp_path, painting, capsys, option, value, message):
     out = tmp_path / "t.png"

@@ -35,13 +35,13 @@ REFINE_STEPS = range(0, 1001)
 the server's own ``max_refine`` is lower still."""
 
 
-def check_texture_options(seed: int, refine: int, *, max_refine: int = REFINE_STEPS[-1]) -> None:
+def check_texture_options(seed: int, refine: int, *, max_refine: int = REFINE_STEPS[-1], names: tuple[str, str] = ("seed", "refine steps")) -> None:
     """Raise a one-line :class:`UsageError` for a seed outside :data:`SEEDS` or refinement steps outside
-    ``0..max_refine`` (at most :data:`REFINE_STEPS`' last)."""
+    ``0..max_refine`` (at most :data:`REFINE_STEPS`' last); ``names``: what to call the two (the CLI's options)."""
     if seed not in SEEDS:
-        raise UsageError(f"seed must be in {SEEDS[0]}..{SEEDS[-1]}, got {short_number(seed)}")
+        raise UsageError(f"{names[0]} must be in {SEEDS[0]}..{SEEDS[-1]}, got {short_number(seed)}")
     if not 0 <= refine <= min(max_refine, REFINE_STEPS[-1]):
-        raise UsageError(f"refine steps must be in 0..{min(max_refine, REFINE_STEPS[-1])}, got {short_number(refine)}")
+        raise UsageError(f"{names[1]} must be in 0..{min(max_refine, REFINE_STEPS[-1])}, got {short_number(refine)}")
 
 
 def noise_image(height: int, width: int, *, seed: int = 0, beta: float = 1.0) -> Tensor:

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> None:
 
     width, height = args.size
     check_texture_size(height, width, args.tileable)
-    check_texture_options(args.seed, args.refine)
+    check_texture_options(args.seed, args.refine, names=("--seed", "--refine"))
     image_format(args.output)
     style_path = find_style(args.style, painting=True)
     check_not_an_input(args.output, {"style": style_path})
