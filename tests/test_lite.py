@@ -25,10 +25,23 @@ from helpers import write_image
 pytest.importorskip("onnxruntime")
 
 
-def _export(folder: Path, seed: int = 0) -> tuple[LiteNet, LiteModel]:
+def lively_lite(seed: int = 0) -> LiteNet:
+    """A random lite network whose output varies with its inputs (He-initialised: the signal neither dies nor saturates)."""
     torch.manual_seed(seed)
+    net = LiteNet()
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            torch.nn.init.uniform_(module.bias, -0.1, 0.1)
+    with torch.no_grad():
+        net.decoder.out[1].weight.mul_(0.1)
+        net.decoder.out[1].bias.fill_(0.5)  # around mid-grey: little clipping
+    return net
+
+
+def _export(folder: Path, seed: int = 0) -> tuple[LiteNet, LiteModel]:
     folder.mkdir(parents=True, exist_ok=True)
-    save_lite(LiteNet(), folder / "lite.safetensors", {"steps": 0})
+    save_lite(lively_lite(seed), folder / "lite.safetensors", {"steps": 0})
     net = load_lite(folder / "lite.safetensors")
     export_lite(net, folder)
     return net, LiteModel(folder, threads=1)
@@ -47,7 +60,7 @@ def test_onnx_graphs_compute_the_torch_network(exported):
     net, model = exported
     content, style = _rand(50, 70, 0), _rand(40, 44, 1)
     out = model.stylize(content, [style])
-    c = torch.from_numpy(pad_to_multiple(content.transpose(2, 0, 1).copy()))[None]
+    c = torch.from_numpy(pad_to_multiple(content.transpose(2, 0, 1).copy(), net.multiple))[None]
     s = torch.from_numpy(style.transpose(2, 0, 1).copy())[None]
     ref = net(c, s)[0, :, :50, :70].clamp(0, 1).permute(1, 2, 0).numpy()
     assert out.shape == (50, 70, 3)
@@ -69,8 +82,8 @@ def test_controls_mean_what_they_mean_for_the_full_model(exported):
     np.testing.assert_allclose(half["std1"].ravel(), 0.5 * own.stds[0] + 0.5 * sa.stds[0], rtol=1e-5)
     masks = np.zeros((2, 32, 40), np.float32)
     masks[0, :, :20], masks[1, :, 20:] = 1, 1
-    maps = model._targets(own, [sa, sb], 1.0, None, masks)
-    assert maps["mean1"].shape == (1, 16, 32, 40) and maps["mean3"].shape == (1, 64, 8, 10)
+    maps = model._targets(own, [sa, sb], 1.0, None, stage_masks(masks, len(model.widths)))
+    assert maps["mean1"].shape == (1, 16, 32, 40) and maps["mean4"].shape == (1, 128, 4, 5)
     np.testing.assert_allclose(maps["mean1"][0, :, 5, 3], sa.means[0], rtol=1e-6)
     np.testing.assert_allclose(maps["mean1"][0, :, 5, 30], sb.means[0], rtol=1e-6)
     assert model.stylize(content, [sa, sb], masks=masks).shape == (32, 40, 3)
@@ -79,7 +92,7 @@ def test_controls_mean_what_they_mean_for_the_full_model(exported):
 def test_stage_masks_average_blocks_and_share_overlaps():
     masks = np.zeros((2, 8, 8), np.float32)
     masks[0, :, :4], masks[1] = 1, 1  # overlapping on the left half
-    grids = stage_masks(masks)
+    grids = stage_masks(masks, 3)
     assert [g.shape for g in grids] == [(2, 1, 8, 8), (2, 1, 4, 4), (2, 1, 2, 2)]
     np.testing.assert_allclose(grids[2][:, 0, 0, 0], [0.5, 0.5])  # shared where both cover
     np.testing.assert_allclose(grids[2][:, 0, 0, 1], [0.0, 1.0])
@@ -135,7 +148,7 @@ def test_damaged_or_foreign_weights_are_one_line(tmp_path):
     save_file({"x": torch.zeros(1)}, str(bad), metadata={"format": "adain-decoder"})
     with pytest.raises(WeightsError, match="not lite weights"):
         read_lite_metadata(bad)
-    save_file({"x": torch.zeros(1)}, str(bad), metadata={"format": "adain-lite", "widths": "[16, 32, 64]"})
+    save_file({"x": torch.zeros(1)}, str(bad), metadata={"format": "adain-lite", "widths": "[16, 32, 64, 128]"})
     with pytest.raises(WeightsError, match="not lite weights of widths"):
         load_lite(bad)
 

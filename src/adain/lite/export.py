@@ -1,8 +1,8 @@
 """The lite network as two ONNX graphs, what :mod:`adain.lite.runtime` runs without torch.
 
-``lite-encoder.onnx``: ``image`` ``(1, 3, H, W)`` RGB in [0, 1] (H, W multiples of 4) → ``f3``
-``(1, C_3, H/4, W/4)`` and each stage's ``mean1, std1, … std3`` ``(1, C_l, 1, 1)``.
-``lite-decoder.onnx``: ``f3`` and the targets ``mean1 … std3``, each ``(1, C_l, 1, 1)`` or a spatial map
+``lite-encoder.onnx``: ``image`` ``(1, 3, H, W)`` RGB in [0, 1] (H, W multiples of ``2^(L−1)``) → ``bottleneck``
+``(1, C_L, H/2^(L−1), W/2^(L−1))`` and each stage's ``mean1, std1, … stdL`` ``(1, C_l, 1, 1)``.
+``lite-decoder.onnx``: ``bottleneck`` and the targets ``mean1 … stdL``, each ``(1, C_l, 1, 1)`` or a spatial map
 ``(1, C_l, H_l, W_l)`` of its stage's size → ``image`` ``(1, 3, H, W)`` (unclamped).
 Both carry the same metadata (:data:`adain.lite.weights.FORMAT`, the widths, the weights' fingerprint
 and their training record), so a pair from two different networks is refused.
@@ -22,7 +22,7 @@ import numpy as np
 from adain.atomic import atomic_path
 from adain.encoder import fingerprint
 from adain.lite.model import LiteNet
-from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, STATS
+from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, stat_names
 from adain.ops import EPS
 
 OPSET = 17
@@ -89,35 +89,37 @@ class _Graph:
         return model.SerializeToString()
 
 
-def _stage_shapes(widths: tuple[int, int, int]) -> list[tuple[str, list]]:
-    return [(name, [1, widths[i // 2], f"{name}_h", f"{name}_w"]) for i, name in enumerate(STATS)]
-
-
 def encoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
     """The encoder graph of ``net`` (see the module's docstring)."""
-    g, enc = _Graph(), net.encoder
+    g = _Graph()
     x = g.op("Sub", g.op("Mul", "image", g.const(np.array(2, np.float32))), g.const(np.array(1, np.float32)))
-    f1 = g.conv(x, enc.stage1, "encoder.stage1")
-    f2 = g.conv(g.conv(f1, enc.stage2[0], "encoder.stage2.0"), enc.stage2[1], "encoder.stage2.1")
-    f3 = g.conv(g.conv(f2, enc.stage3[0], "encoder.stage3.0"), enc.stage3[1], "encoder.stage3.1")
-    g.nodes.append(g.onnx.helper.make_node("Identity", [f3], ["f3"]))
-    for i, f in enumerate((f1, f2, f3)):
-        g.stats(f, STATS[2 * i], STATS[2 * i + 1])
-    stats = [(name, [1, net.widths[i // 2], 1, 1]) for i, name in enumerate(STATS)]
-    return g.model([("image", [1, 3, "H", "W"])], [("f3", [1, net.widths[2], "h", "w"]), *stats], meta)
+    feats = []
+    for i, stage in enumerate(net.encoder.stages):
+        blocks = [stage] if i == 0 else list(stage)
+        for j, block in enumerate(blocks):
+            x = g.conv(x, block, f"encoder.stages.{i}.{j}")
+        feats.append(x)
+    g.nodes.append(g.onnx.helper.make_node("Identity", [x], ["bottleneck"]))
+    names = stat_names(len(net.widths))
+    for i, f in enumerate(feats):
+        g.stats(f, names[2 * i], names[2 * i + 1])
+    stats = [(name, [1, net.widths[i // 2], 1, 1]) for i, name in enumerate(names)]
+    return g.model([("image", [1, 3, "H", "W"])], [("bottleneck", [1, net.widths[-1], "h", "w"]), *stats], meta)
 
 
 def decoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
     """The decoder graph of ``net`` (see the module's docstring)."""
-    g, dec = _Graph(), net.decoder
-    x = g.modulate("f3", "mean3", "std3")
-    x = g.conv(g.conv(x, dec.bottleneck[0], "decoder.bottleneck.0"), dec.bottleneck[1], "decoder.bottleneck.1")
-    x = g.conv(g.up(x), dec.up2, "decoder.up2")
-    x = g.conv(g.modulate(x, "mean2", "std2"), dec.stage2, "decoder.stage2")
-    x = g.conv(g.up(x), dec.up1, "decoder.up1")
-    x = g.conv(g.modulate(x, "mean1", "std1"), dec.out, "decoder.out")
+    g, dec, levels = _Graph(), net.decoder, len(net.widths)
+    x = g.modulate("bottleneck", f"mean{levels}", f"std{levels}")
+    for j, block in enumerate(dec.bottleneck):
+        x = g.conv(x, block, f"decoder.bottleneck.{j}")
+    for i, up in enumerate(dec.ups):
+        level = levels - 1 - i
+        x = g.modulate(g.conv(g.up(x), up, f"decoder.ups.{i}"), f"mean{level}", f"std{level}")
+        x = g.conv(x, dec.afters[i], f"decoder.afters.{i}") if i < len(dec.afters) else g.conv(x, dec.out, "decoder.out")
     g.nodes.append(g.onnx.helper.make_node("Identity", [x], ["image"]))
-    return g.model([("f3", [1, net.widths[2], "h", "w"]), *_stage_shapes(net.widths)], [("image", [1, 3, "H", "W"])], meta)
+    targets = [(name, [1, net.widths[i // 2], f"{name}_h", f"{name}_w"]) for i, name in enumerate(stat_names(levels))]
+    return g.model([("bottleneck", [1, net.widths[-1], "h", "w"]), *targets], [("image", [1, 3, "H", "W"])], meta)
 
 
 def export_lite(net: LiteNet, folder: str | Path, metadata: dict | None = None) -> tuple[Path, Path]:

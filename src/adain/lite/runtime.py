@@ -27,17 +27,15 @@ from typing import Any
 import numpy as np
 
 from adain.errors import UsageError, WeightsError
-from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, STATS, WEIGHTS_DIR
+from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, WEIGHTS_DIR, stat_names
 
-MULTIPLE = 4
-"""Images are padded (reflected at the bottom and right) to a multiple of this, the encoder's stride."""
-MIN_SIDE = 8
+MIN_SIDE = 16
 PRESERVE_MODES = (None, "color", "luminance")
 
 
 @dataclass(frozen=True)
 class LiteStyle:
-    """A style for the lite model: ``means[l]`` and ``stds[l]`` ``(C_l,)`` float32 for the encoder's three stages."""
+    """A style for the lite model: ``means[l]`` and ``stds[l]`` ``(C_l,)`` float32 for each of the encoder's stages."""
 
     means: tuple[np.ndarray, ...]
     stds: tuple[np.ndarray, ...]
@@ -59,7 +57,7 @@ def normalise_weights(weights: list[float] | None, count: int) -> np.ndarray:
     return (w / w.sum()).astype(np.float32)
 
 
-def pad_to_multiple(image: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
+def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
     """``(…, H, W)`` → reflected at the bottom/right to multiples of ``multiple`` (edge-repeated where too small to reflect)."""
     h, w = image.shape[-2:]
     ph, pw = -h % multiple, -w % multiple
@@ -75,11 +73,11 @@ def area_average(maps: np.ndarray, factor: int) -> np.ndarray:
     return maps.reshape(k, h // factor, factor, w // factor, factor).mean(axis=(2, 4))
 
 
-def stage_masks(masks: np.ndarray) -> list[np.ndarray]:
-    """Image-sized masks ``(K, H, W)`` (H, W multiples of 4) → each stage's ``(K, 1, H_l, W_l)``,
+def stage_masks(masks: np.ndarray, stages: int) -> list[np.ndarray]:
+    """Image-sized masks ``(K, H, W)`` (H, W multiples of ``2^(stages−1)``) → each stage's ``(K, 1, H_l, W_l)``,
     divided by their sum where they overlap (so the styles share the position)."""
     out = []
-    for factor in (1, 2, 4):
+    for factor in (2**level for level in range(stages)):
         grid = area_average(masks, factor)[:, None]
         total = grid.sum(axis=0, keepdims=True)
         out.append(np.where(total > 1, grid / np.maximum(total, 1e-8), grid).astype(np.float32))
@@ -156,7 +154,9 @@ class LiteModel:
             theirs, ours = metas[1]["weights"][:16], metas[0]["weights"][:16]
             raise WeightsError(f"{folder / DECODER_FILE}: made from other weights than {ENCODER_FILE} ({theirs} vs {ours})")
         self.metadata = metas[0]
-        self.widths: tuple[int, int, int] = self.metadata["widths"]
+        self.widths: tuple[int, ...] = self.metadata["widths"]
+        self.multiple = 2 ** (len(self.widths) - 1)
+        """Images are padded (reflected at the bottom and right) to a multiple of this, the bottleneck's stride."""
 
     @staticmethod
     def _metadata(path: Path, session: Any) -> dict:
@@ -168,7 +168,7 @@ class LiteModel:
             training = json.loads(raw.get("training", "{}"))
         except (KeyError, ValueError, TypeError):
             raise WeightsError(f"{path}: lite model graph with unreadable metadata") from None
-        expected = ["f3", *STATS] if path.name == ENCODER_FILE else ["image"]
+        expected = ["bottleneck", *stat_names(len(widths))] if path.name == ENCODER_FILE else ["image"]
         if [o.name for o in session.get_outputs()] != expected:
             role = "encoder" if path.name == ENCODER_FILE else "decoder"
             raise WeightsError(f"{path}: not the lite {role} (outputs {[o.name for o in session.get_outputs()][:8]})")
@@ -179,8 +179,9 @@ class LiteModel:
         """What a record or style file says of this network: ``adain-lite:<fingerprint>``."""
         return f"{FORMAT}:{self.metadata['weights']}"
 
-    def encode(self, image: np.ndarray) -> tuple[np.ndarray, LiteStyle]:
-        """``(H, W, 3)`` in [0, 1] → the bottleneck features ``(1, C_3, H'/4, W'/4)`` of the padded image and its statistics.
+    def encode(self, image: np.ndarray, *, pad: bool = True) -> tuple[np.ndarray, LiteStyle]:
+        """``(H, W, 3)`` in [0, 1] → the bottleneck features ``(1, C_L, H'/m, W'/m)`` of the image padded to :attr:`multiple` ``m``,
+        and its statistics (``pad=False``: of the image as it is, for a style).
 
         Raises:
             UsageError: an image smaller than :data:`MIN_SIDE` pixels on a side.
@@ -189,13 +190,14 @@ class LiteModel:
             raise UsageError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
         if min(image.shape[:2]) < MIN_SIDE:
             raise UsageError(f"images must be at least {MIN_SIDE} px on a side, got {image.shape[1]}x{image.shape[0]}")
-        x = pad_to_multiple(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
-        f3, *stats = self.encoder.run(None, {"image": x})
-        return f3, LiteStyle(tuple(m.ravel() for m in stats[0::2]), tuple(s.ravel() for s in stats[1::2]))
+        x = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
+        x = (pad_to_multiple(x, self.multiple) if pad else x)[None]
+        bottleneck, *stats = self.encoder.run(None, {"image": x})
+        return bottleneck, LiteStyle(tuple(m.ravel() for m in stats[0::2]), tuple(s.ravel() for s in stats[1::2]))
 
     def style(self, image: np.ndarray) -> LiteStyle:
         """The statistics of a style image ``(H, W, 3)`` in [0, 1]."""
-        return self.encode(image)[1]
+        return self.encode(image, pad=False)[1]
 
     def stylize(
         self,
@@ -232,9 +234,10 @@ class LiteModel:
             raise UsageError(f"masks of shape {masks.shape} do not fit {len(styles)} styles and a {w}x{h} content")
         seen = luminance_image(content) if preserve_color == "luminance" else content
         stats = [self._style_of(s, content, preserve_color) for s in styles]
-        f3, own = self.encode(seen)
-        targets = self._targets(own, stats, float(alpha), normalise_weights(weights, len(stats)) if masks is None else None, masks)
-        (out,) = self.decoder.run(None, {"f3": f3, **targets})
+        bottleneck, own = self.encode(seen)
+        grids = None if masks is None else stage_masks(pad_to_multiple(masks.astype(np.float32), self.multiple), len(self.widths))
+        targets = self._targets(own, stats, float(alpha), normalise_weights(weights, len(stats)) if masks is None else None, grids)
+        (out,) = self.decoder.run(None, {"bottleneck": bottleneck, **targets})
         out = np.clip(out[0, :, :h, :w].transpose(1, 2, 0), 0, 1)
         return keep_chroma(out, content) if preserve_color == "luminance" else out
 
@@ -250,11 +253,11 @@ class LiteModel:
         return self.style(style)
 
     @staticmethod
-    def _targets(own: LiteStyle, styles: Sequence[LiteStyle], alpha: float, weights: np.ndarray | None, masks: np.ndarray | None) -> dict[str, np.ndarray]:
-        """The decoder's inputs ``mean1 … std3``: vectors ``(1, C, 1, 1)``, or maps with masks."""
-        grids = stage_masks(pad_to_multiple(masks.astype(np.float32))) if masks is not None else None
+    def _targets(own: LiteStyle, styles: Sequence[LiteStyle], alpha: float, weights: np.ndarray | None,
+                 grids: list[np.ndarray] | None) -> dict[str, np.ndarray]:
+        """The decoder's inputs ``mean1 … stdL``: vectors ``(1, C, 1, 1)``, or maps with each stage's masks (:func:`stage_masks`)."""
         out = {}
-        for level in range(3):
+        for level in range(len(own.means)):
             for name, kind in ((f"mean{level + 1}", "means"), (f"std{level + 1}", "stds")):
                 mine = getattr(own, kind)[level][None, :, None, None]
                 theirs = [getattr(s, kind)[level][None, :, None, None] for s in styles]

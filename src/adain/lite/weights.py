@@ -19,8 +19,13 @@ LITE_PATH = WEIGHTS_DIR / "lite.safetensors"
 """The shipped lite weights (torch, for training and export)."""
 ENCODER_FILE, DECODER_FILE = "lite-encoder.onnx", "lite-decoder.onnx"
 """The exported graphs (:mod:`adain.lite.export`), beside the weights."""
-STATS = ("mean1", "std1", "mean2", "std2", "mean3", "std3")
-"""Names of the per-stage statistics: the encoder graph's outputs after ``f3``, the decoder graph's inputs after ``f3``."""
+MAX_STAGES = 6
+
+
+def stat_names(stages: int) -> list[str]:
+    """Names of the per-stage statistics, ``mean1, std1, …`` (stage 1 at full resolution): the encoder graph's outputs
+    after ``bottleneck``, the decoder graph's inputs after it."""
+    return [f"{kind}{level}" for level in range(1, stages + 1) for kind in ("mean", "std")]
 MAX_WIDTH = 1024
 
 
@@ -47,7 +52,7 @@ def read_lite_metadata(path: str | Path = LITE_PATH) -> dict:
         except json.JSONDecodeError:
             meta[k] = v
     widths = meta.get("widths")
-    if not (isinstance(widths, list) and len(widths) == 3 and all(isinstance(w, int) and 0 < w <= MAX_WIDTH for w in widths)):
-        raise WeightsError(f"{path}: lite weights with bad widths {str(widths)[:60]} (three channel counts expected)")
+    if not (isinstance(widths, list) and 2 <= len(widths) <= MAX_STAGES and all(isinstance(w, int) and 0 < w <= MAX_WIDTH for w in widths)):
+        raise WeightsError(f"{path}: lite weights with bad widths {str(widths)[:60]} (2 to {MAX_STAGES} channel counts expected)")
     meta["widths"] = tuple(widths)
     return meta
