@@ -95,7 +95,7 @@ def encoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
     x = g.op("Sub", g.op("Mul", "image", g.const(np.array(2, np.float32))), g.const(np.array(1, np.float32)))
     feats = []
     for i, stage in enumerate(net.encoder.stages):
-        blocks = [stage] if i == 0 else list(stage)
+        blocks: list[Any] = [stage] if i == 0 else list(stage)  # type: ignore[call-overload]  # a Sequential iterates its blocks
         for j, block in enumerate(blocks):
             x = g.conv(x, block, f"encoder.stages.{i}.{j}")
         feats.append(x)
