@@ -243,3 +243,31 @@ def test_video_with_the_lite_model_records_it_and_refuses_what_it_lacks(tmp_path
         assert main(["video", str(clip), str(tmp_path / "x.mp4"), "--style", str(style), "--model", "lite", *extra]) == 2
         assert f"--model lite does not take {option}" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+@needs_shipped
+def test_server_stylizes_with_the_lite_model_when_asked(tmp_path):
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from adain.apps.server import Limits, create_app
+    from adain.provenance import read_record
+    from adain.stylizer import Stylizer
+    from helpers import lively_nets, png_bytes
+
+    encoder, decoder = lively_nets()
+    full = Stylizer(decoder, encoder=encoder, device="cpu", bf16=False)
+    client = TestClient(create_app(full, limits=Limits(style_size=64)))
+    photo = png_bytes((np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8))
+    files = [("content", ("photo.png", photo, "image/png"))]
+    r = client.post("/api/stylize", data={"size": "32", "style_name": "hokusai", "model": "lite", "alpha": "0.8"}, files=files)
+    assert r.status_code == 200, r.text
+    record = read_record(Image.open(io.BytesIO(r.content)))
+    assert record["model"] == "lite" and record["lite"] == LiteModel().metadata["weights"]
+    assert Image.open(io.BytesIO(r.content)).size == (38, 32)
+    full_record = read_record(Image.open(io.BytesIO(client.post("/api/stylize", data={"size": "32", "style_name": "hokusai"}, files=files).content)))
+    assert "lite" not in full_record and full_record["decoder"]
+    bad = client.post("/api/stylize", data={"size": "32", "style_name": "hokusai", "model": "lite", "method": "wct"}, files=files)
+    assert bad.status_code == 400 and "adain only" in bad.json()["detail"]
+    assert client.post("/api/stylize", data={"size": "32", "style_name": "hokusai", "model": "tiny"}, files=files).status_code == 422

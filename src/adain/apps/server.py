@@ -61,6 +61,8 @@ from adain.io import (
     load_pil,
     pil_to_tensor,
 )
+from adain.lite.runtime import LiteStyle
+from adain.lite.stylizer import LiteStylizer
 from adain.names import Method
 from adain.ops import StyleStats
 from adain.provenance import OutputMeta
@@ -269,6 +271,7 @@ class Job:
     size: int
     format: str
     method: str = "adain"
+    model: str = "full"
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,15 @@ class Service:
         self.cache = StyleCache(limits.cache)
         self.pending = 0
         self._executor: ThreadPoolExecutor | None = None
+        self._lite: LiteStylizer | None = None
+
+    def networks(self, model: str) -> Stylizer | LiteStylizer:
+        """The stylizer of ``model``: the full one this service was made with, or the shipped lite model (loaded at its first request)."""
+        if model == "full":
+            return self.stylizer
+        if self._lite is None:
+            self._lite = LiteStylizer()
+        return self._lite
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -332,28 +344,31 @@ class Service:
             raise InputError(f"{job.style.label}: {exc}") from None
         return encode_image(image, job.format)
 
-    def style_stats(self, job: Job, content: Tensor) -> tuple[StyleStats, list[bool]]:
-        """Encoded styles of ``job`` (from the cache where possible), and which were cache hits."""
+    def style_stats(self, job: Job, content: Tensor) -> tuple[StyleStats | list[LiteStyle], list[bool]]:
+        """Encoded styles of ``job`` for its model (from the cache where possible), and which were cache hits."""
+        networks = self.networks(job.model)
         # recoloured styles depend on the content too
         context = None if job.preserve_color is None else (job.content.digest, job.size)
         parts, hits = [], []
         for source in job.styles:
 
-            def encode(source: Source = source) -> StyleStats:
+            def encode(source: Source = source) -> StyleStats | list[LiteStyle]:
                 style_file = read_style_file(source, job.preserve_color)
                 if style_file is not None:
                     style_file.for_method(job.method)
-                    return style_file.for_encoder(self.stylizer.encoder_identity)
+                    return style_file.for_encoder(networks.encoder_identity)
                 style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
                 style = resize_shorter(style, self.limits.style_size, enlarge=False)
                 try:
-                    return self.stylizer.style_stats([style], job.method, preserve_color=job.preserve_color, reference=content)
+                    return networks.style_stats([style], job.method, preserve_color=job.preserve_color, reference=content)
                 except UsageError as exc:  # a flat style image
                     raise InputError(f"{source.label}: {exc}") from None
 
-            stats, hit = self.cache.get((source.digest, job.method, job.preserve_color, context), encode)
+            stats, hit = self.cache.get((source.digest, job.method, job.preserve_color, context, job.model), encode)
             parts.append(stats)
             hits.append(hit)
+        if job.model == "lite":
+            return [style for part in parts for style in part], hits
         return StyleStats.cat(parts), hits
 
     def render(self, job: Job) -> tuple[bytes, list[bool]]:
@@ -376,11 +391,15 @@ class Service:
             masks = complete_masks(loaded, len(job.styles))
         controls = Controls(alpha=job.alpha, weights=job.weights, masks=masks, preserve_color=job.preserve_color, method=job.method)
         stats, hits = self.style_stats(job, content)
-        with self.rule.timed((1, *content.shape)):  # type: ignore[arg-type]
-            out = self.stylizer.stylize_batch(content[None], stats, controls)[0]
+        networks = self.networks(job.model)
+        if job.model == "lite":
+            out = networks.stylize_batch(content[None], stats, controls)[0]
+        else:
+            with self.rule.timed((1, *content.shape)):  # type: ignore[arg-type]
+                out = networks.stylize_batch(content[None], stats, controls)[0]
         opts = StylizeOptions(alpha=job.alpha, preserve_color=job.preserve_color, content_size=job.size, style_size=self.limits.style_size,
                               method=job.method)
-        meta = output_meta(self.stylizer, opts, content={"name": job.content.label, "sha256": job.content.digest}, info=info,
+        meta = output_meta(networks, opts, content={"name": job.content.label, "sha256": job.content.digest}, info=info,
                            styles=[{"name": s.label, "sha256": s.digest} for s in job.styles], size=(h, w))
         return encode_image(out, job.format, meta), hits
 
@@ -553,9 +572,13 @@ def create_app(
         size: Annotated[int, Form(ge=0, le=limits.max_size, description="output shorter side in px, 0 keeps the photo's")] = 512,
         format: Annotated[Literal["png", "jpeg", "webp"], Form(description="output format")] = "png",
         method: Annotated[Method, Form(description="transfer method: adain (mean and std), wct (covariance), efdm (histograms)")] = "adain",
+        model: Annotated[Literal["full", "lite"], Form(description="the network: full (the paper's), or lite (the small distilled one: "
+                                                                   "several times faster, adain only, paintings rather than style files)")] = "full",
     ) -> Response:
         n_content = (content is not None) + (content_name is not None)
         check_counts(n_content, len(style_name) + len(style), len(mask), len(weight), limits)
+        if model == "lite" and method != "adain":
+            raise UsageError(f"the lite model transfers with adain only, not {method}")
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="adain-upload-", dir=temp_dir) as folder:
             tmp = Path(folder)
@@ -568,7 +591,7 @@ def create_app(
             mask_sources = [await save_upload(f, tmp, f"mask{i}", f"mask {i + 1}") for i, f in enumerate(mask)]
             job = Job(
                 content=content_source, styles=style_sources, masks=mask_sources, weights=weight or None, alpha=alpha,
-                preserve_color=None if preserve_color == "none" else preserve_color, size=size, format=format, method=method,
+                preserve_color=None if preserve_color == "none" else preserve_color, size=size, format=format, method=method, model=model,
             )
             data, hits = await service.run(job)
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(content.filename or "content").stem if content is not None else content_name)

@@ -215,6 +215,7 @@ async function buildForm() {
   form.append("alpha", $("alpha").value);
   form.append("preserve_color", $("preserve").checked ? $("preserve-mode").value : "none");
   form.append("method", $("method").value);
+  form.append("model", $("model").value);
   form.append("size", $("size").value);
   form.append("format", $("format").value);
   return form;
@@ -367,6 +368,7 @@ async function stylizeHere() {
     inputs = checkedInputs();
     const method = $("method").value;
     if (method !== "adain") throw new Error(`the ${method} method runs on the server only; in this browser the method is adain`);
+    if ($("model").value !== "full") throw new Error("the lite model runs on the server only; in this browser the model is the full one");
   } catch (err) {
     showError(err.message);
     return;
