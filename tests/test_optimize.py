@@ -107,9 +107,12 @@ def test_optimize_cli_errors(image_dir: Path, tmp_path: Path, capsys):
         (["--baseline", str(tmp_path / "b.json"), "--content", content], "do not give --content"),
         (["--baseline", str(tmp_path / "b.json"), "--limit", "-2"], "--limit must be ≥ 0"),
         (["--content", content, "--style", style, "--output", str(tmp_path / "o.png"), "--steps", "0"], "steps must be ≥ 1"),
+        (["--content", content, "--style", style, "--output", style, "--steps", "1"], "s0.jpg: is also the style input"),
     ]
+    before = (image_dir / "style" / "s0.jpg").read_bytes()
     for extra, message in cases:
         code = main(["optimize", *extra, "--size", "32"])
         err = capsys.readouterr().err
         assert code == 2 and message in err and "Traceback" not in err, err
     assert not [p.name for p in tmp_path.iterdir() if p.name not in ("content", "style")]
+    assert (image_dir / "style" / "s0.jpg").read_bytes() == before

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from adain.atomic import check_not_an_input
 from adain.device import hardware_name, pick_device
 from adain.encoder import Encoder
 from adain.errors import InputError, UsageError
@@ -150,6 +151,7 @@ def optimize_file(
 ) -> dict[str, float]:
     """Optimise one image from files and save it (atomically); returns the metrics of :func:`adain.evaluate.image_metrics` and seconds."""
     output = check_output_path(output)
+    check_not_an_input(output, {"content": content, "style": style})
     dev = pick_device(device)
     c = resize_shorter(load_image(content), size)[None].to(dev)
     s = resize_shorter(load_image(style), style_size)[None].to(dev)
