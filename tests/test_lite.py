@@ -271,3 +271,19 @@ def test_server_stylizes_with_the_lite_model_when_asked(tmp_path):
     bad = client.post("/api/stylize", data={"size": "32", "style_name": "hokusai", "model": "lite", "method": "wct"}, files=files)
     assert bad.status_code == 400 and "adain only" in bad.json()["detail"]
     assert client.post("/api/stylize", data={"size": "32", "style_name": "hokusai", "model": "tiny"}, files=files).status_code == 422
+
+
+@needs_shipped
+def test_dataset_with_the_lite_model(tmp_path, capsys):
+    from adain.cli import main
+    from adain.provenance import read_record
+
+    for i in range(2):
+        write_image(tmp_path / "src" / f"c{i}.png", (40, 32), seed=i)
+    write_image(tmp_path / "styles" / "s.jpg", (32, 32), seed=9)
+    args = ["stylize-dataset", str(tmp_path / "src"), str(tmp_path / "styles"), str(tmp_path / "out"), "--model", "lite"]
+    assert main(args) == 2 and "--no-losses" in capsys.readouterr().err
+    assert main([*args, "--no-losses"]) == 0, capsys.readouterr().err
+    record = read_record(Image.open(tmp_path / "out" / "c0.png"))
+    assert record["model"] == "lite" and record["styles"][0]["name"] == "s.jpg"
+    assert main([*args, "--no-losses", "--backend", "onnxruntime"]) == 2

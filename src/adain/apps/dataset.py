@@ -44,6 +44,8 @@ from adain.device import dist_env
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare
 from adain.io import IMAGE_SUFFIXES, find_images, load_image, load_photo, save_image, write_text_atomic
+from adain.lite.runtime import LiteStyle
+from adain.lite.stylizer import LiteStylizer
 from adain.losses import content_loss, style_distance_stats
 from adain.names import Method
 from adain.ops import StyleStats
@@ -316,8 +318,10 @@ class StyleBank:
                 self.cache[i] = compute_style(self.stylizer, prepare(load_image(f), self.style_size, enlarge=False), source_entry(f), self.style_size)
         return self.cache[i]
 
-    def stats(self, indices: list[int]) -> StyleStats:
-        """Encoded styles for ``indices`` → :class:`StyleStats` (K styles, for the run's method)."""
+    def stats(self, indices: list[int]) -> StyleStats | list[LiteStyle]:
+        """Encoded styles for ``indices`` → :class:`StyleStats` (K styles, for the run's method; the lite model's: a list)."""
+        if isinstance(self.stylizer, LiteStylizer):
+            return [style for i in indices for style in self.method_stats(i)]
         return StyleStats.cat([
             self.style(i).stats() if self.method == "adain" and (self.losses or is_style_file(self.files[i])) else self.method_stats(i)
             for i in indices
@@ -415,6 +419,8 @@ def stylize_dataset(
                 raise InputError(f"{out / o}: both {src / seen[o]} and {src / r} would be written here; rename one or use --format")
             seen[o] = r
     stylizer = stylizer or Stylizer()
+    if opts.losses and isinstance(stylizer, LiteStylizer):
+        raise UsageError("the manifest's losses are measured with the full model's encoder, which the lite model spares: skip them (--no-losses)")
     if opts.losses and not has_every_tap(stylizer):
         raise UsageError("the manifest's losses need the encoder's relu1_1 … relu4_1 features, an ONNX export gives relu4_1 only: "
                          "skip them (--no-losses) or use the torch backend")
@@ -451,7 +457,8 @@ def stylize_dataset(
             else:
                 with rule.timed((1, *content.shape)):
                     features = stylizer.content_features(content)
-                    images = list(stylizer.stylize_each(content, stats, opts.controls(), features=features))
+                    # the bank made the statistics with this stylizer's own style_stats (a list of them for the lite model)
+                    images = list(stylizer.stylize_each(content, stats, opts.controls(), features=features))  # type: ignore[arg-type]
                 audits = audit(stylizer, features, torch.stack(images), measured_against) if opts.losses else [{}] * len(todo)
                 entry = source_entry(contents[j])
                 for k, image, measured in zip(todo, images, audits):

@@ -8,7 +8,7 @@ one line: other transfer methods, style files (the full model's statistics).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,17 @@ class LiteStylizer:
         luminance = "luminance" if c.preserve_color == "luminance" else None  # "color" was applied to the paintings
         outs = [self.model.stylize(_array(x), list(stats), alpha=c.alpha, weights=weights, masks=masks, preserve_color=luminance) for x in contents]
         return torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2).contiguous()
+
+    def content_features(self, content: Tensor, preserve_color: str | None = None) -> Tensor:
+        """What :meth:`stylize_each` starts from: the content itself (the lite model encodes it with the style's targets)."""
+        return content
+
+    def stylize_each(self, content: Tensor, styles: Sequence[LiteStyle], controls: Controls | None = None, *, features: Tensor | None = None,
+                     **given: Any) -> Iterator[Tensor]:
+        """One content ``(3, H, W)`` with each style from :meth:`style_stats` in turn → ``(3, H, W)`` each (as
+        :meth:`adain.stylizer.Stylizer.stylize_each`; ``features`` is not needed)."""
+        for style in styles:
+            yield self.stylize_batch(content[None], [style], controls, **given)[0]
 
     def stylize(self, content: Tensor, styles: Sequence[Tensor] | Tensor, controls: Controls | None = None, **given: Any) -> Tensor:
         """One content ``(3, H, W)`` and its paintings → ``(3, H, W)`` (as :meth:`adain.stylizer.Stylizer.stylize`)."""
