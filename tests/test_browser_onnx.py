@@ -261,3 +261,17 @@ def test_static_site_computes_in_the_browser(browser, tiny_models, tmp_path):
         wait_for_result(page)
         assert page.is_hidden("#error") and page.evaluate("document.querySelector('#result').naturalWidth") == 256
         context.close()
+
+
+@pytest.mark.skipif(not (Path(__file__).parents[1] / "src" / "adain" / "weights" / "lite-encoder.onnx").is_file(), reason="no shipped lite model")
+def test_lite_model_in_browser_matches_the_server(page, tmp_path):
+    choose(page, tmp_path, styles=["marc"], alpha=0.8)
+    page.select_option("#model", "lite")
+    here = run(page, "browser")
+    assert "in this browser (WebAssembly)" in page.text_content("#status")
+    there = run(page, "server")
+    assert here.shape == there.shape == (256, 384, 3)
+    check_picture(here)
+    assert differ(here, there) < TOLERANCE
+    page.select_option("#model", "full")
+    assert differ(here, run(page, "server")) > 3 * TOLERANCE  # the model switch matters: the test can tell

@@ -287,3 +287,26 @@ def test_dataset_with_the_lite_model(tmp_path, capsys):
     record = read_record(Image.open(tmp_path / "out" / "c0.png"))
     assert record["model"] == "lite" and record["styles"][0]["name"] == "s.jpg"
     assert main([*args, "--no-losses", "--backend", "onnxruntime"]) == 2
+
+
+@needs_shipped
+def test_server_serves_the_lite_graphs_for_the_page():
+    import hashlib
+
+    from fastapi.testclient import TestClient
+
+    from adain.apps.server import create_app
+    from adain.stylizer import Stylizer
+    from helpers import lively_nets
+
+    encoder, decoder = lively_nets()
+    client = TestClient(create_app(Stylizer(decoder, encoder=encoder, device="cpu", bf16=False)))
+    assert client.get("/api/info").json()["lite"] == "lite/manifest.json"
+    manifest = client.get("/lite/manifest.json").json()
+    assert manifest["format"] == "adain-lite" and manifest["stats"][:2] == ["mean1", "std1"] and manifest["multiple"] == 8
+    for entry in manifest["files"].values():
+        data = client.get(f"/lite/{entry['path']}").content
+        assert len(data) == entry["bytes"] and hashlib.sha256(data).hexdigest() == entry["sha256"]
+    for name in ("lite.safetensors", "decoder.safetensors", "..%2Fdecoder.safetensors"):
+        assert client.get(f"/lite/{name}").status_code == 404
+    assert "/lite/manifest.json" not in client.get("/openapi.json").json()["paths"]

@@ -63,6 +63,7 @@ from adain.io import (
 )
 from adain.lite.runtime import LiteStyle
 from adain.lite.stylizer import LiteStylizer
+from adain.lite.weights import WEIGHTS_DIR, lite_manifest
 from adain.names import Method
 from adain.ops import StyleStats
 from adain.provenance import OutputMeta
@@ -146,6 +147,7 @@ class Info(BaseModel):
     contents: list[Example]
     limits: dict[str, int]
     models: str | None = None  # manifest of the exported models the page can run in the browser
+    lite: str | None = None  # manifest of the lite model's graphs, which the page can run in the browser
     server: bool = True  # False in a static site's copy: no /api/stylize
 
 
@@ -519,6 +521,7 @@ def create_app(
 
         read_manifest(models)
     service = Service(stylizer or Stylizer(), limits, compile)
+    lite = lite_manifest()
     styles, contents = bundled_examples("style"), bundled_examples("content")
 
     @contextlib.asynccontextmanager
@@ -640,6 +643,7 @@ def create_app(
             contents=[Example(name=n, url=f"/examples/content/{p.name}") for n, p in contents.items()],
             limits=asdict(limits),
             models="models/manifest.json" if models is not None else None,
+            lite="lite/manifest.json" if lite is not None else None,
         )
 
     @app.get("/api/health", summary="Queue and cache counters")
@@ -654,6 +658,18 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if models is not None:
         app.mount("/models", StaticFiles(directory=models), name="models")
+    if lite is not None:
+
+        @app.get("/lite/manifest.json", include_in_schema=False)
+        async def lite_manifest_file() -> JSONResponse:
+            return JSONResponse(lite)
+
+        @app.get("/lite/{name}", include_in_schema=False)
+        async def lite_graph(name: str) -> FileResponse:
+            files = {entry["path"] for entry in lite["files"].values()}
+            if name not in files:
+                raise HTTPException(404, "not found")
+            return FileResponse(WEIGHTS_DIR / name, media_type="application/octet-stream")
     app.mount("/examples/style", StaticFiles(directory=EXAMPLES / "style"), name="example-styles")
     app.mount("/examples/content", StaticFiles(directory=EXAMPLES / "content"), name="example-contents")
     return app

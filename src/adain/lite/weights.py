@@ -56,3 +56,20 @@ def read_lite_metadata(path: str | Path = LITE_PATH) -> dict:
         raise WeightsError(f"{path}: lite weights with bad widths {str(widths)[:60]} (2 to {MAX_STAGES} channel counts expected)")
     meta["widths"] = tuple(widths)
     return meta
+
+
+def lite_manifest(folder: str | Path = WEIGHTS_DIR) -> dict | None:
+    """What a page needs to run the lite model itself: the two graphs' file names, sizes and SHA-256, the widths and the
+    statistics' names; ``None`` where the graphs are not there (a checkout before the weights were shipped)."""
+    import hashlib
+
+    folder = Path(folder)
+    paths = {"encoder": folder / ENCODER_FILE, "decoder": folder / DECODER_FILE}
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    meta = read_lite_metadata(folder / LITE_PATH.name) if (folder / LITE_PATH.name).is_file() else {}
+    widths = list(meta.get("widths", ()))
+    return {
+        "format": FORMAT, "widths": widths, "stats": stat_names(len(widths)), "multiple": 2 ** (len(widths) - 1) if widths else None,
+        "files": {role: {"path": p.name, "bytes": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for role, p in paths.items()},
+    }

@@ -324,7 +324,7 @@ function chooseWhere(where, { allowServer = state.server, allowBrowser = true } 
 }
 
 async function setUpWhere() {
-  if (!state.models) {
+  if (!state.models && !state.lite) {
     chooseWhere("server", { allowBrowser: false });
     note("In-browser computation needs the exported models: start the server with --models DIR.");
     return;
@@ -368,12 +368,14 @@ async function stylizeHere() {
     inputs = checkedInputs();
     const method = $("method").value;
     if (method !== "adain") throw new Error(`the ${method} method runs on the server only; in this browser the method is adain`);
-    if ($("model").value !== "full") throw new Error("the lite model runs on the server only; in this browser the model is the full one");
+    if ($("model").value === "lite" && !state.lite) throw new Error("this site does not have the lite model: pick the full one");
+    if ($("model").value === "full" && !state.models) throw new Error("the full model runs on the server here (start it with --models DIR to compute it in the browser): pick the lite one");
   } catch (err) {
     showError(err.message);
     return;
   }
   const started = performance.now();
+  const lite = $("model").value === "lite";
   const progress = $("progress");
   progress.querySelector(".bar").style.width = "0";
   setBusy(true, "Loading the runtime…");
@@ -383,7 +385,8 @@ async function stylizeHere() {
   let nets;
   try {
     local = await import("./local.js");
-    nets = await local.loadModels(state.models, "static/", (text) => { $("status").textContent = text; });
+    const status = (text) => { $("status").textContent = text; };
+    nets = lite ? await local.loadLite(state.lite, "static/", status) : await local.loadModels(state.models, "static/", status);
   } catch (err) {
     done("");
     if (!state.server) { showError(`cannot compute in this browser: ${err.message}`); return; }
@@ -415,7 +418,7 @@ async function stylizeHere() {
     }
     if (inputs.useMask) job.masks = [local.canvasToMask(maskCanvas())];
     else if (inputs.styles.length > 1) job.weights = inputs.styles.map((s) => Number(s.weight));
-    const { image } = await local.stylize(job, nets);
+    const { image } = await (lite ? local.stylizeLite(job, nets) : local.stylize(job, nets));
     if (image.h * image.w > state.limits.max_output_pixels) throw new Error(`the output would be ${image.w}x${image.h} = ${image.w * image.h} pixels, over the limit of ${state.limits.max_output_pixels}: ask for a smaller size`);
     const format = $("format").value;
     const blob = await local.tensorToBlob(image, MIME[format]);
@@ -470,6 +473,7 @@ async function init() {
     const info = await (await fetch("api/info")).json();
     state.limits = info.limits;
     state.models = info.models ?? null;
+    state.lite = info.lite ?? null;
     state.server = info.server ?? true;
     $("texture").hidden = !state.server;  // textures are made by the server only
     setUpWhere();

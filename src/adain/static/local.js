@@ -105,6 +105,93 @@ export async function loadModels(manifestUrl, base, onStatus) {
   return models;
 }
 
+// ------------------------------------------------------------ the lite model (adain/lite/runtime.py)
+
+const LITE_FORMAT = "adain-lite";
+let lite = null; // {key, manifest, encoder, decoder}
+
+/** Load (once) the lite model's two graphs listed by the manifest at `manifestUrl`. */
+export async function loadLite(manifestUrl, base, onStatus) {
+  const { ort, backend } = await loadRuntime(base);
+  const response = await fetch(manifestUrl, { cache: "no-cache" });
+  if (!response.ok) throw new Error(`${manifestUrl}: the server answered ${response.status}`);
+  const manifest = await response.json();
+  if (manifest.format !== LITE_FORMAT) throw new Error(`${manifestUrl}: not the lite model's manifest`);
+  const key = manifest.files.encoder.sha256 + manifest.files.decoder.sha256;
+  if (lite && lite.key === key) return lite;
+  const folder = new URL(".", new URL(manifestUrl, location.href)).href;
+  const sessions = {};
+  for (const role of ["encoder", "decoder"]) {
+    const entry = manifest.files[role];
+    const bytes = await cachedBytes(folder + entry.path, entry.sha256, (seen) => {
+      onStatus(`Loading the lite model… ${(seen / 2 ** 20).toFixed(1)} / ${(entry.bytes / 2 ** 20).toFixed(1)} MiB`);
+    });
+    sessions[role] = await ort.InferenceSession.create(bytes, { executionProviders: backend === "webgpu" ? ["webgpu", "wasm"] : ["wasm"] });
+  }
+  lite = { key, manifest, backend, ...sessions };
+  return lite;
+}
+
+/** The lite encoder on an image: the bottleneck features and each stage's {mean, std}. */
+async function liteEncode(nets, image) {
+  const { ort } = runtime;
+  const out = await nets.encoder.run({ image: new ort.Tensor("float32", image.data, [1, image.c, image.h, image.w]) });
+  const names = nets.manifest.stats;
+  const stats = [];
+  for (let i = 0; i < names.length; i += 2) stats.push({ mean: out[names[i]].data, std: out[names[i + 1]].data });
+  return { bottleneck: out.bottleneck, stats };
+}
+
+/**
+ * Stylize with the lite model: the styles' statistics mixed by the weights, blended with the content's own by α,
+ * at every stage (as LiteModel.stylize; painted masks run on the server).
+ */
+export async function stylizeLite(job, nets) {
+  if (job.masks) throw new Error("painted masks with the lite model are computed on the server");
+  const { ort } = runtime;
+  const content = resizeShorter(job.content.image, job.size);
+  const { h, w } = content;
+  const hits = [];
+  const styles = [];
+  for (const style of job.styles) {
+    if (style.stats) throw new Error(`${style.label}: a style file holds the full model's statistics; the lite model needs the painting`);
+    const key = ["lite", nets.key, style.key, job.preserve, job.preserve ? `${job.content.key}@${job.size}` : ""].join("|");
+    hits.push(styleCache.has(key));
+    if (!styleCache.has(key)) {
+      const [, [netStyle]] = colorInputs(content, [resizeShorter(style.image, job.styleSize)], job.preserve);
+      styleCache.set(key, (await liteEncode(nets, netStyle)).stats);
+    }
+    styles.push(styleCache.get(key));
+  }
+  const weights = normaliseWeights(job.weights, styles.length);
+  const [netContent] = colorInputs(content, [], job.preserve);
+  const padded = padToMultiple(netContent, nets.manifest.multiple);
+  const { bottleneck, stats: own } = await liteEncode(nets, padded);
+  const feeds = { bottleneck };
+  own.forEach((level, l) => {
+    for (const kind of ["mean", "std"]) {
+      const target = new Float32Array(level[kind].length);
+      for (let k = 0; k < target.length; k++) {
+        let mixed = 0;
+        styles.forEach((s, i) => { mixed += weights[i] * s[l][kind][k]; });
+        target[k] = job.alpha * mixed + (1 - job.alpha) * level[kind][k];
+      }
+      feeds[`${kind}${l + 1}`] = new ort.Tensor("float32", target, [1, target.length, 1, 1]);
+    }
+  });
+  const decoded = (await nets.decoder.run(feeds)).image;
+  const [, , H, W] = decoded.dims;
+  const out = new Float32Array(3 * h * w);
+  for (let k = 0; k < 3; k++) {
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) out[k * h * w + y * w + x] = clamp01(decoded.data[k * H * W + y * W + x]);
+    }
+  }
+  let image = { data: out, c: 3, h, w };
+  if (job.preserve === "luminance") image = keepChroma(image, content);
+  return { image, hits };
+}
+
 const STYLE_FORMAT = "adain-style/1";
 
 /**
@@ -269,11 +356,11 @@ export function resizeShorter(image, size) {
   return resize(image, Math.max(size, pyRound(image.h * scale)), Math.max(size, pyRound(image.w * scale)));
 }
 
-/** Reflect-pad on the bottom/right to a multiple of 8 (replicate where the image is too small), as pad_to_multiple. */
-function padToMultiple(image) {
+/** Reflect-pad on the bottom/right to a multiple (of 8 by default; replicate where the image is too small), as pad_to_multiple. */
+function padToMultiple(image, multiple = MULTIPLE) {
   const { c, h, w } = image;
-  const ph = (MULTIPLE - (h % MULTIPLE)) % MULTIPLE;
-  const pw = (MULTIPLE - (w % MULTIPLE)) % MULTIPLE;
+  const ph = (multiple - (h % multiple)) % multiple;
+  const pw = (multiple - (w % multiple)) % multiple;
   if (!ph && !pw) return image;
   const reflect = ph < h && pw < w;
   const H = h + ph;
