@@ -2,8 +2,9 @@
 the same page, photo and painting, measured side by side in one run.
 
     python scripts/bench_browser.py --models /tmp/adain-onnx/fp32 --sizes 256 512 --repeat 2
+    python scripts/bench_browser.py --model lite --sizes 512 --repeat 3      # the lite model (shipped)
 
-Needs Chromium at /usr/bin/chromium, Playwright, and an export folder (adain export --format onnx).
+Needs Chromium at /usr/bin/chromium, Playwright, and for the full model an export folder (adain export --format onnx).
 Prints JSON: per size and path, the first run (the browser also downloads and prepares the models
 and encodes the painting) and the median of the later ones (the painting's statistics cached).
 """
@@ -42,14 +43,17 @@ def run_once(page, where: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=Path, required=True)
+    parser.add_argument("--models", type=Path, help="the full model's export folder (--model full)")
+    parser.add_argument("--model", choices=("full", "lite"), default="full")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeat", type=int, default=2, help="runs after the first one, per size and path")
     parser.add_argument("--content", default="canyon")
     parser.add_argument("--style", default="hokusai")
     args = parser.parse_args()
+    if args.model == "full" and args.models is None:
+        parser.error("--model full needs --models DIR (adain export --format onnx --output DIR)")
 
-    result = {"cpu": hardware_name(torch.device("cpu")), "models": str(args.models), "rows": []}
+    result = {"cpu": hardware_name(torch.device("cpu")), "model": args.model, "models": str(args.models), "rows": []}
     with live_server(create_app(Stylizer(device="cpu"), models=args.models)) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         result["chromium"] = browser.version
@@ -60,6 +64,7 @@ def main() -> None:
         result["threads"] = page.evaluate("self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1")
         page.click(f"#contents .tile[data-name='{args.content}']")
         page.click(f"#styles .tile[title='{args.style}']") if args.style != "hokusai" else None
+        page.select_option("#model", args.model)
         for size in args.sizes:
             page.select_option("#size", str(size))
             row = {"size": size}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 APP_ONLY = ("PIL", "tqdm", "fastapi", "uvicorn", "av")
 
@@ -45,3 +47,21 @@ def test_old_import_paths_of_the_readme_keep_working():
 def test_python_dash_m_runs_the_command_line():
     out = subprocess.run([sys.executable, "-m", "adain.cli", "--help"], capture_output=True, text=True, check=True).stdout
     assert "stylize-dataset" in out
+
+
+def test_the_architecture_document_names_every_module():
+    """docs/architecture.md's table ("What lives where") names each module of the package, in backticks, by its path
+    below ``adain/`` (``apps/files``), a package by its folder (``lite/``) with each of its modules in the row."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "architecture.md").read_text()
+    table = text[text.index("## What lives where"):text.index("## The protocol of a stylization")]
+    named = set(re.findall(r"`([a-z_/]+)`", table))
+    missing = []
+    for path in sorted((root / "src" / "adain").rglob("*.py")):
+        rel = path.relative_to(root / "src" / "adain").with_suffix("").as_posix()
+        if rel == "__init__" or (rel.endswith("/__init__") and any(n.startswith(rel[: -len("__init__")]) for n in named)):
+            continue  # the package itself, or a sub-package whose modules are named
+        folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else None
+        if rel not in named and not (folder in named and rel.rsplit("/", 1)[1] in named):
+            missing.append(rel)
+    assert not missing, f"modules docs/architecture.md does not name: {missing}"
