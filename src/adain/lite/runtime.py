@@ -121,7 +121,10 @@ def keep_chroma(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
 
 
 def _session(path: Path, threads: int | None) -> Any:  # an onnxruntime.InferenceSession
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise WeightsError("the lite model runs on ONNX Runtime, which is not installed: pip install onnxruntime") from None
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
