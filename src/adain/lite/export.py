@@ -26,6 +26,8 @@ from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, stat_names
 from adain.ops import EPS
 
 OPSET = 17
+IR_VERSION = 8
+"""The ONNX file format of opset 17, which every ONNX Runtime since 1.13 reads (the page's onnxruntime-web too)."""
 
 
 class _Graph:
@@ -81,7 +83,7 @@ class _Graph:
         float32 = self.onnx.TensorProto.FLOAT
         graph = helper.make_graph(self.nodes, "adain-lite", [helper.make_tensor_value_info(n, float32, shape) for n, shape in inputs],
                                   [helper.make_tensor_value_info(n, float32, shape) for n, shape in outputs], self.weights)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="adain")
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="adain", ir_version=IR_VERSION)
         for key, value in meta.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
