@@ -33,6 +33,7 @@ from adain.io import (
     save_image,
 )
 from adain.lite.runtime import PRESERVE_MODES, LiteModel, LiteStyle
+from adain.lite.weights import STYLE_SIZE
 from adain.memory import available_memory
 from adain.photo import PhotoInfo
 from adain.profiles import INTENT, output_colour
@@ -46,13 +47,14 @@ BYTES_PER_PIXEL = 600
 class LiteOptions:
     """Settings of a lite stylize run (the options of ``adain stylize --model lite`` it supports).
 
-    Attributes are those of :class:`adain.apps.files.StylizeOptions` of the same names.
+    Attributes are those of :class:`adain.apps.files.StylizeOptions` of the same names; ``style_size`` defaults to the
+    lite model's training scale (:data:`adain.lite.weights.STYLE_SIZE`).
     """
 
     alpha: float = 1.0
     preserve_color: str | None = None
     content_size: int = 0
-    style_size: int = 512
+    style_size: int = STYLE_SIZE
     crop: bool = False
     max_pixels: int | None = None
     quality: int = 95

@@ -66,6 +66,16 @@ class Choices(Sequence[Any]):
         return value in self._values()
 
 
+class Constant(Default):
+    """A module's constant at ``where`` (``"adain.refine:DEFAULT_REFINE"``), looked up when needed (an option's ``const``)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where, "")
+
+    def value(self) -> Any:
+        return _lookup(self.where)
+
+
 def defaults_of(where: str) -> Callable[[str], Default]:
     """``defaults_of("adain.apps.server:Limits")("queue")``: a :class:`Default` per field of one dataclass."""
     return lambda field: Default(where, field)
@@ -135,7 +145,8 @@ def add_alpha(p: argparse.ArgumentParser) -> None:
 
 def add_style_size(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style-size", type=int, default=Default("adain.apps.files:StylizeOptions", "style_size"), metavar="N",
-                   help="shrink each style whose shorter side is larger to N; smaller styles are kept (0: keep all) (default %(default)s, the training scale)")
+                   help="shrink each style whose shorter side is larger to N; smaller styles are kept (0: keep all) (default: the training "
+                        "scale, %(default)s for the full model, 256 for the lite one)")
 
 
 def add_style_controls(p: argparse.ArgumentParser, *, mask_help: str, index_help: str, color_help: str) -> None:
@@ -164,3 +175,11 @@ def add_method(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=Choices("adain.names:Method"), default=Default("adain.apps.files:StylizeOptions", "method"), metavar="M",
                    help="how the style's statistics are transferred (M: %(choices)s): adain (mean and std per channel, the paper), "
                    "wct (whitening and colouring: the full covariance), efdm (exact histogram matching by sorting) (default %(default)s)")
+
+
+def add_refine_option(p: argparse.ArgumentParser) -> None:
+    """``--refine [N]``: optimisation steps after the decoder (:mod:`adain.refine`); bare, its documented default."""
+    p.add_argument("--refine", type=int, nargs="?", const=Constant("adain.refine:DEFAULT_REFINE"), default=0, metavar="N",
+                   help="then N optimisation steps of the paper's losses from the decoder's output, toward the same targets (alpha, weights, "
+                        "masks, method): closer to the style and the content, at seconds per step and megapixel on a CPU; style paintings "
+                        "only, no tiles (bare --refine: %(const)s steps; 0: off) (default %(default)s)")

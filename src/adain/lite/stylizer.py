@@ -17,7 +17,9 @@ from torch import Tensor
 
 from adain.controls import Controls
 from adain.errors import UsageError
+from adain.geometry import resize_shorter
 from adain.lite.runtime import LiteModel, LiteStyle, match_color
+from adain.lite.weights import STYLE_SIZE
 
 
 def _array(image: Tensor) -> np.ndarray:
@@ -56,7 +58,8 @@ class LiteStylizer:
 
     def style_stats(self, styles: Sequence[Tensor], method: str = "adain", *, preserve_color: str | None = None,
                     reference: Tensor | None = None) -> list[LiteStyle]:
-        """Each painting ``(3, H, W)``'s statistics; with ``preserve_color="color"`` recoloured to ``reference`` ``(3, H, W)`` first,
+        """Each painting ``(3, H, W)``'s statistics (a larger one shrunk to :data:`~adain.lite.weights.STYLE_SIZE`); with
+        ``preserve_color="color"`` recoloured to ``reference`` ``(3, H, W)`` first,
         with ``"luminance"`` its luminance matched to the reference's (as :meth:`adain.stylizer.Stylizer.style_stats`)."""
         if method != "adain":
             raise UsageError(f"the lite model transfers with adain only, not {method}")
@@ -64,7 +67,7 @@ class LiteStylizer:
         for style in styles:
             if not isinstance(style, Tensor):
                 raise UsageError("the lite model needs the paintings: a style file holds the full model's statistics")
-            image = _array(style)
+            image = _array(resize_shorter(style, STYLE_SIZE, enlarge=False))  # the lite model's scale
             if preserve_color is not None:
                 if reference is None:
                     raise UsageError("colour preservation needs the content as its reference")

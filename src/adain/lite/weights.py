@@ -20,6 +20,9 @@ LITE_PATH = WEIGHTS_DIR / "lite.safetensors"
 ENCODER_FILE, DECODER_FILE = "lite-encoder.onnx", "lite-decoder.onnx"
 """The exported graphs (:mod:`adain.lite.export`), beside the weights."""
 MAX_STAGES = 6
+STYLE_SIZE = 256
+"""The shorter side a larger painting is shrunk to for the lite model: the scale it was trained at (crops of paintings
+resized to 256 px), and a quarter of the full model's encoding work."""
 
 
 def stat_names(stages: int) -> list[str]:
@@ -71,5 +74,6 @@ def lite_manifest(folder: str | Path = WEIGHTS_DIR) -> dict | None:
     widths = list(meta.get("widths", ()))
     return {
         "format": FORMAT, "widths": widths, "stats": stat_names(len(widths)), "multiple": 2 ** (len(widths) - 1) if widths else None,
+        "style_size": STYLE_SIZE,
         "files": {role: {"path": p.name, "bytes": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for role, p in paths.items()},
     }

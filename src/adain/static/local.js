@@ -158,7 +158,9 @@ export async function stylizeLite(job, nets) {
     const key = ["lite", nets.key, style.key, job.preserve, job.preserve ? `${job.content.key}@${job.size}` : ""].join("|");
     hits.push(styleCache.has(key));
     if (!styleCache.has(key)) {
-      const [, [netStyle]] = colorInputs(content, [resizeShorter(style.image, job.styleSize)], job.preserve);
+      const side = Math.min(job.styleSize, nets.manifest.style_size); // the lite model's scale: larger paintings are shrunk
+      const image = Math.min(style.image.h, style.image.w) > side ? resizeShorter(style.image, side) : style.image;
+      const [, [netStyle]] = colorInputs(content, [image], job.preserve);
       styleCache.set(key, (await liteEncode(nets, netStyle)).stats);
     }
     styles.push(styleCache.get(key));
