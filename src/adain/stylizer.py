@@ -23,6 +23,7 @@ from adain.errors import UsageError
 from adain.geometry import MULTIPLE, check_image, check_unit_range, pad_to_multiple, padded_side
 from adain.methods import check_method, check_varies, style_statistics
 from adain.ops import StyleStats
+from adain.refine import check_refine, refine_image, refine_targets
 
 BYTES_PER_PIXEL = 850
 """Peak memory of :meth:`Stylizer.stylize` per content pixel, in one piece (measured on CPU: 690–860 bytes,
@@ -274,7 +275,39 @@ class Stylizer(nn.Module):
         return StyleStats.cat(parts)
 
     @torch.no_grad()
-    def stylize_batch(self, contents: Tensor, stats: StyleStats, controls: Controls | None = None, **given: Any) -> Tensor:
+    def tap_stats(
+        self, styles: list[Tensor | StyleStats], method: str = "adain", *, preserve_color: PreserveColor | None = None, reference: Tensor | None = None
+    ) -> list[StyleStats]:
+        """The styles' statistics at every tap relu1_1 … relu4_1 (one :class:`StyleStats` per tap, K styles each), what
+        a refinement (:mod:`adain.refine`) pulls toward; styles as in :meth:`style_stats`, but images only.
+
+        Raises:
+            UsageError: a style given by its statistics (a style file keeps relu4_1 only), or as :meth:`style_stats`.
+        """
+        check_method(method)
+        given = [k for k, s in enumerate(styles) if isinstance(s, StyleStats)]
+        if given:
+            raise UsageError(f"style {given[0] + 1} is given by its statistics (a style file): refinement needs the painting")
+        images = [check_image(s, f"style {k + 1}") for k, s in enumerate(styles)]  # type: ignore[arg-type]
+        if not images:
+            raise UsageError("at least one style image is needed")
+        if preserve_color is not None:
+            if reference is None:
+                raise UsageError("preserve_color adapts the styles to the content: give reference=<the content image>")
+            images = style_inputs(images, reference, preserve_color)
+        per_style = [self.tap_features(image[None]) for image in images]
+        return [StyleStats.cat([style_statistics(feats[tap], method) for feats in per_style]) for tap in range(len(per_style[0]))]
+
+    @torch.no_grad()
+    def tap_features(self, images: Tensor) -> list[Tensor]:
+        """Images ``(N, 3, H, W)`` as they are (no padding) → features at relu1_1 … relu4_1, in float32 (as a refinement runs)."""
+        return list(self.encoder(images.to(self.device).float().contiguous(memory_format=self.memory_format), last="relu4_1"))
+
+    @torch.no_grad()
+    def stylize_batch(
+        self, contents: Tensor, stats: StyleStats, controls: Controls | None = None, *, refine: int = 0,
+        tap_stats: list[StyleStats] | None = None, on_step: Callable[[float], None] | None = None, **given: Any
+    ) -> Tensor:
         """Stylize a batch of same-size content images with encoded styles.
 
         Args:
@@ -282,25 +315,45 @@ class Stylizer(nn.Module):
             stats: K encoded styles (with ``preserve_color``: encoded by :meth:`style_stats`
                 with the same mode and these contents as the reference).
             controls, given: the style controls (see the class); masks ``(K, H, W)`` the contents' size.
+            refine: optimisation steps after the decoder (:mod:`adain.refine`, in the stylizer's precision); they need ``tap_stats``
+                (:meth:`tap_stats` of the same styles, method, colour mode and reference).
+            on_step: called with the objective after each refinement step (progress).
 
         Returns:
             ``(N, 3, H, W)`` in [0, 1].
         """
         c = Controls.resolve(controls, **given)
         contents = check_image(contents, "contents", batched=True)
+        check_refine(refine)
         if c.masks is not None:
             check_unit_range(c.masks, "masks")
         size = (contents.shape[-2], contents.shape[-1])
         c.check_styles(len(stats), size)
-        feats = self.encode(content_inputs(contents, c.preserve_color))
+        if refine and (tap_stats is None or len(tap_stats[-1]) != len(stats)):
+            raise UsageError("refinement needs the styles' statistics at every tap (Stylizer.tap_stats of the same styles)")
+        if refine and not self.compilable:
+            raise UsageError("refinement needs gradients through the encoder: these networks run in ONNX Runtime, use the torch model")
+        inputs = content_inputs(contents, c.preserve_color)
+        content_feats = self.tap_features(pad_to_multiple(inputs.to(self.device))[0]) if refine else None
+        feats = self.encode(inputs) if content_feats is None else content_feats[-1]
         grid = None if c.masks is None else feature_grid(c.masks, (feats.shape[-2], feats.shape[-1]))
         if c.method is not None and c.method != stats.method:
             raise UsageError(f"the styles were encoded for {stats.method}, not {c.method}")
-        t = target_features(feats, stats, alpha=c.alpha, weights=c.style_weights(len(stats)), masks=grid)
-        return color_outputs(self.decode(t, size).cpu(), contents, c.preserve_color)
+        weights = c.style_weights(len(stats))
+        t = target_features(feats, stats, alpha=c.alpha, weights=weights, masks=grid)
+        if content_feats is None or tap_stats is None:
+            return color_outputs(self.decode(t, size).cpu(), contents, c.preserve_color)
+        out = self.decode(t, (t.shape[-2] * MULTIPLE, t.shape[-1] * MULTIPLE))
+        targets = refine_targets(content_feats, tap_stats, alpha=c.alpha, weights=weights, masks=c.masks)
+        with autocast_for(self.device, self.bf16):
+            out = refine_image(self.encoder, out.contiguous(memory_format=self.memory_format), targets, refine, on_step=on_step)
+        return color_outputs(out[..., : size[0], : size[1]].cpu(), contents, c.preserve_color)
 
     @torch.no_grad()
-    def stylize(self, content: Tensor, styles: list[Tensor | StyleStats] | Tensor, controls: Controls | None = None, **given: Any) -> Tensor:
+    def stylize(
+        self, content: Tensor, styles: list[Tensor | StyleStats] | Tensor, controls: Controls | None = None, *, refine: int = 0,
+        on_step: Callable[[float], None] | None = None, **given: Any
+    ) -> Tensor:
         """Stylize one image.
 
         Args:
@@ -310,15 +363,21 @@ class Stylizer(nn.Module):
             controls, given: the style controls (see the class): ``alpha``, ``weights`` (one per
                 style, default equal), ``masks`` ``(K, H, W)`` the content's size, ``preserve_color``,
                 ``method`` (``"adain"``, ``"wct"`` or ``"efdm"``, :mod:`adain.methods`).
+            refine: optimisation steps of the paper's losses after the decoder, toward the same targets
+                (:mod:`adain.refine`; style images only, not style files); ``0``: none.
+            on_step: called with the objective after each refinement step (progress).
 
         Returns:
             ``(3, H, W)`` in [0, 1], the content's size.
         """
         c = Controls.resolve(controls, **given)
         content = check_image(content, "content")
+        check_refine(refine)
         styles = [styles] if isinstance(styles, Tensor) else list(styles)  # checked by style_stats
-        stats = self.style_stats(styles, c.method or "adain", preserve_color=c.preserve_color, reference=content)
-        return self.stylize_batch(content[None], stats, c)[0]
+        method = c.method or "adain"
+        taps = self.tap_stats(styles, method, preserve_color=c.preserve_color, reference=content) if refine else None
+        stats = self.style_stats(styles, method, preserve_color=c.preserve_color, reference=content)
+        return self.stylize_batch(content[None], stats, c, refine=refine, tap_stats=taps, on_step=on_step)[0]
 
     @torch.no_grad()
     def content_features(self, content: Tensor, preserve_color: PreserveColor | None = None) -> Tensor:

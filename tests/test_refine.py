@@ -1,0 +1,137 @@
+"""Refinement after the decoder (adain.refine and Stylizer.stylize(refine=N)): tiny nets and images."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from adain.errors import UsageError
+from adain.geometry import pad_to_multiple
+from adain.ops import mean_std
+from adain.refine import REFINE_STEPS, check_refine, refine_image, refine_loss, refine_targets, region_stats
+
+
+def images(seed: int, h: int = 32, w: int = 40) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(3, h // 4, w // 4, generator=g)
+    return torch.nn.functional.interpolate(small[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+
+
+def setup(stylizer, content, styles, **controls):
+    """The decoder's output at the padded size and the targets of its refinement."""
+    from adain.controls import Controls, feature_grid, target_features
+
+    c = Controls(**controls)
+    method = c.method or "adain"
+    stats = stylizer.style_stats(styles, method)
+    taps = stylizer.tap_stats(styles, method)
+    feats = stylizer.tap_features(pad_to_multiple(content[None])[0])
+    grid = None if c.masks is None else feature_grid(c.masks, feats[-1].shape[-2:])
+    t = target_features(feats[-1], stats, alpha=c.alpha, weights=c.style_weights(len(styles)), masks=grid)
+    out = stylizer.decode(t, (t.shape[-2] * 8, t.shape[-1] * 8))
+    return out, refine_targets(feats, taps, alpha=c.alpha, weights=c.style_weights(len(styles)), masks=c.masks)
+
+
+def test_refine_lowers_the_objective_and_stays_in_range(lively_stylizer):
+    out, targets = setup(lively_stylizer, images(0), [images(1)])
+    enc = lively_stylizer.encoder
+    before = float(refine_loss(enc(out, last="relu4_1"), targets))
+    losses: list[float] = []
+    refined = refine_image(enc, out, targets, 8, on_step=losses.append)
+    after = float(refine_loss(enc(refined, last="relu4_1"), targets))
+    assert len(losses) == 8 and losses[0] == pytest.approx(before, rel=1e-4)
+    assert after < 0.9 * before
+    assert refined.shape == out.shape and float(refined.min()) >= 0 and float(refined.max()) <= 1
+    assert refine_image(enc, out, targets, 0) is out
+
+
+def test_stylize_with_refine_differs_by_style_and_from_plain(lively_stylizer):
+    content, s1, s2 = images(0), images(1), images(2, 24, 24)
+    plain = lively_stylizer.stylize(content, s1)
+    refined = lively_stylizer.stylize(content, s1, refine=4)
+    other = lively_stylizer.stylize(content, s2, refine=4)
+    assert refined.shape == content.shape
+    assert (refined - plain).abs().mean() > 1e-3
+    assert (refined - other).abs().mean() > 1e-3
+    assert lively_stylizer.stylize(content, s1, refine=0).equal(plain)
+
+
+@pytest.mark.parametrize("controls", [
+    {"alpha": 0.5},
+    {"weights": [0.3, 0.7]},
+    {"masks": "halves"},
+    {"preserve_color": "luminance"},
+    {"preserve_color": "color"},
+    {"method": "wct"},
+    {"method": "efdm"},
+])
+def test_refine_combines_with_every_control(lively_stylizer, controls):
+    content = images(0)
+    styles = [images(1), images(2, 24, 24)]
+    if controls.get("masks") == "halves":
+        masks = torch.zeros(2, 32, 40)
+        masks[0, :, :20] = 1
+        masks[1, :, 20:] = 1
+        controls = {"masks": masks}
+    n = 2 if "weights" in controls or "masks" in controls else 1
+    plain = lively_stylizer.stylize(content, styles[:n], **controls)
+    refined = lively_stylizer.stylize(content, styles[:n], refine=3, **controls)
+    assert refined.shape == content.shape and torch.isfinite(refined).all()
+    assert (refined - plain).abs().mean() > 1e-4
+
+
+def test_targets_follow_alpha_masks_and_method(lively_stylizer):
+    content, s1, s2 = images(0), images(1), images(2, 24, 24)
+    feats = lively_stylizer.tap_features(content[None])
+    # alpha 0: the target statistics are the content's own at every tap
+    targets = refine_targets(feats, lively_stylizer.tap_stats([s1]), alpha=0.0)
+    for f, m, s in zip(feats, targets.means, targets.stds, strict=True):
+        cm, cs = mean_std(f)
+        assert torch.allclose(m[:, 0], cm.flatten(1), atol=1e-5) and torch.allclose(s[:, 0], cs.flatten(1), atol=1e-5)
+    # alpha 1: the style's
+    targets = refine_targets(feats, lively_stylizer.tap_stats([s1]))
+    sm, _ = mean_std(lively_stylizer.tap_features(s1[None])[0])
+    assert torch.allclose(targets.means[0][:, 0], sm.flatten(1), atol=1e-4)
+    # masks: one region per style, each toward its own style
+    masks = torch.zeros(2, 32, 40)
+    masks[0, :, :20] = 1
+    masks[1, :, 20:] = 1
+    targets = refine_targets(feats, lively_stylizer.tap_stats([s1, s2]), masks=masks)
+    assert targets.means[0].shape == (1, 2, feats[0].shape[1]) and targets.masks is not None
+    s2m, _ = mean_std(lively_stylizer.tap_features(s2[None])[0])
+    assert torch.allclose(targets.means[0][:, 0], sm.flatten(1), atol=1e-3)
+    assert torch.allclose(targets.means[0][:, 1], s2m.flatten(1), atol=1e-3)
+    # another method, other targets
+    wct = refine_targets(feats, lively_stylizer.tap_stats([s1], "wct"))
+    adain = refine_targets(feats, lively_stylizer.tap_stats([s1]))
+    assert not torch.allclose(wct.content, adain.content) or not torch.allclose(wct.stds[2], adain.stds[2])
+    # the content target: the content's own relu4_1, or the decoder's input
+    assert refine_targets(feats, lively_stylizer.tap_stats([s1]), content_target="content").content.equal(feats[-1])
+    assert not refine_targets(feats, lively_stylizer.tap_stats([s1]), content_target="target").content.equal(feats[-1])
+
+
+def test_region_stats_of_a_full_mask_are_the_whole_maps():
+    x = torch.randn(2, 5, 6, 7)
+    m, s = region_stats(x, None)
+    mm, ms = region_stats(x, torch.ones(1, 1, 6, 7))
+    assert m.shape == (2, 1, 5) and torch.allclose(m, mm, atol=1e-6) and torch.allclose(s, ms, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [-1, REFINE_STEPS[-1] + 1, True, 2.5, "3"])
+def test_bad_steps_are_one_line_errors(lively_stylizer, bad):
+    with pytest.raises(UsageError, match="refine steps must be an integer in 0..") as err:
+        check_refine(bad)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UsageError):
+        lively_stylizer.stylize(images(0), images(1), refine=bad)
+    assert check_refine(5, max_steps=5) == 5
+    with pytest.raises(UsageError, match="0..4"):
+        check_refine(5, max_steps=4)
+
+
+def test_style_files_cannot_be_refined(lively_stylizer):
+    stats = lively_stylizer.style_stats([images(1)])
+    with pytest.raises(UsageError, match="refinement needs the painting"):
+        lively_stylizer.stylize(images(0), [stats], refine=2)
+    assert lively_stylizer.stylize(images(0), [stats]).shape == (3, 32, 40)
+
