@@ -135,3 +135,126 @@ def test_style_files_cannot_be_refined(lively_stylizer):
         lively_stylizer.stylize(images(0), [stats], refine=2)
     assert lively_stylizer.stylize(images(0), [stats]).shape == (3, 32, 40)
 
+
+# ---------------------------------------------------------------- the command line, folders, data sets, memory
+
+
+@pytest.fixture
+def fast_models(monkeypatch, tmp_path):
+    """The CLI builds its Stylizer on lively_nets' encoder; returns the path of the matching tiny decoder file."""
+    from adain.decoder import save_decoder
+    from helpers import lively_nets
+
+    encoder, decoder = lively_nets()
+    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: encoder)
+    path = tmp_path / "tiny.safetensors"
+    save_decoder(decoder, path, {"steps": 0})
+    return path
+
+
+@pytest.fixture
+def files(tmp_path):
+    from helpers import write_image
+
+    return {"content": write_image(tmp_path / "in" / "c.png", (45, 37), seed=1), "style": write_image(tmp_path / "in" / "s.png", (40, 30), seed=2),
+            "other": write_image(tmp_path / "in" / "t.png", (30, 34), seed=3)}
+
+
+def cli(args: list, capsys) -> tuple[int, str, str]:
+    from adain.cli import main
+
+    code = main([*map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_refine_changes_the_output_and_a_bare_flag_takes_the_default(files, tmp_path, fast_models, capsys, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    import adain.stylizer
+
+    base = ["stylize", "-c", files["content"], "-s", files["style"], "--decoder", fast_models, "--style-size", "0", "--precision", "fp32"]
+    assert cli([*base, "-o", tmp_path / "plain.png"], capsys)[0] == 0
+    assert cli([*base, "-o", tmp_path / "refined.png", "--refine", "3"], capsys)[0] == 0
+    plain, refined = (np.asarray(Image.open(tmp_path / f"{n}.png"), np.float32) for n in ("plain", "refined"))
+    assert plain.shape == refined.shape == (37, 45, 3)
+    assert np.abs(plain - refined).mean() > 0.5
+    steps: list[int] = []
+    real = adain.stylizer.refine_image
+    monkeypatch.setattr("adain.refine.DEFAULT_REFINE", 2)
+    monkeypatch.setattr(adain.stylizer, "refine_image", lambda *a, **k: steps.append(a[3]) or real(*a, **k))
+    code, _, err = cli([*base, "-o", tmp_path / "bare.png", "--refine"], capsys)
+    assert code == 0, err
+    assert steps == [2]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--refine", "-1"], "refine steps must be an integer in 0..200, got -1"),
+    (["--refine", "201"], "refine steps must be an integer in 0..200, got 201"),
+    (["--refine", "2", "--tile", "64"], "--refine does not work with --tile"),
+    (["--refine", "--model", "lite"], "--model lite does not take --refine"),
+])
+def test_cli_bad_refine_is_a_one_line_error(files, tmp_path, fast_models, capsys, extra, message):
+    out = tmp_path / "out" / "o.png"
+    code, _, err = cli(["stylize", "-c", files["content"], "-s", files["style"], "-o", out, "--decoder", fast_models, *extra], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_cli_refine_refuses_a_style_file(files, tmp_path, fast_models, capsys):
+    style_file = tmp_path / "s.safetensors"
+    code, _, err = cli(["save-style", files["style"], "-o", style_file], capsys)
+    assert code == 0, err
+    code, _, err = cli(["stylize", "-c", files["content"], "-s", style_file, "-o", tmp_path / "o.png", "--decoder", fast_models, "--refine", "2"], capsys)
+    assert code == 2 and "refinement needs the painting" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_folder_mode_refines_every_pair(files, tmp_path, fast_models, capsys):
+    import numpy as np
+    from PIL import Image
+
+    styles = tmp_path / "in"
+    base = ["stylize", "-c", files["content"], "-s", styles, "--decoder", fast_models, "--style-size", "0", "--precision", "fp32"]
+    assert cli([*base, "-o", tmp_path / "plain"], capsys)[0] == 0
+    code, out, err = cli([*base, "-o", tmp_path / "refined", "--refine", "2"], capsys)
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "refined").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "plain").iterdir()) and len(names) == 3
+    for name in names:
+        a, b = (np.asarray(Image.open(tmp_path / d / name), np.float32) for d in ("plain", "refined"))
+        assert np.abs(a - b).mean() > 0.5, name
+
+
+def test_dataset_refines_its_outputs(files, tmp_path, lively_stylizer):
+    import numpy as np
+    from PIL import Image
+
+    from adain.apps.dataset import DatasetOptions, stylize_dataset
+    from helpers import write_image
+
+    src, paintings = tmp_path / "src", tmp_path / "paintings"
+    write_image(src / "a.png", (40, 32), seed=4)
+    write_image(paintings / "p.png", (36, 36), seed=5)
+    for refine, out in ((0, "plain"), (2, "refined")):
+        opts = DatasetOptions(losses=False, format="png", refine=refine)
+        stylize_dataset(src, paintings, tmp_path / out, opts, stylizer=lively_stylizer, shard=(0, 1), progress=False)
+    a, b = (np.asarray(Image.open(next((tmp_path / d).rglob("a*.png"))), np.float32) for d in ("plain", "refined"))
+    assert a.shape == b.shape and np.abs(a - b).mean() > 0.5
+    with pytest.raises(UsageError, match="refine steps must be an integer"):
+        DatasetOptions(refine=-2)
+
+
+def test_memory_check_counts_the_refinement(monkeypatch, tmp_path):
+    from adain.apps import files as apps_files
+    from adain.errors import InputError
+    from adain.refine import refine_memory
+    from adain.tiling import stylize_memory
+
+    need = stylize_memory(400, 600)
+    monkeypatch.setattr(apps_files, "memory_budget", lambda: need + refine_memory(400, 600) // 2)
+    apps_files.check_memory("c.png", 400, 600)
+    with pytest.raises(InputError, match="to stylize and refine") as err:
+        apps_files.check_memory("c.png", 400, 600, refine=5)
+    assert str(err.value).startswith("c.png: 600x400 needs about") and "\n" not in str(err.value)
+

@@ -50,6 +50,7 @@ from adain.losses import content_loss, style_distance_stats
 from adain.names import Method
 from adain.ops import StyleStats
 from adain.provenance import source_entry
+from adain.refine import check_refine
 from adain.stylefile import (
     SUFFIX,
     StyleFile,
@@ -87,6 +88,7 @@ class DatasetOptions:
         losses: measure each output's content and style loss for the manifest
             (does not change the outputs).
         method: transfer method, ``adain``, ``wct`` or ``efdm`` (:mod:`adain.methods`).
+        refine: optimisation steps after the decoder for every output (:mod:`adain.refine`); the styles must be paintings.
     """
 
     copies: int = 1
@@ -102,9 +104,11 @@ class DatasetOptions:
     keep_gps: bool = False
     losses: bool = True
     method: Method = "adain"
+    refine: int = 0
 
     def __post_init__(self) -> None:
         self.controls()  # checks alpha and method
+        check_refine(self.refine)
         if self.copies < 1:
             raise UsageError(f"copies must be at least 1, got {self.copies}")
         for name, size in (("size", self.size), ("style size", self.style_size)):
@@ -121,13 +125,13 @@ class DatasetOptions:
 
     def settings(self) -> dict:
         """The settings that change the outputs (checked on resume)."""
-        return {k: v for k, v in asdict(self).items() if k != "losses"}
+        return {k: v for k, v in asdict(self).items() if k != "losses" and not (k == "refine" and v == 0)}  # runs made before refine resume
 
     def as_stylize(self) -> StylizeOptions:
         """The same settings as :class:`StylizeOptions` (for the outputs' metadata)."""
         return StylizeOptions(alpha=self.alpha, content_size=self.size, style_size=self.style_size, crop=self.crop,
                               quality=self.quality, keep_profile=self.keep_profile, strip_metadata=self.strip_metadata,
-                              keep_gps=self.keep_gps, method=self.method)
+                              keep_gps=self.keep_gps, method=self.method, refine=self.refine)
 
 
 @dataclass
@@ -318,6 +322,17 @@ class StyleBank:
                 self.cache[i] = compute_style(self.stylizer, prepare(load_image(f), self.style_size, enlarge=False), source_entry(f), self.style_size)
         return self.cache[i]
 
+    def painting(self, i: int) -> Tensor:
+        """Style ``i``'s painting ``(3, H, W)``, shrunk to the style size (what a refinement needs).
+
+        Raises:
+            UsageError: style ``i`` is a style file (statistics only).
+        """
+        f = self.files[i]
+        if is_style_file(f):
+            raise UsageError(f"{f}: a style file holds statistics only; --refine needs paintings")
+        return prepare(load_image(f), self.style_size, enlarge=False)
+
     def stats(self, indices: list[int]) -> StyleStats | list[LiteStyle]:
         """Encoded styles for ``indices`` → :class:`StyleStats` (K styles, for the run's method; the lite model's: a list)."""
         if isinstance(self.stylizer, LiteStylizer):
@@ -421,6 +436,10 @@ def stylize_dataset(
     stylizer = stylizer or Stylizer()
     if opts.losses and isinstance(stylizer, LiteStylizer):
         raise UsageError("the manifest's losses are measured with the full model's encoder, which the lite model spares: skip them (--no-losses)")
+    if opts.refine and (isinstance(stylizer, LiteStylizer) or not has_every_tap(stylizer)):
+        raise UsageError("--refine needs gradients through the full model's encoder (relu1_1 … relu4_1): use the full model in torch")
+    if opts.refine and (files := [f for f in style_files if is_style_file(f)]):
+        raise UsageError(f"{files[0]}: a style file holds statistics only; --refine needs paintings")
     if opts.losses and not has_every_tap(stylizer):
         raise UsageError("the manifest's losses need the encoder's relu1_1 … relu4_1 features, an ONNX export gives relu4_1 only: "
                          "skip them (--no-losses) or use the torch backend")
@@ -445,7 +464,7 @@ def stylize_dataset(
         found = {k: {f: earlier.get(outputs[j][k].as_posix(), {}).get(f, "") for f in ("content_loss", "style_loss", "flags")} for k in range(opts.copies)}
         if todo:
             try:
-                check_planned(contents[j], opts.size, crop=opts.crop)
+                check_planned(contents[j], opts.size, crop=opts.crop, refine=opts.refine)
                 raw, info = load_photo(contents[j])
                 content = prepare(raw, opts.size, opts.crop)
                 stats = bank.stats([picks[k] for k in todo])
@@ -458,7 +477,10 @@ def stylize_dataset(
                 with rule.timed((1, *content.shape)):
                     features = stylizer.content_features(content)
                     # the bank made the statistics with this stylizer's own style_stats (a list of them for the lite model)
-                    images = list(stylizer.stylize_each(content, stats, opts.controls(), features=features))  # type: ignore[arg-type]
+                    if opts.refine:
+                        images = [stylizer.stylize(content, [bank.painting(picks[k])], opts.controls(), refine=opts.refine) for k in todo]
+                    else:
+                        images = list(stylizer.stylize_each(content, stats, opts.controls(), features=features))  # type: ignore[arg-type]
                 audits = audit(stylizer, features, torch.stack(images), measured_against) if opts.losses else [{}] * len(todo)
                 entry = source_entry(contents[j])
                 for k, image, measured in zip(todo, images, audits):

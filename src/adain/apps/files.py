@@ -11,7 +11,8 @@ EXIF (unless ``strip_metadata``; GPS only with ``keep_gps``), its colour profile
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
 from adain.device import memory_budget
 from adain.errors import InputError, UsageError
-from adain.geometry import prepare, prepared_shape, resize_shorter
+from adain.geometry import padded_side, prepare, prepared_shape, resize_shorter
 from adain.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
@@ -49,6 +50,7 @@ from adain.names import Method
 from adain.photo import PhotoInfo
 from adain.profiles import INTENT, output_colour
 from adain.provenance import OutputMeta, software, source_entry
+from adain.refine import check_refine, refine_memory
 from adain.stylefile import (
     SUFFIX,
     StyleFile,
@@ -90,6 +92,8 @@ class StylizeOptions:
         strip_metadata: do not carry the photo's EXIF over (the record of how
             the output was made is written all the same).
         keep_gps: carry the photo's GPS position over (dropped by default).
+        refine: optimisation steps of the paper's losses after the decoder (:mod:`adain.refine`), 0: none;
+            the styles must then be paintings (a bundled style's painting, not a style file).
     """
 
     alpha: float = 1.0
@@ -104,9 +108,11 @@ class StylizeOptions:
     keep_gps: bool = False
     style_scale: float = 0.0
     method: Method = "adain"
+    refine: int = 0
 
     def __post_init__(self) -> None:
         self.controls()  # checks alpha, preserve_color and method
+        check_refine(self.refine)
         if not (self.style_scale == 0 or 0.05 <= self.style_scale <= 8):
             raise UsageError(f"style scale must be 0 (off) or in 0.05..8, got {self.style_scale}")
         for name, size in (("content size", self.content_size), ("style size", self.style_size)):
@@ -124,8 +130,9 @@ class StylizeOptions:
     @property
     def needs_paintings(self) -> bool:
         """Whether the styles must be paintings, not statistics: another method than adain (it needs
-        more than means and stds) or colour preservation (it recolours the painting)."""
-        return self.method != "adain" or self.preserve_color is not None
+        more than means and stds), colour preservation (it recolours the painting) or refinement (it
+        needs the style at every tap of the encoder)."""
+        return self.method != "adain" or self.preserve_color is not None or self.refine > 0
 
     @property
     def stored_limit(self) -> int:
@@ -133,14 +140,19 @@ class StylizeOptions:
         return DEFAULT_MAX_PIXELS if self.max_pixels is None else self.max_pixels
 
 
-def check_memory(path: str | Path, height: int, width: int, tile: int | str = 0) -> None:
-    """Refuse a content of ``(H, W)`` (as processed) whose stylization would not fit the memory budget.
+def check_memory(path: str | Path, height: int, width: int, tile: int | str = 0, refine: int = 0) -> None:
+    """Refuse a content of ``(H, W)`` (as processed) whose stylization (and ``refine`` steps) would not fit the memory budget.
 
     Raises:
         InputError: one line with the estimate, the budget and what to do instead.
     """
     side = resolve_tile(tile, height, width)
     need, have = stylize_memory(height, width, side), memory_budget()
+    if refine and not side:
+        need += refine_memory(padded_side(height), padded_side(width))
+        if need > have:
+            raise InputError(f"{path}: {width}x{height} needs about {need / 2**30:.1f} GB of memory to stylize and refine, more than the "
+                             f"{have / 2**30:.1f} GB available to it: use a smaller --content-size (or no --refine)")
     if need > have:
         how = f"in {side} px tiles" if side else "in one piece"
         fix = "a smaller --content-size" if side else "--tile auto (bounded memory) or a smaller --content-size"
@@ -149,7 +161,7 @@ def check_memory(path: str | Path, height: int, width: int, tile: int | str = 0)
 
 
 def check_planned(path: str | Path, size: int, *, crop: bool = False, max_pixels: int | None = None, tile: int | str = 0,
-                  enlarge: bool = True) -> tuple[int, int]:
+                  enlarge: bool = True, refine: int = 0) -> tuple[int, int]:
     """The ``(H, W)`` that ``path`` will have after resizing to ``size`` (and cropping), checked from the
     file's header before anything is decoded: against ``max_pixels`` (as stored, and after resizing), or
     with ``None`` against :data:`~adain.io.DEFAULT_MAX_PIXELS` as stored and :func:`check_memory` after."""
@@ -158,7 +170,7 @@ def check_planned(path: str | Path, size: int, *, crop: bool = False, max_pixels
     if max_pixels is not None:
         check_pixels(path, pw, ph, max_pixels, " after resizing")
     else:
-        check_memory(path, ph, pw, tile)
+        check_memory(path, ph, pw, tile, refine)
     return ph, pw
 
 
@@ -256,7 +268,7 @@ def network_styles(styles: list[Style], stylizer: Stylizer) -> list:
 def load_content(path: str | Path, opts: StylizeOptions, tile: int | str = 0) -> tuple[Tensor, PhotoInfo]:
     """Content file → ``(3, H, W)`` resized to ``opts.content_size`` (and cropped with ``opts.crop``),
     its sizes checked first, and what was found in the file (for the output's metadata)."""
-    check_planned(path, opts.content_size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile)
+    check_planned(path, opts.content_size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile, refine=opts.refine)
     image, info = load_photo(path, opts.stored_limit)
     return prepare(image, opts.content_size, opts.crop), info
 
@@ -289,6 +301,7 @@ def output_meta(
         "styles": styles, "alpha": opts.alpha, "preserve_color": opts.preserve_color,
         "colour": {"input": info.profile, "intent": INTENT.name.lower(), "output": "kept" if colour.icc else "sRGB"},
         "content_size": opts.content_size, "style_size": opts.style_size, "crop": opts.crop, "output_size": [size[1], size[0]],
+        **({"refine": opts.refine} if opts.refine else {}),
     }
     exif = None if opts.strip_metadata else (info.exif_gps if opts.keep_gps else info.exif)
     return OutputMeta(record, exif, colour)
@@ -368,10 +381,11 @@ class PairJob:
     controls: Controls = field(default_factory=Controls)
     info: PhotoInfo | None = None
     sources: tuple[dict, list[dict]] | None = None
+    refine: int = 0
 
-    def run(self, stylizer: Stylizer) -> Tensor:
-        """Stylize: ``(3, H, W)`` in [0, 1], the prepared content's size."""
-        return stylizer.stylize(self.content, network_styles(self.styles, stylizer), self.controls)
+    def run(self, stylizer: Stylizer, on_step: Callable[[float], None] | None = None) -> Tensor:
+        """Stylize (and refine, calling ``on_step`` after each step): ``(3, H, W)`` in [0, 1], the prepared content's size."""
+        return stylizer.stylize(self.content, network_styles(self.styles, stylizer), self.controls, refine=self.refine, on_step=on_step)
 
     def meta(self, stylizer: Stylizer, opts: StylizeOptions) -> OutputMeta:
         """The output's metadata (see :func:`output_meta`)."""
@@ -412,7 +426,9 @@ def load_pair(
         raise UsageError(f"{len(masks)} masks given for {k} styles (one mask per style)")
     w = None if weights is None else tuple(normalise_weights(weights, k).tolist())
     opts.controls(weights=w)  # bad weights fail before any file is read
-    check_planned(content, opts.content_size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile)
+    if opts.refine and tile not in (0, "0"):
+        raise UsageError("--refine does not work with --tile (it optimises the whole image at once); use --tile 0 or a smaller --content-size")
+    check_planned(content, opts.content_size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile, refine=opts.refine)
     for style in (find_style(s, opts.needs_paintings) for s in styles):
         if not is_style_file(style):
             check_planned(style, opts.style_size, crop=opts.crop, max_pixels=opts.max_pixels, enlarge=False)
@@ -428,7 +444,7 @@ def load_pair(
     check_style_files(loaded_styles, opts)
     weight_of = normalise_weights(weights, k).tolist() if masks is None and index_map is None else [None] * k
     entries = [style_entry(p, wk, painting=opts.needs_paintings) for p, wk in zip(styles, weight_of)]
-    return PairJob(image, loaded_styles, opts.controls(weights=w, masks=region), info, (source_entry(content), entries))
+    return PairJob(image, loaded_styles, opts.controls(weights=w, masks=region), info, (source_entry(content), entries), opts.refine)
 
 
 def index_masks(path: str | Path, n_styles: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
@@ -542,7 +558,7 @@ def stylize_folders(
     entries = [style_entry(p, painting=opts.needs_paintings) for p in good_styles]
     stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
     net_styles = network_styles(style_images, stylizer)
-    per_content = opts.preserve_color is not None or opts.style_scale > 0
+    per_content = opts.preserve_color is not None or opts.style_scale > 0 or opts.refine > 0
     reusable = net_styles if per_content else stylizer.style_stats(net_styles, opts.method)
     rule = CompileRule(stylizer, compile, len(contents), log=log)
 
@@ -562,7 +578,7 @@ def stylize_folders(
             row, content_entry = [thumb(content)], source_entry(c)
             styles_here = scale_styles(reusable, content, opts) if per_content else reusable
             with rule.timed((1, *content.shape)):  # type: ignore[arg-type]
-                outs = stylizer.stylize_each(content, styles_here, opts.controls())
+                outs = refined_each(stylizer, content, styles_here, opts, bar) if opts.refine else stylizer.stylize_each(content, styles_here, opts.controls())
                 for s, entry, out in zip(good_styles, entries, outs, strict=True):
                     path = out_dir / output_name(c, s)
                     meta = output_meta(stylizer, opts, content=content_entry, info=info, styles=[entry], size=(out.shape[-2], out.shape[-1]))
@@ -576,15 +592,30 @@ def stylize_folders(
     return FolderReport(written, skipped)
 
 
-def stylize_pair(job: PairJob, stylizer: Stylizer, tile: int | str = 0) -> Tensor:
+def refined_each(stylizer: Stylizer, content: Tensor, styles: list, opts: StylizeOptions, bar: tqdm) -> Iterator[Tensor]:
+    """The content ``(3, H, W)`` stylized with each style and refined (``opts.refine`` steps), the steps shown on ``bar``."""
+    for k, style in enumerate(styles):
+        steps = itertools.count(1)
+
+        def show(loss: float, k: int = k, steps: Iterator[int] = steps) -> None:
+            bar.set_postfix_str(f"style {k + 1}/{len(styles)}: refine step {next(steps)}/{opts.refine}", refresh=True)
+
+        yield stylizer.stylize(content, [style], opts.controls(), refine=opts.refine, on_step=show)
+
+
+def stylize_pair(job: PairJob, stylizer: Stylizer, tile: int | str = 0, on_step: Callable[[float], None] | None = None) -> Tensor:
     """Run a loaded ``adain stylize`` job, in tiles when ``tile`` (see :func:`resolve_tile`) asks for it.
 
+    ``on_step``: called after each refinement step (``job.refine``) with the objective.
+
     Raises:
-        UsageError: tiling asked for together with masks (spatial control is untiled only) or another method than adain.
+        UsageError: tiling asked for together with masks (spatial control is untiled only), another method than adain, or refinement.
     """
     side = resolve_tile(tile, *job.content.shape[-2:])
     if not side:
-        return job.run(stylizer)
+        return job.run(stylizer, on_step)
+    if job.refine:
+        raise UsageError("--refine does not work with --tile (it optimises the whole image at once); use --tile 0 or a smaller --content-size")
     if job.controls.masks is not None:
         raise UsageError("--tile does not work with --mask or --index-map; use --tile 0")
     if job.controls.method not in (None, "adain"):

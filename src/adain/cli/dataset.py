@@ -16,6 +16,7 @@ from adain.cli._options import (
     add_method,
     add_model_options,
     add_photo_options,
+    add_refine_option,
     add_style_size,
     check_compile,
     defaults_of,
@@ -65,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", action="store_true", help="centre square crop after resizing")
     add_style_size(p)
     add_method(p)
+    add_refine_option(p)
     p.add_argument("--format", choices=Choices("adain.apps.dataset:FORMATS"), metavar="FORMAT",
                    help="output format, one of %(choices)s (default: keep each file's suffix)")
     p.add_argument("--quality", type=int, default=OPTION("quality"), help="JPEG/WebP quality 1..100 (default %(default)s)")
@@ -89,7 +91,8 @@ def run(args: argparse.Namespace) -> None:
 
     opts = DatasetOptions(
         copies=args.copies, alpha=args.alpha, size=args.size, crop=args.crop, style_size=args.style_size,
-        format=args.format, quality=args.quality, seed=args.seed, losses=not args.no_losses, method=args.method, **photo_settings(args),
+        format=args.format, quality=args.quality, seed=args.seed, losses=not args.no_losses, method=args.method, refine=args.refine,
+        **photo_settings(args),
     )
     check_compile(args)
     shard = parse_shard(args.shard) if args.shard else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adain.cli._options import Choices, add_backend_options, add_command, add_model_options, stylizer_from_args
+from adain.cli._options import Choices, add_backend_options, add_command, add_model_options, add_refine_option, stylizer_from_args
 from adain.errors import UsageError
 
 EVAL_EXAMPLES = """examples:
@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="transfer method(s): adain, wct, efdm; several give one table and one grid with a column each (default adain)")
     p.add_argument("--model", choices=("full", "lite"), default="full",
                    help="the network that stylizes: full (the decoder) or lite (the small distilled model, ONNX Runtime) (default %(default)s)")
+    add_refine_option(p)
     add_model_options(p)
     add_backend_options(p)
     p.set_defaults(func=run)
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace) -> None:
 
     if args.limit < 0:
         raise UsageError(f"--limit must be ≥ 0, got {args.limit}")
+    if args.write_metadata and args.refine:
+        raise UsageError("--write-metadata stores the decoder's own numbers: use it without --refine")
     if args.write_metadata and args.method != ["adain"]:
         raise UsageError("--write-metadata stores the adain numbers: use it without --method")
     if args.model == "lite" and (args.method != ["adain"] or args.backend != "torch" or args.precision != "auto" or args.decoder or args.write_metadata):
@@ -68,8 +71,10 @@ def run(args: argparse.Namespace) -> None:
         + [f"{flag} {value}" for flag, value in (("--decoder", args.decoder), ("--limit", args.limit), ("--report", args.report)) if value]
         + ([f"--size {args.size}"] if args.set == "full" and args.size != 512 else [])
         + ([f"--method {' '.join(args.method)}"] if args.method != ["adain"] else [])
+        + ([f"--refine {args.refine}"] if args.refine else [])
     )
-    options = dict(data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device, model=args.model)
+    options = dict(data=args.data, decoder=args.decoder, limit=args.limit, baseline=args.baseline, size=args.size, device=args.device, model=args.model,
+                   refine=args.refine)
     if args.backend != "torch" or args.precision != "auto":
         stylizer = stylizer_from_args(args)
         manifest = getattr(stylizer, "manifest", None)

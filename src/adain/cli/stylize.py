@@ -13,6 +13,7 @@ from adain.cli._options import (
     add_compile_option,
     add_model_options,
     add_photo_options,
+    add_refine_option,
     add_style_controls,
     add_style_size,
     check_compile,
@@ -36,6 +37,7 @@ STYLIZE_EXAMPLES = """examples:
   adain stylize --content IMG_0001.heic --style hokusai --output out.jpg --keep-profile  # bundled style, P3 kept
   adain stylize --content photo.jpg --style wave.safetensors --output out.png            # a style file (adain save-style)
   adain stylize --content photo.jpg --style wave.jpg --output out.jpg --method wct       # full covariance
+  adain stylize --content photo.jpg --style wave.jpg --output best.jpg --refine          # + optimisation steps: slower, closer
   adain stylize --content photo.jpg --style wave.jpg --output big.jpg --style-scale 1    # strokes scale with the photo
   adain stylize --content photo.jpg --style wave.jpg --output out.jpg --backend onnxruntime --models models/
   adain stylize --content photo.jpg --style wave.jpg --output out.jpg --model lite        # the small model: fast, no torch
@@ -74,6 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content-size", type=int, default=OPTION("content_size"), metavar="N",
                    help="resize the content's shorter side to N first (0: keep; the output has the input's size) (default %(default)s)")
     add_style_size(p)
+    add_refine_option(p)
     p.add_argument("--style-scale", type=float, default=0.0, metavar="F",
                    help="stroke scale: resize each style to F times the content's shorter side, so a preview and the "
                    "full-size result look alike (0: off, use --style-size) (default %(default)s)")
@@ -114,7 +117,8 @@ def run(args: argparse.Namespace) -> None:
 
     opts = StylizeOptions(
         alpha=args.alpha, preserve_color=args.preserve_color, content_size=args.content_size,
-        style_size=args.style_size, crop=args.crop, quality=args.quality, style_scale=args.style_scale, method=args.method, **photo_settings(args),
+        style_size=args.style_size, crop=args.crop, quality=args.quality, style_scale=args.style_scale, method=args.method, refine=args.refine,
+        **photo_settings(args),
         **({} if args.max_pixels is None else {"max_pixels": args.max_pixels}),
     )
     check_compile(args)
@@ -137,7 +141,14 @@ def run(args: argparse.Namespace) -> None:
         stylizer = make_stylizer()
         if args.compile:  # one image: compiling costs more than it saves, but asked for
             stylizer.compile_for((1, *job.content.shape), warn=lambda msg: print(f"adain stylize: warning: {msg}", file=sys.stderr))
-        save_image(stylize_pair(job, stylizer, args.tile), args.output, opts.quality, job.meta(stylizer, opts))
+        with tqdm(total=opts.refine, desc="refine", unit="step", disable=not opts.refine or None, leave=False) as bar:
+
+            def step(loss: float) -> None:
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+                bar.update(1)
+
+            image = stylize_pair(job, stylizer, args.tile, on_step=step)
+        save_image(image, args.output, opts.quality, job.meta(stylizer, opts))
         print(f"wrote {args.output}")
         return
     if args.tile != "0":
@@ -179,6 +190,8 @@ def run_lite(args: argparse.Namespace) -> None:
     from adain.io import image_format, list_images
     from adain.lite.runtime import LiteModel
 
+    if isinstance(args.refine, Default) or args.refine:
+        raise UsageError("--model lite does not take --refine (it needs gradients through the full model's encoder: use --model full)")
     given = {name: value for name, value in vars(args).items() if not isinstance(value, Default)}  # defaults left: LiteOptions' own
     for name, default, what in LITE_UNSUPPORTED:
         value = given.get(name)

@@ -42,6 +42,7 @@ from adain.evaluation.pairs import FULL_SIZE, Pair, eval_data, eval_pairs, load_
 from adain.geometry import resize_shorter
 from adain.io import load_image
 from adain.losses import image_metrics
+from adain.refine import check_refine
 from adain.stylizer import Stylizer
 
 METRICS = ("content", "style", "gram")
@@ -102,6 +103,7 @@ def evaluate(
     stylizer: Stylizer | None = None,
     backend: str = "torch fp32",
     model: str = "full",
+    refine: int = 0,
 ) -> tuple[dict, list[tuple[Tensor, ...]]]:
     """Stylize every pair of a set at α = 1 with a transfer ``method`` and measure it.
 
@@ -110,6 +112,7 @@ def evaluate(
     ``stylizer``: the networks that stylize instead (e.g. an ONNX export's in ONNX Runtime; ``decoder``
     is then only the record's), named ``backend`` in the results; the metrics still use ``encoder``.
     ``model="lite"``: the shipped lite model stylizes (ONNX Runtime, fp32; adain only).
+    ``refine``: optimisation steps after the decoder (:mod:`adain.refine`), counted in the seconds.
 
     Returns:
         ``(results, images)``: ``results`` is the JSON-ready summary (pairs, means, ratios,
@@ -120,22 +123,27 @@ def evaluate(
     pairs = eval_pairs(set_name, eval_data(data), limit)
     size = size if set_name == "full" else 0
     encoder = encoder if encoder is not None else Encoder(last="relu5_1")
+    check_refine(refine)
     if model == "lite":
+        if refine:
+            raise UsageError("refinement needs the full model's encoder in torch, not the lite model")
         stylize, dev, weights_path, steps = _lite_stylize(method)
         backend = "onnxruntime fp32 (lite)"
+        warm_up = stylize
     else:
         weights_path = Path(decoder) if decoder is not None else DECODER_PATH
         steps = training_steps(read_metadata(weights_path))
         if stylizer is None:
             stylizer = Stylizer(load_decoder(weights_path), encoder=encoder, device=device, bf16=False)  # fp32: comparable across machines
-        stylize, dev = partial(stylizer.stylize, method=method), stylizer.device
+        stylize, dev = partial(stylizer.stylize, method=method, refine=refine), stylizer.device
+        warm_up = partial(stylizer.stylize, method=method, refine=min(refine, 1))
     rows: list[PairResult] = []
     images = []
     load_start = os.getloadavg()[0]
     for index, pair in enumerate(tqdm(pairs, desc=f"eval {set_name} {method}", disable=not progress, dynamic_ncols=True)):
         content, style = load_pair(pair, size)
         if index == 0:
-            stylize(content, style)  # warm-up, so the first timing is not an outlier
+            warm_up(content, style)  # so the first timing is not an outlier (one refinement step warms its path)
         _sync(dev)
         start = time.perf_counter()
         output = stylize(content, style)
@@ -164,6 +172,7 @@ def evaluate(
         "decoder": shown_path(weights_path),
         "decoder_steps": steps,
         "backend": backend,
+        "refine": refine,
         "device": str(dev),
         "hardware": hardware_name(dev) + cpu_features(dev),
         "torch_threads": torch.get_num_threads(),
