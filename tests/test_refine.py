@@ -258,3 +258,68 @@ def test_memory_check_counts_the_refinement(monkeypatch, tmp_path):
         apps_files.check_memory("c.png", 400, 600, refine=5)
     assert str(err.value).startswith("c.png: 600x400 needs about") and "\n" not in str(err.value)
 
+
+# ---------------------------------------------------------------- the HTTP API
+
+
+def png_bytes_of(size: tuple[int, int], seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(seed)
+    small = (torch.rand(3, size[1] // 4 + 1, size[0] // 4 + 1, generator=g) * 255).byte().permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(small, "RGB").resize(size).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def api(lively_stylizer, tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from adain.apps.server import Limits, create_app
+
+    def make(**limits):
+        return TestClient(create_app(lively_stylizer, limits=Limits(style_size=32, max_size=256, **limits), temp_dir=tmp_path))
+
+    return make
+
+
+def test_api_refine_matches_the_python_api_and_is_bounded(api, lively_stylizer):
+    import io
+
+    from PIL import Image
+
+    from adain.geometry import prepare, resize_shorter
+    from adain.io import pil_to_tensor
+
+    content, style = png_bytes_of((48, 40), 0), png_bytes_of((40, 48), 1)
+    files = [("content", ("c.png", content, "image/png")), ("style", ("s.png", style, "image/png"))]
+    client = api()
+    plain = client.post("/api/stylize", data={"size": "32"}, files=files)
+    refined = client.post("/api/stylize", data={"size": "32", "refine": "3"}, files=files)
+    assert plain.status_code == refined.status_code == 200, refined.text
+    got, base = (pil_to_tensor(Image.open(io.BytesIO(r.content))) for r in (refined, plain))
+    c = prepare(pil_to_tensor(Image.open(io.BytesIO(content))), 32)
+    s = resize_shorter(pil_to_tensor(Image.open(io.BytesIO(style))), 32)
+    want = lively_stylizer.stylize(c, [s], refine=3)
+    assert float((got - want).abs().max()) <= 1.5 / 255
+    assert float((got - base).abs().mean()) > 1 / 255
+    over = client.post("/api/stylize", data={"size": "32", "refine": "21"}, files=files)
+    assert over.status_code == 422
+    lite = client.post("/api/stylize", data={"size": "32", "refine": "2", "model": "lite"}, files=files)
+    assert lite.status_code == 400 and "refinement needs the full model" in lite.json()["detail"]
+    small = api(max_refine_pixels=500)
+    big = small.post("/api/stylize", data={"size": "32", "refine": "2"}, files=files)
+    assert big.status_code == 400 and "over this server's limit of 500 pixels" in big.json()["detail"]
+    assert small.post("/api/stylize", data={"size": "32"}, files=files).status_code == 200
+
+
+def test_page_has_a_refine_control():
+    from adain.apps.server import STATIC
+
+    page = (STATIC / "index.html").read_text()
+    assert 'id="refine"' in page and 'form.append("refine"' in (STATIC / "app.js").read_text()

@@ -48,8 +48,9 @@ from adain.apps.compiling import CompileRule
 from adain.apps.files import StylizeOptions, output_meta
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks
+from adain.device import memory_budget
 from adain.errors import AdainError, InputError, UsageError
-from adain.geometry import prepare, resize_shorter, resized_shape
+from adain.geometry import padded_side, prepare, resize_shorter, resized_shape
 from adain.io import (
     EXAMPLES,
     MIN_SIDE,
@@ -67,9 +68,12 @@ from adain.lite.weights import WEIGHTS_DIR, lite_manifest
 from adain.names import Method
 from adain.ops import StyleStats
 from adain.provenance import OutputMeta
+from adain.refine import REFINE_STEPS as STYLIZE_REFINE_STEPS
+from adain.refine import refine_memory
 from adain.stylefile import looks_like_style_file, parse_style
 from adain.stylizer import Stylizer
 from adain.texture import REFINE_STEPS, SEEDS, check_texture_size, synthesize_texture
+from adain.tiling import stylize_memory
 
 PACKAGE = Path(__file__).parents[1]  # src/adain: static/
 STATIC = PACKAGE / "static"
@@ -105,7 +109,10 @@ class Limits:
             file-handle limit, at most 256).
         request_timeout: seconds a connection has to send a whole request (headers and body), from its
             start or from the previous answer; then it is closed (idle and slow clients).
-        max_refine: optimisation steps a texture request may ask for (at most :data:`adain.texture.REFINE_STEPS`' last).
+        max_refine: optimisation steps a texture or stylization request may ask for (at most :data:`adain.texture.REFINE_STEPS`'
+            and :data:`adain.refine.REFINE_STEPS`' last).
+        max_refine_pixels: the largest output a stylization with refinement steps may have (a step costs a few
+            seconds per megapixel on a CPU, and :data:`adain.refine.BYTES_PER_PIXEL` of memory).
     """
 
     max_upload_bytes: int = 20 * 2**20
@@ -119,6 +126,7 @@ class Limits:
     max_connections: int = field(default_factory=default_connections)
     request_timeout: float = 30.0
     max_refine: int = 20
+    max_refine_pixels: int = 600_000
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -274,6 +282,7 @@ class Job:
     format: str
     method: str = "adain"
     model: str = "full"
+    refine: int = 0
 
 
 @dataclass(frozen=True)
@@ -373,6 +382,24 @@ class Service:
             return [style for part in parts for style in part], hits
         return StyleStats.cat(parts), hits
 
+    def refine_stats(self, job: Job, content: Tensor, networks: Stylizer) -> list[StyleStats]:
+        """The styles' statistics at every tap for a refinement (paintings only), after checking its size and memory."""
+        h, w = content.shape[-2:]
+        if h * w > self.limits.max_refine_pixels:
+            raise InputError(f"{job.content.label}: refining a {w}x{h} output is over this server's limit of {self.limits.max_refine_pixels} "
+                             "pixels: ask for a smaller size or no refinement")
+        need, have = stylize_memory(h, w) + refine_memory(padded_side(h), padded_side(w)), memory_budget()
+        if need > have:
+            raise InputError(f"{job.content.label}: refining a {w}x{h} output needs about {need / 2**30:.1f} GB of memory, more than the "
+                             f"{have / 2**30:.1f} GB available: ask for a smaller size")
+        paintings = []
+        for source in job.styles:
+            if is_style_upload(source):
+                raise InputError(f"{source.label}: a style file holds statistics only; refinement needs the painting")
+            style = pil_to_tensor(load_source(source, load_pil, self.limits.max_pixels))
+            paintings.append(resize_shorter(style, self.limits.style_size, enlarge=False))
+        return networks.tap_stats(paintings, job.method, preserve_color=job.preserve_color, reference=content)
+
     def render(self, job: Job) -> tuple[bytes, list[bool]]:
         """Decode, stylize and encode one job (on the worker thread): image bytes and the cache hits.
 
@@ -396,11 +423,14 @@ class Service:
         networks = self.networks(job.model)
         if job.model == "lite":
             out = networks.stylize_batch(content[None], stats, controls)[0]
+        elif job.refine:
+            taps = self.refine_stats(job, content, networks)  # type: ignore[arg-type]
+            out = networks.stylize_batch(content[None], stats, controls, refine=job.refine, tap_stats=taps)[0]  # type: ignore[call-arg]
         else:
             with self.rule.timed((1, *content.shape)):  # type: ignore[arg-type]
                 out = networks.stylize_batch(content[None], stats, controls)[0]
         opts = StylizeOptions(alpha=job.alpha, preserve_color=job.preserve_color, content_size=job.size, style_size=self.limits.style_size,
-                              method=job.method)
+                              method=job.method, refine=job.refine)
         meta = output_meta(networks, opts, content={"name": job.content.label, "sha256": job.content.digest}, info=info,
                            styles=[{"name": s.label, "sha256": s.digest} for s in job.styles], size=(h, w))
         return encode_image(out, job.format, meta), hits
@@ -577,11 +607,16 @@ def create_app(
         method: Annotated[Method, Form(description="transfer method: adain (mean and std), wct (covariance), efdm (histograms)")] = "adain",
         model: Annotated[Literal["full", "lite"], Form(description="the network: full (the paper's), or lite (the small distilled one: "
                                                                    "several times faster, adain only, paintings rather than style files)")] = "full",
+        refine: Annotated[int, Form(ge=0, le=min(limits.max_refine, STYLIZE_REFINE_STEPS[-1]),
+                                    description="optimisation steps of the paper's losses after the decoder (full model, paintings only, "
+                                    f"outputs up to {limits.max_refine_pixels} pixels; seconds per step)")] = 0,
     ) -> Response:
         n_content = (content is not None) + (content_name is not None)
         check_counts(n_content, len(style_name) + len(style), len(mask), len(weight), limits)
         if model == "lite" and method != "adain":
             raise UsageError(f"the lite model transfers with adain only, not {method}")
+        if model == "lite" and refine:
+            raise UsageError("refinement needs the full model's encoder: use model=full")
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="adain-upload-", dir=temp_dir) as folder:
             tmp = Path(folder)
@@ -595,6 +630,7 @@ def create_app(
             job = Job(
                 content=content_source, styles=style_sources, masks=mask_sources, weights=weight or None, alpha=alpha,
                 preserve_color=None if preserve_color == "none" else preserve_color, size=size, format=format, method=method, model=model,
+                refine=refine,
             )
             data, hits = await service.run(job)
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(content.filename or "content").stem if content is not None else content_name)

@@ -216,6 +216,7 @@ async function buildForm() {
   form.append("preserve_color", $("preserve").checked ? $("preserve-mode").value : "none");
   form.append("method", $("method").value);
   form.append("model", $("model").value);
+  form.append("refine", $("refine").value);
   form.append("size", $("size").value);
   form.append("format", $("format").value);
   return form;
@@ -249,7 +250,8 @@ function stylize() {
 }
 
 function stylizeOnServer() {
-  return send("api/stylize", buildForm, "Stylizing");
+  const steps = Number($("refine").value);
+  return send("api/stylize", buildForm, steps > 0 ? `Stylizing and refining (${steps} steps, seconds each)` : "Stylizing");
 }
 
 async function send(url, makeForm, working) {
@@ -368,6 +370,7 @@ async function stylizeHere() {
     inputs = checkedInputs();
     const method = $("method").value;
     if (method !== "adain") throw new Error(`the ${method} method runs on the server only; in this browser the method is adain`);
+    if ($("refine").value !== "0") throw new Error("refinement runs on the server only: set Refine to off");
     if ($("model").value === "lite" && !state.lite) throw new Error("this site does not have the lite model: pick the full one");
     if ($("model").value === "full" && !state.models) throw new Error("the full model runs on the server here (start it with --models DIR to compute it in the browser): pick the lite one");
   } catch (err) {
