@@ -85,7 +85,8 @@ def test_upload_alpha_stylize_download(page, tmp_path):
     page.select_option("#method", "wct")
 
     sent = stylize(page)
-    assert sent == {"content": "photo.png", "style_name": "hokusai", "alpha": "0.6", "preserve_color": "none", "method": "wct", "size": "256", "format": "jpeg"}
+    assert sent == {"content": "photo.png", "style_name": "hokusai", "alpha": "0.6", "preserve_color": "none", "method": "wct", "model": "full",
+                    "refine": "0", "size": "256", "format": "jpeg"}
     assert page.is_visible("#result") and page.is_hidden("#error")
     assert page.evaluate("document.querySelector('#result').naturalWidth") == 384
     assert "Done in" in page.text_content("#status")
