@@ -134,3 +134,16 @@ def test_ema_weights_average_the_steps_and_resume_exactly(image_dir: Path, tmp_p
     meta = read_metadata(tmp_path / "b" / "decoder-ema.safetensors")
     assert meta["ema"] == 0.5 and meta["ema_steps"] == 2
     assert not (tmp_path / "c").exists() and not train(_cfg(image_dir, tmp_path / "c", steps=1)).with_name("decoder-ema.safetensors").exists()
+
+
+def test_init_inside_the_run_folder_is_never_overwritten(image_dir: Path, tmp_path: Path):
+    from adain.errors import InputError
+
+    first = train(_cfg(image_dir, tmp_path / "run", steps=1))
+    before = first.read_bytes()
+    with pytest.raises(InputError, match="is also the --init input"):
+        train(_cfg(image_dir, tmp_path / "run", steps=1, init=first))
+    assert first.read_bytes() == before
+    copy = tmp_path / "start.safetensors"
+    copy.write_bytes(before)
+    assert train(_cfg(image_dir, tmp_path / "run2", steps=1, init=copy)).is_file()  # elsewhere it starts from them

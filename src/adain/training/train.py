@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from adain.atomic import atomic_path
+from adain.atomic import atomic_path, check_not_an_input
 from adain.decoder import (
     Decoder,
     init_like_paper,
@@ -443,6 +443,10 @@ def train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out)
     world, rank, device = _setup_distributed(cfg)
     main = rank == 0
+    if cfg.init is not None:  # the run writes its weights into --out: never over the weights it starts from
+        name = weights_name(cfg.model)
+        for written in (out / f"{name}.safetensors", out / f"{name}-ema.safetensors"):
+            check_not_an_input(written, {"--init": cfg.init})
     if main:
         _prepare_out(out)
     log_path = out / "log.csv"
