@@ -7,7 +7,7 @@
   default is 1000 steps. With ``--pastiche-steps N`` smaller than that, N steps
   are timed and the time per step is extrapolated to the default, and the
   table says so.
-* ``adain``: :meth:`adain.transfer.Stylizer.stylize` (content and style encoded on
+* ``adain``: :meth:`adain.stylizer.Stylizer.stylize` (content and style encoded on
   every call), with the fast defaults of ``adain bench``.
 
 Each peer is skipped (and said so) when it is not installed. Prints a markdown

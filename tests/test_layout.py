@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 APP_ONLY = ("PIL", "tqdm", "fastapi", "uvicorn", "av")
 
 
@@ -35,6 +37,7 @@ def test_the_check_sees_an_app_import():
     assert "PIL" in loaded_by("import adain.apps.files")
 
 
+@pytest.mark.filterwarnings("ignore:adain.transfer is deprecated:DeprecationWarning")
 def test_old_import_paths_of_the_readme_keep_working():
     import adain
     from adain.transfer import StylizeOptions, Stylizer, prepare
@@ -65,3 +68,10 @@ def test_the_architecture_document_names_every_module():
         if rel not in named and not (folder in named and rel.rsplit("/", 1)[1] in named):
             missing.append(rel)
     assert not missing, f"modules docs/architecture.md does not name: {missing}"
+
+
+def test_the_former_module_warns_once_imported():
+    code = "import warnings; warnings.simplefilter('error', DeprecationWarning); import adain.transfer"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0 and "adain.transfer is deprecated" in done.stderr
+    assert subprocess.run([sys.executable, "-c", "import adain.stylizer, adain.controls"], capture_output=True).returncode == 0

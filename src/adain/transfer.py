@@ -3,8 +3,10 @@
 ``from adain.transfer import Stylizer`` keeps working; the code now lives in
 :mod:`adain.stylizer` (the model), :mod:`adain.controls`, :mod:`adain.color`,
 :mod:`adain.geometry` (pure tensor functions) and :mod:`adain.apps.files`
-(file jobs).
+(file jobs). Importing it warns (``DeprecationWarning``).
 """
+
+import warnings
 
 from adain.apps.files import (
     FolderReport,
@@ -46,3 +48,6 @@ __all__ = [
     "match_color", "normalise_weights", "output_name", "pad_to_multiple", "prepare", "resize_shorter", "rgb_to_yiq",
     "stylize_folders", "stylize_pair", "target_features", "yiq_to_rgb",
 ]
+
+warnings.warn("adain.transfer is deprecated and goes in the next release: import Stylizer, Controls, … from adain, "
+              "or from the modules docs/architecture.md names", DeprecationWarning, stacklevel=2)

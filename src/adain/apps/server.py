@@ -1,6 +1,6 @@
 """Web page and HTTP API: ``adain serve``.
 
-A FastAPI app over one :class:`~adain.transfer.Stylizer`, loaded once. Requests
+A FastAPI app over one :class:`~adain.stylizer.Stylizer`, loaded once (and the lite model at its first request). Requests
 run on a single worker thread (off the event loop) behind a bounded queue (503
 when full); encoded styles are kept in an LRU cache keyed by the SHA-256 of the
 style file, so a repeated style costs nothing. Uploads are written to a

@@ -1,6 +1,7 @@
 // In-browser stylization: the exported encoder and decoder run in onnxruntime-web (WebAssembly, or
 // WebGPU where the browser has it and the WebGPU build is installed); the controls between them are
-// the formulas of adain's Python code (ops.py, transfer.py, server.py), written out in plain JS.
+// the formulas of adain's Python code (ops.py, controls.py, color.py, geometry.py, server.py; the lite model's
+// lite/runtime.py), written out in plain JS.
 // Images are Float32Array in CHW order with their sizes: {data, c, h, w}.
 
 const EPS = 1e-5;
@@ -351,7 +352,7 @@ export function resize(image, outH, outW) {
   return { data: out, c, h: outH, w: outW };
 }
 
-/** Shorter side to `size` (0 keeps), as adain.transfer.resize_shorter. */
+/** Shorter side to `size` (0 keeps), as adain.geometry.resize_shorter. */
 export function resizeShorter(image, size) {
   if (size <= 0) return image;
   const scale = size / Math.min(image.h, image.w);
@@ -419,7 +420,7 @@ function adainWithStats(feat, mean, std, mask = null) {
   return out;
 }
 
-// ------------------------------------------------------------ controls (adain/transfer.py)
+// ------------------------------------------------------------ controls (adain/controls.py)
 
 function normaliseWeights(weights, k) {
   if (!weights) return new Array(k).fill(1 / k);
@@ -454,7 +455,7 @@ function masksToGrid(masks, H, W, h, w) {
   return grid;
 }
 
-/** The decoder's input t for K styles (stats: [{mean, std}]), as adain.transfer.target_features. */
+/** The decoder's input t for K styles (stats: [{mean, std}]), as adain.controls.target_features. */
 function targetFeatures(feat, stats, { alpha, weights, grid }) {
   const n = feat.h * feat.w;
   let t;
@@ -545,7 +546,7 @@ function meanCov(image) {
   return { mean, cov };
 }
 
-/** Recolour `style` to the content's RGB mean and covariance, as adain.transfer.match_color. */
+/** Recolour `style` to the content's RGB mean and covariance, as adain.color.match_color. */
 function matchColor(style, content, eps = 1e-5) {
   const s = meanCov(style);
   const c = meanCov(content);
