@@ -46,6 +46,22 @@ OUTPUT_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP
 _ORIENTATION = 0x0112  # the EXIF tag; orientations 5..8 swap width and height
 
 
+def check_job_settings(*, content_size: int, style_size: int, max_pixels: int | None, quality: int) -> None:
+    """The sizes and quality of a file job (``adain stylize``, either model): sizes 0 (keep) or at least :data:`MIN_SIDE`,
+    a pixel limit at least ``MIN_SIDE²``, quality in 1..100.
+
+    Raises:
+        UsageError: one line naming the setting.
+    """
+    for name, size in (("content size", content_size), ("style size", style_size)):
+        if size != 0 and size < MIN_SIDE:
+            raise UsageError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
+    if max_pixels is not None and max_pixels < MIN_SIDE * MIN_SIDE:
+        raise UsageError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {max_pixels}")
+    if not 1 <= quality <= 100:
+        raise UsageError(f"quality must be in 1..100, got {quality}")
+
+
 def check_pixels(path: str | Path, width: int, height: int, limit: int, what: str = "", option: str = "--max-pixels") -> None:
     """Raise :class:`InputError` naming ``path`` if ``width x height`` is over ``limit`` pixels.
 

@@ -34,6 +34,7 @@ from adain.io import (
     IMAGE_SUFFIXES,
     MIN_SIDE,
     bundled_examples,
+    check_job_settings,
     check_pixels,
     fit_height,
     image_format,
@@ -115,13 +116,7 @@ class StylizeOptions:
         check_refine(self.refine)
         if not (self.style_scale == 0 or 0.05 <= self.style_scale <= 8):
             raise UsageError(f"style scale must be 0 (off) or in 0.05..8, got {self.style_scale}")
-        for name, size in (("content size", self.content_size), ("style size", self.style_size)):
-            if size != 0 and size < MIN_SIDE:
-                raise UsageError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
-        if self.max_pixels is not None and self.max_pixels < MIN_SIDE * MIN_SIDE:
-            raise UsageError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
-        if not 1 <= self.quality <= 100:
-            raise UsageError(f"quality must be in 1..100, got {self.quality}")
+        check_job_settings(content_size=self.content_size, style_size=self.style_size, max_pixels=self.max_pixels, quality=self.quality)
 
     def controls(self, **given: Any) -> Controls:
         """The style controls of this run: its ``alpha``, ``preserve_color`` and ``method``, plus ``given`` (weights, masks)."""

@@ -19,9 +19,9 @@ from PIL import Image
 from adain.errors import InputError, UsageError
 from adain.io import (
     DEFAULT_MAX_PIXELS,
-    MIN_SIDE,
     array_to_pil,
     bundled_examples,
+    check_job_settings,
     check_pixels,
     fit_height,
     image_size,
@@ -67,13 +67,7 @@ class LiteOptions:
             raise UsageError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.preserve_color not in PRESERVE_MODES:
             raise UsageError(f"preserve_color must be one of {PRESERVE_MODES}, got {self.preserve_color!r}")
-        for name, size in (("content size", self.content_size), ("style size", self.style_size)):
-            if size != 0 and size < MIN_SIDE:
-                raise UsageError(f"{name} must be 0 (keep the original) or at least {MIN_SIDE}, got {size}")
-        if self.max_pixels is not None and self.max_pixels < MIN_SIDE * MIN_SIDE:
-            raise UsageError(f"max pixels must be at least {MIN_SIDE * MIN_SIDE}, got {self.max_pixels}")
-        if not 1 <= self.quality <= 100:
-            raise UsageError(f"quality must be in 1..100, got {self.quality}")
+        check_job_settings(content_size=self.content_size, style_size=self.style_size, max_pixels=self.max_pixels, quality=self.quality)
 
     @property
     def stored_limit(self) -> int:

@@ -110,9 +110,8 @@ def run(args: argparse.Namespace) -> None:
         stylize_folders,
         stylize_pair,
     )
-    from adain.atomic import check_not_an_input
     from adain.errors import InputError
-    from adain.io import image_format, list_images, save_image
+    from adain.io import list_images, save_image
     from adain.stylizer import Stylizer
 
     opts = StylizeOptions(
@@ -129,14 +128,7 @@ def run(args: argparse.Namespace) -> None:
         return stylizer_from_args(args)
 
     if not args.content.is_dir() and not any(s.is_dir() for s in args.style):
-        if args.grid is not None:
-            raise UsageError("--grid needs a folder of contents or styles")
-        if args.output.is_dir():
-            raise InputError(f"{args.output}: is a folder; give an image file name (a folder is for folder mode)")
-        image_format(args.output)
-        inputs = {"content": args.content, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
-                  **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map}
-        check_not_an_input(args.output, inputs)
+        check_one_output(args)
         job = load_pair(args.content, args.style, opts, weights=args.weights, masks=args.mask, index_map=args.index_map, tile=args.tile)
         stylizer = make_stylizer()
         if args.compile:  # one image: compiling costs more than it saves, but asked for
@@ -167,6 +159,22 @@ def run(args: argparse.Namespace) -> None:
         raise InputError(f"{len(report.skipped)} input file(s) skipped, their results are missing (see the warnings above)")
 
 
+def check_one_output(args: argparse.Namespace) -> None:
+    """One content file: ``--output`` is an image file of a known format and none of the inputs; no ``--grid``."""
+    from adain.atomic import check_not_an_input
+    from adain.errors import InputError
+    from adain.io import image_format
+
+    if args.grid is not None:
+        raise UsageError("--grid needs a folder of contents or styles")
+    if args.output.is_dir():
+        raise InputError(f"{args.output}: is a folder; give an image file name (a folder is for folder mode)")
+    image_format(args.output)
+    inputs = {"content": args.content, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
+              **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map}
+    check_not_an_input(args.output, inputs)
+
+
 LITE_UNSUPPORTED = (
     ("method", "adain", "--method {} (the lite model transfers means and stds only)"),
     ("tile", "0", "--tile (the lite model needs little memory: use it without tiles)"),
@@ -185,9 +193,8 @@ def run_lite(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from adain.apps.lite import LiteOptions, stylize_file, stylize_folders
-    from adain.atomic import check_not_an_input
     from adain.errors import InputError
-    from adain.io import image_format, list_images
+    from adain.io import list_images
     from adain.lite.runtime import LiteModel
 
     if isinstance(args.refine, Default) or args.refine:
@@ -202,13 +209,7 @@ def run_lite(args: argparse.Namespace) -> None:
     if args.weights is not None and args.mask is not None:
         raise UsageError("give --weights or --mask, not both: weights mix the styles everywhere, masks place them")
     if not args.content.is_dir() and not any(s.is_dir() for s in args.style):
-        if args.grid is not None:
-            raise UsageError("--grid needs a folder of contents or styles")
-        if args.output.is_dir():
-            raise InputError(f"{args.output}: is a folder; give an image file name (a folder is for folder mode)")
-        image_format(args.output)
-        check_not_an_input(args.output, {"content": args.content, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
-                                         **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}})
+        check_one_output(args)
         if args.weights is not None and len(args.weights) != len(args.style):
             raise UsageError(f"{len(args.weights)} style weights given for {len(args.style)} styles")
         stylize_file(LiteModel(), args.content, args.style, args.output, opts, weights=args.weights, masks=args.mask)
