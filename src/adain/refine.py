@@ -42,9 +42,10 @@ DEFAULT_REFINE = 10
 REFINE_LR = 0.01  # Adam step on pixels in [0, 1]
 STYLE_WEIGHT = 4.0  # λ of the refinement's objective (docs/evaluation.md)
 CONTENT_TARGETS = ("content", "target")
-BYTES_PER_PIXEL = 2600
-"""Peak memory of a refinement step per pixel of the (padded) image, fp32 on CPU, beyond the stylization's
-(gradients through relu1_1 … relu4_1 of the encoder; docs/evaluation.md)."""
+BYTES_PER_PIXEL = 3500
+"""Peak memory a refinement adds to a stylization, per pixel of the (padded) image, fp32 on CPU: the activations
+kept for the gradients through relu1_1 … relu4_1 of the encoder (measured: 3,400 bytes at 512x512, 3,110 at
+1024x768; ``python scripts/refine_figures.py memory``, docs/evaluation.md)."""
 
 
 def check_refine(steps: int, *, max_steps: int = REFINE_STEPS[-1], name: str = "refine steps") -> int:
