@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from adain.decoder import save_decoder
 from helpers import lively_nets, write_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -103,3 +106,29 @@ def lively_stylizer():
 
     encoder, decoder = lively_nets()
     return Stylizer(decoder, encoder=encoder, device="cpu", bf16=False)
+
+
+@pytest.fixture
+def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
+    """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
+    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: tiny_encoder)
+    path = tmp_path / "tiny.safetensors"
+    save_decoder(lively_nets()[1], path, {"steps": 0})
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path) -> dict[str, Path]:
+    """A 45x37 content, two styles, their left/right masks and an index map, and an output path."""
+    files = {
+        "content": write_image(tmp_path / "in" / "content.png", (45, 37), seed=1),
+        "a": write_image(tmp_path / "in" / "a.jpg", (40, 30), seed=2),
+        "b": write_image(tmp_path / "in" / "b.png", (30, 50), seed=3),
+        "out": tmp_path / "out" / "result.jpg",
+    }
+    left = np.zeros((37, 45), np.uint8)
+    left[:, :20] = 255
+    for name, arr in (("left", left), ("right", 255 - left), ("black", left * 0), ("index", (left == 0).astype(np.uint8))):
+        files[name] = tmp_path / "in" / f"{name}.png"
+        Image.fromarray(arr, "L").save(files[name])
+    return files

@@ -6,6 +6,7 @@ Test modules import from here, never from each other; fixtures built on these li
 from __future__ import annotations
 
 import contextlib
+import io
 import socket
 import struct
 import threading
@@ -16,9 +17,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from torch import nn
+
+from adain import photo, profiles
+from adain.cli import main
 
 
 def write_image(path: Path, size: tuple[int, int] = (40, 32), seed: int = 0, mode: str = "RGB") -> Path:
@@ -212,3 +217,84 @@ def live_server(app) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+# ---------------------------------------------------------------- the command line (adain stylize)
+
+
+def run(args: list, capsys) -> tuple[int, str, str]:
+    """``adain stylize ARGS`` (styles at their own size unless told: the default 512 px is slow on CPU)."""
+    args = [*map(str, args)]
+    code = main(["stylize", *args, *([] if "--style-size" in args else ["--style-size", "0"])])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_bad_input(code: int, err: str, output: Path, *names: object) -> None:
+    """Exit 2, one line on stderr naming ``names``, no output and no temp file."""
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("adain stylize: error: "), err
+    assert "Traceback" not in err
+    for name in names:
+        assert str(name) in lines[0], (name, lines[0])
+    assert not output.exists()
+    assert not output.parent.exists() or not any(output.parent.iterdir())
+
+
+# ---------------------------------------------------------------- photos: profiles, HEIC, EXIF
+
+P3 = profiles.rgb_profile("Display P3", profiles.P3_PRIMARIES)
+GRAY = profiles.gray_profile("Gray Gamma 2.2", 2.2)
+
+
+def heic_bytes(img: Image.Image, **kwargs) -> bytes:
+    pytest.importorskip("pillow_heif")
+    photo.register_heif()
+    buf = io.BytesIO()
+    img.save(buf, format="HEIF", quality=95, **kwargs)
+    return buf.getvalue()
+
+
+def camera_photo(maker_note: int = 0) -> Image.Image:
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[photo.ORIENTATION] = "Canon", "EOS R5", 6
+    exif.get_ifd(photo.EXIF_IFD)[0x9003] = "2024:05:06 07:08:09"
+    exif.get_ifd(photo.EXIF_IFD)[0xA002] = 6000
+    if maker_note:
+        exif.get_ifd(photo.EXIF_IFD)[photo.MAKER_NOTE] = b"m" * maker_note
+    exif.get_ifd(photo.GPS_IFD)[2] = (48.0, 51.0, 24.0)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG", exif=exif.tobytes())
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+# ---------------------------------------------------------------- hostile files
+
+
+def png_claiming(size: tuple[int, int], body: bytes = b"\x00" * 64) -> bytes:
+    """A PNG whose header claims ``size`` (W, H) over a body far too short for it (a corrupt file or a bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", *size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(body)) + chunk(b"IEND", b"")
+
+
+def png_zeros(size: tuple[int, int]) -> bytes:
+    """A valid all-black RGB PNG of ``size`` (W, H), a few KB however large (rows compress to almost nothing)."""
+    w, h = size
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (1 + 3 * w)
+    data = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def ico_holding(png: bytes) -> bytes:
+    """An .ico file whose one entry is ``png`` (Pillow's ICO plugin decodes it when the file is opened)."""
+    return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png

@@ -10,56 +10,9 @@ import torch
 from PIL import Image
 
 from adain.cli import main
-from adain.decoder import save_decoder
-from helpers import BAD_FILES, exif_rotated_jpeg, lively_nets, png_bytes, write_image
+from helpers import BAD_FILES, assert_bad_input, exif_rotated_jpeg, png_bytes, run, write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture
-def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
-    """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
-    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: tiny_encoder)
-    path = tmp_path / "tiny.safetensors"
-    save_decoder(lively_nets()[1], path, {"steps": 0})
-    return path
-
-
-@pytest.fixture
-def pair(tmp_path) -> dict[str, Path]:
-    """A 45x37 content, two styles, their left/right masks and an index map, and an output path."""
-    files = {
-        "content": write_image(tmp_path / "in" / "content.png", (45, 37), seed=1),
-        "a": write_image(tmp_path / "in" / "a.jpg", (40, 30), seed=2),
-        "b": write_image(tmp_path / "in" / "b.png", (30, 50), seed=3),
-        "out": tmp_path / "out" / "result.jpg",
-    }
-    left = np.zeros((37, 45), np.uint8)
-    left[:, :20] = 255
-    for name, arr in (("left", left), ("right", 255 - left), ("black", left * 0), ("index", (left == 0).astype(np.uint8))):
-        files[name] = tmp_path / "in" / f"{name}.png"
-        Image.fromarray(arr, "L").save(files[name])
-    return files
-
-
-def run(args: list, capsys) -> tuple[int, str, str]:
-    """``adain stylize ARGS`` (styles at their own size unless told: the default 512 px is slow on CPU)."""
-    args = [*map(str, args)]
-    code = main(["stylize", *args, *([] if "--style-size" in args else ["--style-size", "0"])])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_bad_input(code: int, err: str, output: Path, *names: object) -> None:
-    """Exit 2, one line on stderr naming ``names``, no output and no temp file."""
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("adain stylize: error: "), err
-    assert "Traceback" not in err
-    for name in names:
-        assert str(name) in lines[0], (name, lines[0])
-    assert not output.exists()
-    assert not output.parent.exists() or not any(output.parent.iterdir())
 
 
 # ---------------------------------------------------------------- working runs

@@ -75,3 +75,15 @@ def test_the_former_module_warns_once_imported():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode != 0 and "adain.transfer is deprecated" in done.stderr
     assert subprocess.run([sys.executable, "-c", "import adain.stylizer, adain.controls"], capture_output=True).returncode == 0
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/helpers.py and fixtures in tests/conftest.py; test modules import neither each other nor conftest."""
+    tests = Path(__file__).resolve().parent
+    offenders = [
+        f"{path.name}: {line.strip()}"
+        for path in sorted(tests.glob("*.py"))
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(from|import)\s+(test_\w+|conftest)\b", line)
+    ]
+    assert not offenders, offenders

@@ -12,10 +12,9 @@ from PIL import Image
 
 from adain import photo, profiles, provenance, stylefile
 from adain.io import to_rgb
+from helpers import GRAY, P3, camera_photo, heic_bytes
 
-P3 = profiles.rgb_profile("Display P3", profiles.P3_PRIMARIES)
 ADOBE = profiles.rgb_profile("Adobe RGB (1998)", profiles.ADOBE_PRIMARIES, 563 / 256)
-GRAY = profiles.gray_profile("Gray Gamma 2.2", 2.2)
 # Linear-light P3 → linear sRGB (both D65), from the primaries: an independent check of LittleCMS's result.
 P3_TO_SRGB = np.array([[1.2249, -0.2247, 0.0], [-0.0420, 1.0419, 0.0], [-0.0197, -0.0786, 1.0979]])
 ADOBE_TO_SRGB = np.array([[1.3982, -0.3982, 0.0], [0.0, 1.0, 0.0], [0.0, -0.0429, 1.0429]])
@@ -104,14 +103,6 @@ def test_nclx_primaries():
 # ---------------------------------------------------------------- HEIF
 
 
-def heic_bytes(img: Image.Image, **kwargs) -> bytes:
-    pytest.importorskip("pillow_heif")
-    photo.register_heif()
-    buf = io.BytesIO()
-    img.save(buf, format="HEIF", quality=95, **kwargs)
-    return buf.getvalue()
-
-
 def test_heif_and_avif_are_told_apart():
     heic = heic_bytes(solid((1, 2, 3)))
     buf = io.BytesIO()
@@ -130,19 +121,6 @@ def test_heic_orientation_and_profile_are_applied():
 
 
 # ---------------------------------------------------------------- EXIF
-
-
-def camera_photo(maker_note: int = 0) -> Image.Image:
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110], exif[photo.ORIENTATION] = "Canon", "EOS R5", 6
-    exif.get_ifd(photo.EXIF_IFD)[0x9003] = "2024:05:06 07:08:09"
-    exif.get_ifd(photo.EXIF_IFD)[0xA002] = 6000
-    if maker_note:
-        exif.get_ifd(photo.EXIF_IFD)[photo.MAKER_NOTE] = b"m" * maker_note
-    exif.get_ifd(photo.GPS_IFD)[2] = (48.0, 51.0, 24.0)
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buf, "PNG", exif=exif.tobytes())
-    return Image.open(io.BytesIO(buf.getvalue()))
 
 
 def test_exif_keeps_camera_and_date_drops_gps_and_resets_orientation():

@@ -1,7 +1,6 @@
 """Photos through the CLI, the Python API, data sets, video and the server: colour profiles, HEIC/AVIF,
 EXIF kept, the record of how an output was made (``adain info``), style files (``adain save-style``)."""
 
-# ruff: noqa: F811 (the fixtures of test_cli are imported, then named as test arguments)
 from __future__ import annotations
 
 import csv
@@ -18,9 +17,7 @@ from adain import photo, profiles, provenance, stylefile
 from adain.cli import main
 from adain.io import load_image, load_photo, save_image
 from adain.ops import StyleStats
-from conftest import write_image
-from test_cli import assert_bad_input, fast_models, pair, run  # noqa: F401 (fast_models, pair: fixtures)
-from test_photos import GRAY, P3, camera_photo, heic_bytes
+from helpers import GRAY, P3, assert_bad_input, camera_photo, heic_bytes, run, write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

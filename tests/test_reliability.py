@@ -7,7 +7,6 @@ import io
 import os
 import struct
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,37 +24,9 @@ from adain.io import (
     load_mask,
     save_image,
 )
-from conftest import write_image
+from helpers import ico_holding, png_claiming, png_zeros, write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def png_claiming(size: tuple[int, int], body: bytes = b"\x00" * 64) -> bytes:
-    """A PNG whose header claims ``size`` (W, H) over a body far too short for it (a corrupt file or a bomb)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", *size, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(body)) + chunk(b"IEND", b"")
-
-
-def png_zeros(size: tuple[int, int]) -> bytes:
-    """A valid all-black RGB PNG of ``size`` (W, H), a few KB however large (rows compress to almost nothing)."""
-    w, h = size
-    comp = zlib.compressobj(9)
-    row = b"\x00" * (1 + 3 * w)
-    data = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
-
-
-def ico_holding(png: bytes) -> bytes:
-    """An .ico file whose one entry is ``png`` (Pillow's ICO plugin decodes it when the file is opened)."""
-    return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
 
 
 def encoded(fmt: str, size: tuple[int, int] = (40, 32), mode: str = "RGB") -> bytes:

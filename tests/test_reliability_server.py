@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from test_reliability import ico_holding, png_claiming, png_zeros
+from helpers import ico_holding, png_claiming, png_zeros
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from adain.cli import main
-from conftest import write_image
+from helpers import write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
