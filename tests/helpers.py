@@ -298,3 +298,12 @@ def png_zeros(size: tuple[int, int]) -> bytes:
 def ico_holding(png: bytes) -> bytes:
     """An .ico file whose one entry is ``png`` (Pillow's ICO plugin decodes it when the file is opened)."""
     return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
+
+
+def read_frames(path: Path) -> tuple[list, int]:
+    """The decoded video frames of ``path`` and how many audio streams it has."""
+    import av
+
+    with av.open(str(path)) as c:
+        frames = list(c.decode(c.streams.video[0]))
+        return frames, len(c.streams.audio)

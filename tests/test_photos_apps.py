@@ -372,7 +372,7 @@ def test_video_takes_a_style_file(tmp_path):
     from adain.encoder import Encoder
     from adain.stylefile import compute_style
     from adain.stylizer import Stylizer
-    from test_video import make_video, read_frames
+    from helpers import make_video, read_frames
 
     torch.manual_seed(0)
     stylizer = Stylizer(Decoder(width=0.0625), encoder=Encoder(weights="random"), device="cpu", bf16=False)

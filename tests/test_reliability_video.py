@@ -191,7 +191,7 @@ def test_dataset_into_an_unwritable_folder_is_one_line(tmp_path, fast_models, ca
 
 
 def test_dataset_checks_planned_sizes(tmp_path, fast_models, capsys, monkeypatch):
-    from test_reliability import png_claiming
+    from helpers import png_claiming
 
     monkeypatch.setattr("adain.device.available_memory", lambda: 4 * 2**30)
     (tmp_path / "src").mkdir()

@@ -27,7 +27,7 @@ from adain.controls import Controls
 from adain.io import InputError
 from adain.ops import StyleStats, adain_with_stats, mean_std, rebase_stats
 from adain.stylizer import Stylizer
-from helpers import RATE, make_video
+from helpers import RATE, make_video, read_frames
 
 HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
 STYLE = [torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(7))]
@@ -36,12 +36,6 @@ STYLE = [torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(7))]
 @pytest.fixture(scope="module")
 def stylizer(lively_stylizer) -> Stylizer:
     return lively_stylizer
-
-
-def read_frames(path: Path) -> tuple[list, int]:
-    with av.open(str(path)) as c:
-        frames = list(c.decode(c.streams.video[0]))
-        return frames, len(c.streams.audio)
 
 
 def audio_payloads(path: Path) -> list[bytes]:
