@@ -310,3 +310,36 @@ def test_server_serves_the_lite_graphs_for_the_page():
     for name in ("lite.safetensors", "decoder.safetensors", "..%2Fdecoder.safetensors"):
         assert client.get(f"/lite/{name}").status_code == 404
     assert "/lite/manifest.json" not in client.get("/openapi.json").json()["paths"]
+
+
+@needs_shipped
+def test_lite_style_files_give_the_paintings_result_and_are_checked(tmp_path, capsys):
+    from adain.cli import main
+    from adain.lite.stylefile import LiteStyleFileError, read_lite_style, write_lite_style
+
+    content, a, b = (write_image(tmp_path / n, s, seed=i) for i, (n, s) in enumerate([("c.png", (48, 40)), ("a.jpg", (40, 40)), ("b.png", (32, 48))]))
+    mix = tmp_path / "mix.safetensors"
+    assert main(["save-style", "--model", "lite", str(a), str(b), "--weights", "3", "1", "-o", str(mix)]) == 0
+    assert "a.jpg × 0.75, b.png × 0.25" in capsys.readouterr().out and mix.stat().st_size < 4096
+    outs = {}
+    for name, styles in (("file", [mix]), ("paintings", [a, b])):
+        outs[name] = tmp_path / f"{name}.png"
+        args = ["stylize", "--model", "lite", "-c", str(content), "-s", *map(str, styles), "-o", str(outs[name])]
+        assert main(args + (["--weights", "3", "1"] if name == "paintings" else [])) == 0, capsys.readouterr().err
+    pixels = [np.asarray(Image.open(p), dtype=int) for p in outs.values()]
+    assert np.abs(pixels[0] - pixels[1]).max() <= 1
+    model = LiteModel()
+    style, sources = read_lite_style(mix, model)
+    assert [s["name"] for s in sources] == ["a.jpg", "b.png"]
+    bad = tmp_path / "bad.safetensors"
+    write_lite_style(style, bad, model="adain-lite:0000000000000000", sources=[])
+    with pytest.raises(LiteStyleFileError, match="made with other lite weights"):
+        read_lite_style(bad, model)
+    broken = type(style)(style.means, (style.stds[0] * 0, *style.stds[1:]))
+    write_lite_style(broken, bad, model=model.identity, sources=[])
+    with pytest.raises(LiteStyleFileError, match="std1 must be 16 finite float32 values, all positive"):
+        read_lite_style(bad, model)
+    assert main(["stylize", "--model", "lite", "-c", str(content), "-s", str(mix), "-o", str(tmp_path / "x.png"), "--preserve-color", "color"]) == 2
+    assert "mix.safetensors: --preserve-color recolours the painting" in capsys.readouterr().err
+    assert main(["stylize", "-c", str(content), "-s", str(mix), "-o", str(tmp_path / "x.png")]) == 2  # the full model refuses it in one line
+    assert "mix.safetensors" in capsys.readouterr().err and not (tmp_path / "x.png").exists()

@@ -33,6 +33,7 @@ from adain.io import (
     save_image,
 )
 from adain.lite.runtime import PRESERVE_MODES, LiteModel, LiteStyle
+from adain.lite.stylefile import is_lite_style_file, read_lite_style
 from adain.lite.weights import STYLE_SIZE
 from adain.memory import available_memory
 from adain.photo import PhotoInfo
@@ -124,23 +125,30 @@ def load_content(path: str | Path, opts: LiteOptions) -> tuple[np.ndarray, Photo
 
 
 def find_painting(path: str | Path) -> Path:
-    """A style's painting: ``path``, or for a bare bundled name (``hokusai``) the bundled painting; style files are refused."""
+    """A style's file: ``path``, or for a bare bundled name (``hokusai``) the bundled painting; the full model's style files are refused."""
     path = Path(path)
     bank = bundled_examples("style")
     if not path.exists() and not path.suffix and path.name in bank:
         return bank[path.name]
-    if path.suffix.lower() == ".safetensors":
-        raise InputError(f"{path}: a style file holds the full model's statistics; the lite model needs the painting (or use --model full)")
+    if path.suffix.lower() == ".safetensors" and not is_lite_style_file(path):
+        raise InputError(f"{path}: not a style file of the lite model (one of the full model's?): give the painting, or save one with "
+                         "adain save-style --model lite")
     return path
 
 
-def load_style(path: str | Path, opts: LiteOptions) -> np.ndarray:
-    """A painting → ``(H, W, 3)``, a larger one shrunk to ``opts.style_size`` (and cropped), sizes checked first.
+def load_style(path: str | Path, opts: LiteOptions, model: LiteModel) -> np.ndarray | LiteStyle:
+    """A painting → ``(H, W, 3)``, a larger one shrunk to ``opts.style_size`` (and cropped), sizes checked first; a lite style
+    file → its statistics (checked against ``model``).
 
     Raises:
-        InputError: also for a flat image (one colour): it has no texture to transfer.
+        InputError: also for a flat image (one colour): it has no texture to transfer; a style file with colour preservation
+            (it recolours the painting).
     """
     path = find_painting(path)
+    if is_lite_style_file(path):
+        if opts.preserve_color is not None:
+            raise InputError(f"{path}: --preserve-color recolours the painting, a style file holds only its statistics: use the painting")
+        return read_lite_style(path, model)[0]
     shape = check_planned(path, opts.style_size, opts, enlarge=False, content=False)
     image = prepare(load_pil(path, opts.stored_limit), shape, opts.crop)
     if float(image.max() - image.min()) == 0.0:
@@ -186,7 +194,7 @@ def stylize_file(
     if masks is not None and len(masks) != len(styles):
         raise UsageError(f"{len(masks)} masks given for {len(styles)} styles")
     image, info = load_content(content, opts)
-    paintings = [load_style(s, opts) for s in styles]
+    paintings = [load_style(s, opts, model) for s in styles]
     mask_array = read_masks(masks, image.shape[:2], opts) if masks else None
     out = model.stylize(image, paintings, alpha=opts.alpha, weights=weights, masks=mask_array, preserve_color=opts.preserve_color)
     entries = [source_entry(find_painting(s)) for s in styles]
@@ -210,15 +218,18 @@ def stylize_folders(
     """Every content × style into ``out_dir/<content>_<style>.jpg``; a bad file is skipped with a warning (``progress(n)`` after each image)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report = FolderReport()
-    good_styles: list[tuple[Path, LiteStyle, Image.Image]] = []
+    good_styles: list[tuple[Path, LiteStyle, Image.Image | None]] = []
     for path in styles:
         try:
-            painting = load_style(path, opts)
+            painting = load_style(path, opts, model)
         except InputError as exc:
             warn(str(exc))
             report.skipped.append(path)
             continue
-        good_styles.append((path, model.style(painting), fit_height(array_to_pil(painting), grid_height)))
+        if isinstance(painting, LiteStyle):  # a style file: statistics, no picture for the grid
+            good_styles.append((path, painting, None))
+        else:
+            good_styles.append((path, model.style(painting), fit_height(array_to_pil(painting), grid_height)))
     rows: list[list[Image.Image | None]] = [[None, *(thumb for _, _, thumb in good_styles)]]
     for content in contents:
         try:
@@ -231,7 +242,7 @@ def stylize_folders(
         row: list[Image.Image | None] = [fit_height(array_to_pil(image), grid_height)]
         for path, style, _ in good_styles:
             target = out_dir / f"{content.stem}_{path.stem}.jpg"
-            out = model.stylize(image, [style] if opts.preserve_color is None else [load_style(path, opts)], alpha=opts.alpha,
+            out = model.stylize(image, [style] if opts.preserve_color is None else [load_style(path, opts, model)], alpha=opts.alpha,
                                 preserve_color=opts.preserve_color)
             meta = output_meta(model, opts, content=source_entry(content), info=info, styles=[source_entry(find_painting(path))], size=out.shape[:2])
             save_image(out, target, opts.quality, meta)

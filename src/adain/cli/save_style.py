@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   adain save-style a.jpg b.jpg --weights 3 1 --output mix.safetensors      # an interpolation, saved
   adain stylize --content photo.jpg --style wave.safetensors --output out.jpg
   adain info wave.safetensors
+  adain save-style wave.jpg --model lite --output wave-lite.safetensors   # for --model lite (about 2 KB)
 
 A style file holds the style's feature statistics (about 8 KB), each painting's name and
 SHA-256, and the identity of the encoder: it works wherever a style image does (stylize,
@@ -33,11 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weights, one per painting (≥ 0, normalised to sum 1)")
     add_style_size(p)
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default: 50 million)")
+    p.add_argument("--model", choices=("full", "lite"), default="full",
+                   help="the network the file is for: full (VGG-19's statistics) or lite (the lite model's, without torch) (default %(default)s)")
     add_model_options(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, keeps_defaults=lambda args: args.model == "lite")  # --model lite reads LiteOptions' defaults, without torch
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.model == "lite":
+        return run_lite(args)
     from adain.apps.files import StylizeOptions, encode_styles, find_style
     from adain.atomic import check_not_an_input
     from adain.controls import normalise_weights
@@ -55,3 +60,28 @@ def run(args: argparse.Namespace) -> None:
     style = mix(parts, weights, args.output.stem)
     save_style(style, args.output)
     print(f"wrote {args.output}: {args.output.stat().st_size} bytes, " + ", ".join(f"{s['name']} × {s['weight']:g}" for s in style.sources))
+
+
+def run_lite(args: argparse.Namespace) -> None:
+    """``--model lite``: the lite model's statistics of the paintings (mixed by ``--weights``), without torch."""
+    from adain.apps.lite import LiteOptions, find_painting, load_style
+    from adain.atomic import check_not_an_input
+    from adain.cli._options import Default
+    from adain.errors import InputError, UsageError
+    from adain.lite.runtime import LiteModel, LiteStyle, normalise_weights
+    from adain.lite.stylefile import mix_styles, write_lite_style
+    from adain.provenance import source_entry
+
+    if args.output.suffix.lower() != ".safetensors":
+        raise InputError(f"{args.output}: a style file's name ends in .safetensors")
+    if args.decoder is not None:
+        raise UsageError("--model lite does not take --decoder (the full model's weights)")
+    check_not_an_input(args.output, {f"painting {i + 1}": find_painting(p) for i, p in enumerate(args.paintings)})
+    weights = normalise_weights(args.weights, len(args.paintings)).tolist()
+    sizes = {k: v for k, v in (("style_size", args.style_size), ("max_pixels", args.max_pixels)) if v is not None and not isinstance(v, Default)}
+    opts, model = LiteOptions(**sizes), LiteModel()
+    loaded = [load_style(p, opts, model) for p in args.paintings]
+    style = mix_styles([s if isinstance(s, LiteStyle) else model.style(s) for s in loaded], weights)
+    sources = [{**source_entry(find_painting(p)), "weight": round(w, 6)} for p, w in zip(args.paintings, weights)]
+    write_lite_style(style, args.output, model=model.identity, sources=sources)
+    print(f"wrote {args.output}: {args.output.stat().st_size} bytes, " + ", ".join(f"{s['name']} × {s['weight']:g}" for s in sources))
