@@ -343,3 +343,14 @@ def test_lite_style_files_give_the_paintings_result_and_are_checked(tmp_path, ca
     assert "mix.safetensors: --preserve-color recolours the painting" in capsys.readouterr().err
     assert main(["stylize", "-c", str(content), "-s", str(mix), "-o", str(tmp_path / "x.png")]) == 2  # the full model refuses it in one line
     assert "mix.safetensors" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_eval_takes_lite_weights_of_a_run(tmp_path):
+    from adain.evaluation.evaluate import _lite_stylize
+
+    save_lite(lively_lite(3), tmp_path / "lite.safetensors", {"steps": 7, "total_steps": 7})
+    stylize, device, weights, steps = _lite_stylize("adain", tmp_path / "lite.safetensors")
+    out = stylize(torch.rand(3, 40, 48), torch.rand(3, 300, 320))  # the painting shrunk to the lite model's scale inside
+    assert out.shape == (3, 40, 48) and weights == tmp_path / "lite.safetensors" and steps == 7 and device.type == "cpu"
+    with pytest.raises(UsageError, match="adain only"):
+        _lite_stylize("wct", tmp_path / "lite.safetensors")

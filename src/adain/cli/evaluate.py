@@ -17,6 +17,7 @@ EVAL_EXAMPLES = """examples:
   adain eval --set release --backend onnxruntime --models models-int8/   # an ONNX export (e.g. int8) in ONNX Runtime
   adain eval --set release --precision int8                             # the int8 model adain stylize --precision int8 runs
   adain eval --set release --model lite --report docs/eval/lite-release  # the lite model
+  adain eval --set release --model lite --decoder runs/lite/lite-ema.safetensors   # a lite training run's weights
 """
 
 
@@ -58,8 +59,9 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError("--write-metadata stores the decoder's own numbers: use it without --refine")
     if args.write_metadata and args.method != ["adain"]:
         raise UsageError("--write-metadata stores the adain numbers: use it without --method")
-    if args.model == "lite" and (args.method != ["adain"] or args.backend != "torch" or args.precision != "auto" or args.decoder or args.write_metadata):
-        raise UsageError("--model lite evaluates the shipped lite model: no --method, --backend, --precision, --decoder or --write-metadata")
+    if args.model == "lite" and (args.method != ["adain"] or args.backend != "torch" or args.precision != "auto" or args.write_metadata):
+        raise UsageError("--model lite evaluates the lite model (the shipped one, or --decoder lite.safetensors): no --method, --backend, "
+                         "--precision or --write-metadata")
     if args.write_metadata and (args.backend != "torch" or args.precision != "auto"):
         raise UsageError("--write-metadata stores the torch decoder's numbers: use it without --backend or --precision")
     command = " ".join(

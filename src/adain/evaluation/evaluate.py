@@ -111,7 +111,8 @@ def evaluate(
     ``encoder``: the metrics' encoder up to relu5_1 (default: the normalised VGG-19), also used to stylize.
     ``stylizer``: the networks that stylize instead (e.g. an ONNX export's in ONNX Runtime; ``decoder``
     is then only the record's), named ``backend`` in the results; the metrics still use ``encoder``.
-    ``model="lite"``: the shipped lite model stylizes (ONNX Runtime, fp32; adain only).
+    ``model="lite"``: the lite model stylizes (ONNX Runtime, fp32; adain only): the shipped one, or ``decoder`` names
+    lite weights (``lite.safetensors``, e.g. a training run's).
     ``refine``: optimisation steps after the decoder (:mod:`adain.refine`), counted in the seconds.
 
     Returns:
@@ -127,7 +128,7 @@ def evaluate(
     if model == "lite":
         if refine:
             raise UsageError("refinement needs the full model's encoder in torch, not the lite model")
-        stylize, dev, weights_path, steps = _lite_stylize(method)
+        stylize, dev, weights_path, steps = _lite_stylize(method, Path(decoder) if decoder is not None else None)
         backend = "onnxruntime fp32 (lite)"
         warm_up = stylize
     else:
@@ -189,20 +190,31 @@ def evaluate(
     return results, images
 
 
-def _lite_stylize(method: str) -> tuple[Callable[[Tensor, Tensor], Tensor], torch.device, Path, int | None]:
-    """The shipped lite model as :func:`evaluate` calls it: ``(stylize(content, style), device, weights, steps)``, images ``(3, H, W)``."""
+def _lite_stylize(method: str, weights: Path | None = None) -> tuple[Callable[[Tensor, Tensor], Tensor], torch.device, Path, int | None]:
+    """The lite model (the shipped one, or ``weights``) as :func:`evaluate` calls it: ``(stylize(content, style), device, weights,
+    steps)``, images ``(3, H, W)``; paintings shrunk to its scale as every command does."""
+    import tempfile
+
+    from adain.lite.export import export_lite
+    from adain.lite.model import load_lite
     from adain.lite.runtime import LiteModel
-    from adain.lite.weights import LITE_PATH
+    from adain.lite.weights import LITE_PATH, STYLE_SIZE
 
     if method != "adain":
         raise UsageError(f"the lite model transfers with adain only, not {method}")
-    lite = LiteModel()
+    if weights is None:
+        lite = LiteModel()
+    else:
+        with tempfile.TemporaryDirectory(prefix="adain-lite-") as folder:
+            export_lite(load_lite(weights), folder)
+            lite = LiteModel(folder)
 
     def stylize(content: Tensor, style: Tensor) -> Tensor:
-        out = lite.stylize(content.permute(1, 2, 0).numpy(), [style.permute(1, 2, 0).numpy()])
+        painting = resize_shorter(style, STYLE_SIZE, enlarge=False).permute(1, 2, 0).numpy()
+        out = lite.stylize(content.permute(1, 2, 0).numpy(), [painting])
         return torch.from_numpy(out).permute(2, 0, 1).contiguous()
 
-    return stylize, torch.device("cpu"), LITE_PATH, lite.metadata["training"].get("total_steps")
+    return stylize, torch.device("cpu"), weights or LITE_PATH, lite.metadata["training"].get("total_steps")
 
 
 def compare_methods(set_name: str, methods: list[str], **kwargs) -> tuple[dict, list[tuple[Tensor, ...]]]:
