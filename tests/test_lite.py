@@ -354,3 +354,15 @@ def test_eval_takes_lite_weights_of_a_run(tmp_path):
     assert out.shape == (3, 40, 48) and weights == tmp_path / "lite.safetensors" and steps == 7 and device.type == "cpu"
     with pytest.raises(UsageError, match="adain only"):
         _lite_stylize("wct", tmp_path / "lite.safetensors")
+
+
+@needs_shipped
+def test_info_describes_a_lite_style_file(tmp_path, capsys):
+    from adain.cli import main
+
+    painting = write_image(tmp_path / "a.jpg", (40, 40), seed=1)
+    assert main(["save-style", "--model", "lite", str(painting), "-o", str(tmp_path / "a.safetensors")]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "a.safetensors")]) == 0
+    shown = capsys.readouterr().out
+    assert "lite style file" in shown and LiteModel().identity in shown and "a.jpg" in shown

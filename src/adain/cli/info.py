@@ -40,8 +40,11 @@ def describe(path: Path) -> dict:
     """
     from adain.errors import InputError
     from adain.provenance import NotAPictureError, describe_file
+    from adain.lite.stylefile import describe_lite_style, is_lite_style_file
     from adain.stylefile import describe_style, is_style_file
 
+    if is_lite_style_file(path):
+        return describe_lite_style(path)
     if is_style_file(path):
         return describe_style(path)
     if not path.is_file():

@@ -61,6 +61,23 @@ def write_lite_style(style: LiteStyle, path: str | Path, *, model: str, sources:
         tmp.write_bytes(data)
 
 
+def describe_lite_style(path: str | Path) -> dict:
+    """What ``adain info`` shows of a lite style file: its format, the lite weights it is for, its paintings (not checked
+    against any weights: it is only described)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise LiteStyleFileError(f"{path}: not a readable style file ({str(exc)[:80]})") from None
+    try:
+        sources = json.loads(meta.get("sources", "[]"))
+    except json.JSONDecodeError:
+        sources = []
+    return {"file": str(path), "format": f"lite style file ({FORMAT})", "model": str(meta.get("model", ""))[:60],
+            "paintings": sources if isinstance(sources, list) else []}
+
+
 def read_lite_style(path: str | Path, model: LiteModel) -> tuple[LiteStyle, list]:
     """A lite style file's statistics, checked against ``model``, and its sources.
 
