@@ -39,8 +39,8 @@ def describe(path: Path) -> dict:
         InputError: neither (one line naming the file).
     """
     from adain.errors import InputError
-    from adain.provenance import NotAPictureError, describe_file
     from adain.lite.stylefile import describe_lite_style, is_lite_style_file
+    from adain.provenance import NotAPictureError, describe_file
     from adain.stylefile import describe_style, is_style_file
 
     if is_lite_style_file(path):
