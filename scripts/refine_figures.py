@@ -1,6 +1,6 @@
 """Figures of docs/evaluation.md's refinement section.
 
-    python scripts/refine_figures.py grid --data ../shared/data/eval --output docs/eval/refine/grid.jpg
+    python scripts/refine_figures.py grid --data DATA/eval --output docs/eval/refine/grid.jpg
     python scripts/refine_figures.py memory --sizes 512x512 1024x768
 
 ``grid``: the release pairs as content | style | original | plain | refined (``--refine`` steps, fp32, as ``adain eval``).
