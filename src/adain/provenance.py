@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
@@ -37,10 +38,11 @@ from adain.photo import (
     JPEG_EXIF_LIMIT,
     ORIENTATION,
     SOFTWARE,
+    PhotoInfo,
     fit_exif,
     register_heif,
 )
-from adain.profiles import OutputColour, describe
+from adain.profiles import INTENT, OutputColour, describe, output_colour
 from adain.schema import SchemaError, load_json
 
 XMP_NS = "urn:adain:provenance:1"
@@ -225,6 +227,30 @@ class OutputMeta:
             exif[SOFTWARE] = str(self.record.get("software", software()))
         data = fit_exif(exif, JPEG_EXIF_LIMIT if fmt == "JPEG" else EXIF_LIMIT) if len(exif) else b""
         return pixels, save_options(fmt, self.record, data, icc)
+
+
+def picture_meta(opts: Any, *, networks: dict, method: str, content: dict, info: PhotoInfo, styles: list[dict], size: tuple[int, int],
+                 extra: dict | None = None) -> OutputMeta:
+    """The metadata of one stylized picture, for either model: the photo's EXIF (per ``opts``), colour, and the record.
+
+    Args:
+        opts: the job's settings (``alpha``, ``preserve_color``, ``content_size``, ``style_size``, ``crop``, ``keep_profile``,
+            ``strip_metadata``, ``keep_gps``: :class:`adain.apps.files.StylizeOptions` or :class:`adain.apps.lite.LiteOptions`).
+        networks: how the record names the networks (``Stylizer.model_entry``, ``LiteStylizer.model_entry``).
+        content: the content file's :func:`source_entry`; ``info``: what reading it found.
+        styles: each style's entry; ``size``: ``(H, W)`` of the output; ``extra``: more fields of the record.
+    """
+    colour = output_colour(info.icc, opts.keep_profile)
+    record = {
+        "software": software(), "method": method, **networks,
+        "content": {**content, "decoder": info.decoder, "size": list(info.size), "profile": info.profile},
+        "styles": styles, "alpha": opts.alpha, "preserve_color": opts.preserve_color,
+        "colour": {"input": info.profile, "intent": INTENT.name.lower(), "output": "kept" if colour.icc else "sRGB"},
+        "content_size": opts.content_size, "style_size": opts.style_size, "crop": opts.crop, "output_size": [size[1], size[0]],
+        **(extra or {}),
+    }
+    exif = None if opts.strip_metadata else (info.exif_gps if opts.keep_gps else info.exif)
+    return OutputMeta(record, exif, colour)
 
 
 class NotAPictureError(InputError):

@@ -49,8 +49,7 @@ from adain.io import (
 )
 from adain.names import Method
 from adain.photo import PhotoInfo
-from adain.profiles import INTENT, output_colour
-from adain.provenance import OutputMeta, software, source_entry
+from adain.provenance import OutputMeta, picture_meta, source_entry
 from adain.refine import check_refine, refine_memory
 from adain.stylefile import (
     SUFFIX,
@@ -289,17 +288,8 @@ def output_meta(
         styles: :func:`style_entry` of each style.
         size: ``(H, W)`` of the output.
     """
-    colour = output_colour(info.icc, opts.keep_profile)
-    record = {
-        "software": software(), "method": opts.method, **model_entry(stylizer),
-        "content": {**content, "decoder": info.decoder, "size": list(info.size), "profile": info.profile},
-        "styles": styles, "alpha": opts.alpha, "preserve_color": opts.preserve_color,
-        "colour": {"input": info.profile, "intent": INTENT.name.lower(), "output": "kept" if colour.icc else "sRGB"},
-        "content_size": opts.content_size, "style_size": opts.style_size, "crop": opts.crop, "output_size": [size[1], size[0]],
-        **({"refine": opts.refine} if opts.refine else {}),
-    }
-    exif = None if opts.strip_metadata else (info.exif_gps if opts.keep_gps else info.exif)
-    return OutputMeta(record, exif, colour)
+    return picture_meta(opts, networks=model_entry(stylizer), method=opts.method, content=content, info=info, styles=styles, size=size,
+                        extra={"refine": opts.refine} if opts.refine else None)
 
 
 def _check_region(masks: list[Tensor], files: list[Path], size: tuple[int, int] | None, empty: list[str]) -> None:

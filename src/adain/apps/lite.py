@@ -37,8 +37,7 @@ from adain.lite.stylefile import is_lite_style_file, read_lite_style
 from adain.lite.weights import STYLE_SIZE
 from adain.memory import available_memory
 from adain.photo import PhotoInfo
-from adain.profiles import INTENT, output_colour
-from adain.provenance import OutputMeta, software, source_entry
+from adain.provenance import OutputMeta, picture_meta, source_entry
 
 BYTES_PER_PIXEL = 600
 """Memory the lite model's stylization takes per content pixel (float32 activations at full resolution, measured with margin)."""
@@ -172,18 +171,7 @@ def read_masks(paths: list[Path], size: tuple[int, int], opts: LiteOptions) -> n
 
 def output_meta(model: LiteModel, opts: LiteOptions, *, content: dict, info: PhotoInfo, styles: list[dict], size: tuple[int, int]) -> OutputMeta:
     """The metadata of one output, as :func:`adain.apps.files.output_meta` writes it, naming the lite model."""
-    colour = output_colour(info.icc, opts.keep_profile)
-    training = model.metadata["training"]
-    record = {
-        "software": software(), "method": "adain", "model": "lite", "lite": model.metadata["weights"], "lite_steps": training.get("total_steps"),
-        "precision": "fp32 (onnxruntime)",
-        "content": {**content, "decoder": info.decoder, "size": list(info.size), "profile": info.profile},
-        "styles": styles, "alpha": opts.alpha, "preserve_color": opts.preserve_color,
-        "colour": {"input": info.profile, "intent": INTENT.name.lower(), "output": "kept" if colour.icc else "sRGB"},
-        "content_size": opts.content_size, "style_size": opts.style_size, "crop": opts.crop, "output_size": [size[1], size[0]],
-    }
-    exif = None if opts.strip_metadata else (info.exif_gps if opts.keep_gps else info.exif)
-    return OutputMeta(record, exif, colour)
+    return picture_meta(opts, networks=model.record_entry, method="adain", content=content, info=info, styles=styles, size=size)
 
 
 def stylize_file(

@@ -178,6 +178,12 @@ class LiteModel:
         return {"weights": str(raw.get("weights", "")), "widths": widths, "training": training}
 
     @property
+    def record_entry(self) -> dict:
+        """The network, as an output's record names it: the lite weights' fingerprint and training steps, the precision."""
+        return {"model": "lite", "lite": self.metadata["weights"], "lite_steps": self.metadata["training"].get("total_steps"),
+                "precision": "fp32 (onnxruntime)"}
+
+    @property
     def identity(self) -> str:
         """What a record or style file says of this network: ``adain-lite:<fingerprint>``."""
         return f"{FORMAT}:{self.metadata['weights']}"

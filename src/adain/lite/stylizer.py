@@ -53,8 +53,7 @@ class LiteStylizer:
     @property
     def model_entry(self) -> dict:
         """The network, as an output's record names it."""
-        return {"model": "lite", "lite": self.model.metadata["weights"], "lite_steps": self.model.metadata["training"].get("total_steps"),
-                "precision": "fp32 (onnxruntime)"}
+        return self.model.record_entry
 
     def style_stats(self, styles: Sequence[Tensor], method: str = "adain", *, preserve_color: str | None = None,
                     reference: Tensor | None = None) -> list[LiteStyle]:
