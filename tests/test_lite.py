@@ -366,3 +366,19 @@ def test_info_describes_a_lite_style_file(tmp_path, capsys):
     assert main(["info", str(tmp_path / "a.safetensors")]) == 0
     shown = capsys.readouterr().out
     assert "lite style file" in shown and LiteModel().identity in shown and "a.jpg" in shown
+
+
+def test_lite_options_mirror_the_full_models_file_options():
+    """LiteOptions repeats the fields of StylizeOptions it supports (it must import no torch): same names, same defaults
+    but the style size (the lite model's training scale)."""
+    import dataclasses
+
+    from adain.apps.files import StylizeOptions
+    from adain.apps.lite import LiteOptions
+    from adain.lite.weights import STYLE_SIZE
+
+    full = {f.name: f.default for f in dataclasses.fields(StylizeOptions)}
+    lite = {f.name: f.default for f in dataclasses.fields(LiteOptions)}
+    assert set(lite) <= set(full)
+    assert {k: v for k, v in lite.items() if k != "style_size"} == {k: full[k] for k in lite if k != "style_size"}
+    assert lite["style_size"] == STYLE_SIZE
