@@ -56,6 +56,23 @@ def test_stylize_with_refine_differs_by_style_and_from_plain(lively_stylizer):
     assert lively_stylizer.stylize(content, s1, refine=0).equal(plain)
 
 
+def test_a_refined_stylization_encodes_each_style_once(lively_stylizer):
+    content, style = images(0), images(1, 24, 24)
+    sizes: list[tuple[int, int]] = []
+    hook = lively_stylizer.encoder.register_forward_hook(lambda _m, args, _out: sizes.append(tuple(args[0].shape[-2:])))
+    try:
+        lively_stylizer.stylize(content, style, refine=3)
+    finally:
+        hook.remove()
+    assert sizes.count((24, 24)) == 1  # the taps' statistics serve the decoder's AdaIN too
+    assert len(sizes) == 2 + 3  # content, style, and one pass a step
+
+
+def test_refine_refuses_a_flat_style_in_one_line(lively_stylizer):
+    with pytest.raises(UsageError, match="the style is a flat image"):
+        lively_stylizer.stylize(images(0), torch.full((3, 24, 24), 0.5), refine=2)
+
+
 @pytest.mark.parametrize("controls", [
     {"alpha": 0.5},
     {"weights": [0.3, 0.7]},

@@ -296,6 +296,8 @@ class Stylizer(nn.Module):
                 raise UsageError("preserve_color adapts the styles to the content: give reference=<the content image>")
             images = style_inputs(images, reference, preserve_color)
         per_style = [self.tap_features(image[None]) for image in images]
+        for k, feats in enumerate(per_style):
+            check_varies(feats[-1], f"style {k + 1}" if len(images) > 1 else "the style")
         return [StyleStats.cat([style_statistics(feats[tap], method) for feats in per_style]) for tap in range(len(per_style[0]))]
 
     @torch.no_grad()
@@ -375,8 +377,11 @@ class Stylizer(nn.Module):
         check_refine(refine)
         styles = [styles] if isinstance(styles, Tensor) else list(styles)  # checked by style_stats
         method = c.method or "adain"
-        taps = self.tap_stats(styles, method, preserve_color=c.preserve_color, reference=content) if refine else None
-        stats = self.style_stats(styles, method, preserve_color=c.preserve_color, reference=content)
+        if refine:  # the styles are encoded once: relu4_1's statistics are the last tap's
+            taps = self.tap_stats(styles, method, preserve_color=c.preserve_color, reference=content)
+            stats = taps[-1]
+        else:
+            taps, stats = None, self.style_stats(styles, method, preserve_color=c.preserve_color, reference=content)
         return self.stylize_batch(content[None], stats, c, refine=refine, tap_stats=taps, on_step=on_step)[0]
 
     @torch.no_grad()
