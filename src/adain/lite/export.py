@@ -1,9 +1,10 @@
 """The lite network as two ONNX graphs, what :mod:`adain.lite.runtime` runs without torch.
 
 ``lite-encoder.onnx``: ``image`` ``(1, 3, H, W)`` RGB in [0, 1] (H, W multiples of ``2^(L−1)``) → ``bottleneck``
-``(1, C_L, H/2^(L−1), W/2^(L−1))`` and each stage's ``mean1, std1, … stdL`` ``(1, C_l, 1, 1)``.
-``lite-decoder.onnx``: ``bottleneck`` and the targets ``mean1 … stdL``, each ``(1, C_l, 1, 1)`` or a spatial map
-``(1, C_l, H_l, W_l)`` of its stage's size → ``image`` ``(1, 3, H, W)`` (unclamped).
+``(1, C_L, H/2^(L−1), W/2^(L−1))``, the finer stages' features ``feature1 … feature(L−1)`` ``(1, C_l, H/2^(l−1), W/2^(l−1))``
+and each stage's ``mean1, std1, … stdL`` ``(1, C_l, 1, 1)``.
+``lite-decoder.onnx``: ``bottleneck``, the content's ``feature1 … feature(L−1)`` and the targets ``mean1 … stdL``, each
+``(1, C_l, 1, 1)`` or a spatial map ``(1, C_l, H_l, W_l)`` of its stage's size → ``image`` ``(1, 3, H, W)`` (unclamped).
 Both carry the same metadata (:data:`adain.lite.weights.FORMAT`, the widths, the weights' fingerprint
 and their training record), so a pair from two different networks is refused.
 
@@ -22,7 +23,7 @@ import numpy as np
 from adain.atomic import atomic_path
 from adain.encoder import fingerprint
 from adain.lite.model import LiteNet
-from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, stat_names
+from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, feature_names, stat_names
 from adain.ops import EPS
 
 OPSET = 17
@@ -74,6 +75,11 @@ class _Graph:
         m, s = self.stats(x)
         return self.op("Add", self.op("Mul", self.op("Div", self.op("Sub", x, m), s), std), mean)
 
+    def skip(self, x: str, conv: Any, prefix: str) -> str:
+        """A 1x1 convolution (a skip connection of :class:`adain.lite.model.LiteDecoder`)."""
+        w = self.const(conv.weight.detach().float().numpy(), f"{prefix}.weight")
+        return self.op("Conv", x, w, self.const(conv.bias.detach().float().numpy(), f"{prefix}.bias"), kernel_shape=[1, 1])
+
     def up(self, x: str) -> str:
         scales = self.const(np.array([1, 1, 2, 2], np.float32))
         return self.op("Resize", x, "", scales, mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
@@ -101,12 +107,15 @@ def encoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
         for j, block in enumerate(blocks):
             x = g.conv(x, block, f"encoder.stages.{i}.{j}")
         feats.append(x)
-    g.nodes.append(g.onnx.helper.make_node("Identity", [x], ["bottleneck"]))
-    names = stat_names(len(net.widths))
+    levels = len(net.widths)
+    finer = [(name, [1, net.widths[i], f"{name}_h", f"{name}_w"]) for i, name in enumerate(feature_names(levels))]
+    for name, value in {"bottleneck": feats[-1], **dict(zip(feature_names(levels), feats[:-1], strict=True))}.items():
+        g.nodes.append(g.onnx.helper.make_node("Identity", [value], [name]))
+    names = stat_names(levels)
     for i, f in enumerate(feats):
         g.stats(f, names[2 * i], names[2 * i + 1])
     stats = [(name, [1, net.widths[i // 2], 1, 1]) for i, name in enumerate(names)]
-    return g.model([("image", [1, 3, "H", "W"])], [("bottleneck", [1, net.widths[-1], "h", "w"]), *stats], meta)
+    return g.model([("image", [1, 3, "H", "W"])], [("bottleneck", [1, net.widths[-1], "h", "w"]), *finer, *stats], meta)
 
 
 def decoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
@@ -117,11 +126,13 @@ def decoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
         x = g.conv(x, block, f"decoder.bottleneck.{j}")
     for i, up in enumerate(dec.ups):
         level = levels - 1 - i
-        x = g.modulate(g.conv(g.up(x), up, f"decoder.ups.{i}"), f"mean{level}", f"std{level}")
+        x = g.op("Add", g.conv(g.up(x), up, f"decoder.ups.{i}"), g.skip(f"feature{level}", dec.skips[i], f"decoder.skips.{i}"))
+        x = g.modulate(x, f"mean{level}", f"std{level}")
         x = g.conv(x, dec.afters[i], f"decoder.afters.{i}") if i < len(dec.afters) else g.conv(x, dec.out, "decoder.out")
     g.nodes.append(g.onnx.helper.make_node("Identity", [x], ["image"]))
+    finer = [(name, [1, net.widths[i], f"{name}_h", f"{name}_w"]) for i, name in enumerate(feature_names(levels))]
     targets = [(name, [1, net.widths[i // 2], f"{name}_h", f"{name}_w"]) for i, name in enumerate(stat_names(levels))]
-    return g.model([("bottleneck", [1, net.widths[-1], "h", "w"]), *targets], [("image", [1, 3, "H", "W"])], meta)
+    return g.model([("bottleneck", [1, net.widths[-1], "h", "w"]), *finer, *targets], [("image", [1, 3, "H", "W"])], meta)
 
 
 def export_lite(net: LiteNet, folder: str | Path, metadata: dict | None = None) -> tuple[Path, Path]:

@@ -1,12 +1,13 @@
 """The lite network in torch: what ``adain train --model lite`` trains and ``adain.lite.onnx`` exports.
 
 A micro encoder ``E`` (four stages, at full, 1/2, 1/4 and 1/8 resolution) and a micro decoder ``D``
-that mirrors it. The style enters as per-channel statistics of ``E``'s stages: AdaIN at the
-bottleneck, and at each of the decoder's upsampled stages its features are instance-normalised
-and given the style's statistics of the matching encoder stage (multi-level AdaIN). So every
+that mirrors it, with skip connections from the content's encoder stages (its structure at every scale). The style
+enters as per-channel statistics of ``E``'s stages: AdaIN at the bottleneck, and at each of the decoder's upsampled
+stages its features are instance-normalised and given the style's statistics of the matching encoder stage
+(multi-level AdaIN). So every
 control of the full model keeps its meaning: α mixes the content's own statistics with the style's,
 several styles mix their statistics, masks make the statistics spatial maps. About 0.7 M
-parameters and 34 k multiply-adds a pixel (the full model: ≈ 0.5 M a pixel).
+parameters and 35 k multiply-adds a pixel (the full model: ≈ 0.5 M a pixel).
 
 Stylizing never needs torch: :mod:`adain.lite.runtime` runs the exported graphs in ONNX Runtime.
 """
@@ -69,31 +70,37 @@ class LiteEncoder(nn.Module):
 
 
 class LiteDecoder(nn.Module):
-    """Bottleneck features ``(N, C_L, h, w)`` and per-stage targets → image ``(N, 3, 2^(L−1)·h, 2^(L−1)·w)`` (unclamped).
+    """The content's encoder features (stages ``0 … L−1``, the last the bottleneck ``(N, C_L, h, w)``) and per-stage
+    targets → image ``(N, 3, 2^(L−1)·h, 2^(L−1)·w)`` (unclamped).
 
     AdaIN at the bottleneck, two convolutions; then per finer stage a 2x nearest upsampling and a convolution to its
-    width, its features given that stage's targets (:func:`modulate`), and one more convolution (at full resolution the
-    one to RGB)."""
+    width, plus a 1x1 convolution of the content's features of that stage (a skip connection: the content's structure
+    at every scale), given that stage's targets (:func:`modulate`), and one more convolution (at full resolution the one
+    to RGB). The skips start at zero, so a network without them is the same function with zero skip weights."""
 
     def __init__(self, widths: tuple[int, ...] = WIDTHS) -> None:
         super().__init__()
         self.bottleneck = nn.Sequential(_conv(widths[-1], widths[-1]), _conv(widths[-1], widths[-1]))
         finer = list(reversed(widths[:-1]))
         self.ups = nn.ModuleList(_conv(cin, cout) for cin, cout in zip([widths[-1], *finer], finer))
+        self.skips = nn.ModuleList(nn.Conv2d(c, c, 1) for c in finer)
+        for skip in self.skips:
+            nn.init.zeros_(skip.weight)
+            nn.init.zeros_(skip.bias)
         self.afters = nn.ModuleList(_conv(c, c) for c in finer[:-1])
         self.out = _conv(widths[0], 3, relu=False)
 
-    def forward(self, bottleneck: Tensor, targets: Stats) -> Tensor:
-        x = self.bottleneck(modulate(bottleneck, *targets[-1]))
-        finer = list(reversed(targets[:-1]))
-        for i, (up, (mean, std)) in enumerate(zip(self.ups, finer)):
-            x = modulate(up(F.interpolate(x, scale_factor=2.0, mode="nearest")), mean, std)
+    def forward(self, feats: list[Tensor], targets: Stats) -> Tensor:
+        x = self.bottleneck(modulate(feats[-1], *targets[-1]))
+        finer = zip(self.ups, self.skips, reversed(feats[:-1]), reversed(targets[:-1]), strict=True)
+        for i, (up, skip, feat, (mean, std)) in enumerate(finer):
+            x = modulate(up(F.interpolate(x, scale_factor=2.0, mode="nearest")) + skip(feat), mean, std)
             x = self.afters[i](x) if i < len(self.afters) else self.out(x)
         return x
 
 
 class LiteNet(nn.Module):
-    """The whole lite network: ``forward(content, style)`` is ``D(E(c)_L, stats(E(s)))``.
+    """The whole lite network: ``forward(content, style)`` is ``D(E(c), stats(E(s)))``.
 
     Example:
         >>> net = LiteNet()
@@ -117,7 +124,7 @@ class LiteNet(nn.Module):
         return [stage_stats(f) for f in self.encoder(style)]
 
     def forward(self, content: Tensor, style: Tensor) -> Tensor:
-        return self.decoder(self.encoder(content)[-1], self.style_stats(style))
+        return self.decoder(self.encoder(content), self.style_stats(style))
 
 
 def save_lite(net: LiteNet, path: str | Path, metadata: dict | None = None) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from adain.errors import UsageError, WeightsError
-from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, WEIGHTS_DIR, stat_names
+from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, WEIGHTS_DIR, feature_names, stat_names
 
 MIN_SIDE = 16
 PRESERVE_MODES = (None, "color", "luminance")
@@ -171,7 +171,7 @@ class LiteModel:
             training = json.loads(raw.get("training", "{}"))
         except (KeyError, ValueError, TypeError):
             raise WeightsError(f"{path}: lite model graph with unreadable metadata") from None
-        expected = ["bottleneck", *stat_names(len(widths))] if path.name == ENCODER_FILE else ["image"]
+        expected = ["bottleneck", *feature_names(len(widths)), *stat_names(len(widths))] if path.name == ENCODER_FILE else ["image"]
         if [o.name for o in session.get_outputs()] != expected:
             role = "encoder" if path.name == ENCODER_FILE else "decoder"
             raise WeightsError(f"{path}: not the lite {role} (outputs {[o.name for o in session.get_outputs()][:8]})")
@@ -188,9 +188,10 @@ class LiteModel:
         """What a record or style file says of this network: ``adain-lite:<fingerprint>``."""
         return f"{FORMAT}:{self.metadata['weights']}"
 
-    def encode(self, image: np.ndarray, *, pad: bool = True) -> tuple[np.ndarray, LiteStyle]:
-        """``(H, W, 3)`` in [0, 1] → the bottleneck features ``(1, C_L, H'/m, W'/m)`` of the image padded to :attr:`multiple` ``m``,
-        and its statistics (``pad=False``: of the image as it is, for a style).
+    def encode(self, image: np.ndarray, *, pad: bool = True) -> tuple[dict[str, np.ndarray], LiteStyle]:
+        """``(H, W, 3)`` in [0, 1] → the features the decoder takes of a content (``bottleneck`` ``(1, C_L, H'/m, W'/m)`` of the
+        image padded to :attr:`multiple` ``m``, and ``feature1 …`` of the finer stages), and its statistics (``pad=False``: of
+        the image as it is, for a style).
 
         Raises:
             UsageError: an image smaller than :data:`MIN_SIDE` pixels on a side.
@@ -201,8 +202,10 @@ class LiteModel:
             raise UsageError(f"images must be at least {MIN_SIDE} px on a side, got {image.shape[1]}x{image.shape[0]}")
         x = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
         x = (pad_to_multiple(x, self.multiple) if pad else x)[None]
-        bottleneck, *stats = self.encoder.run(None, {"image": x})
-        return bottleneck, LiteStyle(tuple(m.ravel() for m in stats[0::2]), tuple(s.ravel() for s in stats[1::2]))
+        names = ["bottleneck", *feature_names(len(self.widths))]
+        outputs = self.encoder.run(None, {"image": x})
+        stats = outputs[len(names):]
+        return dict(zip(names, outputs, strict=False)), LiteStyle(tuple(m.ravel() for m in stats[0::2]), tuple(s.ravel() for s in stats[1::2]))
 
     def style(self, image: np.ndarray) -> LiteStyle:
         """The statistics of a style image ``(H, W, 3)`` in [0, 1]."""
@@ -243,10 +246,10 @@ class LiteModel:
             raise UsageError(f"masks of shape {masks.shape} do not fit {len(styles)} styles and a {w}x{h} content")
         seen = luminance_image(content) if preserve_color == "luminance" else content
         stats = [self._style_of(s, content, preserve_color) for s in styles]
-        bottleneck, own = self.encode(seen)
+        features, own = self.encode(seen)
         grids = None if masks is None else stage_masks(pad_to_multiple(masks.astype(np.float32), self.multiple), len(self.widths))
         targets = self._targets(own, stats, float(alpha), normalise_weights(weights, len(stats)) if masks is None else None, grids)
-        (out,) = self.decoder.run(None, {"bottleneck": bottleneck, **targets})
+        (out,) = self.decoder.run(None, {**features, **targets})
         out = np.clip(out[0, :, :h, :w].transpose(1, 2, 0), 0, 1)
         return keep_chroma(out, content) if preserve_color == "luminance" else out
 

@@ -27,8 +27,14 @@ resized to 256 px), and a quarter of the full model's encoding work."""
 
 def stat_names(stages: int) -> list[str]:
     """Names of the per-stage statistics, ``mean1, std1, …`` (stage 1 at full resolution): the encoder graph's outputs
-    after ``bottleneck``, the decoder graph's inputs after it."""
+    after ``bottleneck`` and the features, the decoder graph's inputs after them."""
     return [f"{kind}{level}" for level in range(1, stages + 1) for kind in ("mean", "std")]
+
+
+def feature_names(stages: int) -> list[str]:
+    """Names of the content's features of the stages above the bottleneck, ``feature1, …`` (stage 1 at full resolution):
+    the encoder graph's outputs after ``bottleneck``, the decoder graph's inputs after it (its skip connections)."""
+    return [f"feature{level}" for level in range(1, stages)]
 MAX_WIDTH = 1024
 
 

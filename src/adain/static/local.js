@@ -133,14 +133,16 @@ export async function loadLite(manifestUrl, base, onStatus) {
   return lite;
 }
 
-/** The lite encoder on an image: the bottleneck features and each stage's {mean, std}. */
+/** The lite encoder on an image: the features the decoder takes (bottleneck, feature1 …) and each stage's {mean, std}. */
 async function liteEncode(nets, image) {
   const { ort } = runtime;
   const out = await nets.encoder.run({ image: new ort.Tensor("float32", image.data, [1, image.c, image.h, image.w]) });
   const names = nets.manifest.stats;
   const stats = [];
   for (let i = 0; i < names.length; i += 2) stats.push({ mean: out[names[i]].data, std: out[names[i + 1]].data });
-  return { bottleneck: out.bottleneck, stats };
+  const features = { bottleneck: out.bottleneck };
+  for (let l = 1; l < names.length / 2; l++) features[`feature${l}`] = out[`feature${l}`];
+  return { features, stats };
 }
 
 /**
@@ -169,8 +171,8 @@ export async function stylizeLite(job, nets) {
   const weights = normaliseWeights(job.weights, styles.length);
   const [netContent] = colorInputs(content, [], job.preserve);
   const padded = padToMultiple(netContent, nets.manifest.multiple);
-  const { bottleneck, stats: own } = await liteEncode(nets, padded);
-  const feeds = { bottleneck };
+  const { features, stats: own } = await liteEncode(nets, padded);
+  const feeds = { ...features };
   own.forEach((level, l) => {
     for (const kind of ["mean", "std"]) {
       const target = new Float32Array(level[kind].length);
