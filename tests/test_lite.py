@@ -176,13 +176,15 @@ needs_shipped = pytest.mark.skipif(not LITE_PATH.is_file(), reason="no shipped l
 
 @needs_shipped
 def test_stylize_runs_when_torch_cannot_be_imported(tmp_path):
-    """``adain stylize --model lite`` never imports torch: it runs with a torch that fails to import."""
+    """``adain stylize --model lite`` never imports torch: it runs with a torch that fails to import (and loads no progress
+    bar or package metadata for one image)."""
     blocker = tmp_path / "block"
     (blocker / "torch").mkdir(parents=True)
     (blocker / "torch" / "__init__.py").write_text("raise ImportError('torch is blocked in this test')\n")
     content, style = write_image(tmp_path / "c.png", (40, 32), seed=0), write_image(tmp_path / "s.jpg", (32, 32), seed=1)
     env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-    code = "import sys; from adain.cli import main; sys.exit(main(sys.argv[1:]))"
+    heavy = "{'torch', 'tqdm', 'importlib.metadata'}"  # nor what a one-shot image does not need (each costs start-up time)
+    code = f"import sys; from adain.cli import main; rc = main(sys.argv[1:]); assert not {heavy} & set(sys.modules), {heavy} & set(sys.modules); sys.exit(rc)"
     args = ["stylize", "--model", "lite", "--content", str(content), "--style", str(style), "--output", str(tmp_path / "o.jpg"), "--alpha", "0.8"]
     done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -9,7 +9,6 @@ importable from its module; docs/architecture.md says which module holds what.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,10 +23,8 @@ if TYPE_CHECKING:
     from adain.ops import AdaIN, StyleStats, adain, adain_with_stats, mean_std
     from adain.stylizer import Stylizer
 
-try:
-    __version__ = version("adain")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+__version__ = "0.1.0"
+"""The package's version (the one place it is written: ``pyproject.toml`` reads it from here)."""
 
 _HOMES = {
     "adain.color": ("match_color",),

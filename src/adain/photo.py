@@ -14,12 +14,12 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+import PIL
 from PIL import Image
 
 from adain import profiles
@@ -85,12 +85,11 @@ def heif_missing_message() -> str:
 def decoder_name(img: Image.Image) -> str:
     """The format and the library that decoded it, e.g. ``"JPEG (Pillow 13.0.0)"``."""
     fmt = img.format or "unknown"
-    package = "pillow-heif" if fmt == "HEIF" else "Pillow"
-    try:
-        version = importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        version = "?"
-    return f"{fmt} ({package} {version})"
+    if fmt == "HEIF":
+        import pillow_heif  # the plugin that decoded it
+
+        return f"{fmt} (pillow-heif {pillow_heif.__version__})"
+    return f"{fmt} (Pillow {PIL.__version__})"
 
 
 def source_icc(img: Image.Image) -> bytes | None:

@@ -24,7 +24,6 @@ import hashlib
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -53,11 +52,10 @@ EXIF_LIMIT = 1 << 20  # PNG, WebP, AVIF: no format limit that matters; EXIF over
 
 
 def software() -> str:
-    """``"adain <version>"`` (as :data:`adain.__version__`, read here without importing the whole package)."""
-    try:
-        return f"adain {version('adain')}"
-    except PackageNotFoundError:
-        return "adain 0+unknown"
+    """``"adain <version>"`` (:data:`adain.__version__`)."""
+    from adain import __version__
+
+    return f"adain {__version__}"
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

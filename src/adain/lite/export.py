@@ -71,9 +71,11 @@ class _Graph:
         var = self.op("ReduceMean", self.op("Mul", d, d), axes=[2, 3], keepdims=1)
         return m, self.op("Sqrt", self.op("Add", var, self.const(np.array(EPS, np.float32))), out=std)
 
-    def modulate(self, x: str, mean: str, std: str) -> str:
-        m, s = self.stats(x)
-        return self.op("Add", self.op("Mul", self.op("Div", self.op("Sub", x, m), s), std), mean)
+    def modulate(self, x: str, mean: str, std: str, channels: int) -> str:
+        """Instance-normalise ``x`` (population variance + eps, as :func:`adain.lite.model.modulate`) and give it ``mean``/``std``."""
+        ones, zeros = self.const(np.ones(channels, np.float32)), self.const(np.zeros(channels, np.float32))
+        normalised = self.op("InstanceNormalization", x, ones, zeros, epsilon=EPS)
+        return self.op("Add", self.op("Mul", normalised, std), mean)
 
     def skip(self, x: str, conv: Any, prefix: str) -> str:
         """A 1x1 convolution (a skip connection of :class:`adain.lite.model.LiteDecoder`)."""
@@ -121,13 +123,13 @@ def encoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
 def decoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
     """The decoder graph of ``net`` (see the module's docstring)."""
     g, dec, levels = _Graph(), net.decoder, len(net.widths)
-    x = g.modulate("bottleneck", f"mean{levels}", f"std{levels}")
+    x = g.modulate("bottleneck", f"mean{levels}", f"std{levels}", net.widths[-1])
     for j, block in enumerate(dec.bottleneck):
         x = g.conv(x, block, f"decoder.bottleneck.{j}")
     for i, up in enumerate(dec.ups):
         level = levels - 1 - i
         x = g.op("Add", g.conv(g.up(x), up, f"decoder.ups.{i}"), g.skip(f"feature{level}", dec.skips[i], f"decoder.skips.{i}"))
-        x = g.modulate(x, f"mean{level}", f"std{level}")
+        x = g.modulate(x, f"mean{level}", f"std{level}", net.widths[level - 1])
         x = g.conv(x, dec.afters[i], f"decoder.afters.{i}") if i < len(dec.afters) else g.conv(x, dec.out, "decoder.out")
     g.nodes.append(g.onnx.helper.make_node("Identity", [x], ["image"]))
     finer = [(name, [1, net.widths[i], f"{name}_h", f"{name}_w"]) for i, name in enumerate(feature_names(levels))]
