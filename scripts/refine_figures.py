@@ -2,10 +2,13 @@
 
     python scripts/refine_figures.py grid --data DATA/eval --output docs/eval/refine/grid.jpg
     python scripts/refine_figures.py memory --sizes 512x512 1024x768
+    python scripts/refine_figures.py optimize --data DATA/eval --steps 5 20
 
 ``grid``: the release pairs as content | style | original | plain | refined (``--refine`` steps, fp32, as ``adain eval``).
 ``memory``: the peak memory a refinement adds to a stylization, per pixel (each size in a fresh process: peak RSS
 after a plain stylization, then after ``--steps`` refinement steps); prints JSON.
+``optimize``: ``adain optimize``'s defaults started from the content with each number of ``--steps``, on the release
+pairs, scored as ``adain eval`` scores (fp32): the mean ratios to the original's outputs and seconds per image (JSON).
 """
 
 from __future__ import annotations
@@ -35,6 +38,32 @@ def grid(args: argparse.Namespace) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     make_grid(rows, ("content", "style", "original", "plain", f"refined ({args.refine} steps)"), cell=args.cell).save(args.output, quality=85)
     print(f"wrote {args.output}")
+
+
+def optimize(args: argparse.Namespace) -> None:
+    import time
+
+    from adain.encoder import Encoder
+    from adain.evaluation.optimize import OptimizeConfig, optimize_image
+    from adain.evaluation.pairs import eval_data, eval_pairs, load_pair
+    from adain.io import load_image
+    from adain.losses import image_metrics
+
+    encoder = Encoder(last="relu5_1")
+    pairs = eval_pairs("release", eval_data(args.data))
+    for steps in args.steps:
+        ratios: dict[str, list[float]] = {"content": [], "style": [], "gram": []}
+        seconds = []
+        for pair in pairs:
+            content, style = (x[None] for x in load_pair(pair, 0))
+            start = time.perf_counter()
+            image, _ = optimize_image(content, style, encoder=encoder, config=OptimizeConfig(steps=steps), progress=False)
+            seconds.append(time.perf_counter() - start)
+            ours, reference = image_metrics(encoder, image, content, style), image_metrics(encoder, load_image(pair.reference)[None], content, style)
+            for key, values in ratios.items():
+                values.append(ours[key] / reference[key])
+        mean = {key: round(sum(v) / len(v), 3) for key, v in ratios.items()}
+        print(json.dumps({"steps": steps, "pairs": len(pairs), "mean_ratio": mean, "seconds": round(sum(seconds) / len(seconds), 1)}), flush=True)
 
 
 def peak() -> int:
@@ -74,6 +103,9 @@ def main() -> None:
     m = sub.add_parser("memory")
     m.add_argument("--sizes", nargs="+", default=["512x512", "1024x768"])
     m.add_argument("--steps", type=int, default=2)
+    o = sub.add_parser("optimize")
+    o.add_argument("--data", type=Path)
+    o.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20])
     one = sub.add_parser("_one")
     one.add_argument("size")
     one.add_argument("steps", type=int)
@@ -82,6 +114,8 @@ def main() -> None:
         grid(args)
     elif args.what == "memory":
         memory(args)
+    elif args.what == "optimize":
+        optimize(args)
     else:
         measure_one(args.size, args.steps)
 

@@ -23,8 +23,7 @@ if TYPE_CHECKING:
     from adain.ops import AdaIN, StyleStats, adain, adain_with_stats, mean_std
     from adain.stylizer import Stylizer
 
-__version__ = "0.1.0"
-"""The package's version (the one place it is written: ``pyproject.toml`` reads it from here)."""
+from adain.version import __version__
 
 _HOMES = {
     "adain.color": ("match_color",),

@@ -43,6 +43,7 @@ from adain.photo import (
 )
 from adain.profiles import INTENT, OutputColour, describe, output_colour
 from adain.schema import SchemaError, load_json
+from adain.version import __version__
 
 XMP_NS = "urn:adain:provenance:1"
 PNG_KEY = "adain"
@@ -53,8 +54,6 @@ EXIF_LIMIT = 1 << 20  # PNG, WebP, AVIF: no format limit that matters; EXIF over
 
 def software() -> str:
     """``"adain <version>"`` (:data:`adain.__version__`)."""
-    from adain import __version__
-
     return f"adain {__version__}"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adain.cli._options import add_command, defaults_of
 
-CONFIG = defaults_of("adain.training.train:TrainConfig")
+CONFIG = defaults_of("adain.training.config:TrainConfig")
 
 TRAIN_EXAMPLES = """examples:
   adain train --content photos/ --style paintings/                # the paper's recipe

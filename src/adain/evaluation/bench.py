@@ -19,20 +19,16 @@ minutes and is never the default), so the ratio means the same on any machine.
 Matrix sizes whose product would take longer than a small time budget are
 skipped, so the peak takes seconds on any CPU.
 Peak memory is the CUDA max allocated on GPUs and the peak resident set size of
-the process (sampled every 2 ms) on CPUs.
+the process (sampled every 2 ms) on CPUs (:func:`adain.evaluation.measure.peak_memory`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
-import os
 import statistics
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -42,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from adain.device import auto_bf16, autocast_for, hardware_name
 from adain.errors import UsageError
+from adain.evaluation.measure import cpu_features, peak_memory, time_calls
 from adain.geometry import MULTIPLE, padded_side
 from adain.lite.weights import LITE_PATH
 from adain.losses import loss_terms
@@ -56,66 +53,6 @@ QUICK_PEAK_SIZES = (512, 1024)
 
 
 # ---------------------------------------------------------------- measuring
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work (no-op on CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_calls(fn: Callable[[], object], device: torch.device, *, runs: int = 5, warmup: int = 1) -> list[float]:
-    """Seconds of each of ``runs`` calls of ``fn`` after ``warmup`` untimed calls."""
-    if runs < 1 or warmup < 0:
-        raise UsageError(f"runs must be ≥ 1 and warmup ≥ 0, got {runs} and {warmup}")
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-@contextlib.contextmanager
-def peak_memory(device: torch.device, interval: float = 0.002) -> Iterator[dict[str, int]]:
-    """Measure peak memory in the block: yields a dict whose ``"bytes"`` is set on exit.
-
-    CUDA: ``torch.cuda.max_memory_allocated`` (reset on entry). CPU: the peak
-    resident set size of the process, sampled every ``interval`` seconds by a thread
-    (includes the weights and everything else the process holds).
-    """
-    result = {"bytes": 0}
-    if device.type == "cuda":
-        synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        yield result
-        synchronize(device)
-        result["bytes"] = torch.cuda.max_memory_allocated(device)
-        return
-    stop = threading.Event()
-    peak = [_rss_bytes()]
-
-    def sample() -> None:
-        while not stop.wait(interval):
-            peak[0] = max(peak[0], _rss_bytes())
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        stop.set()
-        thread.join()
-        result["bytes"] = max(peak[0], _rss_bytes())
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: tuple[int, ...] | None = None, runs: int = 3, budget_s: float = PEAK_BUDGET_S) -> float:
@@ -437,13 +374,6 @@ VARIANTS: dict[str, dict[str, bool]] = {
     "fp32, channels_last, compile": dict(bf16=False, channels_last=True, compile=True),
     "bf16, channels_last, compile": dict(bf16=True, channels_last=True, compile=True),
 }
-
-
-def cpu_features(device: torch.device) -> str:
-    """``", AVX512, bf16 native"``: PyTorch's CPU kernel level and whether bf16 is native (empty on GPUs)."""
-    if device.type != "cpu":
-        return ""
-    return f", {torch.backends.cpu.get_cpu_capability()}, bf16 {'native' if auto_bf16(device) else 'not native'}"
 
 
 def peaks_line(peaks: dict[str, float]) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -37,7 +36,7 @@ from adain.decoder import DECODER_PATH, load_decoder, read_metadata, training_st
 from adain.device import hardware_name
 from adain.encoder import Encoder
 from adain.errors import InputError, UsageError
-from adain.evaluation.bench import cpu_features
+from adain.evaluation.measure import cpu_features, timed
 from adain.evaluation.pairs import FULL_SIZE, Pair, eval_data, eval_pairs, load_pair
 from adain.geometry import resize_shorter
 from adain.io import load_image
@@ -72,9 +71,6 @@ def shown_path(path: str | Path) -> str:
     """``path`` relative to the working directory when it lies below it (reports stay portable), else absolute."""
     full, here = Path(path).resolve(), Path.cwd().resolve()
     return str(full.relative_to(here)) if full.is_relative_to(here) else str(full)
-
-
-# ---------------------------------------------------------------- pairs
 
 
 # ---------------------------------------------------------------- metrics
@@ -125,44 +121,10 @@ def evaluate(
     size = size if set_name == "full" else 0
     encoder = encoder if encoder is not None else Encoder(last="relu5_1")
     check_refine(refine)
-    if model == "lite":
-        if refine:
-            raise UsageError("refinement needs the full model's encoder in torch, not the lite model")
-        stylize, dev, weights_path, steps = _lite_stylize(method, Path(decoder) if decoder is not None else None)
-        backend = "onnxruntime fp32 (lite)"
-        warm_up = stylize
-    else:
-        weights_path = Path(decoder) if decoder is not None else DECODER_PATH
-        steps = training_steps(read_metadata(weights_path))
-        if stylizer is None:
-            stylizer = Stylizer(load_decoder(weights_path), encoder=encoder, device=device, bf16=False)  # fp32: comparable across machines
-        stylize, dev = partial(stylizer.stylize, method=method, refine=refine), stylizer.device
-        warm_up = partial(stylizer.stylize, method=method, refine=min(refine, 1))
-    rows: list[PairResult] = []
-    images = []
+    stylize, warm_up, dev, weights_path, steps = _stylize_fns(model, method, decoder, stylizer, encoder, device, refine)
+    backend = "onnxruntime fp32 (lite)" if model == "lite" else backend
     load_start = os.getloadavg()[0]
-    for index, pair in enumerate(tqdm(pairs, desc=f"eval {set_name} {method}", disable=not progress, dynamic_ncols=True)):
-        content, style = load_pair(pair, size)
-        if index == 0:
-            warm_up(content, style)  # so the first timing is not an outlier (one refinement step warms its path)
-        _sync(dev)
-        start = time.perf_counter()
-        output = stylize(content, style)
-        _sync(dev)
-        seconds = time.perf_counter() - start
-        c, s = content[None].to(dev), style[None].to(dev)
-        ours = {**image_metrics(encoder, output[None].to(dev), c, s), "seconds": seconds}
-        row = PairResult(pair.name, pair.content.name, pair.style.name, ours)
-        if pair.reference is not None:
-            reference = load_image(pair.reference)
-            if reference.shape != content.shape:
-                raise InputError(f"{pair.reference}: {reference.shape[2]}x{reference.shape[1]} but the content is {content.shape[2]}x{content.shape[1]}")
-            row.reference = image_metrics(encoder, reference[None].to(dev), c, s)
-            row.ratio = {k: ours[k] / row.reference[k] for k in METRICS}
-        if index < GRID_ROWS:
-            shown = (content, style, reference, output) if pair.reference is not None else (content, style, output)
-            images.append(tuple(resize_shorter(x.cpu(), GRID_THUMB, enlarge=False) for x in shown))
-        rows.append(row)
+    rows, images = _measure_pairs(pairs, size, stylize, warm_up, encoder, dev, desc=f"eval {set_name} {method}", progress=progress)
     results = {
         "set": set_name,
         "method": method,
@@ -188,6 +150,65 @@ def evaluate(
     elif baseline is not None:
         results["baseline"] = compare_baseline(rows, baseline, size)
     return results, images
+
+
+def _stylize_fns(
+    model: str, method: str, decoder: str | Path | None, stylizer: Stylizer | None, encoder: Encoder, device: str, refine: int
+) -> tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor, Tensor], Tensor], torch.device, Path, int | None]:
+    """What :func:`evaluate` stylizes with: ``(stylize, warm_up, device, weights, steps)``, images ``(3, H, W)``.
+
+    ``warm_up`` is the first call, untimed: ``stylize`` with at most one refinement step (which warms its path).
+    """
+    if model == "lite":
+        if refine:
+            raise UsageError("refinement needs the full model's encoder in torch, not the lite model")
+        stylize, dev, weights_path, steps = _lite_stylize(method, Path(decoder) if decoder is not None else None)
+        return stylize, stylize, dev, weights_path, steps
+    weights_path = Path(decoder) if decoder is not None else DECODER_PATH
+    steps = training_steps(read_metadata(weights_path))
+    if stylizer is None:
+        stylizer = Stylizer(load_decoder(weights_path), encoder=encoder, device=device, bf16=False)  # fp32: comparable across machines
+    warm_up = partial(stylizer.stylize, method=method, refine=min(refine, 1))
+    return partial(stylizer.stylize, method=method, refine=refine), warm_up, stylizer.device, weights_path, steps
+
+
+def _measure_pairs(
+    pairs: list[Pair],
+    size: int,
+    stylize: Callable[[Tensor, Tensor], Tensor],
+    warm_up: Callable[[Tensor, Tensor], Tensor],
+    encoder: Encoder,
+    device: torch.device,
+    *,
+    desc: str,
+    progress: bool,
+) -> tuple[list[PairResult], list[tuple[Tensor, ...]]]:
+    """Stylize and measure each pair (:func:`~adain.evaluation.pairs.load_pair` at ``size``), timing ``stylize`` alone.
+
+    Returns:
+        ``(rows, images)``: a :class:`PairResult` per pair (``seconds`` among ``ours``), and :func:`evaluate`'s ``images``.
+    """
+    rows: list[PairResult] = []
+    images: list[tuple[Tensor, ...]] = []
+    for index, pair in enumerate(tqdm(pairs, desc=desc, disable=not progress, dynamic_ncols=True)):
+        content, style = load_pair(pair, size)
+        if index == 0:
+            warm_up(content, style)  # so the first timing is not an outlier
+        output, seconds = timed(partial(stylize, content, style), device)
+        c, s = content[None].to(device), style[None].to(device)
+        row = PairResult(pair.name, pair.content.name, pair.style.name, {**image_metrics(encoder, output[None].to(device), c, s), "seconds": seconds})
+        shown = (content, style, output)
+        if pair.reference is not None:
+            reference = load_image(pair.reference)
+            if reference.shape != content.shape:
+                raise InputError(f"{pair.reference}: {reference.shape[2]}x{reference.shape[1]} but the content is {content.shape[2]}x{content.shape[1]}")
+            row.reference = image_metrics(encoder, reference[None].to(device), c, s)
+            row.ratio = {k: row.ours[k] / row.reference[k] for k in METRICS}
+            shown = (content, style, reference, output)
+        if index < GRID_ROWS:
+            images.append(tuple(resize_shorter(x.cpu(), GRID_THUMB, enlarge=False) for x in shown))
+        rows.append(row)
+    return rows, images
 
 
 def _lite_stylize(method: str, weights: Path | None = None) -> tuple[Callable[[Tensor, Tensor], Tensor], torch.device, Path, int | None]:
@@ -285,7 +306,3 @@ def compare_baseline(rows: list[PairResult], path: str | Path, size: int) -> dic
     )
     return out
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

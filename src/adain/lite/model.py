@@ -40,6 +40,15 @@ def _conv(cin: int, cout: int, stride: int = 1, relu: bool = True) -> nn.Sequent
     return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
 
 
+def _zero_conv(channels: int) -> nn.Conv2d:
+    """A 1x1 convolution with zero weights and bias (a skip connection that starts closed)."""
+    conv = nn.Conv2d(channels, channels, 1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.zero_()  # type: ignore[union-attr]  # a Conv2d made with its default bias=True
+    return conv
+
+
 def stage_stats(x: Tensor, eps: float = EPS) -> tuple[Tensor, Tensor]:
     """Per-channel mean and std over space, ``(N, C, H, W)`` → two ``(N, C, 1, 1)`` (population variance + ``eps``)."""
     var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
@@ -83,10 +92,7 @@ class LiteDecoder(nn.Module):
         self.bottleneck = nn.Sequential(_conv(widths[-1], widths[-1]), _conv(widths[-1], widths[-1]))
         finer = list(reversed(widths[:-1]))
         self.ups = nn.ModuleList(_conv(cin, cout) for cin, cout in zip([widths[-1], *finer], finer))
-        self.skips = nn.ModuleList(nn.Conv2d(c, c, 1) for c in finer)
-        for skip in self.skips:
-            nn.init.zeros_(skip.weight)
-            nn.init.zeros_(skip.bias)
+        self.skips = nn.ModuleList(_zero_conv(c) for c in finer)
         self.afters = nn.ModuleList(_conv(c, c) for c in finer[:-1])
         self.out = _conv(widths[0], 3, relu=False)
 

@@ -7,154 +7,39 @@ toward the full model's (the teacher: the shipped decoder) on the same pair.
 Single process, or several under ``torchrun`` (DDP: gloo on CPU, NCCL on CUDA).
 With ``ema > 0`` an exponential moving average of the weights is kept too and
 exported beside the raw weights as ``decoder-ema.safetensors``.
-Checkpoints are atomic and hold the decoder, the optimizer, the step, the
-elapsed time, the RNG state and the configuration; the batch drawn at each step
-depends only on ``(seed, rank, step)``, so ``--resume`` continues exactly where a
-run stopped. A resumed run must have the settings of the checkpoint
-(:data:`RUN_SETTINGS`); only its length, time budget, how often it saves, logs and
-samples, the data folders' location and the device may change (:data:`RESUME_OVERRIDES`).
+The settings are a :class:`~adain.training.config.TrainConfig`; checkpoints and resumes are
+:mod:`adain.training.checkpoint`'s: ``--resume`` continues exactly where a run stopped, with the
+settings of its checkpoint (:data:`~adain.training.config.RUN_SETTINGS`).
 """
 
 from __future__ import annotations
 
 import csv
-import io
-import json
-import math
 import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from adain.atomic import atomic_path, check_not_an_input
-from adain.decoder import (
-    Decoder,
-    init_like_paper,
-    load_decoder,
-    read_metadata,
-    save_decoder,
-    training_steps,
-)
+from adain.atomic import check_not_an_input
+from adain.decoder import Decoder, init_like_paper, load_decoder, read_metadata, save_decoder, training_steps
 from adain.device import auto_bf16, autocast_for, dist_env, hardware_name, rank_device
 from adain.encoder import Encoder, fingerprint
 from adain.errors import InputError, UsageError
-from adain.io import find_images, save_image, write_text_atomic
+from adain.io import find_images, save_image
 from adain.lite.model import LiteNet, load_lite, save_lite
 from adain.lite.weights import read_lite_metadata
-from adain.losses import STYLE_BALANCES, distill_terms, loss_terms
+from adain.losses import distill_terms, loss_terms
 from adain.ops import adain
+from adain.training.checkpoint import LOG_HEADER, TrainState, resume, save_checkpoint
+from adain.training.config import TrainConfig
 from adain.training.data import CropSampler
-
-MIN_CROP = 16  # relu4_1 is 1/8 of the crop: 2x2 at least, or its std is 0
-MODELS = ("full", "lite")
-"""What a run trains: the full model's decoder, or the lite network (distilled from the full model)."""
-RUN_SETTINGS = (
-    "batch", "size", "min_size", "crop", "lr", "lr_decay", "style_weight", "style_balance", "seed", "ema", "width", "init", "model", "distill_weight",
-)
-"""Settings that define a run: a resumed run must use the checkpoint's."""
-RESUME_OVERRIDES = (
-    "steps", "max_minutes", "save_every", "sample_every", "log_every", "content", "style", "device", "bf16", "channels_last", "compile", "cache_images",
-)
-"""Settings a resumed run may change (the metadata records the values in use)."""
-LOG_HEADER = ["step", "loss", "content", "style", "lr", "images_per_s", "elapsed_s", "distill"]
-
-
-@dataclass
-class TrainConfig:
-    """Training options; defaults are the paper's (Adam 1e-4, batch 8, 512 → 256 crops, 160k steps).
-
-    Raises:
-        UsageError: an option out of range (the message names the command-line option).
-    """
-
-    content: Path
-    style: Path
-    out: Path = Path("runs/adain")
-    steps: int = 160_000
-    batch: int = 8
-    size: int = 512
-    min_size: int = 0
-    crop: int = 256
-    lr: float = 1e-4
-    lr_decay: float = 5e-5
-    style_weight: float = 10.0
-    style_balance: str = "uniform"
-    seed: int = 0
-    device: str = "auto"
-    bf16: bool | None = None
-    channels_last: bool = True
-    cache_images: bool = False
-    compile: bool = False
-    ema: float = 0.0
-    init: Path | None = None
-    resume: bool = False
-    max_minutes: float = 0.0
-    save_every: int = 200
-    sample_every: int = 500
-    log_every: int = 10
-    width: float = 1.0
-    model: str = "full"
-    distill_weight: float = 10.0
-    extra_meta: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        def bad(option: str, rule: str, value: object) -> UsageError:
-            return UsageError(f"--{option} must be {rule}, got {value}")
-
-        if self.model not in MODELS:
-            raise bad("model", f"one of {', '.join(MODELS)}", self.model)
-        for name in ("steps", "max_minutes", "lr_decay", "style_weight", "distill_weight"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise bad(name.replace("_", "-"), "≥ 0", value)
-        for name in ("batch", "save_every", "sample_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise bad(name.replace("_", "-"), "at least 1", getattr(self, name))
-        if not math.isfinite(self.lr) or self.lr <= 0:
-            raise bad("lr", "> 0", self.lr)
-        if self.crop < MIN_CROP or self.crop % 8:
-            raise bad("crop", f"a multiple of 8, at least {MIN_CROP}", self.crop)
-        if self.size < self.crop:
-            raise UsageError(f"--size must be at least --crop ({self.crop}), got {self.size}")
-        if self.min_size and not self.crop <= self.min_size <= self.size:
-            raise UsageError(f"--min-size must be 0 (off) or between --crop ({self.crop}) and --size ({self.size}), got {self.min_size}")
-        if self.style_balance not in STYLE_BALANCES:
-            raise bad("style-balance", f"one of {', '.join(STYLE_BALANCES)}", self.style_balance)
-        if not 0 <= self.ema < 1:
-            raise bad("ema", "in [0, 1)", self.ema)
-        if not self.width > 0:
-            raise UsageError(f"width must be > 0, got {self.width}")
-
-    def settings(self) -> dict:
-        """The configuration as JSON values (paths as strings), as stored in the checkpoint."""
-        return json.loads(json.dumps(asdict(self), default=str))
-
-
-def check_same_run(stored: dict, cfg: TrainConfig, path: Path) -> None:
-    """Raise naming every option of :data:`RUN_SETTINGS` whose value differs from the checkpoint's ``stored`` config.
-
-    Keys an older checkpoint lacks are not compared.
-    """
-    now = cfg.settings()
-    differing = []
-    for key in RUN_SETTINGS:
-        if key not in stored:
-            continue
-        old, new = stored[key], now[key]
-        same = math.isclose(old, new, rel_tol=1e-9) if isinstance(old, float) and isinstance(new, (int, float)) else old == new
-        if not same:
-            differing.append(f"--{key.replace('_', '-')} ({old} in the checkpoint, {new} now)")
-    if differing:
-        raise InputError(f"{path}: made with other settings: {', '.join(differing)}; resume with the checkpoint's values, or use another --out for a new run")
-
 
 PHASE_KEYS = ("steps", "size", "min_size", "crop", "batch", "lr", "style_weight", "style_balance", "data", "hardware", "bf16", "wall_time_s", "init")
 
@@ -180,82 +65,6 @@ def sample_grid(stylize: Callable[[Tensor, Tensor], Tensor], content: Tensor, st
         out = stylize(content, style).float().clamp(0, 1)
     rows = [torch.cat([c, s, o], dim=2) for c, s, o in zip(content, style, out)]
     return torch.cat(rows, dim=1)
-
-
-CHECKPOINT_KEYS = ("decoder", "optimizer", "scheduler", "step", "elapsed", "torch_rng")
-
-
-class TrainState:
-    """What a checkpoint holds: the decoder, its optimizer and lr schedule, the EMA, the step, the elapsed time.
-
-    :meth:`state_dict` / :meth:`load_state_dict` read and write the checkpoint's dictionary (the torch RNG
-    state and the configuration too); the format is that of every earlier version.
-    """
-
-    def __init__(self, decoder: nn.Module, cfg: TrainConfig) -> None:
-        self.decoder = decoder
-        self.optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
-        decay = cfg.lr_decay
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s, decay=decay: 1.0 / (1.0 + decay * s))
-        self.ema = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema > 0 else None
-        self.step = 0
-        self.elapsed = 0.0
-
-    def state_dict(self, settings: dict) -> dict:
-        return {
-            "decoder": self.decoder.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "step": self.step,
-            "elapsed": self.elapsed,
-            "torch_rng": torch.get_rng_state(),
-            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
-            "config": settings,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.decoder.load_state_dict(state["decoder"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        for param, param_state in self.optimizer.state.items():  # moments in the parameters' memory format
-            for key, value in param_state.items():
-                if torch.is_tensor(value) and value.shape == param.shape:
-                    param_state[key] = torch.empty_like(param).copy_(value)
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-        torch.set_rng_state(state["torch_rng"])
-        if self.ema is not None and "ema" in state:  # else the average starts from the resumed weights
-            self.ema.load_state_dict(state["ema"])
-
-
-def read_checkpoint(path: Path) -> dict:
-    """A checkpoint's dictionary; a truncated, garbage or foreign file is one :class:`InputError`."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - pickle, zip and torch errors alike mean a damaged file
-        detail = (str(exc).splitlines() or [""])[0][:80] or type(exc).__name__
-        raise InputError(f"{path}: not a readable checkpoint ({detail}); remove it to start over") from None
-    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise InputError(f"{path}: not an adain checkpoint (no {', '.join(missing)}); remove it to start over")
-    return state
-
-
-def save_checkpoint(state: TrainState, settings: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state.state_dict(settings), tmp)
-
-
-def trim_log(path: Path, step: int) -> None:
-    """Drop the rows of ``log.csv`` after ``step`` (written after the last checkpoint by a killed run)."""
-    if not path.is_file():
-        return
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    keep = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
-    if len(keep) != len(rows) - 1:
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows([rows[0] if rows else LOG_HEADER, *keep])
-        write_text_atomic(path, buffer.getvalue())
 
 
 def run_metadata(cfg: TrainConfig, *, world: int, device: torch.device, data: dict, history: list[dict]) -> dict:
@@ -346,6 +155,7 @@ def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
 
 
 def _prepare_out(out: Path) -> None:
+    """Create the run folder ``out``; a file in its place, or a folder that cannot be made, is one :class:`InputError`."""
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder (--out is the run's folder)")
     try:
@@ -355,36 +165,16 @@ def _prepare_out(out: Path) -> None:
 
 
 def _build_state(cfg: TrainConfig, device: torch.device) -> TrainState:
+    """The network to train on ``device`` (from the ``--init`` weights, else initialised from the seed), with its optimizer."""
     torch.manual_seed(cfg.seed)
-    decoder: nn.Module
-    if cfg.model == "lite":
-        decoder = LiteNet()  # torch's default init, from the seed above
-        if cfg.init is not None:
-            decoder.load_state_dict(load_lite(cfg.init).state_dict())
-    else:
-        decoder = init_like_paper(Decoder(width=cfg.width), cfg.seed)
-        if cfg.init is not None:
-            decoder.load_state_dict(load_decoder(cfg.init).state_dict())
+    lite = cfg.model == "lite"
+    decoder: nn.Module = LiteNet() if lite else init_like_paper(Decoder(width=cfg.width), cfg.seed)  # LiteNet: torch's default init
+    if cfg.init is not None:
+        decoder.load_state_dict((load_lite if lite else load_decoder)(cfg.init).state_dict())
     decoder = decoder.to(device).train().requires_grad_(True)
     if cfg.channels_last:
         decoder = decoder.to(memory_format=torch.channels_last)
     return TrainState(decoder, cfg)
-
-
-def _resume(state: TrainState, cfg: TrainConfig, ckpt: Path, log_path: Path, main: bool) -> None:
-    """Load ``ckpt`` into ``state`` if asked and present; refuse other settings; cut the log back to its step."""
-    if not cfg.resume:
-        return
-    if not ckpt.is_file():
-        if main:
-            print(f"no checkpoint at {ckpt}: starting from scratch", file=sys.stderr)
-        return
-    stored = read_checkpoint(ckpt)
-    check_same_run(stored.get("config", {}), cfg, ckpt)
-    state.load_state_dict(stored)
-    if main:
-        trim_log(log_path, state.step)
-        print(f"resumed from {ckpt} at step {state.step}", file=sys.stderr)
 
 
 class _StopFlag:
@@ -452,7 +242,7 @@ def train(cfg: TrainConfig) -> Path:
     log_path = out / "log.csv"
     content_files, style_files = find_images(cfg.content), find_images(cfg.style)
     state = _build_state(cfg, device)
-    _resume(state, cfg, out / "checkpoint.pt", log_path, main)
+    resume(state, cfg, out / "checkpoint.pt", log_path, main)
     encoder = Encoder().to(device)
     if cfg.channels_last:
         encoder = encoder.to(memory_format=torch.channels_last)
