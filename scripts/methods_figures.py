@@ -13,6 +13,7 @@ Gram-loss steps, and the same number of steps from the noise alone; style and Gr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable
 from functools import partial
@@ -36,7 +37,7 @@ def stroke_scale(stylizer: Stylizer, out: Path, preview: int = 256, full: int = 
     for opts in (StylizeOptions(style_size=512), StylizeOptions(style_scale=1.0)):
         row = []
         for size in (preview, full):
-            o = StylizeOptions(**{**opts.__dict__, "content_size": size})
+            o = dataclasses.replace(opts, content_size=size)
             image = load_content(content, o)
             row.append(resize_shorter(stylizer.stylize(image, load_style(style, o, image)), cell))
         rows.append(tuple(row))

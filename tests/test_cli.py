@@ -131,6 +131,56 @@ def test_folder_mode_option_errors(image_dir, tmp_path, capsys, extra, message):
     assert_bad_input(code, err, out, message)
 
 
+# ---------------------------------------------------------------- each input read once to plan, once to decode
+
+
+@pytest.fixture
+def opened(monkeypatch) -> list[str]:
+    """The paths opened (``open``, ``Path.open``, Pillow's ``Image.open`` of a file name) while the test runs."""
+    import builtins
+    import io
+
+    paths: list[str] = []
+    real = builtins.open
+
+    def counting(file, *args, **kwargs):
+        paths.append(str(file))
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting)
+    monkeypatch.setattr(io, "open", counting)
+    return paths
+
+
+def test_each_input_is_opened_twice_at_most(pair, fast_models, capsys, opened, tmp_path):
+    """Once to plan it (the header: sizes checked before anything is decoded), once to decode it and hash its bytes."""
+    code, _, err = run(["-c", pair["content"], "-s", pair["a"], pair["b"], "-o", pair["out"], "--decoder", fast_models], capsys)
+    assert code == 0, err
+    assert {name: opened.count(str(pair[name])) for name in ("content", "a", "b")} == {"content": 2, "a": 2, "b": 2}
+    contents, styles = tmp_path / "contents", tmp_path / "styles"
+    for folder, names in ((contents, ("content", "left")), (styles, ("a", "b"))):
+        folder.mkdir()
+        for name in names:
+            (folder / pair[name].name).write_bytes(pair[name].read_bytes())
+    opened.clear()
+    code, _, err = run(["-c", contents, "-s", styles, "-o", tmp_path / "folder", "--decoder", fast_models], capsys)
+    assert code == 0, err
+    counts = {p.name: opened.count(str(p)) for p in [*contents.iterdir(), *styles.iterdir()]}
+    assert counts == dict.fromkeys(counts, 2)
+
+
+def test_alpha_is_checked_once_per_image(pair, fast_models, capsys, monkeypatch):
+    """The controls are checked where the run's options are made; the job, the Stylizer and the feature maths trust them."""
+    import adain.controls
+
+    checked: list[float] = []
+    real = adain.controls.check_alpha
+    monkeypatch.setattr(adain.controls, "check_alpha", lambda alpha: checked.append(alpha) or real(alpha))
+    code, _, err = run(["-c", pair["content"], "-s", pair["a"], "-o", pair["out"], "--decoder", fast_models, "--alpha", "0.5"], capsys)
+    assert code == 0, err
+    assert checked == [0.5]
+
+
 # ---------------------------------------------------------------- every bad input of the issue
 
 

@@ -13,7 +13,7 @@ import adain.apps.video as video
 from adain.apps.compiling import CompileRule, compile_pays
 from adain.apps.dataset import DatasetOptions, stylize_dataset
 from adain.apps.files import StylizeOptions, stylize_folders
-from adain.apps.video import stylize_video
+from adain.apps.video import VideoOptions, stylize_video
 from adain.cli import main
 from adain.stylizer import ShapeCompiled, Stylizer
 from helpers import lively_nets, make_video, write_image
@@ -114,20 +114,21 @@ def test_video_compiles_when_the_rule_says_so(tmp_path: Path, compiles, monkeypa
     src = make_video(tmp_path / "in.mp4", size=(32, 24), frames=6, audio=False)
     seen = []
     monkeypatch.setattr(compiling, "compile_pays", lambda left, seconds: seen.append(left) or True)
-    result = stylize_video(src, tmp_path / "a.mp4", STYLE, stylizer=fresh_stylizer(), batch=2, progress=False, log=lambda m: None)
+    result = stylize_video(src, tmp_path / "a.mp4", STYLE, VideoOptions(batch=2), stylizer=fresh_stylizer(), progress=False, log=lambda m: None)
     assert seen == [2] and compiles == [(2, 3, 24, 32)] and result.compiled, "decided at the second batch: 2 frames left"
     monkeypatch.setattr(compiling, "compile_pays", lambda left, seconds: False)
-    assert not stylize_video(src, tmp_path / "b.mp4", STYLE, stylizer=fresh_stylizer(), batch=2, progress=False).compiled
+    assert not stylize_video(src, tmp_path / "b.mp4", STYLE, VideoOptions(batch=2), stylizer=fresh_stylizer(), progress=False).compiled
     assert compiles == [(2, 3, 24, 32)]
 
 
 def test_video_compile_forced_either_way(tmp_path: Path, compiles, monkeypatch):
     src = make_video(tmp_path / "in.mp4", size=(32, 24), frames=6, audio=False)
     monkeypatch.setattr(compiling, "compile_pays", lambda left, seconds: True)
-    assert not stylize_video(src, tmp_path / "a.mp4", STYLE, stylizer=fresh_stylizer(), batch=4, compile=False, progress=False).compiled
+    assert not stylize_video(src, tmp_path / "a.mp4", STYLE, VideoOptions(batch=4), stylizer=fresh_stylizer(), compile=False, progress=False).compiled
     assert compiles == []
     logged = []
-    assert stylize_video(src, tmp_path / "b.mp4", STYLE, stylizer=fresh_stylizer(), batch=4, compile=True, progress=False, log=logged.append).compiled
+    assert stylize_video(src, tmp_path / "b.mp4", STYLE, VideoOptions(batch=4), stylizer=fresh_stylizer(), compile=True, progress=False,
+                         log=logged.append).compiled
     assert compiles == [(4, 3, 24, 32)] and "32x24 images, 4 at a time" in logged[0]
 
 

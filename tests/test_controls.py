@@ -58,6 +58,17 @@ def test_controls_resolve_overrides_only_given_fields():
     base = Controls(alpha=0.5, preserve_color="color")
     c = Controls.resolve(base, alpha=None, weights=[1, 3])
     assert c.alpha == 0.5 and c.preserve_color == "color" and c.weights == (1.0, 3.0)
+
+
+def test_checked_controls_are_trusted_and_replaced_fields_checked():
+    base = Controls(alpha=0.5)
+    assert Controls.resolve(base) is base and Controls.resolve(base, alpha=None) is base
+    with pytest.raises(UsageError, match="all zero"):
+        base.replace(weights=[0.0, 0.0])
+    with pytest.raises(UsageError, match="not both"):
+        base.replace(weights=[1.0], masks=torch.ones(1, 4, 4))
+    with pytest.raises(TypeError, match="no field 'strength'"):
+        base.replace(strength=1.0)
     assert Controls.resolve(None).alpha == 1.0
     with pytest.raises(UsageError):
         Controls.resolve(base, alpha=3)

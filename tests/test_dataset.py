@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -84,7 +85,7 @@ def test_tree_names_manifest_and_determinism(tree: Path, stylizer: Stylizer):
     # same seed → identical bytes in another folder; another seed → another draw
     stylize_dataset(tree / "src", tree / "styles", tree / "again", OPTS, stylizer=stylizer, shard=(0, 1), progress=False)
     assert _files(tree / "again") == files
-    other = DatasetOptions(**{**OPTS.__dict__, "seed": 4})
+    other = dataclasses.replace(OPTS, seed=4)
     stylize_dataset(tree / "src", tree / "styles", tree / "seed4", other, stylizer=stylizer, shard=(0, 1), progress=False)
     assert [r["style"] for r in _read(tree / "seed4" / "manifest.csv")] != [r["style"] for r in rows]
 

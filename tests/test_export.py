@@ -457,9 +457,10 @@ def test_video_on_onnxruntime(lively, tmp_path, capsys, one_thread):
     """adain video --backend onnxruntime: the same frames as torch's with a style file, weights, α, the
     statistics stabiliser and the temporal blend; the record names the export."""
     exported, torch_stylizer = lively
-    from adain.apps.video import stylize_video
+    from adain.apps.video import VideoOptions, stylize_video
     from adain.apps.video_io import describe_video, read_frames
     from adain.cli import main
+    from adain.controls import Controls
     from adain.stylefile import read_style
     from helpers import make_video
 
@@ -469,8 +470,8 @@ def test_video_on_onnxruntime(lively, tmp_path, capsys, one_thread):
     frames = {}
     for name, stylizer in (("torch", torch_stylizer), ("onnxruntime", OnnxStylizer(exported, threads=1))):
         out = tmp_path / f"{name}.mp4"
-        stylize_video(clip, out, [painting, wave.for_encoder(stylizer.encoder_identity)], stylizer=stylizer, weights=[1, 3], alpha=0.8,
-                      stats_momentum=0.5, temporal="blend", crf=0, progress=False)
+        opts = VideoOptions(Controls(weights=[1, 3], alpha=0.8), stats_momentum=0.5, temporal="blend", crf=0)
+        stylize_video(clip, out, [painting, wave.for_encoder(stylizer.encoder_identity)], opts, stylizer=stylizer, progress=False)
         frames[name] = torch.cat(list(read_frames(out)))
     assert frames["torch"].shape == frames["onnxruntime"].shape == (4, 3, 32, 48)
     assert float((frames["torch"] - frames["onnxruntime"]).abs().max()) <= 2 / 255

@@ -231,6 +231,6 @@ def test_memory_check_counts_the_frames_the_flow_strategy_keeps(monkeypatch):
 
     info = VideoInfo(1280, 720, Fraction(24), 10, 0, "h264", None)
     monkeypatch.setattr(video, "memory_budget", lambda: stylize_memory(720, 1280) + 3 * 720 * 1280)
-    video.check_memory(Path("in.mp4"), info, size=0, batch=1, temporal="blend")
+    video.check_frames(Path("in.mp4"), info, size=0, batch=1, temporal="blend")
     with pytest.raises(InputError, match="in.mp4: 1280x720 frames"):
-        video.check_memory(Path("in.mp4"), info, size=0, batch=1, temporal="flow")
+        video.check_frames(Path("in.mp4"), info, size=0, batch=1, temporal="flow")

@@ -324,15 +324,14 @@ def test_dataset_losses_reuse_the_stylization_features(tmp_path, tiny_encoder):
 
 def test_record_counts_every_phase_of_training(tiny_encoder):
     """A decoder trained from other weights (--init) records all its steps, not its last run's."""
-    from adain.apps.files import model_entry
     from adain.decoder import Decoder
     from adain.stylizer import Stylizer
 
     decoder = Decoder(width=0.0625)
     decoder.metadata = {"steps": 5, "total_steps": 12}
-    assert model_entry(Stylizer(decoder, encoder=tiny_encoder, device="cpu"))["decoder_steps"] == 12
+    assert Stylizer(decoder, encoder=tiny_encoder, device="cpu").model_entry["decoder_steps"] == 12
     decoder.metadata = {"steps": 5}
-    assert model_entry(Stylizer(decoder, encoder=tiny_encoder, device="cpu"))["decoder_steps"] == 5
+    assert Stylizer(decoder, encoder=tiny_encoder, device="cpu").model_entry["decoder_steps"] == 5
 
 
 def test_server_takes_style_files_and_records(tmp_path, tiny_encoder):

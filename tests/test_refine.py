@@ -263,16 +263,16 @@ def test_dataset_refines_its_outputs(files, tmp_path, lively_stylizer):
 
 
 def test_memory_check_counts_the_refinement(monkeypatch, tmp_path):
-    from adain.apps import files as apps_files
+    from adain.apps import plan
     from adain.errors import InputError
     from adain.refine import refine_memory
     from adain.tiling import stylize_memory
 
     need = stylize_memory(400, 600)
-    monkeypatch.setattr(apps_files, "memory_budget", lambda: need + refine_memory(400, 600) // 2)
-    apps_files.check_memory("c.png", 400, 600)
+    monkeypatch.setattr(plan, "memory_budget", lambda: need + refine_memory(400, 600) // 2)
+    plan.check_memory("c.png", 400, 600)
     with pytest.raises(InputError, match="to stylize and refine") as err:
-        apps_files.check_memory("c.png", 400, 600, refine=5)
+        plan.check_memory("c.png", 400, 600, refine=5)
     assert str(err.value).startswith("c.png: 600x400 needs about") and "\n" not in str(err.value)
 
 

@@ -16,6 +16,7 @@ from adain.apps.temporal import TemporalBlend
 from adain.apps.video import (
     FrameStyle,
     StatsStabilizer,
+    VideoOptions,
     masks_for_frames,
     stylize_frames,
     stylize_video,
@@ -45,7 +46,7 @@ def audio_payloads(path: Path) -> list[bytes]:
 
 def test_mp4_keeps_timing_size_rotation_and_audio(tmp_path: Path, stylizer: Stylizer):
     src = make_video(tmp_path / "in.mp4", size=(50, 34), rotation=90)
-    result = stylize_video(src, tmp_path / "out.mp4", STYLE, stylizer=stylizer, batch=4, progress=False)
+    result = stylize_video(src, tmp_path / "out.mp4", STYLE, VideoOptions(batch=4), stylizer=stylizer, progress=False)
     info_in, info_out = probe(src), probe(tmp_path / "out.mp4")
     assert result.frames == info_out.frames == 6
     assert (info_out.width, info_out.height) == (50, 34) and info_out.rotation == 90 and info_out.rate == RATE
@@ -62,7 +63,7 @@ def test_mp4_keeps_timing_size_rotation_and_audio(tmp_path: Path, stylizer: Styl
 
 def test_odd_size_without_audio_and_max_frames(tmp_path: Path, stylizer: Stylizer):
     src = make_video(tmp_path / "in.mkv", size=(45, 31), audio=False, codec="mpeg4", frames=5)
-    result = stylize_video(src, tmp_path / "out.mp4", STYLE, stylizer=stylizer, batch=2, max_frames=3, progress=False)
+    result = stylize_video(src, tmp_path / "out.mp4", STYLE, VideoOptions(batch=2, max_frames=3), stylizer=stylizer, progress=False)
     info = probe(tmp_path / "out.mp4")
     assert (info.width, info.height, info.frames, info.audio) == (44, 30, 3, None)
     assert result.frames == 3
@@ -70,7 +71,7 @@ def test_odd_size_without_audio_and_max_frames(tmp_path: Path, stylizer: Stylize
 
 def test_gif_and_webp(tmp_path: Path, stylizer: Stylizer):
     src = make_video(tmp_path / "in.mp4", frames=4)
-    stylize_video(src, tmp_path / "out.gif", STYLE, stylizer=stylizer, progress=False, size=24)
+    stylize_video(src, tmp_path / "out.gif", STYLE, VideoOptions(size=24), stylizer=stylizer, progress=False)
     stylize_video(src, tmp_path / "out.webp", STYLE, stylizer=stylizer, progress=False)
     with Image.open(tmp_path / "out.gif") as gif:
         assert gif.n_frames == 4 and gif.info["duration"] in (80, 90)  # 1/12 s in GIF's 10 ms steps
@@ -85,8 +86,8 @@ def test_controls_masks_and_stabiliser(tmp_path: Path, stylizer: Stylizer):
     masks = torch.zeros(2, 48, 32)  # displayed: 32 wide, 48 high
     masks[0, :24], masks[1, 24:] = 1, 1
     styles = [STYLE[0], STYLE[0].flip(0)]
-    result = stylize_video(src, tmp_path / "out.mp4", styles, stylizer=stylizer, masks=masks, temporal="blend", stats_momentum=0.9,
-                           preserve_color="color", alpha=0.8, progress=False)
+    opts = VideoOptions(Controls(masks=masks, preserve_color="color", alpha=0.8), temporal="blend", stats_momentum=0.9)
+    result = stylize_video(src, tmp_path / "out.mp4", styles, opts, stylizer=stylizer, progress=False)
     assert result.frames == 6 and probe(tmp_path / "out.mp4").rotation == 90
 
 
@@ -98,22 +99,22 @@ def test_flow_strategy_with_every_control_keeps_timing_and_audio(tmp_path: Path,
     styles = [STYLE[0], STYLE[0].flip(0)]
     out = tmp_path / "out.mp4"
     for color in ("color", "luminance"):
-        result = stylize_video(src, out, styles, stylizer=stylizer, masks=masks, temporal="flow", momentum=0.7,
-                               preserve_color=color, alpha=0.8, batch=3, progress=False)
+        opts = VideoOptions(Controls(masks=masks, preserve_color=color, alpha=0.8), temporal="flow", momentum=0.7, batch=3)  # type: ignore[arg-type]
+        result = stylize_video(src, out, styles, opts, stylizer=stylizer, progress=False)
         assert result.frames == 7 and probe(out).rotation == 90
     assert [f.time for f in read_frames(out)[0]] == pytest.approx([f.time for f in read_frames(src)[0]])
     assert audio_payloads(out) == audio_payloads(src)
     for method in ("wct", "efdm"):  # the transfer methods go through the same Stylizer
-        assert stylize_video(src, out, styles, stylizer=stylizer, method=method, weights=[1, 3], temporal="flow",
-                             progress=False).frames == 7
+        opts = VideoOptions(Controls(method=method, weights=[1, 3]), temporal="flow")  # type: ignore[arg-type]
+        assert stylize_video(src, out, styles, opts, stylizer=stylizer, progress=False).frames == 7
     with pytest.raises(ValueError, match="temporal must be one of"):
-        stylize_video(src, out, STYLE, stylizer=stylizer, temporal="smooth", progress=False)
+        stylize_video(src, out, STYLE, VideoOptions(temporal="smooth"), stylizer=stylizer, progress=False)
 
 
 def test_stabilize_is_an_alias_of_temporal_blend(tmp_path: Path, capsys, monkeypatch):
     src = make_video(tmp_path / "in.mp4", frames=3, size=(32, 32), audio=False)
     seen = []
-    monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((k["temporal"], k["momentum"])) or _result())
+    monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((a[3].temporal, a[3].momentum)) or _result())
     monkeypatch.setattr("adain.cli.video.stylizer_from_args", lambda args: None)  # the networks are not needed here
     for args in (["--stabilize"], ["--stabilize", "0.6"], ["--temporal", "blend", "--momentum", "0.6"], ["--temporal", "flow"], []):
         assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", HOKUSAI, *args]) == 0
@@ -254,14 +255,14 @@ def test_bad_output_format_and_codec(tmp_path: Path, stylizer: Stylizer):
     with pytest.raises(InputError, match="unknown video format"):
         stylize_video(src, tmp_path / "out.avi", STYLE, stylizer=stylizer, progress=False)
     with pytest.raises(InputError, match="unknown video codec 'nope'"):
-        stylize_video(src, tmp_path / "out.mp4", STYLE, stylizer=stylizer, codec="nope", progress=False)
+        stylize_video(src, tmp_path / "out.mp4", STYLE, VideoOptions(codec="nope"), stylizer=stylizer, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
 def test_a_bundled_style_name_with_wct_is_its_painting(tmp_path: Path, monkeypatch):
     src = make_video(tmp_path / "in.mp4", frames=2, size=(32, 32), audio=False)
     seen = []
-    monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((a[2], k["method"])) or _result())
+    monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append((a[2], a[3].controls.method)) or _result())
     monkeypatch.setattr("adain.cli.video.stylizer_from_args", lambda args: None)  # the networks are not needed here
     assert main(["video", str(src), str(tmp_path / "o.mp4"), "--style", "hokusai", "--method", "wct"]) == 0
     (styles, method), = seen
@@ -292,8 +293,8 @@ def test_outputs_record_how_they_were_made(tmp_path: Path, stylizer: Stylizer, s
     out = tmp_path / f"out{suffix}"
     styles = [STYLE[0], STYLE[0].flip(-1)]
     names = [{"name": "a.png", "sha256": "a" * 64}, {"name": "b.png", "sha256": "b" * 64}]
-    stylize_video(src, out, styles, stylizer=stylizer, weights=[3, 1], alpha=0.7, preserve_color="luminance", temporal="blend",
-                  momentum=0.5, sources=names, style_size=256, progress=False)
+    opts = VideoOptions(Controls(weights=[3, 1], alpha=0.7, preserve_color="luminance"), temporal="blend", momentum=0.5, style_size=256)
+    stylize_video(src, out, styles, opts, stylizer=stylizer, sources=names, progress=False)
     assert main(["info", str(out), "--json"]) == 0
     record = json.loads(capsys.readouterr().out)[0]["made_by"]
     assert record["styles"] == [{**names[0], "weight": 0.75}, {**names[1], "weight": 0.25}]
@@ -311,12 +312,12 @@ def test_outputs_record_how_they_were_made(tmp_path: Path, stylizer: Stylizer, s
 def test_methods_and_their_limits(tmp_path: Path, stylizer: Stylizer):
     src = make_video(tmp_path / "in.mp4", size=(48, 32), audio=False, frames=3)
     plain = stylize_video(src, tmp_path / "adain.webp", STYLE, stylizer=stylizer, progress=False)
-    wct = stylize_video(src, tmp_path / "wct.webp", STYLE, stylizer=stylizer, method="wct", progress=False)
+    wct = stylize_video(src, tmp_path / "wct.webp", STYLE, VideoOptions(Controls(method="wct")), stylizer=stylizer, progress=False)
     assert plain.frames == wct.frames == 3
     with Image.open(tmp_path / "adain.webp") as a, Image.open(tmp_path / "wct.webp") as b:
         assert np.asarray(a.convert("RGB")).tolist() != np.asarray(b.convert("RGB")).tolist()
     with pytest.raises(ValueError, match="does not work with method"):
-        stylize_video(src, tmp_path / "x.mp4", STYLE, stylizer=stylizer, method="efdm", stats_momentum=0.9, progress=False)
+        stylize_video(src, tmp_path / "x.mp4", STYLE, VideoOptions(Controls(method="efdm"), stats_momentum=0.9), stylizer=stylizer, progress=False)
     with pytest.raises(ValueError, match="unknown method"):
-        stylize_video(src, tmp_path / "x.mp4", STYLE, stylizer=stylizer, method="gatys", progress=False)
+        stylize_video(src, tmp_path / "x.mp4", STYLE, VideoOptions(Controls(method="gatys")), stylizer=stylizer, progress=False)  # type: ignore[arg-type]
     assert not (tmp_path / "x.mp4").exists()

@@ -16,8 +16,9 @@ decoder's input (:func:`target_features`):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,7 +128,7 @@ def target_features(
         content_feat: relu4_1 content features ``(N, C, h, w)``.
         stats: K encoded styles (:class:`StyleStats`, any method); or their
             AdaIN means ``(K, C, 1, 1)`` with the stds in ``style_std``.
-        alpha: content–style trade-off in [0, 1].
+        alpha: content–style trade-off in [0, 1] (checked where :class:`Controls` are made, not here).
         weights: ``(K,)`` interpolation weights (not with masks); see
             :func:`adain.methods.mix_statistics` for what they mean per method.
         masks: ``(K, 1, h, w)`` feature-grid masks (spatial control).
@@ -138,7 +139,6 @@ def target_features(
     Raises:
         ValueError: both weights and masks, or counts that do not match K.
     """
-    alpha = check_alpha(alpha)
     if isinstance(stats, Tensor):
         if style_std is None:
             raise UsageError("style means given without their stds")
@@ -173,7 +173,7 @@ class Controls:
         method: the transfer method, ``"adain"``, ``"wct"`` or ``"efdm"`` (:mod:`adain.methods`);
             ``None``: AdaIN, or the method that given style statistics were encoded for.
 
-    A new control becomes a field here, validated in :meth:`__post_init__` and applied by
+    A new control becomes a field here, validated in :meth:`_check` and applied by
     :class:`~adain.stylizer.Stylizer`; a new transfer method is a name in
     :data:`adain.methods.Method` and its statistics in :mod:`adain.methods` (docs/architecture.md).
     """
@@ -185,21 +185,39 @@ class Controls:
     method: Method | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "alpha", check_alpha(self.alpha))
-        if self.weights is not None:
+        self._check({f.name for f in dataclasses.fields(self)})
+
+    def _check(self, names: Collection[str]) -> None:
+        """Check the fields ``names`` (and that weights and masks do not come together)."""
+        if "alpha" in names:
+            object.__setattr__(self, "alpha", check_alpha(self.alpha))
+        if "weights" in names and self.weights is not None:
             object.__setattr__(self, "weights", check_weights(self.weights))
         check_weights_or_masks(self.weights, self.masks)
-        if self.masks is not None and self.masks.dim() != 3:
+        if "masks" in names and self.masks is not None and self.masks.dim() != 3:
             raise UsageError(f"masks must be (K, H, W), got shape {tuple(self.masks.shape)}")
-        check_preserve_color(self.preserve_color)
-        if self.method is not None:
+        if "preserve_color" in names:
+            check_preserve_color(self.preserve_color)
+        if "method" in names and self.method is not None:
             check_method(self.method)
+
+    def replace(self, **given: Any) -> Controls:
+        """A copy with the ``given`` fields changed; only those are checked (the others were, when these were made)."""
+        if unknown := set(given) - {f.name for f in dataclasses.fields(self)}:
+            raise TypeError(f"Controls has no field {sorted(unknown)[0]!r}")
+        new = copy.copy(self)
+        new.__dict__.update(given)  # frozen: set past __setattr__, then checked
+        new._check(given)
+        return new
 
     @classmethod
     def resolve(cls, controls: Controls | None = None, **given: Any) -> Controls:
-        """``controls`` (default: all defaults) with the ``given`` fields that are not ``None`` replaced."""
+        """``controls`` (default: all defaults) with the ``given`` fields that are not ``None`` replaced:
+        ``controls`` itself when none is given, trusted as checked when made."""
         given = {k: v for k, v in given.items() if v is not None}
-        return dataclasses.replace(controls, **given) if controls is not None else cls(**given)
+        if controls is None:
+            return cls(**given)
+        return controls.replace(**given) if given else controls
 
     def check_styles(self, n_styles: int, size: tuple[int, int] | None = None) -> None:
         """Raise :class:`~adain.errors.UsageError` unless weights and masks fit ``n_styles`` styles

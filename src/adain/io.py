@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -44,6 +44,9 @@ soon as they are opened, before any size can be checked."""
 FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF, TIFF, HEIC/HEIF (with the heif extra), AVIF"
 OUTPUT_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF"}
 _ORIENTATION = 0x0112  # the EXIF tag; orientations 5..8 swap width and height
+Digest = Callable[[bytes], object]
+"""What gets a file's bytes as it is read (``hashlib.sha256().update``), for the output's record."""
+
 
 
 def check_job_settings(*, content_size: int, style_size: int, max_pixels: int | None, quality: int) -> None:
@@ -153,19 +156,28 @@ def _displayed_size(img: Image.Image) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
+@contextlib.contextmanager
+def _opened(path: Path, max_pixels: int) -> Iterator[tuple[Image.Image, BinaryIO]]:
+    """``path`` opened once: a non-empty file of an accepted format (HEIC: readable here), its header read
+    (nothing decoded) and its stored size checked against ``max_pixels``; whatever fails is one :class:`InputError`."""
+    _check_file(path)
+    with path.open("rb") as f:
+        family = check_heif(path, f.read(64))
+        f.seek(0)
+        with _decoding(path, max_pixels, family):
+            img = _open_header(f)
+            check_pixels(path, *img.size, max_pixels)
+            yield img, f
+
+
 def image_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """``(W, H)`` of an image file as displayed, read from its header: nothing is decoded.
 
     Raises:
         InputError: missing, empty, not an accepted format, or over ``max_pixels``.
     """
-    path = Path(path)
-    _check_file(path)
-    family = check_heif(path)
-    with _decoding(path, max_pixels, family), path.open("rb") as f, _open_header(f) as img:
-        w, h = _displayed_size(img)
-    check_pixels(path, w, h, max_pixels)
-    return w, h
+    with _opened(Path(path), max_pixels) as (img, _):
+        return _displayed_size(img)
 
 
 def _decode(img: Image.Image, path: Path) -> None:
@@ -180,41 +192,41 @@ def _decode(img: Image.Image, path: Path) -> None:
             raise OSError("; ".join([str(exc), *messages[:2]])) from None
 
 
-def check_heif(path: Path) -> str | None:
-    """``"HEIC/HEIF"`` or ``"AVIF"`` if ``path`` is such an image by its first bytes (HEIC: then make Pillow
-    able to read it), else ``None`` (:func:`adain.photo.container_family`).
+def check_heif(path: Path, head: bytes) -> str | None:
+    """``"HEIC/HEIF"`` or ``"AVIF"`` if the file's first bytes ``head`` say it is such an image (HEIC: then make
+    Pillow able to read it), else ``None`` (:func:`adain.photo.container_family`).
 
     Raises:
         InputError: a HEIC/HEIF image, and the ``heif`` extra (``pillow-heif``) is not installed.
     """
-    with open(path, "rb") as f:
-        head = f.read(64)
     if photo.is_heif(head) and not photo.register_heif():
         raise InputError(f"{path}: {photo.heif_missing_message()}")
     return photo.container_family(head)
 
 
-def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open and decode an image file in its stored mode, EXIF rotation applied.
+def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 0, *, digest: Digest | None = None) -> Image.Image:
+    """Open and decode an image file in its stored mode, EXIF rotation applied, each side at least ``min_side``;
+    the file is opened once.
 
     The header's size is checked against ``max_pixels`` before anything is decoded; Pillow's own
-    decompression-bomb guard stays on.
+    decompression-bomb guard stays on. ``digest`` then gets the file's bytes (e.g. ``hashlib.sha256().update``).
 
     Raises:
-        InputError: missing, empty, not an accepted format, damaged, or over ``max_pixels``.
+        InputError: missing, empty, not an accepted format, damaged, too small, or over ``max_pixels``.
     """
     path = Path(path)
-    _check_file(path)
-    family = check_heif(path)
-    with _decoding(path, max_pixels, family), path.open("rb") as f:
-        img = _open_header(f)
-        check_pixels(path, *img.size, max_pixels)
+    with _opened(path, max_pixels) as (img, f):
         _decode(img, path)
+        f.seek(0)
+        while digest is not None and (block := f.read(1 << 20)):
+            digest(block)
     try:
         oriented = ImageOps.exif_transpose(img)
+        oriented.format = img.format  # the upright copy forgets it; an output's record names the decoder
     except Exception:  # noqa: BLE001 (a broken EXIF block must not stop us; keep the stored orientation)
-        return img
-    oriented.format = img.format  # the upright copy forgets it; an output's record names the decoder
+        oriented = img
+    if min(oriented.size) < min_side:
+        raise InputError(f"{path}: {oriented.size[0]}x{oriented.size[1]} is too small (each side must be at least {min_side} px)")
     return oriented
 
 
@@ -249,39 +261,31 @@ def colour_managed(img: Image.Image, path: str | Path) -> Image.Image:
         raise InputError(f"{path}: {exc}") from None
 
 
-def open_checked(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
-    """:func:`open_oriented`, and each side at least ``min_side``."""
-    img = open_oriented(path, max_pixels)
-    if min(img.size) < min_side:
-        raise InputError(f"{path}: {img.size[0]}x{img.size[1]} is too small (each side must be at least {min_side} px)")
-    return img
-
-
-def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
-    """Open an image file as 8-bit sRGB, EXIF rotation and colour profile applied.
+def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE, *, digest: Digest | None = None) -> Image.Image:
+    """Open an image file as 8-bit sRGB, EXIF rotation and colour profile applied (``digest``: see :func:`open_oriented`).
 
     Raises:
         InputError: missing, empty, truncated, not an image, too small or too large, a bad colour profile.
     """
-    img = open_checked(path, max_pixels, min_side)
+    img = open_oriented(path, max_pixels, min_side, digest=digest)
     with _decoding(Path(path)):
         return colour_managed(img, path)
 
 
-def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Tensor, photo.PhotoInfo]:
+def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, *, digest: Digest | None = None) -> tuple[Tensor, photo.PhotoInfo]:
     """Image file → ``(3, H, W)`` sRGB in [0, 1] and what was found in it (decoder, profile, EXIF) for the output.
 
     Raises:
         InputError: as :func:`load_pil`.
     """
-    img = open_checked(path, max_pixels)
+    img = open_oriented(path, max_pixels, MIN_SIDE, digest=digest)
     with _decoding(Path(path)):
         return pil_to_tensor(colour_managed(img, path)), photo.PhotoInfo.of(img, photo.source_icc(img))
 
 
 def load_photo_array(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, photo.PhotoInfo]:
     """:func:`load_photo` without torch: ``(H, W, 3)`` float32 sRGB in [0, 1], and the photo's information."""
-    img = open_checked(path, max_pixels)
+    img = open_oriented(path, max_pixels, MIN_SIDE)
     with _decoding(Path(path)):
         return pil_to_array(colour_managed(img, path)), photo.PhotoInfo.of(img, photo.source_icc(img))
 
@@ -305,9 +309,9 @@ def pil_to_tensor(img: Image.Image) -> Tensor:
     return torch.from_numpy(pil_to_array(img)).permute(2, 0, 1).contiguous()
 
 
-def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
+def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, *, digest: Digest | None = None) -> Tensor:
     """Image file → ``(3, H, W)`` float32 RGB in [0, 1]."""
-    return pil_to_tensor(load_pil(path, max_pixels))
+    return pil_to_tensor(load_pil(path, max_pixels, digest=digest))
 
 
 def load_mask_array(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -444,22 +448,22 @@ def make_grid(rows: list[list[Image.Image | None]], height: int = 160, gap: int 
     return grid
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in a folder, sorted by name."""
+def list_images(folder: str | Path, *, also: tuple[str, ...] = (), below: bool = False) -> list[Path]:
+    """Image files directly in a folder (``below``: anywhere below it), and files with the suffixes ``also``
+    (style files), sorted; hidden files are left out."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    suffixes = (*IMAGE_SUFFIXES, *also)
+    files = folder.rglob("*") if below else folder.iterdir()
+    return sorted(p for p in files if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
 
 
-def find_images(folder: str | Path) -> list[Path]:
-    """All image files below a folder (recursively), sorted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+def find_images(folder: str | Path, *, also: tuple[str, ...] = ()) -> list[Path]:
+    """:func:`list_images` below a folder (recursively); none is an error."""
+    files = list_images(folder, also=also, below=True)
     if not files:
-        raise InputError(f"{folder}: no images found")
+        raise InputError(f"{folder}: no images {'or style files ' if also else ''}found")
     return files
 
 

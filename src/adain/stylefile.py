@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -210,14 +211,16 @@ def parse_style(data: bytes, label: str) -> StyleFile:
     return StyleFile(Path(label).stem, label, means, stds, sources, meta["encoder"], style_size)
 
 
-def read_style(path: str | Path) -> StyleFile:
-    """Read a style file from disk (see :func:`parse_style`)."""
+def read_style(path: str | Path, digest: Callable[[bytes], object] = lambda data: None) -> StyleFile:
+    """Read a style file from disk (see :func:`parse_style`); ``digest`` gets its bytes (for the output's record)."""
     path = Path(path)
     if not path.is_file():
         raise StyleFileError(f"{path}: no such file")
     if path.stat().st_size > MAX_BYTES:
         raise StyleFileError(f"{path}: {path.stat().st_size} bytes is too large for a style file (at most {MAX_BYTES})")
-    return parse_style(path.read_bytes(), str(path))
+    data = path.read_bytes()
+    digest(data)
+    return parse_style(data, str(path))
 
 
 def bundled_styles() -> dict[str, Path]:

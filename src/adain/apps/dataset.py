@@ -31,40 +31,33 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from adain.apps.compiling import CompileRule
-from adain.apps.files import StylizeOptions, check_planned, output_meta, style_entry
+from adain.apps.files import StylizeOptions, load_content, output_meta, plan_content
+from adain.apps.plan import InputFile
 from adain.atomic import is_stale, make_folder, temp_target
 from adain.controls import Controls
 from adain.device import dist_env
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare
-from adain.io import IMAGE_SUFFIXES, find_images, load_image, load_photo, save_image, write_text_atomic
+from adain.io import MIN_SIDE, find_images, save_image, write_text_atomic
 from adain.lite.runtime import LiteStyle
 from adain.lite.stylizer import LiteStylizer
 from adain.losses import content_loss, style_distance_stats
 from adain.names import Method
 from adain.ops import StyleStats
-from adain.provenance import source_entry
-from adain.refine import check_refine
-from adain.stylefile import (
-    SUFFIX,
-    StyleFile,
-    compute_style,
-    encode_taps,
-    has_every_tap,
-    is_style_file,
-    read_style,
-)
+from adain.stylefile import SUFFIX, StyleFile, compute_style, encode_taps, has_every_tap, is_style_file
 from adain.stylizer import Stylizer
 
 SETTINGS_FILE = ".adain-dataset.json"
 FORMATS = ("jpg", "png", "webp")
-MANIFEST_FIELDS = ("content", "copy", "style", "output", "status", "content_loss", "style_loss", "flags")
+AUDIT_FIELDS = ("content_loss", "style_loss", "flags")
+MANIFEST_FIELDS = ("content", "copy", "style", "output", "status", *AUDIT_FIELDS)
 UNIFORM_STD = 0.02  # an output whose pixels vary less than this (≈ 5/255) is flagged "uniform"
 OUTLIER_MADS = 6.0  # a loss this many (scaled) median absolute deviations above the median is flagged
 MIN_FOR_OUTLIERS = 20  # outputs needed before losses are compared with the run's
@@ -107,28 +100,26 @@ class DatasetOptions:
     refine: int = 0
 
     def __post_init__(self) -> None:
-        self.controls()  # checks alpha and method
-        check_refine(self.refine)
+        for name, size in (("size", self.size), ("style size", self.style_size)):  # named as the command line names them
+            if size != 0 and size < MIN_SIDE:
+                raise UsageError(f"{name} must be 0 (keep) or at least {MIN_SIDE}, got {size}")
+        self.as_stylize  # noqa: B018 - alpha, method, quality and refine are checked as StylizeOptions checks them
         if self.copies < 1:
             raise UsageError(f"copies must be at least 1, got {self.copies}")
-        for name, size in (("size", self.size), ("style size", self.style_size)):
-            if size != 0 and size < 16:
-                raise UsageError(f"{name} must be 0 (keep) or at least 16, got {size}")
         if self.format is not None and self.format not in FORMATS:
             raise UsageError(f"format must be one of {FORMATS} (or None to keep the suffix), got {self.format!r}")
-        if not 1 <= self.quality <= 100:
-            raise UsageError(f"quality must be in 1..100, got {self.quality}")
 
     def controls(self) -> Controls:
         """The style controls of every image: ``alpha`` and ``method`` (one style each, the colours of the style)."""
-        return Controls(alpha=self.alpha, method=self.method)
+        return self.as_stylize.controls()
 
     def settings(self) -> dict:
         """The settings that change the outputs (checked on resume)."""
         return {k: v for k, v in asdict(self).items() if k != "losses" and not (k == "refine" and v == 0)}  # runs made before refine resume
 
+    @cached_property
     def as_stylize(self) -> StylizeOptions:
-        """The same settings as :class:`StylizeOptions` (for the outputs' metadata)."""
+        """The same settings as :class:`StylizeOptions` (their checks; how a content is read; the outputs' metadata)."""
         return StylizeOptions(alpha=self.alpha, content_size=self.size, style_size=self.style_size, crop=self.crop,
                               quality=self.quality, keep_profile=self.keep_profile, strip_metadata=self.strip_metadata,
                               keep_gps=self.keep_gps, method=self.method, refine=self.refine)
@@ -251,17 +242,6 @@ def read_manifest(path: Path) -> dict[str, dict]:
         return {}
 
 
-def find_styles(folder: Path) -> list[Path]:
-    """Paintings and style files below a folder (recursively), sorted."""
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    suffixes = (*IMAGE_SUFFIXES, SUFFIX)
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
-    if not files:
-        raise InputError(f"{folder}: no images or style files found")
-    return files
-
-
 def check_settings(out: Path, settings: dict) -> None:
     """Record the settings in ``out``, or refuse if an earlier run there used others."""
     path = out / SETTINGS_FILE
@@ -287,39 +267,32 @@ class StyleBank:
 
     def __init__(self, files: list[Path], stylizer: Stylizer, style_size: int, warn: Callable[[str], None], method: str = "adain",
                  losses: bool = True) -> None:
-        self.files, self.stylizer, self.style_size, self.method, self.losses = [], stylizer, style_size, method, losses
+        self.plans: list[InputFile] = []
+        self.stylizer, self.style_size, self.method, self.losses = stylizer, style_size, method, losses
         self.failed: list[tuple[str, str]] = []
         for f in files:  # read every file up front so the pool, and so the draw, is the same in every process
             try:
-                if is_style_file(f):
-                    read_style(f).for_encoder(stylizer.encoder_identity)
+                plan = InputFile.read(f, styles=True)
+                if plan.style is not None:
+                    plan.style.for_encoder(stylizer.encoder_identity)
                 else:
-                    check_planned(f, style_size, enlarge=False)
-                    load_image(f)
-                self.files.append(f)
+                    plan.check(style_size, enlarge=False)
+                    plan.decode()
+                self.plans.append(plan)
             except InputError as exc:
                 self.failed.append((str(f), str(exc)))
                 warn(f"{exc} (style skipped)")
-        if not self.files:
+        if not self.plans:
             raise InputError("no readable style image")
+        self.files = [plan.path for plan in self.plans]
         self.cache: dict[int, StyleFile] = {}
-        self.entries: dict[int, dict] = {}
         self.method_cache: dict[int, StyleStats] = {}
-
-    def entry(self, i: int) -> dict:
-        """Style ``i``'s entry in an output's record (name and SHA-256)."""
-        if i not in self.entries:
-            self.entries[i] = style_entry(self.files[i])
-        return self.entries[i]
 
     def style(self, i: int) -> StyleFile:
         """Style ``i``: its statistics at every tap."""
         if i not in self.cache:
-            f = self.files[i]
-            if is_style_file(f):
-                self.cache[i] = read_style(f)
-            else:
-                self.cache[i] = compute_style(self.stylizer, prepare(load_image(f), self.style_size, enlarge=False), source_entry(f), self.style_size)
+            plan = self.plans[i]
+            self.cache[i] = plan.style or compute_style(self.stylizer, self.painting(i), plan.entry(), self.style_size)
         return self.cache[i]
 
     def painting(self, i: int) -> Tensor:
@@ -328,31 +301,30 @@ class StyleBank:
         Raises:
             UsageError: style ``i`` is a style file (statistics only).
         """
-        f = self.files[i]
-        if is_style_file(f):
-            raise UsageError(f"{f}: a style file holds statistics only; --refine needs paintings")
-        return prepare(load_image(f), self.style_size, enlarge=False)
+        plan = self.plans[i]
+        if plan.style is not None:
+            raise UsageError(f"{plan.path}: a style file holds statistics only; --refine needs paintings")
+        return prepare(plan.decode(), self.style_size, enlarge=False)
 
     def stats(self, indices: list[int]) -> StyleStats | list[LiteStyle]:
         """Encoded styles for ``indices`` → :class:`StyleStats` (K styles, for the run's method; the lite model's: a list)."""
         if isinstance(self.stylizer, LiteStylizer):
             return [style for i in indices for style in self.method_stats(i)]
         return StyleStats.cat([
-            self.style(i).stats() if self.method == "adain" and (self.losses or is_style_file(self.files[i])) else self.method_stats(i)
+            self.style(i).stats() if self.method == "adain" and (self.losses or self.plans[i].style is not None) else self.method_stats(i)
             for i in indices
         ])
 
     def method_stats(self, i: int) -> StyleStats:
         """Style ``i`` encoded by the stylizer for the run's method (paintings only: a style file holds adain statistics)."""
         if i not in self.method_cache:
-            f = self.files[i]
-            if is_style_file(f):
-                raise InputError(f"{f}: a style file holds adain statistics; --method {self.method} needs the painting")
-            image = prepare(load_image(f), self.style_size, enlarge=False)
+            plan = self.plans[i]
+            if plan.style is not None:
+                raise InputError(f"{plan.path}: a style file holds adain statistics; --method {self.method} needs the painting")
             try:
-                self.method_cache[i] = self.stylizer.style_stats([image], self.method)
+                self.method_cache[i] = self.stylizer.style_stats([self.painting(i)], self.method)
             except UsageError as exc:  # a flat style image
-                raise InputError(f"{f}: {exc}") from None
+                raise InputError(f"{plan.path}: {exc}") from None
         return self.method_cache[i]
 
 
@@ -423,9 +395,46 @@ def stylize_dataset(
     i, n = shard if shard is not None else (dist_env().rank, dist_env().world_size)
     if out.resolve().is_relative_to(src.resolve()):
         raise InputError(f"{out}: the output folder must not be inside the input folder {src}")
-    contents = find_images(src)
-    style_files = find_styles(styles)
+    contents, style_files = find_images(src), find_images(styles, also=(SUFFIX,))
     rels = [c.relative_to(src) for c in contents]
+    outputs = output_paths(src, out, rels, opts)
+    stylizer = stylizer or Stylizer()
+    check_stylizer(stylizer, opts, style_files)
+    make_folder(out)
+    check_settings(out, {**opts.settings(), "styles": [str(s.relative_to(styles)) for s in style_files]})
+    bank = StyleBank(style_files, stylizer, opts.style_size, warn, opts.method, opts.losses)
+    report = DatasetReport(failed=list(bank.failed), failed_styles=len(bank.failed), styles=len(style_files))
+    report.manifest = out / ("manifest.csv" if n == 1 else f"manifest-{i}-of-{n}.csv")
+    earlier = read_manifest(report.manifest)  # the losses of outputs an interrupted run wrote
+    rows: list[dict] = []
+    started = time.perf_counter()
+    mine = list(range(i, len(contents), n))
+    report.contents = len(mine)
+    remove_stale_temps(out, {o for j in mine for o in outputs[j]})
+    rule = CompileRule(stylizer, compile, sum(1 for j in mine if not all((out / o).exists() for o in outputs[j])), log=log)
+    for j in tqdm(mine, unit="image", desc=f"shard {i}/{n}" if n > 1 else None, disable=None if progress is None else not progress):
+        picks = draw_styles(rels[j].as_posix(), opts.copies, len(bank.files), opts.seed)
+        names = [o.as_posix() for o in outputs[j]]
+        columns = {k: {"status": "done", **{f: earlier.get(name, {}).get(f, "") for f in AUDIT_FIELDS}} for k, name in enumerate(names)}
+        todo = {k: (out / outputs[j][k], picks[k]) for k in range(opts.copies) if not (out / outputs[j][k]).exists()}
+        report.existing += opts.copies - len(todo)
+        for k, found in (stylize_copies(contents[j], todo, bank, opts, rule, report, warn) if todo else {}).items():
+            columns[k].update(found)
+        rows += [{"content": rels[j].as_posix(), "copy": k, "style": bank.files[picks[k]].relative_to(styles).as_posix(), "output": name,
+                  **columns[k]} for k, name in enumerate(names)]
+    report.seconds = time.perf_counter() - started
+    flag_outliers(rows)
+    report.flagged = sum(1 for r in rows if r.get("flags"))
+    write_text_atomic(report.manifest, _manifest_text(rows))
+    return report
+
+
+def output_paths(src: Path, out: Path, rels: list[Path], opts: DatasetOptions) -> list[list[Path]]:
+    """The outputs of each content (paths relative to ``src``): one per copy, relative to ``out``.
+
+    Raises:
+        InputError: two contents that would be written to one output.
+    """
     outputs = [[output_relpath(r, k, opts.copies, opts.format) for k in range(opts.copies)] for r in rels]
     seen: dict[Path, Path] = {}
     for r, outs in zip(rels, outputs):
@@ -433,7 +442,12 @@ def stylize_dataset(
             if o in seen:
                 raise InputError(f"{out / o}: both {src / seen[o]} and {src / r} would be written here; rename one or use --format")
             seen[o] = r
-    stylizer = stylizer or Stylizer()
+    return outputs
+
+
+def check_stylizer(stylizer: Stylizer, opts: DatasetOptions, style_files: list[Path]) -> None:
+    """Refuse what the networks cannot do before any work: the losses or a refinement without every tap of the full
+    model's encoder (the lite model, an ONNX export), a refinement with style files."""
     if opts.losses and isinstance(stylizer, LiteStylizer):
         raise UsageError("the manifest's losses are measured with the full model's encoder, which the lite model spares: skip them (--no-losses)")
     if opts.refine and (isinstance(stylizer, LiteStylizer) or not has_every_tap(stylizer)):
@@ -443,59 +457,34 @@ def stylize_dataset(
     if opts.losses and not has_every_tap(stylizer):
         raise UsageError("the manifest's losses need the encoder's relu1_1 … relu4_1 features, an ONNX export gives relu4_1 only: "
                          "skip them (--no-losses) or use the torch backend")
-    make_folder(out)
-    check_settings(out, {**opts.settings(), "styles": [str(s.relative_to(styles)) for s in style_files]})
-    bank = StyleBank(style_files, stylizer, opts.style_size, warn, opts.method, opts.losses)
-    report = DatasetReport(failed=list(bank.failed), failed_styles=len(bank.failed), styles=len(style_files))
-    report.manifest = out / ("manifest.csv" if n == 1 else f"manifest-{i}-of-{n}.csv")
-    earlier = read_manifest(report.manifest)  # the losses of outputs an interrupted run wrote
-    meta_opts = opts.as_stylize()
-    rows: list[dict] = []
-    started = time.perf_counter()
-    mine = list(range(i, len(contents), n))
-    report.contents = len(mine)
-    remove_stale_temps(out, {o for j in mine for o in outputs[j]})
-    rule = CompileRule(stylizer, compile, sum(1 for j in mine if not all((out / o).exists() for o in outputs[j])), log=log)
-    for j in tqdm(mine, unit="image", desc=f"shard {i}/{n}" if n > 1 else None, disable=None if progress is None else not progress):
-        picks = draw_styles(rels[j].as_posix(), opts.copies, len(bank.files), opts.seed)
-        todo = [k for k in range(opts.copies) if not (out / outputs[j][k]).exists()]
-        report.existing += opts.copies - len(todo)
-        status = {k: "done" for k in range(opts.copies)}
-        found = {k: {f: earlier.get(outputs[j][k].as_posix(), {}).get(f, "") for f in ("content_loss", "style_loss", "flags")} for k in range(opts.copies)}
-        if todo:
-            try:
-                check_planned(contents[j], opts.size, crop=opts.crop, refine=opts.refine)
-                raw, info = load_photo(contents[j])
-                content = prepare(raw, opts.size, opts.crop)
-                stats = bank.stats([picks[k] for k in todo])
-                measured_against = [bank.style(picks[k]) for k in todo] if opts.losses else []
-            except InputError as exc:
-                report.failed.append((str(contents[j]), str(exc)))
-                warn(f"{exc} (skipped)")
-                status.update({k: f"error: {exc}" for k in todo})
-            else:
-                with rule.timed((1, *content.shape)):
-                    features = stylizer.content_features(content)
-                    # the bank made the statistics with this stylizer's own style_stats (a list of them for the lite model)
-                    if opts.refine:
-                        images = [stylizer.stylize(content, [bank.painting(picks[k])], opts.controls(), refine=opts.refine) for k in todo]
-                    else:
-                        images = list(stylizer.stylize_each(content, stats, opts.controls(), features=features))  # type: ignore[arg-type]
-                audits = audit(stylizer, features, torch.stack(images), measured_against) if opts.losses else [{}] * len(todo)
-                entry = source_entry(contents[j])
-                for k, image, measured in zip(todo, images, audits):
-                    found[k] = measured
-                    meta = output_meta(stylizer, meta_opts, content=entry, info=info, styles=[bank.entry(picks[k])],
-                                       size=(image.shape[-2], image.shape[-1]))
-                    save_image(image, out / outputs[j][k], opts.quality, meta)
-                    report.written += 1
-        for k in range(opts.copies):
-            rows.append({
-                "content": rels[j].as_posix(), "copy": k, "style": bank.files[picks[k]].relative_to(styles).as_posix(),
-                "output": outputs[j][k].as_posix(), "status": status[k], **found[k],
-            })
-    report.seconds = time.perf_counter() - started
-    flag_outliers(rows)
-    report.flagged = sum(1 for r in rows if r.get("flags"))
-    write_text_atomic(report.manifest, _manifest_text(rows))
-    return report
+
+
+def stylize_copies(path: Path, copies: dict[int, tuple[Path, int]], bank: StyleBank, opts: DatasetOptions, rule: CompileRule,
+                   report: DatasetReport, warn: Callable[[str], None]) -> dict[int, dict]:
+    """Stylize one content image's ``copies`` (copy → output file and style index) and write them; each copy's manifest
+    columns (``status``, the losses and flags). An unreadable image is reported and warned about, its copies marked."""
+    stylizer, picks = bank.stylizer, [style for _, style in copies.values()]
+    try:
+        plan = plan_content(path, opts.as_stylize)
+        content, info = load_content(plan, opts.as_stylize)
+        stats = bank.stats(picks)
+        measured_against = [bank.style(s) for s in picks] if opts.losses else []
+    except InputError as exc:
+        report.failed.append((str(path), str(exc)))
+        warn(f"{exc} (skipped)")
+        return {k: {"status": f"error: {exc}"} for k in copies}
+    with rule.timed((1, *content.shape)):
+        features = stylizer.content_features(content)
+        # the bank made the statistics with this stylizer's own style_stats (a list of them for the lite model)
+        if opts.refine:
+            images = [stylizer.stylize(content, [bank.painting(s)], opts.controls(), refine=opts.refine) for s in picks]
+        else:
+            images = list(stylizer.stylize_each(content, stats, opts.controls(), features=features))  # type: ignore[arg-type]
+    audits = audit(stylizer, features, torch.stack(images), measured_against) if opts.losses else [{}] * len(copies)
+    found = {}
+    for (k, (target, s)), image, measured in zip(copies.items(), images, audits):
+        meta = output_meta(stylizer, opts.as_stylize, content=plan.entry(), info=info, styles=[bank.plans[s].entry()], size=(image.shape[-2], image.shape[-1]))
+        save_image(image, target, opts.quality, meta)
+        report.written += 1
+        found[k] = {"status": "done", **dict.fromkeys(AUDIT_FIELDS, ""), **measured}
+    return found

@@ -14,53 +14,30 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
 from adain.apps.compiling import CompileRule
+from adain.apps.plan import InputFile, find_style, read_masks
+from adain.apps.plan import index_masks as index_masks  # the former home of the index-map reader
 from adain.atomic import check_not_an_input
 from adain.color import PreserveColor
-from adain.controls import Controls, check_weights_or_masks, index_map_to_masks, normalise_weights
-from adain.device import memory_budget
+from adain.controls import Controls, check_weights_or_masks, normalise_weights
 from adain.errors import InputError, UsageError
-from adain.geometry import padded_side, prepare, prepared_shape, resize_shorter
-from adain.io import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_SUFFIXES,
-    MIN_SIDE,
-    bundled_examples,
-    check_job_settings,
-    check_pixels,
-    fit_height,
-    image_format,
-    image_size,
-    load_image,
-    load_index_map,
-    load_mask,
-    load_photo,
-    make_grid,
-    save_image,
-    tensor_to_pil,
-)
+from adain.geometry import prepare, resize_shorter
+from adain.io import DEFAULT_MAX_PIXELS, MIN_SIDE, check_job_settings, fit_height, image_format, make_grid, save_image, tensor_to_pil
 from adain.names import Method
 from adain.photo import PhotoInfo
-from adain.provenance import OutputMeta, picture_meta, source_entry
-from adain.refine import check_refine, refine_memory
-from adain.stylefile import (
-    SUFFIX,
-    StyleFile,
-    bundled_styles,
-    compute_style,
-    is_style_file,
-    read_style,
-)
+from adain.provenance import OutputMeta, picture_meta
+from adain.refine import check_refine
+from adain.stylefile import StyleFile, compute_style
 from adain.stylizer import Stylizer
-from adain.tiling import resolve_tile, stylize_memory, stylize_tiled
+from adain.tiling import resolve_tile, stylize_tiled
 
 if TYPE_CHECKING:
     from adain.lite.stylizer import LiteStylizer
@@ -86,7 +63,7 @@ class StylizeOptions:
         crop: centre square crop of content and styles after resizing.
         max_pixels: largest image accepted, as stored and as processed (after resizing); ``None``:
             images as stored up to :data:`~adain.io.DEFAULT_MAX_PIXELS`, as processed what fits
-            :func:`~adain.device.memory_budget` (see :func:`check_memory`).
+            :func:`~adain.device.memory_budget` (see :func:`adain.apps.plan.check_memory`).
         quality: JPEG/WebP quality of written images.
         keep_profile: write outputs in the photo's own RGB colour profile (default: sRGB).
         strip_metadata: do not carry the photo's EXIF over (the record of how
@@ -111,15 +88,20 @@ class StylizeOptions:
     refine: int = 0
 
     def __post_init__(self) -> None:
-        self.controls()  # checks alpha, preserve_color and method
+        self.controls()  # checks alpha, preserve_color and method, once: the run's controls are made here
         check_refine(self.refine)
         if not (self.style_scale == 0 or 0.05 <= self.style_scale <= 8):
             raise UsageError(f"style scale must be 0 (off) or in 0.05..8, got {self.style_scale}")
         check_job_settings(content_size=self.content_size, style_size=self.style_size, max_pixels=self.max_pixels, quality=self.quality)
 
     def controls(self, **given: Any) -> Controls:
-        """The style controls of this run: its ``alpha``, ``preserve_color`` and ``method``, plus ``given`` (weights, masks)."""
-        return Controls(alpha=self.alpha, preserve_color=self.preserve_color, method=self.method, **given)
+        """The style controls of this run: its ``alpha``, ``preserve_color`` and ``method`` (checked when the options were
+        made), plus ``given`` (weights, masks; checked here)."""
+        return self._controls.replace(**given) if given else self._controls
+
+    @cached_property
+    def _controls(self) -> Controls:
+        return Controls(alpha=self.alpha, preserve_color=self.preserve_color, method=self.method)
 
     @property
     def needs_paintings(self) -> bool:
@@ -134,57 +116,7 @@ class StylizeOptions:
         return DEFAULT_MAX_PIXELS if self.max_pixels is None else self.max_pixels
 
 
-def check_memory(path: str | Path, height: int, width: int, tile: int | str = 0, refine: int = 0) -> None:
-    """Refuse a content of ``(H, W)`` (as processed) whose stylization (and ``refine`` steps) would not fit the memory budget.
-
-    Raises:
-        InputError: one line with the estimate, the budget and what to do instead.
-    """
-    side = resolve_tile(tile, height, width)
-    need, have = stylize_memory(height, width, side), memory_budget()
-    if refine and not side:
-        need += refine_memory(padded_side(height), padded_side(width))
-        if need > have:
-            raise InputError(f"{path}: {width}x{height} needs about {need / 2**30:.1f} GB of memory to stylize and refine, more than the "
-                             f"{have / 2**30:.1f} GB available to it: use a smaller --content-size (or no --refine)")
-    if need > have:
-        how = f"in {side} px tiles" if side else "in one piece"
-        fix = "a smaller --content-size" if side else "--tile auto (bounded memory) or a smaller --content-size"
-        raise InputError(f"{path}: {width}x{height} needs about {need / 2**30:.1f} GB of memory to stylize {how}, more than the "
-                         f"{have / 2**30:.1f} GB available to it: use {fix} (or set --max-pixels)")
-
-
-def check_planned(path: str | Path, size: int, *, crop: bool = False, max_pixels: int | None = None, tile: int | str = 0,
-                  enlarge: bool = True, refine: int = 0) -> tuple[int, int]:
-    """The ``(H, W)`` that ``path`` will have after resizing to ``size`` (and cropping), checked from the
-    file's header before anything is decoded: against ``max_pixels`` (as stored, and after resizing), or
-    with ``None`` against :data:`~adain.io.DEFAULT_MAX_PIXELS` as stored and :func:`check_memory` after."""
-    w, h = image_size(path, DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
-    ph, pw = prepared_shape(h, w, size, crop, enlarge=enlarge)
-    if max_pixels is not None:
-        check_pixels(path, pw, ph, max_pixels, " after resizing")
-    else:
-        check_memory(path, ph, pw, tile, refine)
-    return ph, pw
-
-
-def load_prepared(path: str | Path, size: int, opts: StylizeOptions, tile: int | str = 0, *, enlarge: bool = True) -> Tensor:
-    """Image file → ``(3, H, W)`` resized to ``size`` (``enlarge=False``: only shrunk; and cropped with ``opts.crop``), its sizes checked first."""
-    check_planned(path, size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile, enlarge=enlarge)
-    return prepare(load_image(path, opts.stored_limit), size, opts.crop, enlarge=enlarge)
-
-
 Style = Tensor | StyleFile  # a painting (3, H, W) or a style file's statistics
-
-
-def find_style(path: str | Path, painting: bool = False) -> Path:
-    """A style's file: ``path`` itself, or for a bare name that is no file (``hokusai``) the bundled
-    style file (``painting``: the bundled painting, for what needs more than its statistics)."""
-    path = Path(path)
-    bank = bundled_examples("style") if painting else bundled_styles()
-    if not path.exists() and not path.suffix and path.name in bank:
-        return bank[path.name]
-    return path
 
 
 def style_side(opts: StylizeOptions, content: Tensor | None) -> int:
@@ -196,21 +128,40 @@ def style_side(opts: StylizeOptions, content: Tensor | None) -> int:
     return max(MIN_SIDE, round(opts.style_scale * min(content.shape[-2:])))
 
 
-def load_style(path: str | Path, opts: StylizeOptions, content: Tensor | None = None) -> Style:
+def plan_content(path: str | Path, opts: StylizeOptions, tile: int | str = 0) -> InputFile:
+    """A content file's plan: its header read, its size after resizing (and cropping) checked; ``tile`` (see
+    :func:`~adain.tiling.resolve_tile`) is how it will be stylized, for the memory check."""
+    plan = InputFile.read(path, opts.stored_limit)
+    plan.check(opts.content_size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile, refine=opts.refine)
+    return plan
+
+
+def plan_style(path: str | Path, opts: StylizeOptions) -> InputFile:
+    """A style's plan (its file: :func:`~adain.apps.plan.find_style`): a style file read, or a painting's header read
+    and its size checked as ``style_size`` shrinks it."""
+    plan = InputFile.read(find_style(path, opts.needs_paintings), opts.stored_limit, styles=True)
+    if plan.style is None:
+        plan.check(opts.style_size, crop=opts.crop, max_pixels=opts.max_pixels, enlarge=False)
+    return plan
+
+
+def load_style(path: str | Path | InputFile, opts: StylizeOptions, content: Tensor | None = None) -> Style:
     """A painting → ``(3, H, W)`` sized by :func:`style_side` (and cropped with ``opts.crop``);
-    a style file (or a bundled style's name) → its :class:`StyleFile`.
+    a style file (or a bundled style's name) → its :class:`StyleFile`. ``path`` may be its plan (:func:`plan_style`).
 
     With ``style_size`` a larger painting is shrunk and a smaller one kept; ``style_scale`` also enlarges.
 
     Raises:
         InputError: also for a flat image (one colour): it has no texture to transfer.
     """
-    path = find_style(path, opts.needs_paintings)
-    if is_style_file(path):
-        return read_style(path)
-    image = load_prepared(path, style_side(opts, content), opts, enlarge=opts.style_scale > 0)
+    plan = path if isinstance(path, InputFile) else plan_style(path, opts)
+    if plan.style is not None:
+        return plan.style
+    side, enlarge = style_side(opts, content), opts.style_scale > 0
+    plan.check(side, crop=opts.crop, max_pixels=opts.max_pixels, enlarge=enlarge)
+    image = prepare(plan.decode(opts.stored_limit), side, opts.crop, enlarge=enlarge)
     if bool((image.flatten(1).amax(1) == image.flatten(1).amin(1)).all()):
-        raise InputError(f"{path}: a flat image (one colour): it has no texture to transfer")
+        raise InputError(f"{plan.path}: a flat image (one colour): it has no texture to transfer")
     return image
 
 
@@ -222,24 +173,17 @@ def scale_styles(styles: list, content: Tensor, opts: StylizeOptions) -> list:
     return [resize_shorter(s, style_side(opts, content)) if isinstance(s, Tensor) else s for s in styles]
 
 
-def style_entry(path: str | Path, weight: float | None = None, *, painting: bool = False) -> dict:
-    """How a style is named in an output's record: file name and SHA-256 (a style file: also its paintings).
-    ``painting``: a bundled style's name stands for its painting (:func:`find_style`)."""
-    path = find_style(path, painting)
-    entry = source_entry(path, paintings=read_style(path).sources) if is_style_file(path) else source_entry(path)
-    return entry if weight is None else {**entry, "weight": round(float(weight), 6)}
-
-
 def encode_styles(paths: list[str | Path], opts: StylizeOptions, stylizer: Stylizer) -> list[StyleFile]:
     """Paintings (or style files, checked against the encoder) → style files' contents, for ``adain save-style``."""
-    styles = [load_style(p, opts) for p in paths]
+    plans = [plan_style(p, opts) for p in paths]
+    styles = [load_style(plan, opts) for plan in plans]
     out = []
-    for path, style in zip(paths, styles):
+    for plan, style in zip(plans, styles):
         if isinstance(style, StyleFile):
             style.for_encoder(stylizer.encoder_identity)
             out.append(style)
         else:
-            out.append(compute_style(stylizer, style, source_entry(find_style(path)), opts.style_size))
+            out.append(compute_style(stylizer, style, plan.entry(), opts.style_size))
     return out
 
 
@@ -259,21 +203,16 @@ def network_styles(styles: list[Style], stylizer: Stylizer) -> list:
     return [s.for_encoder(stylizer.encoder_identity) if isinstance(s, StyleFile) else s for s in styles]
 
 
-def load_content(path: str | Path, opts: StylizeOptions, tile: int | str = 0) -> tuple[Tensor, PhotoInfo]:
-    """Content file → ``(3, H, W)`` resized to ``opts.content_size`` (and cropped with ``opts.crop``),
-    its sizes checked first, and what was found in the file (for the output's metadata)."""
-    check_planned(path, opts.content_size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile, refine=opts.refine)
-    image, info = load_photo(path, opts.stored_limit)
+def load_content(path: str | Path | InputFile, opts: StylizeOptions, tile: int | str = 0) -> tuple[Tensor, PhotoInfo]:
+    """Content file (or its plan, :func:`plan_content`) → ``(3, H, W)`` resized to ``opts.content_size`` (and cropped
+    with ``opts.crop``), its sizes checked first, and what was found in the file (for the output's metadata)."""
+    plan = path if isinstance(path, InputFile) else plan_content(path, opts, tile)
+    image, info = plan.decode_photo(opts.stored_limit)
     return prepare(image, opts.content_size, opts.crop), info
 
 
-def model_entry(stylizer: Stylizer | LiteStylizer) -> dict:
-    """The networks, as an output's record names them (:attr:`Stylizer.model_entry`: fingerprints, training steps, precision)."""
-    return stylizer.model_entry
-
-
 def output_meta(
-    stylizer: Stylizer,
+    stylizer: Stylizer | LiteStylizer,
     opts: StylizeOptions,
     *,
     content: dict,
@@ -284,71 +223,12 @@ def output_meta(
     """The metadata of one output: the photo's EXIF (per ``opts``), colour, and the record of how it was made.
 
     Args:
-        content: the content file's :func:`source_entry`; ``info``: what reading it found.
-        styles: :func:`style_entry` of each style.
+        content: the content file's :meth:`InputFile.entry`; ``info``: what reading it found.
+        styles: :meth:`InputFile.entry` of each style.
         size: ``(H, W)`` of the output.
     """
-    return picture_meta(opts, networks=model_entry(stylizer), method=opts.method, content=content, info=info, styles=styles, size=size,
+    return picture_meta(opts, networks=stylizer.model_entry, method=opts.method, content=content, info=info, styles=styles, size=size,
                         extra={"refine": opts.refine} if opts.refine else None)
-
-
-def _check_region(masks: list[Tensor], files: list[Path], size: tuple[int, int] | None, empty: list[str]) -> None:
-    """Raise naming the file if a mask ``(H, W)`` is not ``size`` or covers nothing (``empty[k]`` says why)."""
-    for path, m, why in zip(files, masks, empty, strict=True):
-        if size is not None and tuple(m.shape) != size:
-            raise InputError(f"{path}: {m.shape[1]}x{m.shape[0]} but the content is {size[1]}x{size[0]} (masks must have the content's size)")
-        if float(m.max()) <= 0:
-            raise InputError(f"{path}: {why}")
-
-
-@dataclass
-class MaskFiles:
-    """Masks read from files: ``masks`` ``(K, H, W)`` in [0, 1], the file of each, and why each would be empty."""
-
-    masks: Tensor
-    files: list[Path]
-    empty: list[str]
-
-
-def read_masks(
-    masks: list[str | Path] | None,
-    index_map: str | Path | None,
-    n_styles: int,
-    *,
-    size: tuple[int, int] | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    styles: list[Path] | None = None,
-) -> MaskFiles | None:
-    """Mask files (one per style) or an index map (pixel value k picks style k) → checked masks, or ``None``.
-
-    Every mask must cover something and have the size ``size`` (``None``: the masks' common size).
-
-    Raises:
-        InputError: an unreadable file, a wrong size, a mask or index value that covers nothing (naming the file).
-        UsageError: both masks and an index map, or not one mask per style.
-    """
-    if masks and index_map is not None:
-        raise UsageError("give masks or an index map, not both")
-    if not masks and index_map is None:
-        return None
-    names = [str(s) for s in styles] if styles is not None else [str(i + 1) for i in range(n_styles)]
-    if masks:
-        if len(masks) != n_styles:
-            raise UsageError(f"{len(masks)} masks given for {n_styles} styles (one mask per style)")
-        files = [Path(m) for m in masks]
-        loaded = [load_mask(m, max_pixels) for m in files]
-        empty = ["mask covers nothing (all black)"] * n_styles
-    else:
-        index = Path(str(index_map))
-        files = [index] * n_styles
-        loaded = list(index_masks(index, n_styles, max_pixels))
-        empty = [f"no pixel has value {i}, so style {name} would not be used" for i, name in enumerate(names)]
-    if size is None:
-        for path, m in zip(files, loaded):
-            if m.shape != loaded[0].shape:
-                raise InputError(f"{path}: {m.shape[1]}x{m.shape[0]} but {files[0]} is {loaded[0].shape[1]}x{loaded[0].shape[0]} (masks must share one size)")
-    _check_region(loaded, files, size, empty)
-    return MaskFiles(torch.stack(loaded), files, empty)
 
 
 @dataclass
@@ -409,40 +289,22 @@ def load_pair(
     check_weights_or_masks(weights, masks if masks is not None else index_map)
     if masks is not None and len(masks) != k:
         raise UsageError(f"{len(masks)} masks given for {k} styles (one mask per style)")
-    w = None if weights is None else tuple(normalise_weights(weights, k).tolist())
-    opts.controls(weights=w)  # bad weights fail before any file is read
+    w = None if weights is None else tuple(normalise_weights(weights, k).tolist())  # bad weights fail before any file is read
     if opts.refine and tile not in (0, "0"):
         raise UsageError("--refine does not work with --tile (it optimises the whole image at once); use --tile 0 or a smaller --content-size")
-    check_planned(content, opts.content_size, crop=opts.crop, max_pixels=opts.max_pixels, tile=tile, refine=opts.refine)
-    for style in (find_style(s, opts.needs_paintings) for s in styles):
-        if not is_style_file(style):
-            check_planned(style, opts.style_size, crop=opts.crop, max_pixels=opts.max_pixels, enlarge=False)
-    raw, info = load_photo(content, opts.stored_limit)
+    plan = plan_content(content, opts, tile)
+    style_plans = [plan_style(s, opts) for s in styles]
+    raw, info = plan.decode_photo(opts.stored_limit)
     image = prepare(raw, opts.content_size, opts.crop)
-    region = None
     read = read_masks(masks, index_map, k, size=(raw.shape[-2], raw.shape[-1]), max_pixels=opts.stored_limit, styles=styles)
-    if read is not None:
-        region = prepare(read.masks, opts.content_size, opts.crop)
-        if opts.crop:  # resizing keeps every covered pixel > 0; cropping can cut a region away
-            _check_region(list(region), read.files, None, [f"{why} inside the centre crop" for why in read.empty])
-    loaded_styles = [load_style(s, opts, image) for s in styles]
+    region = None if read is None else prepare(read.masks, opts.content_size, opts.crop)
+    if read is not None and opts.crop:
+        read.check_cropped(region)
+    loaded_styles = [load_style(p, opts, image) for p in style_plans]
     check_style_files(loaded_styles, opts)
-    weight_of = normalise_weights(weights, k).tolist() if masks is None and index_map is None else [None] * k
-    entries = [style_entry(p, wk, painting=opts.needs_paintings) for p, wk in zip(styles, weight_of)]
-    return PairJob(image, loaded_styles, opts.controls(weights=w, masks=region), info, (source_entry(content), entries), opts.refine)
-
-
-def index_masks(path: str | Path, n_styles: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
-    """Index map file (palette or grey; value k picks style k) → one-hot masks ``(K, H, W)``.
-
-    Raises:
-        InputError: a value outside ``0..K-1`` (the message names the file).
-    """
-    idx = load_index_map(path, max_pixels)
-    top = int(idx.max())
-    if int(idx.min()) < 0 or top >= n_styles:
-        raise InputError(f"{path}: index map has value {top}, but with {n_styles} styles values must be in 0..{n_styles - 1}")
-    return index_map_to_masks(idx, n_styles)
+    weight_of = [None] * k if masks is not None or index_map is not None else normalise_weights(weights, k).tolist()
+    entries = [p.entry(wk) for p, wk in zip(style_plans, weight_of)]
+    return PairJob(image, loaded_styles, opts.controls(weights=w, masks=region), info, (plan.entry(), entries), opts.refine)
 
 
 @dataclass
@@ -451,15 +313,6 @@ class FolderReport:
 
     written: list[Path]
     skipped: list[str]
-
-
-def list_styles(folder: str | Path) -> list[Path]:
-    """Paintings and style files directly in a folder, sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    suffixes = (*IMAGE_SUFFIXES, SUFFIX)
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
 
 
 def output_name(content: Path, style: Path) -> str:
@@ -483,10 +336,8 @@ def stylize_folders(
 ) -> FolderReport:
     """Stylize every content × style combination into ``out_dir/<content>_<style>.jpg``.
 
-    A bad input file is skipped with a ``warn`` message (naming it) and the run
-    goes on; the report lists the skips. Styles are encoded once (without
-    ``preserve_color`` or ``style_scale``, which adapt them to each content)
-    and each content once.
+    A bad input file is skipped with a ``warn`` message (naming it) and the run goes on; the report lists the skips.
+    Styles are encoded once (without ``preserve_color`` or ``style_scale``, which adapt them to each content) and each content once.
 
     Args:
         stylizer: a :class:`Stylizer`, or a function making one, called only
@@ -505,6 +356,54 @@ def stylize_folders(
             output path, or no usable style at all.
     """
     out_dir = Path(out_dir)
+    check_outputs(contents, styles, out_dir, grid)
+    skipped: list[str] = []
+
+    def skip(exc: InputError) -> None:
+        skipped.append(str(exc))
+        warn(f"{exc} (skipped)")
+
+    good = usable_styles(styles, opts, skip)
+    stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
+    net_styles = network_styles([style for _, style, _ in good], stylizer)
+    per_content = opts.preserve_color is not None or opts.style_scale > 0 or opts.refine > 0
+    reusable = net_styles if per_content else stylizer.style_stats(net_styles, opts.method)
+    rule = CompileRule(stylizer, compile, len(contents), log=log)
+
+    def thumb(image: Style) -> Image.Image | None:
+        return fit_height(tensor_to_pil(image), grid_height) if grid is not None and isinstance(image, Tensor) else None
+
+    written: list[Path] = []
+    rows: list[list[Image.Image | None]] = [[None, *(thumb(style) for _, style, _ in good)]]
+    with tqdm(total=len(contents) * len(good), unit="image", disable=None if progress is None else not progress) as bar:
+        for c in contents:
+            try:
+                plan = plan_content(c, opts)
+                content, info = load_content(plan, opts)
+            except InputError as exc:
+                skip(exc)
+                bar.update(len(good))
+                continue
+            row = [thumb(content)]
+            styles_here = scale_styles(reusable, content, opts) if per_content else reusable
+            with rule.timed((1, *content.shape)):  # type: ignore[arg-type]
+                outs = refined_each(stylizer, content, styles_here, opts, bar) if opts.refine else stylizer.stylize_each(content, styles_here, opts.controls())
+                for (s, _, entry), out in zip(good, outs, strict=True):
+                    path = out_dir / output_name(c, s)
+                    meta = output_meta(stylizer, opts, content=plan.entry(), info=info, styles=[entry], size=(out.shape[-2], out.shape[-1]))
+                    save_image(out, path, opts.quality, meta)
+                    written.append(path)
+                    row.append(thumb(out))
+                    bar.update(1)
+            rows.append(row)
+    if grid is not None and len(rows) > 1:
+        save_image(make_grid(rows, grid_height), grid, opts.quality)
+    return FolderReport(written, skipped)
+
+
+def check_outputs(contents: list[Path], styles: list[Path], out_dir: Path, grid: str | Path | None) -> None:
+    """Refuse a folder run before any work: no inputs, an ``out_dir`` that is no folder, an output file name that two
+    inputs share, an output (or the ``grid``) that would overwrite an input, a grid of an unknown format."""
     if not contents or not styles:
         raise InputError(f"nothing to do: {len(contents)} content and {len(styles)} style images")
     if out_dir.exists() and not out_dir.is_dir():
@@ -524,57 +423,24 @@ def stylize_folders(
         image_format(grid)
         check_not_an_input(grid, inputs)
 
-    skipped: list[str] = []
 
-    def skip(exc: InputError) -> None:
-        skipped.append(str(exc))
-        warn(f"{exc} (skipped)")
+def usable_styles(styles: list[Path], opts: StylizeOptions, skip: Callable[[InputError], None]) -> list[tuple[Path, Style, dict]]:
+    """Each style that loads (:func:`load_style`), with its record entry; a bad one goes to ``skip``.
 
-    good_styles, style_images = [], []
+    Raises:
+        InputError: no usable style at all.
+    """
+    good = []
     for s in styles:
         try:
-            style_images.append(load_style(s, opts))
-            good_styles.append(s)
+            plan = plan_style(s, opts)
+            good.append((s, load_style(plan, opts), plan.entry()))
         except InputError as exc:
             skip(exc)
-    if not good_styles:
+    if not good:
         raise InputError("no usable style image (see the warnings above)")
-    check_style_files(style_images, opts)
-    entries = [style_entry(p, painting=opts.needs_paintings) for p in good_styles]
-    stylizer = stylizer if isinstance(stylizer, Stylizer) else stylizer()
-    net_styles = network_styles(style_images, stylizer)
-    per_content = opts.preserve_color is not None or opts.style_scale > 0 or opts.refine > 0
-    reusable = net_styles if per_content else stylizer.style_stats(net_styles, opts.method)
-    rule = CompileRule(stylizer, compile, len(contents), log=log)
-
-    def thumb(image: Style) -> Image.Image | None:
-        return fit_height(tensor_to_pil(image), grid_height) if grid is not None and isinstance(image, Tensor) else None
-
-    written: list[Path] = []
-    rows: list[list[Image.Image | None]] = [[None, *map(thumb, style_images)]]
-    with tqdm(total=len(contents) * len(good_styles), unit="image", disable=None if progress is None else not progress) as bar:
-        for c in contents:
-            try:
-                content, info = load_content(c, opts)
-            except InputError as exc:
-                skip(exc)
-                bar.update(len(good_styles))
-                continue
-            row, content_entry = [thumb(content)], source_entry(c)
-            styles_here = scale_styles(reusable, content, opts) if per_content else reusable
-            with rule.timed((1, *content.shape)):  # type: ignore[arg-type]
-                outs = refined_each(stylizer, content, styles_here, opts, bar) if opts.refine else stylizer.stylize_each(content, styles_here, opts.controls())
-                for s, entry, out in zip(good_styles, entries, outs, strict=True):
-                    path = out_dir / output_name(c, s)
-                    meta = output_meta(stylizer, opts, content=content_entry, info=info, styles=[entry], size=(out.shape[-2], out.shape[-1]))
-                    save_image(out, path, opts.quality, meta)
-                    written.append(path)
-                    row.append(thumb(out))
-                    bar.update(1)
-            rows.append(row)
-    if grid is not None and len(rows) > 1:
-        save_image(make_grid(rows, grid_height), grid, opts.quality)
-    return FolderReport(written, skipped)
+    check_style_files([style for _, style, _ in good], opts)
+    return good
 
 
 def refined_each(stylizer: Stylizer, content: Tensor, styles: list, opts: StylizeOptions, bar: tqdm) -> Iterator[Tensor]:
@@ -606,9 +472,5 @@ def stylize_pair(job: PairJob, stylizer: Stylizer, tile: int | str = 0, on_step:
     if job.controls.method not in (None, "adain"):
         method = job.controls.method
         raise UsageError(f"--tile works with --method adain only ({method} needs the statistics of the whole image at once); use --tile 0")
-    return stylize_tiled(stylizer, job.content, network_styles(job.styles, stylizer), job.controls, tile=side, progress=tile_bar)
-
-
-def tile_bar(total: int) -> tqdm:
-    """A progress bar over ``total`` tiles that disappears when done."""
-    return tqdm(total=total, unit="tile", leave=False)
+    return stylize_tiled(stylizer, job.content, network_styles(job.styles, stylizer), job.controls, tile=side,
+                         progress=lambda total: tqdm(total=total, unit="tile", leave=False))  # a bar over the tiles, gone when done

@@ -22,7 +22,6 @@ when large objects enter the frame; it barely changes the flicker number
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -35,13 +34,11 @@ from torch import Tensor
 from tqdm import tqdm
 
 from adain.apps.compiling import CompileRule, can_compile
-from adain.apps.files import model_entry
-from adain.apps.files import read_masks as read_file_masks
 from adain.apps.temporal import MAX_SOURCES, STRATEGIES, FlowBlend, TemporalBlend
 from adain.apps.video_io import VideoInfo, VideoReader, VideoWriter, frames_to_tensor, output_format, probe
 from adain.apps.video_metrics import FlickerMeter
 from adain.atomic import check_not_an_input
-from adain.color import PreserveColor, color_outputs, content_inputs
+from adain.color import color_outputs, content_inputs
 from adain.controls import Controls, feature_grid, target_features
 from adain.device import memory_budget
 from adain.errors import InputError, UsageError
@@ -84,13 +81,6 @@ def masks_for_frames(masks: Tensor, rotation: int, size: tuple[int, int]) -> Ten
     if tuple(masks.shape[-2:]) != size:
         masks = F.interpolate(masks[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
     return masks.clamp(0, 1)
-
-
-def read_masks(files: list[Path] | None, index_map: Path | None, n_styles: int) -> Tensor | None:
-    """Mask files (one per style, one size) or an index map → ``(K, H, W)`` in [0, 1], or ``None``
-    (:func:`adain.apps.files.read_masks`, the checks of ``adain stylize``)."""
-    read = read_file_masks(files, index_map, n_styles)
-    return None if read is None else read.masks
 
 
 # ---------------------------------------------------------------- statistics stabiliser
@@ -193,28 +183,13 @@ class VideoResult:
         return self.frames / max(self.seconds, 1e-9)
 
 
-def temporal_strategy(temporal: str, momentum: float | None = None) -> TemporalBlend | FlowBlend | None:
-    """The strategy of ``--temporal``: ``none`` (``None``), ``blend`` or ``flow``, with its momentum (default if ``None``).
-
-    Raises:
-        ValueError: an unknown name or a momentum outside [0, 1) (blend) or [0, 1] (flow).
-        InputError: ``flow`` without OpenCV (the ``video-flow`` extra).
-    """
-    if temporal not in STRATEGIES:
-        raise UsageError(f"temporal must be one of {STRATEGIES}, got {temporal!r}")
-    if temporal == "none":
-        return None
-    kind = TemporalBlend if temporal == "blend" else FlowBlend
-    return kind() if momentum is None else kind(momentum)
-
-
 def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor | StyleStats], info: VideoInfo, controls: Controls) -> FrameStyle:
     """Styles encoded once, on the first batch ``(N, 3, H, W)``: its frames are the colour reference; masks fitted."""
     h, w = images.shape[-2:]
     reference = images.permute(1, 0, 2, 3).reshape(3, -1, w)
     frame_masks = None if controls.masks is None else masks_for_frames(controls.masks, info.rotation, (h, w))
     stats = stylizer.style_stats(list(styles), controls.method or "adain", preserve_color=controls.preserve_color, reference=reference)
-    return FrameStyle(stats, dataclasses.replace(controls, masks=frame_masks))
+    return FrameStyle(stats, controls.replace(masks=frame_masks))
 
 
 def video_record(stylizer: Stylizer, src: Path, info: VideoInfo, controls: Controls, styles: list[dict], size: tuple[int, int],
@@ -224,7 +199,7 @@ def video_record(stylizer: Stylizer, src: Path, info: VideoInfo, controls: Contr
     Args:
         src, info: the input video and its :func:`~adain.video_io.probe`.
         controls: the style controls (masks ``(K, H, W)`` or ``None``).
-        styles: each style's entry (name and SHA-256, :func:`adain.apps.files.style_entry`); the
+        styles: each style's entry (name and SHA-256, :meth:`adain.apps.plan.InputFile.entry`); the
             weights of ``controls`` are added to them.
         size: ``(H, W)`` of the output frames.
         settings: the temporal mode and the other settings, recorded as given.
@@ -233,28 +208,76 @@ def video_record(stylizer: Stylizer, src: Path, info: VideoInfo, controls: Contr
     if weights is not None:
         styles = [{**entry, "weight": round(float(w), 6)} for entry, w in zip(styles, weights.tolist(), strict=True)]
     return {
-        "software": software(), "method": controls.method or "adain", **model_entry(stylizer),
+        "software": software(), "method": controls.method or "adain", **stylizer.model_entry,
         "content": {**source_entry(src), "codec": info.codec, "size": [info.width, info.height], "rate": str(info.rate), "frames": info.frames},
         "styles": styles, "alpha": controls.alpha, "masks": 0 if controls.masks is None else len(controls.masks),
         "preserve_color": controls.preserve_color, **settings, "output_size": [size[1], size[0]],
     }
 
 
-def check_settings(dst: Path, *, batch: int, crf: int, codec: str | None) -> tuple[str, str]:
-    """Check the output's format and the encoding options before any work; returns ``(codec, pixel format)``.
+@dataclass(frozen=True)
+class VideoOptions:
+    """Settings of a video run (the options of ``adain video``), checked when made.
 
-    Raises:
-        InputError: an unknown output format or codec.
-        UsageError: ``batch`` under 1, ``crf`` outside 0..51.
+    Attributes:
+        controls: alpha, weights, preserve_color and method (:class:`adain.controls.Controls`); its masks ``(K, H, W)`` in
+            [0, 1], one per style, are drawn on the video as displayed (rotation applied) and resized to the frames.
+        temporal: ``none`` (frames independent), ``blend`` (motion-gated running average,
+            :class:`adain.apps.temporal.TemporalBlend`) or ``flow`` (the stylized texture carried along the optical flow,
+            :class:`adain.apps.temporal.FlowBlend`; needs the ``video-flow`` extra).
+        momentum: the strategy's weight of the past (default: 0.8 for blend, 1 for flow: carried, not averaged).
+        stats_momentum: momentum of the running average of the content statistics (:class:`StatsStabilizer`; 0: off; adain only).
+        batch: frames per forward pass.
+        size: shorter side of the processed frames (0 keeps the input size).
+        crf: H.264 quality (0 lossless … 51 worst).
+        codec: override the video encoder (e.g. ``mpeg4``).
+        audio: copy the first audio stream (mp4/mov/mkv only).
+        max_frames: stop after this many frames (0: all).
+        style_size: the shorter side the paintings were resized to, for the record.
     """
-    if batch < 1:
-        raise UsageError(f"batch must be at least 1, got {batch}")
-    if not 0 <= crf <= 51:
-        raise UsageError(f"crf must be in 0..51 (0 lossless, 51 worst), got {crf}")
-    return output_format(dst, codec)
+
+    controls: Controls = field(default_factory=Controls)
+    temporal: str = "none"
+    momentum: float | None = None
+    stats_momentum: float = 0.0
+    batch: int = 4
+    size: int = 0
+    crf: int = 18
+    codec: str | None = None
+    audio: bool = True
+    max_frames: int = 0
+    style_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.stats_momentum > 0 and self.controls.method not in (None, "adain"):
+            raise UsageError(f"stats_momentum averages AdaIN's mean and std: it does not work with method {self.controls.method!r}")
+        if self.batch < 1:
+            raise UsageError(f"batch must be at least 1, got {self.batch}")
+        if not 0 <= self.crf <= 51:
+            raise UsageError(f"crf must be in 0..51 (0 lossless, 51 worst), got {self.crf}")
+        self.strategy()  # a bad mode or momentum, or flow without OpenCV, fails here
+        self.stabilizer()
+
+    def strategy(self) -> TemporalBlend | FlowBlend | None:
+        """A fresh temporal strategy: ``None`` (``none``), ``blend`` or ``flow`` with ``momentum`` (default if ``None``).
+
+        Raises:
+            ValueError: an unknown mode or a momentum outside [0, 1) (blend) or [0, 1] (flow).
+            InputError: ``flow`` without OpenCV (the ``video-flow`` extra).
+        """
+        if self.temporal not in STRATEGIES:
+            raise UsageError(f"temporal must be one of {STRATEGIES}, got {self.temporal!r}")
+        if self.temporal == "none":
+            return None
+        kind = TemporalBlend if self.temporal == "blend" else FlowBlend
+        return kind() if self.momentum is None else kind(self.momentum)
+
+    def stabilizer(self) -> StatsStabilizer | None:
+        """A fresh statistics stabiliser, or ``None`` without ``stats_momentum``."""
+        return StatsStabilizer(self.stats_momentum) if self.stats_momentum > 0 else None
 
 
-def check_memory(src: Path, info: VideoInfo, *, size: int, batch: int, temporal: str = "none") -> None:
+def check_frames(src: Path, info: VideoInfo, *, size: int, batch: int, temporal: str = "none") -> None:
     """Refuse frames that, at shorter side ``size``, are too small for the networks (a side under
     :data:`~adain.geometry.MIN_SIDE`) or, ``batch`` at a time, would not fit the memory budget; before any frame is stylized.
 
@@ -274,25 +297,11 @@ def stylize_video(
     src: str | Path,
     dst: str | Path,
     styles: list[Tensor | StyleStats],
+    opts: VideoOptions = VideoOptions(),
     *,
     stylizer: Stylizer | LiteStylizer | None = None,
-    alpha: float = 1.0,
-    weights: list[float] | None = None,
-    masks: Tensor | None = None,
-    preserve_color: PreserveColor | None = None,
-    method: str | None = None,
-    temporal: str = "none",
-    momentum: float | None = None,
-    stats_momentum: float = 0.0,
-    batch: int = 4,
-    size: int = 0,
-    crf: int = 18,
-    codec: str | None = None,
-    audio: bool = True,
-    max_frames: int = 0,
     progress: bool = True,
     sources: list[dict] | None = None,
-    style_size: int | None = None,
     compile: bool | None = None,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
 ) -> VideoResult:
@@ -302,29 +311,14 @@ def stylize_video(
         src: input video (anything FFmpeg reads).
         dst: output; the suffix picks the format: ``.mp4``/``.mov``/``.mkv``
             (H.264, audio copied), ``.gif``, ``.webp`` (animated, no audio).
-        styles: style images ``(3, H, W)``, encoded once (recoloured first
+        styles: style images ``(3, H, W)`` (or their statistics), encoded once (recoloured first
             with ``preserve_color="color"``, to the first batch of frames).
+        opts: the settings (:class:`VideoOptions`).
         stylizer: the networks (default: shipped decoder, pretrained encoder), or the lite model
             (:class:`adain.lite.stylizer.LiteStylizer`).
-        alpha, weights, preserve_color, method: as in :class:`adain.controls.Controls`.
-        masks: ``(K, H, W)`` in [0, 1], one per style, drawn on the video as
-            displayed (rotation applied); resized to the frames.
-        temporal: ``none`` (frames independent), ``blend`` (motion-gated
-            running average, :class:`adain.temporal.TemporalBlend`) or ``flow``
-            (the stylized texture carried along the optical flow,
-            :class:`adain.apps.temporal.FlowBlend`; needs the ``video-flow`` extra).
-        momentum: the strategy's weight of the past (default: 0.8 for blend, 1 for flow: carried, not averaged).
-        stats_momentum: momentum of the running average of the content
-            statistics (:class:`StatsStabilizer`; 0: off; adain only).
-        batch: frames per forward pass.
-        size: shorter side of the processed frames (0 keeps the input size).
-        crf: H.264 quality (0 lossless … 51 worst).
-        codec: override the video encoder (e.g. ``mpeg4``).
-        audio: copy the first audio stream (mp4/mov/mkv only).
-        max_frames: stop after this many frames (0: all).
+        progress: show a progress bar.
         sources: how the output's record names each style (name and SHA-256 of its file,
-            :func:`adain.apps.files.style_entry`; default ``"style 1"``, ...).
-        style_size: the shorter side the paintings were resized to, for the record.
+            :meth:`adain.apps.plan.InputFile.entry`; default ``"style 1"``, ...).
         compile: ``torch.compile`` the networks for the frames' shape (:meth:`Stylizer.compile_for`):
             ``True`` from the first frame, ``False`` never, ``None`` when a full batch's eager time (from
             the second on) says the frames left pay for it (:class:`adain.apps.compiling.CompileRule`).
@@ -340,37 +334,32 @@ def stylize_video(
             output format, audio that cannot be copied into the output.
     """
     src, dst = Path(src), Path(dst)
-    controls = Controls(alpha=alpha, weights=weights, masks=masks, preserve_color=preserve_color, method=method)
-    if stats_momentum > 0 and controls.method not in (None, "adain"):
-        raise UsageError(f"stats_momentum averages AdaIN's mean and std: it does not work with method {controls.method!r}")
     check_not_an_input(dst, {"video": src})
-    check_settings(dst, batch=batch, crf=crf, codec=codec)
+    output_format(dst, opts.codec)
     info = probe(src)
-    check_memory(src, info, size=size, batch=batch, temporal=temporal)
-    strategy = temporal_strategy(temporal, momentum)
-    stabilizer = StatsStabilizer(stats_momentum) if stats_momentum > 0 else None
+    check_frames(src, info, size=opts.size, batch=opts.batch, temporal=opts.temporal)
+    strategy, stabilizer = opts.strategy(), opts.stabilizer()
     stylizer = stylizer or Stylizer()
     if stabilizer is not None and not isinstance(stylizer, Stylizer):
         raise UsageError("stats_momentum averages the encoder's statistics: it needs the full model")
     if compile and not can_compile(stylizer):
         raise UsageError("compile: the stylizer cannot be compiled for the frames (an ONNX Runtime backend, or compiled already)")
-    meter = FlickerMeter()
+    meter, started = FlickerMeter(), time.perf_counter()
     style: FrameStyle | None = None
-    started = time.perf_counter()
-    total = min(info.frames or 0, max_frames or info.frames or 0) or None
+    total = min(info.frames or 0, opts.max_frames or info.frames or 0) or None
     rule = CompileRule(stylizer, compile, total, log=log, max_shapes=1)  # one shape: the frames, batch at a time
-    with VideoReader(src) as reader, VideoWriter(dst, info, reader.video.time_base, codec=codec, crf=crf,
-                                                 audio=reader.audio if audio else None) as writer, \
+    with VideoReader(src) as reader, VideoWriter(dst, info, reader.video.time_base, codec=opts.codec, crf=opts.crf,
+                                                 audio=reader.audio if opts.audio else None) as writer, \
             tqdm(total=total, unit="frame", desc=src.name, disable=not progress, leave=False) as bar:  # the bar goes before an error shows
-        for frames in reader.batches(batch, max_frames, writer.mux_audio):
-            images = fit_frames(frames_to_tensor(frames, (info.height, info.width)), size, writer.even)
+        for frames in reader.batches(opts.batch, opts.max_frames, writer.mux_audio):
+            images = fit_frames(frames_to_tensor(frames, (info.height, info.width)), opts.size, writer.even)
             if style is None:
-                style = _frame_style(stylizer, images, styles, info, controls)
+                style = _frame_style(stylizer, images, styles, info, opts.controls)
                 writer.record = video_record(
                     stylizer, src, info, style.controls, sources or [{"name": f"style {k + 1}"} for k in range(len(styles))],
-                    (images.shape[-2], images.shape[-1]), style_size=style_size, temporal=temporal,
-                    momentum=getattr(strategy, "momentum", None), stats_momentum=stats_momentum, video_codec=writer.codec,
-                    **({"crf": crf} if writer.codec == "libx264" else {}))
+                    (images.shape[-2], images.shape[-1]), style_size=opts.style_size, temporal=opts.temporal,
+                    momentum=getattr(strategy, "momentum", None), stats_momentum=opts.stats_momentum, video_codec=writer.codec,
+                    **({"crf": opts.crf} if writer.codec == "libx264" else {}))
             with rule.timed(tuple(images.shape), len(frames)):  # type: ignore[arg-type]
                 styled = stylize_frames(stylizer, images, style, stabilizer)
             if strategy is not None:

@@ -103,15 +103,10 @@ def run(args: argparse.Namespace) -> None:
         return run_lite(args)
     from tqdm import tqdm
 
-    from adain.apps.files import (
-        StylizeOptions,
-        list_styles,
-        load_pair,
-        stylize_folders,
-        stylize_pair,
-    )
+    from adain.apps.files import StylizeOptions, load_pair, stylize_folders, stylize_pair
     from adain.errors import InputError
     from adain.io import list_images, save_image
+    from adain.stylefile import SUFFIX
     from adain.stylizer import Stylizer
 
     opts = StylizeOptions(
@@ -148,7 +143,7 @@ def run(args: argparse.Namespace) -> None:
     if args.weights is not None or args.mask is not None or args.index_map is not None:
         raise UsageError("--weights, --mask and --index-map mix styles into one picture: use one --content file and style files, not folders")
     contents = list_images(args.content) if args.content.is_dir() else [args.content]
-    styles = [p for s in args.style for p in (list_styles(s) if s.is_dir() else [s])]
+    styles = [p for s in args.style for p in (list_images(s, also=(SUFFIX,)) if s.is_dir() else [s])]
     report = stylize_folders(
         contents, styles, args.output, opts, make_stylizer, grid=args.grid, grid_height=args.grid_height,
         warn=lambda msg: tqdm.write(f"adain stylize: warning: {msg}", file=sys.stderr), compile=args.compile,
@@ -190,8 +185,6 @@ LITE_UNSUPPORTED = (
 
 def run_lite(args: argparse.Namespace) -> None:
     """``adain stylize --model lite``: the same jobs without torch (:mod:`adain.apps.lite`)."""
-    from tqdm import tqdm
-
     from adain.apps.lite import LiteOptions, stylize_file, stylize_folders
     from adain.errors import InputError
     from adain.io import list_images
@@ -219,6 +212,8 @@ def run_lite(args: argparse.Namespace) -> None:
         raise UsageError("--weights and --mask mix styles into one picture: use one --content file and style files, not folders")
     if args.grid_height < 16:
         raise UsageError(f"--grid-height must be at least 16, got {args.grid_height}")
+    from tqdm import tqdm  # folders only: a one-shot image starts without it
+
     contents = list_images(args.content) if args.content.is_dir() else [args.content]
     styles = [p for s in args.style for p in (list_images(s) if s.is_dir() else [s])]
     with tqdm(total=len(contents) * len(styles), desc="stylize", unit="image", mininterval=0.5) as bar:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -110,16 +111,10 @@ def run(args: argparse.Namespace) -> None:
 
     from tqdm import tqdm
 
-    from adain.apps.files import (
-        StylizeOptions,
-        check_style_files,
-        find_style,
-        load_style,
-        network_styles,
-        style_entry,
-    )
-    from adain.apps.video import check_memory, check_settings, read_masks, stylize_video, temporal_strategy
-    from adain.apps.video_io import probe
+    from adain.apps.files import StylizeOptions, check_style_files, load_style, network_styles, plan_style
+    from adain.apps.plan import find_style, read_masks
+    from adain.apps.video import VideoOptions, check_frames, stylize_video
+    from adain.apps.video_io import output_format, probe
     from adain.atomic import check_not_an_input
     from adain.controls import check_weights_or_masks
 
@@ -130,30 +125,28 @@ def run(args: argparse.Namespace) -> None:
         check_lite(args)
     check_not_an_input(args.output, {"video": args.input, **{f"style {i + 1}": s for i, s in enumerate(args.style)},
                                      **{f"mask {i + 1}": m for i, m in enumerate(args.mask or [])}, "index map": args.index_map})
-    check_settings(args.output, batch=args.batch, crf=args.crf, codec=args.codec)
     temporal, momentum = video_temporal(args)
-    check_memory(args.input, probe(args.input), size=args.size, batch=args.batch, temporal=temporal)
-    temporal_strategy(temporal, momentum)  # a bad momentum, or flow without OpenCV, fails here too
-    opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size, method=args.method)
+    style_opts = StylizeOptions(alpha=args.alpha, preserve_color=args.preserve_color, style_size=args.style_size, method=args.method)
+    opts = VideoOptions(style_opts.controls(weights=args.weights), temporal=temporal, momentum=momentum, stats_momentum=args.stats_momentum,
+                        batch=args.batch, size=args.size, crf=args.crf, codec=args.codec, audio=not args.no_audio,
+                        max_frames=args.max_frames, style_size=args.style_size)
+    output_format(args.output, opts.codec)
+    check_frames(args.input, probe(args.input), size=opts.size, batch=opts.batch, temporal=opts.temporal)
     check_weights_or_masks(args.weights, args.mask or args.index_map)
     masks = read_masks(args.mask, args.index_map, len(args.style))
-    paintings = opts.needs_paintings or lite
-    styles = [load_style(find_style(s, paintings), opts) for s in args.style]
-    check_style_files(styles, opts)
+    if masks is not None:
+        opts = dataclasses.replace(opts, controls=opts.controls.replace(masks=masks.masks))
+    plans = [plan_style(find_style(s, style_opts.needs_paintings or lite), style_opts) for s in args.style]
+    styles = [load_style(plan, style_opts) for plan in plans]
+    check_style_files(styles, style_opts)
     if lite:
         from adain.lite.stylizer import LiteStylizer
 
         stylizer: Any = LiteStylizer()
     else:
         stylizer = stylizer_from_args(args)
-    result = stylize_video(
-        args.input, args.output, network_styles(styles, stylizer), stylizer=stylizer, alpha=args.alpha,
-        weights=args.weights, masks=masks, preserve_color=args.preserve_color, method=args.method, temporal=temporal, momentum=momentum,
-        stats_momentum=args.stats_momentum, batch=args.batch, size=args.size, crf=args.crf, codec=args.codec,
-        audio=not args.no_audio, max_frames=args.max_frames, sources=[style_entry(s, painting=paintings) for s in args.style],
-        style_size=args.style_size, compile=args.compile,
-        log=lambda msg: tqdm.write(f"adain video: {msg}", file=sys.stderr),
-    )
+    result = stylize_video(args.input, args.output, network_styles(styles, stylizer), opts, stylizer=stylizer, sources=[p.entry() for p in plans],
+                           compile=args.compile, log=lambda msg: tqdm.write(f"adain video: {msg}", file=sys.stderr))
     print(f"wrote {result.path}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} frames/s); "
           f"flicker {result.flicker:.3f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})"
           + (f"; {result.scene_cuts} scene cut(s) restarted the temporal state" if result.scene_cuts else ""))
