@@ -1,6 +1,6 @@
 // In-browser stylization: the exported encoder and decoder run in onnxruntime-web (WebAssembly, or
 // WebGPU where the browser has it and the WebGPU build is installed); the controls between them are
-// the formulas of adain's Python code (ops.py, controls.py, color.py, geometry.py, server.py; the lite model's
+// the formulas of adain's Python code (ops.py, controls.py, color.py, geometry.py, apps/server/; the lite model's
 // lite/runtime.py), written out in plain JS.
 // Images are Float32Array in CHW order with their sizes: {data, c, h, w}.
 
