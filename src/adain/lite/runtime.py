@@ -204,8 +204,8 @@ class LiteModel:
         x = (pad_to_multiple(x, self.multiple) if pad else x)[None]
         names = ["bottleneck", *feature_names(len(self.widths))]
         outputs = self.encoder.run(None, {"image": x})
-        stats = outputs[len(names):]
-        return dict(zip(names, outputs, strict=False)), LiteStyle(tuple(m.ravel() for m in stats[0::2]), tuple(s.ravel() for s in stats[1::2]))
+        features, stats = outputs[: len(names)], outputs[len(names) :]
+        return dict(zip(names, features, strict=True)), LiteStyle(tuple(m.ravel() for m in stats[0::2]), tuple(s.ravel() for s in stats[1::2]))
 
     def style(self, image: np.ndarray) -> LiteStyle:
         """The statistics of a style image ``(H, W, 3)`` in [0, 1]."""
