@@ -27,10 +27,10 @@ import torch
 from bench_onnx import EXAMPLES, timed  # this folder
 
 from adain.device import hardware_name
-from adain.export import MANIFEST, export_onnx
 from adain.geometry import resize_shorter
-from adain.io import load_image
-from adain.onnxrt import OnnxStylizer
+from adain.io.images import load_image
+from adain.onnx.export import MANIFEST, export_onnx
+from adain.onnx.runtime import OnnxStylizer
 from adain.stylizer import Stylizer
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 
 from adain.device import hardware_name
-from adain.export import PRECISIONS, export_onnx
 from adain.geometry import resize_shorter
-from adain.io import EXAMPLES, load_image
-from adain.onnxrt import OnnxStylizer
+from adain.io.images import EXAMPLES, load_image
+from adain.onnx.export import PRECISIONS, export_onnx
+from adain.onnx.runtime import OnnxStylizer
 from adain.stylizer import Stylizer
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from adain.encoder import CONVS, NORM_PATH, STAGES, Encoder
-from adain.io import load_image
+from adain.io.images import load_image
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import torch
 from adain.evaluation.pairs import eval_data, release_pairs
 from adain.evaluation.report import make_grid
 from adain.geometry import resize_shorter
-from adain.io import load_image, save_image
+from adain.io.images import load_image, save_image
 from adain.lite.export import export_lite
 from adain.lite.model import load_lite
 from adain.lite.runtime import LiteModel

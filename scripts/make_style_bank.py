@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from adain.apps.files import StylizeOptions, load_style
-from adain.provenance import source_entry
-from adain.stylefile import BANK, compute_style, save_style
+from adain.io.provenance import source_entry
+from adain.io.stylefile import BANK, compute_style, save_style
 from adain.stylizer import Stylizer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style"

@@ -25,7 +25,7 @@ from adain.apps.files import StylizeOptions, load_content, load_style
 from adain.encoder import Encoder
 from adain.evaluation.report import make_grid
 from adain.geometry import resize_shorter
-from adain.io import EXAMPLES, save_image
+from adain.io.images import EXAMPLES, save_image
 from adain.losses import gram_distance, style_distance
 from adain.stylizer import Stylizer
 from adain.texture import noise_image, refine_texture, synthesize_texture

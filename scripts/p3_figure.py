@@ -17,8 +17,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from adain.cli import main as adain
-from adain.io import load_pil
-from adain.profiles import P3_PRIMARIES, from_srgb, rgb_profile
+from adain.io.images import load_pil
+from adain.io.profiles import P3_PRIMARIES, from_srgb, rgb_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "src" / "adain" / "examples" / "content" / "coast.jpg"

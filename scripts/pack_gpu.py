@@ -29,7 +29,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from adain.io import find_images, load_pil  # noqa: E402
+from adain.io.images import find_images, load_pil  # noqa: E402
 
 
 def pack(files: list[Path], out: Path, budget: int, size: int | None) -> tuple[int, int]:

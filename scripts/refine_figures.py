@@ -25,7 +25,7 @@ def grid(args: argparse.Namespace) -> None:
     from adain.evaluation.pairs import eval_data, eval_pairs, load_pair
     from adain.evaluation.report import make_grid
     from adain.geometry import resize_shorter
-    from adain.io import load_image
+    from adain.io.images import load_image
     from adain.stylizer import Stylizer
 
     stylizer = Stylizer(bf16=False)
@@ -46,7 +46,7 @@ def optimize(args: argparse.Namespace) -> None:
     from adain.encoder import Encoder
     from adain.evaluation.optimize import OptimizeConfig, optimize_image
     from adain.evaluation.pairs import eval_data, eval_pairs, load_pair
-    from adain.io import load_image
+    from adain.io.images import load_image
     from adain.losses import image_metrics
 
     encoder = Encoder(last="relu5_1")

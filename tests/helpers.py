@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from adain import photo, profiles
 from adain.cli import main
+from adain.io import photo, profiles
 
 
 def write_image(path: Path, size: tuple[int, int] = (40, 32), seed: int = 0, mode: str = "RGB") -> Path:
@@ -122,7 +122,7 @@ def style_file_bytes(seed: int = 0, *, dtype: torch.dtype = torch.float32, **met
 
     from safetensors.torch import save
 
-    from adain.stylefile import CHANNELS, FORMAT
+    from adain.io.stylefile import CHANNELS, FORMAT
 
     gen = torch.Generator().manual_seed(seed)
     tensors = {f"{tap}.{kind}": (torch.rand(c, generator=gen) + 0.1).to(dtype) for tap, c in CHANNELS.items() for kind in ("mean", "std")}

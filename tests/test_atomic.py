@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adain.atomic import atomic_path
+from adain.io.atomic import atomic_path
 
 
 def test_the_file_appears_only_when_the_write_succeeds(tmp_path):

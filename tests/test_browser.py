@@ -17,7 +17,7 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from adain.apps.server import Limits, create_app  # noqa: E402
 from adain.decoder import Decoder  # noqa: E402
-from adain.io import pil_to_tensor  # noqa: E402
+from adain.io.images import pil_to_tensor  # noqa: E402
 from adain.stylizer import Stylizer  # noqa: E402
 from helpers import Recorder, live_server, write_image  # noqa: E402
 
@@ -140,7 +140,7 @@ def test_style_file_tile(page, tmp_path, tiny_encoder):
     """A style file (adain save-style) uploaded on the "your own" tile: a tile without a picture, sent to the
     server as the style, and a file from another encoder refused with the server's one line."""
     from adain.encoder import Encoder
-    from adain.stylefile import compute_style, save_style
+    from adain.io.stylefile import compute_style, save_style
 
     painting = pil_to_tensor(Image.open(write_image(tmp_path / "wave.png", (32, 32), seed=4)))
     ours = Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu")

@@ -21,7 +21,7 @@ pytest.importorskip("onnxscript")
 
 from adain.apps.server import Limits, create_app, write_site
 from adain.decoder import Decoder
-from adain.export import export_onnx
+from adain.onnx.export import export_onnx
 from adain.stylizer import Stylizer
 from helpers import Recorder, live_server, write_image
 
@@ -175,8 +175,8 @@ def test_style_file_in_browser_matches_the_server(page, encoder, tiny_models, tm
     """A style file (adain save-style) on the "your own" tile: the page uses its relu4_1 statistics, checked
     against the export's encoder, as the server does; a file from another encoder is refused in the page."""
     from adain.encoder import Encoder
-    from adain.io import load_image
-    from adain.stylefile import compute_style, save_style
+    from adain.io.images import load_image
+    from adain.io.stylefile import compute_style, save_style
 
     painting = load_image(write_image(tmp_path / "wave.png", (48, 40), seed=8))
     ours = Stylizer(tiny_models[0], encoder=encoder, device="cpu", bf16=False, channels_last=False)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from adain.cli import main
-from helpers import BAD_FILES, assert_bad_input, exif_rotated_jpeg, png_bytes, run, write_image
+from helpers import BAD_FILES, assert_bad_input, exif_rotated_jpeg, lively_nets, png_bytes, run, write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -53,6 +53,30 @@ def test_pair_controls(pair, fast_models, capsys, extra):
     code, _, err = run(["-c", pair["content"], "-s", *styles, "-o", pair["out"], "--decoder", fast_models, *extra], capsys)
     assert code == 0, err
     assert Image.open(pair["out"]).size == ((20, 20) if "--crop" in extra else (45, 37))
+
+
+def test_masks_of_the_contents_aspect_ratio_at_any_size_and_one_fewer(tmp_path, pair, fast_models, monkeypatch, capsys):
+    """Half-size masks and one mask fewer than styles (style 1 takes the rest) are accepted; with the edge inside one
+    8 px block of the relu4_1 grid, they give the full-size masks' output exactly."""
+    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: lively_nets()[0])  # outputs that vary with the inputs
+    content = write_image(tmp_path / "c.png", (64, 48), seed=1)
+    left, small = np.zeros((48, 64), np.uint8), np.zeros((24, 32), np.uint8)
+    left[:, :28], small[:, :14] = 255, 255  # resized, the half-size edge averages to the same grid values
+    files = {"left": left, "right": 255 - left, "small left": small, "small right": 255 - small}
+    for name, arr in files.items():
+        Image.fromarray(arr, "L").save(tmp_path / f"{name}.png")
+    runs = {"full": ["left", "right"], "half": ["small left", "small right"], "one fewer": ["right"],
+            "half, one fewer": ["small right"], "swapped": ["right", "left"]}
+    outputs = {}
+    for name, masks in runs.items():
+        out = tmp_path / "out" / f"{name}.png"
+        code, _, err = run(["-c", content, "-s", pair["a"], pair["b"], "-o", out, "--decoder", fast_models,
+                            "--mask", *(tmp_path / f"{m}.png" for m in masks)], capsys)
+        assert code == 0, err
+        outputs[name] = np.asarray(Image.open(out), np.int16)
+    for name in ("half", "one fewer", "half, one fewer"):
+        assert np.array_equal(outputs[name], outputs["full"]), name
+    assert np.abs(outputs["swapped"] - outputs["full"]).max() > 10  # the masks place the styles
 
 
 def test_exif_rotated_content_gives_an_upright_output(tmp_path, pair, fast_models, capsys):
@@ -205,9 +229,10 @@ def test_over_max_pixels(pair, capsys):
     "extra, names",
     [
         (["--mask", "{left}", "{black}"], ["{black}", "covers nothing"]),
-        (["--mask", "{left}", "{a}"], ["{a}", "40x30 but the content is 45x37"]),
-        (["--mask", "{left}"], ["1 masks given for 2 styles"]),
-        (["--index-map", "{a}"], ["{a}", "palette or greyscale"]),
+        (["--mask", "{left}", "{a}"], ["{a}", "40x30 does not have the content's aspect ratio (45x37)"]),
+        (["--mask", "{left}", "{right}", "{left}"], ["3 masks given for 2 styles"]),
+        (["--index-map", "{content}"], ["{content}", "palette or greyscale"]),
+        (["--index-map", "{a}"], ["{a}", "40x30 does not have the content's aspect ratio (45x37)"]),
         (["--index-map", "{left}"], ["{left}", "value 255", "0..1"]),
         (["--index-map", "{black}"], ["{black}", "no pixel has value 1", "b.png"]),
         (["--mask", "{left}", "{right}", "--index-map", "{index}"], ["not both"]),

@@ -77,7 +77,7 @@ def test_checked_controls_are_trusted_and_replaced_fields_checked():
 def test_counts_are_checked_against_the_styles():
     with pytest.raises(UsageError, match="2 style weights given for 3 styles"):
         Controls(weights=[1, 1]).check_styles(3)
-    with pytest.raises(UsageError, match="2 masks given for 1 styles"):
+    with pytest.raises(UsageError, match=r"the mask tensor holds 2 maps, not one per style \(1\)"):
         Controls(masks=torch.ones(2, 8, 8)).check_styles(1)
     with pytest.raises(UsageError, match="masks are 8x8 but the content is 16x8"):
         Controls(masks=torch.ones(1, 8, 8)).check_styles(1, (8, 16))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from adain.errors import UsageError
-from adain.io import InputError, find_images
+from adain.io.images import InputError, find_images
 from adain.training.data import CropSampler, random_crop, random_scaled_crop, resize_for_crops
 from helpers import write_image
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import adain.encoder as encoder_module
 from adain.encoder import TAPS, Encoder, WeightsError, load_norm, load_vgg19
 from adain.geometry import prepare
-from adain.io import load_image
+from adain.io.images import load_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

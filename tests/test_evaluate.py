@@ -14,7 +14,7 @@ from adain.decoder import Decoder, read_metadata, save_decoder
 from adain.encoder import Encoder
 from adain.evaluation.evaluate import evaluate
 from adain.evaluation.pairs import diagonal_order, full_pairs, release_pairs
-from adain.io import InputError, load_image, save_image
+from adain.io.images import InputError, load_image, save_image
 from adain.losses import image_metrics
 from helpers import write_image
 

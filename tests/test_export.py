@@ -17,8 +17,8 @@ pytest.importorskip("onnxscript")
 import onnx
 
 from adain.decoder import Decoder, init_like_paper
-from adain.export import MANIFEST, MissingExtraError, convert_precision, export_onnx, file_digest
-from adain.onnxrt import ExportError, OnnxNetworks, OnnxStylizer, read_manifest
+from adain.onnx.export import MANIFEST, MissingExtraError, convert_precision, export_onnx, file_digest
+from adain.onnx.runtime import ExportError, OnnxNetworks, OnnxStylizer, read_manifest
 from adain.stylizer import Stylizer
 
 
@@ -134,7 +134,7 @@ def test_int8_is_static_with_the_first_and_last_convolutions_in_float(tmp_path, 
 
 
 def test_int8_models_are_built_once_per_decoder(tmp_path, monkeypatch, tiny_encoder, tiny_decoder):
-    import adain.onnxrt as onnxrt
+    import adain.onnx.runtime as onnxrt
     from adain.decoder import save_decoder
 
     built = []
@@ -330,7 +330,7 @@ def test_real_weights_match_torch_on_the_examples(real_site, one_thread):
     """fp32 ONNX Runtime against torch fp32 on the four bundled photos × paintings at 128 px:
     at most 2/255 apart anywhere, under 0.05/255 on average (float32 rounding through 20 convolutions)."""
     from adain.geometry import resize_shorter
-    from adain.io import load_image
+    from adain.io.images import load_image
 
     ours = OnnxStylizer(real_site / "models", threads=1)
     theirs = Stylizer(device="cpu", bf16=False, channels_last=False)
@@ -409,8 +409,8 @@ def lively(tmp_path_factory) -> tuple[Path, Stylizer]:
 
 
 def _style_file(stylizer: Stylizer, folder: Path, name: str = "wave", seed: int = 4) -> Path:
-    from adain.io import load_image
-    from adain.stylefile import compute_style, save_style
+    from adain.io.images import load_image
+    from adain.io.stylefile import compute_style, save_style
     from helpers import write_image
 
     painting = load_image(write_image(folder / f"{name}.png", (32, 32), seed=seed))
@@ -425,7 +425,7 @@ def test_style_files_on_onnxruntime(lively, tmp_path, capsys, one_thread):
     exported, torch_stylizer = lively
     from adain.cli import main
     from adain.encoder import Encoder
-    from adain.stylefile import read_style
+    from adain.io.stylefile import read_style
     from helpers import write_image
 
     ours = OnnxStylizer(exported, threads=1)
@@ -461,7 +461,7 @@ def test_video_on_onnxruntime(lively, tmp_path, capsys, one_thread):
     from adain.apps.video_io import describe_video, read_frames
     from adain.cli import main
     from adain.controls import Controls
-    from adain.stylefile import read_style
+    from adain.io.stylefile import read_style
     from helpers import make_video
 
     clip = make_video(tmp_path / "in.mp4", frames=4, audio=False)
@@ -490,7 +490,7 @@ def test_dataset_on_onnxruntime(lively, tmp_path, capsys, one_thread):
     from adain.apps.dataset import DatasetOptions, stylize_dataset
     from adain.cli import main
     from adain.errors import UsageError
-    from adain.io import load_image
+    from adain.io.images import load_image
     from helpers import write_image
 
     for i in range(2):
@@ -549,9 +549,9 @@ def test_eval_precision_picks_the_stylizer(monkeypatch, tmp_path: Path, capsys):
     from adain.cli import main
 
     seen = []
-    monkeypatch.setattr("adain.onnxrt.int8_models", lambda decoder: seen.append(("int8", decoder)) or tmp_path)
-    monkeypatch.setattr("adain.onnxrt.OnnxStylizer", lambda folder, threads: type("S", (), {"manifest": {"precision": "int8"}})())
-    monkeypatch.setattr("adain.onnxrt.Stylizer", lambda decoder, device, bf16: seen.append(("torch", bf16)) or object())
+    monkeypatch.setattr("adain.onnx.runtime.int8_models", lambda decoder: seen.append(("int8", decoder)) or tmp_path)
+    monkeypatch.setattr("adain.onnx.runtime.OnnxStylizer", lambda folder, threads: type("S", (), {"manifest": {"precision": "int8"}})())
+    monkeypatch.setattr("adain.onnx.runtime.Stylizer", lambda decoder, device, bf16: seen.append(("torch", bf16)) or object())
 
     def fake_evaluate(which, **kw):
         seen.append(kw.get("backend"))
@@ -568,7 +568,7 @@ def test_eval_precision_picks_the_stylizer(monkeypatch, tmp_path: Path, capsys):
 
 def test_export_says_nothing_about_operators_it_does_not_use(tmp_path, tiny_decoder):
     """torch's exporter logs, on every export, that torchvision's operators are not registered: adain uses none."""
-    from adain.export import export_decoder
+    from adain.onnx.export import export_decoder
 
     records: list[logging.LogRecord] = []
     handler = logging.Handler()

@@ -8,12 +8,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from adain import io
 from adain.apps.files import StylizeOptions, load_style
 from adain.decoder import Decoder, load_decoder, save_decoder
 from adain.encoder import Encoder, load_norm, load_vgg19, normalise
 from adain.geometry import prepare, resize_shorter
-from adain.io import save_image
+from adain.io import images as io
+from adain.io.images import save_image
 from adain.stylizer import Stylizer
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adain.io import ACCEPTED_FORMATS, InputError, load_image, load_mask
-from adain.photo import register_heif
+from adain.io.images import ACCEPTED_FORMATS, InputError, load_image, load_mask
+from adain.io.photo import register_heif
 
 MAX_PIXELS = 1_000_000
 CASES = 300
@@ -185,7 +185,7 @@ def dumps(obj) -> str:
 def test_style_file_parser_raises_only_style_file_error():
     import torch
 
-    from adain.stylefile import CHANNELS, StyleFileError, parse_style
+    from adain.io.stylefile import CHANNELS, StyleFileError, parse_style
     from helpers import style_file_bytes
 
     rng = random.Random(29)
@@ -222,8 +222,8 @@ def test_style_file_parser_raises_only_style_file_error():
 def test_manifest_reader_raises_only_export_error(tmp_path: Path):
     import hashlib
 
-    from adain.export import FILES, MANIFEST
-    from adain.onnxrt import ExportError, read_manifest
+    from adain.onnx.export import FILES, MANIFEST
+    from adain.onnx.runtime import ExportError, read_manifest
 
     models = {role: bytes([i]) * 100 for i, role in enumerate(FILES)}
     for role, name in FILES.items():

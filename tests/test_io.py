@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from adain.io import (
+from adain.io.images import (
     InputError,
     fit_height,
     image_format,

@@ -1,4 +1,4 @@
-"""The package layout: the tensor core loads no codecs, progress bars or servers; old import paths keep working."""
+"""The package layout: the tensor core loads no codecs, progress bars or servers; the layers drawn in the docs are the contract."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import tomllib
 
 APP_ONLY = ("PIL", "tqdm", "fastapi", "uvicorn", "av")
 
@@ -37,14 +37,11 @@ def test_the_check_sees_an_app_import():
     assert "PIL" in loaded_by("import adain.apps.files")
 
 
-@pytest.mark.filterwarnings("ignore:adain.transfer is deprecated:DeprecationWarning")
-def test_old_import_paths_of_the_readme_keep_working():
+def test_the_readme_import_paths_work():
     import adain
-    from adain.transfer import StylizeOptions, Stylizer, prepare
+    from adain import Stylizer, load_image, save_image
 
-    assert Stylizer is adain.Stylizer
-    assert StylizeOptions.__module__ == "adain.apps.files"
-    assert prepare is adain.prepare
+    assert Stylizer is adain.stylizer.Stylizer and load_image is adain.io.images.load_image and save_image is adain.io.images.save_image
 
 
 def test_python_dash_m_runs_the_command_line():
@@ -70,11 +67,14 @@ def test_the_architecture_document_names_every_module():
     assert not missing, f"modules docs/architecture.md does not name: {missing}"
 
 
-def test_the_former_module_warns_once_imported():
-    code = "import warnings; warnings.simplefilter('error', DeprecationWarning); import adain.transfer"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode != 0 and "adain.transfer is deprecated" in done.stderr
-    assert subprocess.run([sys.executable, "-c", "import adain.stylizer, adain.controls"], capture_output=True).returncode == 0
+def test_the_architecture_document_draws_the_layers_of_the_contract():
+    """docs/architecture.md's diagram lists pyproject.toml's layers contract, layer by layer, in order."""
+    root = Path(__file__).resolve().parents[1]
+    contract = next(c for c in tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"] if c["type"] == "layers")
+    text = (root / "docs" / "architecture.md").read_text()
+    diagram = text[text.index("## Layers"):text.index("**The lite model.**")]
+    drawn = [" ".join(re.findall(r"(?<= )[|:](?= )|adain\.[a-z_.]+", block)) for block in diagram.split("```")[1].split("│")]
+    assert drawn == [" ".join(re.findall(r"[|:]|adain\.[a-z_.]+", layer)) for layer in contract["layers"]]
 
 
 def test_no_test_module_imports_another():

@@ -68,6 +68,37 @@ def test_onnx_graphs_compute_the_torch_network(exported):
     assert np.abs(model.stylize(content, [_rand(40, 44, 2)]) - out).mean() > 1e-3  # another style, another picture
 
 
+def _decoder_matches_torch(net: LiteNet, model: LiteModel, h: int, w: int, maps: bool, seed: int) -> None:
+    """The decoder graph on a bottleneck grid ``h × w`` (features and targets random, the targets maps or vectors) equals
+    the torch decoder, unclamped."""
+    g = torch.Generator().manual_seed(seed)
+    levels = len(net.widths)
+    sizes = [(h * 2 ** (levels - 1 - level), w * 2 ** (levels - 1 - level)) for level in range(levels)]
+    feats = [torch.randn(1, c, *size, generator=g).relu() for c, size in zip(net.widths, sizes, strict=True)]
+    targets = [(torch.randn(1, c, *(size if maps else (1, 1)), generator=g), torch.rand(1, c, *(size if maps else (1, 1)), generator=g) + 0.1)
+               for c, size in zip(net.widths, sizes, strict=True)]
+    inputs = {"bottleneck": feats[-1].numpy(), **{f"feature{i + 1}": f.numpy() for i, f in enumerate(feats[:-1])}}
+    for i, (mean, std) in enumerate(targets):
+        inputs |= {f"mean{i + 1}": mean.numpy(), f"std{i + 1}": std.numpy()}
+    (out,) = model.decoder.run(None, inputs)
+    ref = net.decoder(feats, targets).numpy()
+    assert out.shape == ref.shape == (1, 3, *sizes[0])
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize(("h", "w", "maps"), [(5, 7, False), (3, 9, True), (2, 3, False)])
+def test_decoder_graph_computes_the_torch_decoder_on_odd_grids(exported, h, w, maps):
+    """The decoder's upsamplings are written at the low resolution (edge pad, a 2x2 convolution, DepthToSpace, a crop):
+    the same numbers as upsampling, reflection padding and a 3x3 convolution, at every border of odd-sized grids and the
+    smallest (2 × 3: a 16 px side)."""
+    _decoder_matches_torch(*exported, h, w, maps, seed=h)
+
+
+@pytest.mark.skipif(not LITE_PATH.is_file(), reason="no shipped lite weights")
+def test_shipped_decoder_graph_computes_the_shipped_weights():
+    _decoder_matches_torch(load_lite(LITE_PATH), LiteModel(threads=1), 5, 3, maps=False, seed=0)
+
+
 def test_controls_mean_what_they_mean_for_the_full_model(exported):
     _, model = exported
     content, a, b = _rand(32, 40, 0), _rand(32, 32, 1), _rand(24, 40, 2)
@@ -185,7 +216,9 @@ def test_stylize_runs_when_torch_cannot_be_imported(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
     heavy = "{'torch', 'tqdm', 'importlib.metadata'}"  # nor what a one-shot image does not need (each costs start-up time)
     code = f"import sys; from adain.cli import main; rc = main(sys.argv[1:]); assert not {heavy} & set(sys.modules), {heavy} & set(sys.modules); sys.exit(rc)"
-    args = ["stylize", "--model", "lite", "--content", str(content), "--style", str(style), "--output", str(tmp_path / "o.jpg"), "--alpha", "0.8"]
+    Image.fromarray(np.full((16, 20), 255, np.uint8)).save(tmp_path / "m.png")  # a mask of half the content's size
+    args = ["stylize", "--model", "lite", "--content", str(content), "--style", str(style), "--output", str(tmp_path / "o.jpg"), "--alpha", "0.8",
+            "--mask", str(tmp_path / "m.png")]
     done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert Image.open(tmp_path / "o.jpg").size == (40, 32)
@@ -198,7 +231,7 @@ def test_cli_records_the_lite_model_and_refuses_what_it_lacks(tmp_path, capsys):
     import json
 
     from adain.cli import main
-    from adain.provenance import read_record
+    from adain.io.provenance import read_record
 
     content, style = write_image(tmp_path / "c.png", (40, 32), seed=0), write_image(tmp_path / "s.jpg", (32, 32), seed=1)
     base = ["stylize", "--model", "lite", "--content", str(content), "--style", str(style)]
@@ -211,6 +244,32 @@ def test_cli_records_the_lite_model_and_refuses_what_it_lacks(tmp_path, capsys):
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x.jpg").exists()
     json.dumps(record)
+
+
+@needs_shipped
+def test_cli_masks_follow_the_rule_of_every_entry_point(tmp_path, capsys):
+    """``--model lite`` takes masks as the full model does: one fewer than styles (style 1 takes the rest: the output of
+    both masks), any size of the content's aspect ratio; another aspect ratio, or a count that fits neither, is refused."""
+    from adain.cli import main
+
+    content = write_image(tmp_path / "c.png", (40, 32), seed=0)
+    styles = [str(write_image(tmp_path / f"s{i}.jpg", (32, 32), seed=i + 1)) for i in range(2)]
+    left = np.zeros((32, 40), np.uint8)
+    left[:, :20] = 255
+    for name, arr in {"left": left, "right": 255 - left, "half": (255 - left)[::2, ::2], "wide": np.full((16, 40), 255, np.uint8)}.items():
+        Image.fromarray(arr, "L").save(tmp_path / f"{name}.png")
+
+    def stylize(out: str, *masks: str) -> int | None:
+        return main(["stylize", "--model", "lite", "-c", str(content), "-s", *styles, "-o", str(tmp_path / out),
+                     "--mask", *(str(tmp_path / f"{m}.png") for m in masks)])
+
+    assert stylize("both.png", "left", "right") in (0, None) and stylize("fewer.png", "right") in (0, None)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "both.png")), np.asarray(Image.open(tmp_path / "fewer.png")))
+    assert stylize("from_half.png", "half") in (0, None) and Image.open(tmp_path / "from_half.png").size == (40, 32)
+    capsys.readouterr()
+    assert stylize("x.png", "left", "wide") == 2 and "wide.png: 40x16 does not have the content's aspect ratio (40x32)" in capsys.readouterr().err
+    assert stylize("x.png", "left", "right", "left") == 2 and "3 masks given for 2 styles" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
 
 
 @needs_shipped
@@ -254,7 +313,7 @@ def test_server_stylizes_with_the_lite_model_when_asked(tmp_path):
     from fastapi.testclient import TestClient
 
     from adain.apps.server import Limits, create_app
-    from adain.provenance import read_record
+    from adain.io.provenance import read_record
     from adain.stylizer import Stylizer
     from helpers import lively_nets, png_bytes
 
@@ -278,7 +337,7 @@ def test_server_stylizes_with_the_lite_model_when_asked(tmp_path):
 @needs_shipped
 def test_dataset_with_the_lite_model(tmp_path, capsys):
     from adain.cli import main
-    from adain.provenance import read_record
+    from adain.io.provenance import read_record
 
     for i in range(2):
         write_image(tmp_path / "src" / f"c{i}.png", (40, 32), seed=i)
@@ -348,14 +407,14 @@ def test_lite_style_files_give_the_paintings_result_and_are_checked(tmp_path, ca
 
 
 def test_eval_takes_lite_weights_of_a_run(tmp_path):
-    from adain.evaluation.evaluate import _lite_stylize
+    from adain.evaluation.evaluate import _stylize_fns
 
     save_lite(lively_lite(3), tmp_path / "lite.safetensors", {"steps": 7, "total_steps": 7})
-    stylize, device, weights, steps = _lite_stylize("adain", tmp_path / "lite.safetensors")
+    stylize, _, device, weights, steps = _stylize_fns("lite", "adain", tmp_path / "lite.safetensors", None, None, "cpu", 0)
     out = stylize(torch.rand(3, 40, 48), torch.rand(3, 300, 320))  # the painting shrunk to the lite model's scale inside
     assert out.shape == (3, 40, 48) and weights == tmp_path / "lite.safetensors" and steps == 7 and device.type == "cpu"
     with pytest.raises(UsageError, match="adain only"):
-        _lite_stylize("wct", tmp_path / "lite.safetensors")
+        _stylize_fns("lite", "wct", tmp_path / "lite.safetensors", None, None, "cpu", 0)
 
 
 @needs_shipped

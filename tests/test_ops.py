@@ -72,6 +72,16 @@ def test_mask_errors():
         adain_with_stats(x, torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1))
 
 
+def test_given_content_statistics_replace_the_contents_own():
+    x = torch.randn(2, 8, 5, 7) * 2 + 0.5
+    mean, std = torch.randn(1, 8, 1, 1), torch.rand(1, 8, 1, 1) + 0.5
+    given = (torch.randn(2, 8, 1, 1), torch.rand(2, 8, 1, 1) + 0.5)
+    torch.testing.assert_close(adain_with_stats(x, mean, std, content_stats=given), (x - given[0]) / given[1] * std + mean)
+    torch.testing.assert_close(adain_with_stats(x, mean, std, content_stats=mean_std(x)), adain_with_stats(x, mean, std))
+    with pytest.raises(ValueError, match="content statistics"):
+        adain_with_stats(x, mean, std, content_stats=(given[0][:, :4], given[1][:, :4]))
+
+
 def test_module_matches_function():
     c, s = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
     torch.testing.assert_close(AdaIN()(c, s), adain(c, s))

@@ -17,7 +17,7 @@ from adain.evaluation.optimize import (
     run_baseline,
 )
 from adain.evaluation.pairs import full_pairs
-from adain.io import load_image
+from adain.io.images import load_image
 from adain.ops import adain
 
 

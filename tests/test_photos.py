@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from adain import photo, profiles, provenance, stylefile
-from adain.io import to_rgb
+from adain.io import photo, profiles, provenance, stylefile
+from adain.io.images import to_rgb
 from helpers import GRAY, P3, camera_photo, heic_bytes
 
 ADOBE = profiles.rgb_profile("Adobe RGB (1998)", profiles.ADOBE_PRIMARIES, 563 / 256)
@@ -272,7 +272,7 @@ def test_bundled_bank_matches_the_examples_and_the_encoder():
     from adain.stylizer import Stylizer
 
     bank = stylefile.bundled_styles()
-    examples = Path(stylefile.__file__).parent / "examples" / "style"
+    examples = Path(stylefile.__file__).parents[1] / "examples" / "style"
     assert sorted(bank) == sorted(p.stem for p in examples.glob("*.jpg"))
     stylizer = Stylizer(device="cpu", bf16=False, encoder=Encoder())
     stats = stylefile.read_style(bank["hokusai"]).for_encoder(stylizer.encoder)  # made by this encoder

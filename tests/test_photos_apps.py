@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from adain import photo, profiles, provenance, stylefile
 from adain.cli import main
-from adain.io import load_image, load_photo, save_image
+from adain.io import photo, profiles, provenance, stylefile
+from adain.io.images import load_image, load_photo, save_image
 from adain.ops import StyleStats
 from helpers import GRAY, P3, assert_bad_input, camera_photo, heic_bytes, run, write_image
 
@@ -222,7 +222,7 @@ def test_style_file_refusals(tmp_path, pair, fast_models, capsys):
 
 
 def test_style_files_in_folder_mode_and_the_python_api(tmp_path, pair, fast_models, capsys, tiny_encoder):
-    from adain.stylefile import read_style
+    from adain.io.stylefile import read_style
     from adain.stylizer import Stylizer
 
     style = tmp_path / "styles" / "a.safetensors"
@@ -269,7 +269,7 @@ def test_dataset_manifest_has_losses_and_flags(tmp_path, tiny_encoder):
 def test_dataset_takes_style_files_and_keeps_losses_on_resume(tmp_path, tiny_encoder):
     from adain.apps.dataset import stylize_dataset
     from adain.decoder import Decoder
-    from adain.stylefile import compute_style, save_style
+    from adain.io.stylefile import compute_style, save_style
     from adain.stylizer import Stylizer
 
     stylizer = Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu", bf16=False)
@@ -290,8 +290,8 @@ def test_dataset_losses_reuse_the_stylization_features(tmp_path, tiny_encoder):
     stylization's own; the values are those of encoding the content again (sides a multiple of 8)."""
     from adain.apps.dataset import DatasetOptions, audit, stylize_dataset
     from adain.decoder import Decoder
+    from adain.io.stylefile import compute_style, encode_taps, save_style
     from adain.losses import content_loss
-    from adain.stylefile import compute_style, encode_taps, save_style
     from adain.stylizer import Stylizer
 
     torch.manual_seed(0)
@@ -340,7 +340,7 @@ def test_server_takes_style_files_and_records(tmp_path, tiny_encoder):
 
     from adain.apps.server import Limits, create_app
     from adain.decoder import Decoder
-    from adain.stylefile import compute_style, to_bytes
+    from adain.io.stylefile import compute_style, to_bytes
     from adain.stylizer import Stylizer
 
     stylizer = Stylizer(Decoder(width=0.0625), encoder=tiny_encoder, device="cpu")
@@ -369,7 +369,7 @@ def test_video_takes_a_style_file(tmp_path):
     from adain.apps.video import stylize_video
     from adain.decoder import Decoder
     from adain.encoder import Encoder
-    from adain.stylefile import compute_style
+    from adain.io.stylefile import compute_style
     from adain.stylizer import Stylizer
     from helpers import make_video, read_frames
 

@@ -210,7 +210,7 @@ def test_cli_refine_changes_the_output_and_a_bare_flag_takes_the_default(files, 
     (["--refine", "-1"], "refine steps must be an integer in 0..200, got -1"),
     (["--refine", "201"], "refine steps must be an integer in 0..200, got 201"),
     (["--refine", "2", "--tile", "64"], "--refine does not work with --tile"),
-    (["--refine", "--model", "lite"], "--model lite does not take --refine"),
+    (["--refine", "2", "--model", "lite", "--tile", "64"], "--model lite does not take --tile"),
 ])
 def test_cli_bad_refine_is_a_one_line_error(files, tmp_path, fast_models, capsys, extra, message):
     out = tmp_path / "out" / "o.png"
@@ -311,7 +311,8 @@ def test_api_refine_matches_the_python_api_and_is_bounded(api, lively_stylizer):
     from PIL import Image
 
     from adain.geometry import prepare, resize_shorter
-    from adain.io import pil_to_tensor
+    from adain.io.images import pil_to_tensor
+    from adain.lite.stylizer import LiteStylizer
 
     content, style = png_bytes_of((48, 40), 0), png_bytes_of((40, 48), 1)
     files = [("content", ("c.png", content, "image/png")), ("style", ("s.png", style, "image/png"))]
@@ -328,7 +329,9 @@ def test_api_refine_matches_the_python_api_and_is_bounded(api, lively_stylizer):
     over = client.post("/api/stylize", data={"size": "32", "refine": "21"}, files=files)
     assert over.status_code == 422
     lite = client.post("/api/stylize", data={"size": "32", "refine": "2", "model": "lite"}, files=files)
-    assert lite.status_code == 400 and "refinement needs the full model" in lite.json()["detail"]
+    assert lite.status_code == 200, lite.text
+    want_lite = LiteStylizer(refiner=lively_stylizer).stylize(c, [s], refine=2)
+    assert float((pil_to_tensor(Image.open(io.BytesIO(lite.content))) - want_lite).abs().max()) <= 1.5 / 255
     small = api(max_refine_pixels=500)
     big = small.post("/api/stylize", data={"size": "32", "refine": "2"}, files=files)
     assert big.status_code == 400 and "over this server's limit of 500 pixels" in big.json()["detail"]
@@ -340,3 +343,51 @@ def test_page_has_a_refine_control():
 
     page = (STATIC / "index.html").read_text()
     assert 'id="refine"' in page and 'form.append("refine"' in (STATIC / "app.js").read_text()
+
+
+@pytest.mark.parametrize("preserve_color", [None, "luminance", "color"])
+def test_the_lite_models_output_is_refined_by_the_full_models_encoder(lively_stylizer, preserve_color):
+    """Refinement starts from the lite model's image before colour preservation and ends as the full model's does:
+    lower objective than the lite output itself, the content's chroma kept with ``"luminance"``; no refiner: one line."""
+    pytest.importorskip("onnxruntime")
+    from adain.color import content_inputs, rgb_to_yiq
+    from adain.lite.stylizer import LiteStylizer
+
+    content, style = images(0, 40, 48), images(1, 32, 32)
+    lite = LiteStylizer(threads=1, refiner=lively_stylizer)
+    plain, refined = lite.stylize(content, [style], preserve_color=preserve_color), lite.stylize(content, [style], preserve_color=preserve_color, refine=3)
+    assert refined.shape == plain.shape == content.shape and float((refined - plain).abs().mean()) > 1e-3
+    if preserve_color == "luminance":
+        assert float((rgb_to_yiq(refined)[1:] - rgb_to_yiq(content)[1:]).abs().mean()) < 0.01  # but where clipping to [0, 1] cuts
+    taps = lively_stylizer.tap_stats([style], preserve_color=preserve_color, reference=content)
+    feats = lively_stylizer.tap_features(pad_to_multiple(content_inputs(content[None], preserve_color))[0])
+    targets = refine_targets(feats, taps, alpha=1.0, weights=torch.ones(1), masks=None)
+
+    def objective(image):
+        seen = content_inputs(image[None], preserve_color) if preserve_color == "luminance" else image[None]
+        return float(refine_loss(lively_stylizer.tap_features(pad_to_multiple(seen)[0]), targets))
+
+    assert objective(refined) < objective(plain)
+    with pytest.raises(UsageError, match="full model's encoder"):
+        LiteStylizer(threads=1).stylize(content, [style], refine=2)
+
+
+def test_cli_and_dataset_refine_the_lite_model(files, tmp_path, fast_models, capsys):
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+    from PIL import Image
+
+    from adain.io.provenance import read_record
+
+    base = ["stylize", "-c", files["content"], "-s", files["style"], "--model", "lite", "--style-size", "0"]
+    assert cli([*base, "-o", tmp_path / "plain.png"], capsys)[0] == 0
+    code, _, err = cli([*base, "-o", tmp_path / "refined.png", "--refine", "2"], capsys)
+    assert code == 0, err
+    plain, refined = (np.asarray(Image.open(tmp_path / f"{n}.png"), np.float32) for n in ("plain", "refined"))
+    assert plain.shape == refined.shape == (37, 45, 3) and np.abs(plain - refined).mean() > 0.5
+    record = read_record(Image.open(tmp_path / "refined.png"))
+    assert record["model"] == "lite" and record["refine"] == 2
+    dataset = ["stylize-dataset", files["content"].parent, files["style"].parent, tmp_path / "ds", "--model", "lite", "--no-losses"]
+    code, _, err = cli([*dataset, "--refine", "1"], capsys)
+    assert code == 0, err
+    assert read_record(Image.open(next((tmp_path / "ds").glob("c*"))))["refine"] == 1

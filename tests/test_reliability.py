@@ -16,7 +16,7 @@ from PIL import Image, ImageFile
 
 from adain.cli import main
 from adain.decoder import Decoder, save_decoder
-from adain.io import (
+from adain.io.images import (
     ACCEPTED_FORMATS,
     InputError,
     image_size,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from adain.atomic import check_not_an_input
 from adain.cli import main
 from adain.errors import InputError, UsageError
-from adain.stylefile import StyleFileError, parse_style, read_style
+from adain.io.atomic import check_not_an_input
+from adain.io.stylefile import StyleFileError, parse_style, read_style
 from helpers import style_file_bytes, write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -220,7 +220,7 @@ def test_json_loader_bounds_size_and_depth():
 def test_info_on_a_deeply_nested_record(tmp_path, capsys):
     from PIL import Image, PngImagePlugin
 
-    from adain.provenance import PNG_KEY
+    from adain.io.provenance import PNG_KEY
 
     info = PngImagePlugin.PngInfo()
     info.add_itxt(PNG_KEY, '{"styles": ' + "[" * 200_000 + "]" * 200_000 + "}")
@@ -238,7 +238,7 @@ def test_info_on_a_heic_claiming_a_huge_size_is_one_line(tmp_path, capsys):
 
     from PIL import Image
 
-    from adain.photo import register_heif
+    from adain.io.photo import register_heif
 
     register_heif()
     buffer = io.BytesIO()
@@ -259,7 +259,7 @@ def test_info_on_a_heic_claiming_a_huge_size_is_one_line(tmp_path, capsys):
 def test_truncated_avif_is_called_damaged(tmp_path):
     from PIL import Image
 
-    from adain.io import image_size, load_image
+    from adain.io.images import image_size, load_image
 
     Image.new("RGB", (64, 48), (200, 30, 40)).save(tmp_path / "a.avif", quality=90)
     data = (tmp_path / "a.avif").read_bytes()

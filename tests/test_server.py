@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from adain.apps.server import EXAMPLES, STATIC, Limits, create_app  # noqa: E402
 from adain.cli import main  # noqa: E402
 from adain.geometry import prepare, resize_shorter  # noqa: E402
-from adain.io import pil_to_tensor  # noqa: E402
+from adain.io.images import pil_to_tensor  # noqa: E402
 from adain.stylizer import Stylizer  # noqa: E402
 
 TINY = Limits(style_size=32, max_size=256)  # small styles keep the random VGG fast
@@ -248,7 +248,7 @@ def test_limits(make_client, overrides, data, files, status, message):
         ({"style_name": ["marc"]}, [content_file(), mask_file(torch.ones(8, 40))], 400, "mask 1 'mask.png': 40x8 does not have the content's aspect ratio"),
         ({"style_name": ["marc"]}, [content_file(), ("mask", ("m.png", b"xx", "image/png"))], 400, "mask 1 'm.png': not an image file"),
         ({"style_name": ["marc", "macke"]}, [content_file(), mask_file(torch.ones(40, 48))], 400, "nothing is left for style 1"),
-        ({"style_name": ["marc"]}, [content_file(), mask_file(torch.zeros(40, 48))], 400, "mask 1 covers nothing"),
+        ({"style_name": ["marc"]}, [content_file(), mask_file(torch.zeros(40, 48))], 400, "mask 1 'mask.png': the mask covers nothing"),
         ({"style_name": ["marc", "macke", "seurat"]}, [content_file(), mask_file(torch.ones(40, 48))], 400, "1 masks given for 3 styles"),
         ({"style_name": ["marc", "macke"], "weight": ["1", "1"]}, [content_file(), mask_file(torch.ones(40, 48))], 400, "weights or masks, not both"),
         ({"style_name": ["marc", "macke"], "weight": ["1"]}, [content_file()], 400, "1 weights given for 2 styles"),
@@ -440,7 +440,7 @@ def test_texture_bad_input_is_a_clear_4xx(client, uploads, data, files, status, 
 
 @pytest.mark.parametrize("method", ["adain", "wct", "efdm"])
 def test_the_record_names_the_method_that_ran(client, method):
-    from adain.provenance import read_record
+    from adain.io.provenance import read_record
 
     r = post(client, [content_file(), style_file()], method=method)
     assert r.status_code == 200, r.text

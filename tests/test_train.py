@@ -59,7 +59,7 @@ def test_loss_decreases_on_a_fixed_pair(image_dir: Path, tmp_path: Path):
     """Overfitting a tiny decoder to one image pair must lower the objective."""
     from adain.decoder import Decoder
     from adain.encoder import Encoder
-    from adain.io import load_image
+    from adain.io.images import load_image
     from adain.losses import loss_terms
 
     torch.manual_seed(0)

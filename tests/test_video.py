@@ -25,8 +25,7 @@ from adain.apps.video_io import probe
 from adain.apps.video_metrics import FlickerMeter, frame_difference
 from adain.cli import main
 from adain.controls import Controls
-from adain.io import InputError
-from adain.ops import StyleStats, adain_with_stats, mean_std, rebase_stats
+from adain.io.images import InputError
 from adain.stylizer import Stylizer
 from helpers import RATE, make_video, read_frames
 
@@ -141,16 +140,6 @@ def test_masks_follow_the_rotation():
     assert torch.equal(masks_for_frames(display, 0, (6, 4)), display)
 
 
-def test_rebase_stats_is_exact():
-    x = torch.randn(1, 8, 5, 7) * 2 + 0.5
-    style = StyleStats(torch.randn(2, 8, 1, 1), torch.rand(2, 8, 1, 1) + 0.5)
-    target = (torch.randn(1, 8, 1, 1), torch.rand(1, 8, 1, 1) + 0.5)
-    rebased = rebase_stats(style, mean_std(x), target)
-    for k in range(2):
-        want = (x - target[0]) / target[1] * style.std[k : k + 1] + style.mean[k : k + 1]
-        torch.testing.assert_close(adain_with_stats(x, rebased.mean[k : k + 1], rebased.std[k : k + 1]), want, rtol=1e-5, atol=1e-5)
-
-
 def test_flicker_meter_over_batches():
     frames = torch.rand(7, 3, 4, 5)
     out = frames * 0.5
@@ -176,7 +165,7 @@ def test_stabiliser_smooths_and_restarts_at_cuts():
 
 
 def test_stats_stabiliser_off_equals_plain_batches(stylizer: Stylizer):
-    """Momentum 0 goes through the rebased-statistics path and must give :meth:`Stylizer.stylize_batch`'s frames."""
+    """Momentum 0 passes each frame's own statistics as ``content_stats`` and must give :meth:`Stylizer.stylize_batch`'s frames."""
     gen = torch.Generator().manual_seed(3)
     frames = (torch.rand(1, 3, 32, 40, generator=gen) * (1 + 0.3 * torch.rand(4, 1, 1, 1, generator=gen))).clamp(0, 1)
     masks = torch.zeros(2, 32, 40)
@@ -269,6 +258,28 @@ def test_a_bundled_style_name_with_wct_is_its_painting(tmp_path: Path, monkeypat
     assert method == "wct" and isinstance(styles[0], torch.Tensor) and styles[0].shape[0] == 3  # the painting, not statistics
 
 
+def test_cli_masks_are_drawn_as_displayed_at_any_size_and_one_fewer(tmp_path: Path, capsys, monkeypatch):
+    """``adain video --mask`` follows the rule of ``adain stylize`` on the video as displayed (here turned 90°): one mask
+    fewer than styles, at half the size, is accepted; a mask of the stored frames' shape is refused."""
+    src = make_video(tmp_path / "in.mp4", frames=2, size=(48, 32), audio=False, rotation=90)
+    seen = []
+    monkeypatch.setattr("adain.apps.video.stylize_video", lambda *a, **k: seen.append(a[3].controls.masks) or _result())
+    monkeypatch.setattr("adain.cli.video.stylizer_from_args", lambda args: None)  # the networks are not needed here
+    top = np.zeros((24, 16), np.uint8)  # half of the 32x48 the video shows
+    top[:12] = 255
+    Image.fromarray(top).save(tmp_path / "top.png")
+    Image.fromarray(np.full((32, 48), 255, np.uint8)).save(tmp_path / "stored.png")
+    args = ["video", str(src), str(tmp_path / "o.mp4"), "--style", HOKUSAI, HOKUSAI, "--mask"]
+    assert main([*args, str(tmp_path / "top.png")]) == 0
+    (masks,) = seen
+    assert masks.shape == (2, 48, 32)  # as displayed; style 1 takes the rest
+    torch.testing.assert_close(masks.sum(0), torch.ones(48, 32))
+    assert float(masks[1, :20].min()) == 1 and float(masks[1, 28:].max()) == 0
+    capsys.readouterr()
+    assert main([*args, str(tmp_path / "stored.png"), str(tmp_path / "top.png")]) == 2
+    assert "stored.png: 48x32 does not have the content's aspect ratio (32x48)" in capsys.readouterr().err
+
+
 def test_cli_smoke_real_weights(tmp_path: Path, capsys):
     """The shipped networks through the CLI on a tiny clip: one line with frames/s and flicker."""
     src = make_video(tmp_path / "in.mp4", frames=3, size=(64, 48))
@@ -287,7 +298,7 @@ def test_cli_smoke_real_weights(tmp_path: Path, capsys):
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".gif", ".webp"])
 def test_outputs_record_how_they_were_made(tmp_path: Path, stylizer: Stylizer, suffix: str, capsys):
-    """The record of adain.provenance in the container (mp4/mkv: comment tag; GIF: comment; WebP: XMP);
+    """The record of adain.io.provenance in the container (mp4/mkv: comment tag; GIF: comment; WebP: XMP);
     the files stay what they were (frames, loop)."""
     src = make_video(tmp_path / "in.mp4", frames=4, audio=False)
     out = tmp_path / f"out{suffix}"

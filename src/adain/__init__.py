@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from adain.encoder import Encoder
     from adain.errors import AdainError, InputError, UsageError, WeightsError
     from adain.geometry import prepare, resize_shorter
-    from adain.io import load_image, load_photo_array, save_image
+    from adain.io.images import load_image, load_photo_array, save_image
     from adain.lite.runtime import LiteModel
     from adain.ops import AdaIN, StyleStats, adain, adain_with_stats, mean_std
     from adain.stylizer import Stylizer
@@ -32,7 +32,7 @@ _HOMES = {
     "adain.encoder": ("Encoder",),
     "adain.errors": ("AdainError", "InputError", "UsageError", "WeightsError"),
     "adain.geometry": ("prepare", "resize_shorter"),
-    "adain.io": ("load_image", "load_photo_array", "save_image"),
+    "adain.io.images": ("load_image", "load_photo_array", "save_image"),
     "adain.lite.runtime": ("LiteModel",),
     "adain.ops": ("AdaIN", "StyleStats", "adain", "adain_with_stats", "mean_std"),
     "adain.stylizer": ("Stylizer",),

@@ -121,6 +121,7 @@ def target_features(
     alpha: float = 1.0,
     weights: Tensor | None = None,
     masks: Tensor | None = None,
+    content_stats: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """The decoder's input ``t`` for one or several styles, with their transfer method.
 
@@ -132,6 +133,9 @@ def target_features(
         weights: ``(K,)`` interpolation weights (not with masks); see
             :func:`adain.methods.mix_statistics` for what they mean per method.
         masks: ``(K, 1, h, w)`` feature-grid masks (spatial control).
+        content_stats: ``(mean, std)`` to normalise the content with instead of its own (adain only,
+            :func:`adain.methods.apply_statistics`): each ``(N or 1, C, 1, 1)``; with masks ``(K, N or 1, C, 1, 1)``,
+            one per mask region.
 
     Returns:
         ``(N, C, h, w)``.
@@ -144,18 +148,19 @@ def target_features(
             raise UsageError("style means given without their stds")
         stats = StyleStats(stats, style_std)
     stats = stats.to(content_feat.device)
+    own = None if content_stats is None else (content_stats[0].to(content_feat.device), content_stats[1].to(content_feat.device))
     k = len(stats)
     check_weights_or_masks(weights, masks)
     if masks is None:
-        t = apply_statistics(content_feat, mix_statistics(stats, normalise_weights(weights, k)))
+        t = apply_statistics(content_feat, mix_statistics(stats, normalise_weights(weights, k)), content_stats=own)
     else:
         if masks.shape[0] != k:
-            raise UsageError(f"{masks.shape[0]} masks given for {k} styles")
+            raise UsageError(f"the mask tensor holds {masks.shape[0]} maps, not one per style ({k})")
         masks = masks.to(content_feat.device, torch.float32)
         t = content_feat.float() * (1 - masks.sum(0, keepdim=True)).clamp_min(0)
         for i in range(k):
             m = masks[i : i + 1]
-            t = t + m * apply_statistics(content_feat, stats.select(i), mask=m)
+            t = t + m * apply_statistics(content_feat, stats.select(i), mask=m, content_stats=None if own is None else (own[0][i], own[1][i]))
     return alpha * t + (1 - alpha) * content_feat.float()
 
 
@@ -228,7 +233,7 @@ class Controls:
             raise UsageError(f"{len(self.weights)} style weights given for {n_styles} styles")
         if self.masks is not None:
             if self.masks.shape[0] != n_styles:
-                raise UsageError(f"{self.masks.shape[0]} masks given for {n_styles} styles")
+                raise UsageError(f"the mask tensor holds {self.masks.shape[0]} maps, not one per style ({n_styles})")
             if size is not None and tuple(self.masks.shape[-2:]) != tuple(size):
                 raise UsageError(f"masks are {self.masks.shape[-1]}x{self.masks.shape[-2]} but the content is {size[1]}x{size[0]}")
 

@@ -15,8 +15,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import Tensor, nn
 
-from adain.atomic import atomic_path
 from adain.errors import WeightsError
+from adain.io.atomic import atomic_path
 
 DECODER_PATH = Path(__file__).parent / "weights" / "decoder.safetensors"
 

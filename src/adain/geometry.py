@@ -11,7 +11,7 @@ from torch import Tensor
 from adain.errors import UsageError
 
 MULTIPLE = 8  # the encoder downsamples by 8: inputs are padded to a multiple of it
-MIN_SIDE = 16  # the smallest side the networks take (adain.io.MIN_SIDE, for files, is the same)
+MIN_SIDE = 16  # the smallest side the networks take (adain.io.images.MIN_SIDE, for files, is the same)
 RANGE_TOLERANCE = 1e-3  # resampling overshoot a caller may not have clipped
 
 
@@ -33,7 +33,7 @@ def check_image(image: object, name: str = "image", *, batched: bool = False) ->
     shape = "(N, 3, H, W)" if batched else "(3, H, W)"
     if not isinstance(image, Tensor):
         hint = {"numpy": ": convert an (H, W, 3) uint8 array with torch.from_numpy(array).permute(2, 0, 1) / 255",
-                "PIL": ": convert it with adain.io.pil_to_tensor(image)"}.get(type(image).__module__.split(".")[0], "")
+                "PIL": ": convert it with adain.io.images.pil_to_tensor(image)"}.get(type(image).__module__.split(".")[0], "")
         raise TypeError(f"{name} must be a torch.Tensor {shape}, RGB float in [0, 1], got {type(image).__name__}{hint}")
     if image.dim() != (4 if batched else 3) or image.shape[-3] != 3:
         raise UsageError(f"{name} must be a {shape} RGB tensor, got shape {tuple(image.shape)}")

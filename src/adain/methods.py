@@ -345,21 +345,30 @@ def mix_statistics(stats: StyleStats, weights: Tensor) -> StyleStats:
     return StyleStats(method=stats.method, **mixed)
 
 
-def apply_statistics(content: Tensor, stats: StyleStats, mask: Tensor | None = None) -> Tensor:
+def apply_statistics(content: Tensor, stats: StyleStats, mask: Tensor | None = None,
+                     content_stats: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """Transfer style statistics (K = 1 or N) onto content features ``(N, C, H, W)`` with their method.
 
     Args:
         mask: optional ``(N or 1, 1, H, W)``: the content statistics are those of this region.
+        content_stats: the content's mean and std to normalise with instead of its own, each ``(N or 1, C, 1, 1)``
+            (:func:`~adain.ops.adain_with_stats`); ``adain`` only: ``wct`` and ``efdm`` take the content's whole
+            covariance or ranks, which a mean and std do not give.
 
     Returns:
         ``(N, C, H, W)`` float32.
+
+    Raises:
+        UsageError: ``content_stats`` for ``wct`` or ``efdm``.
     """
     method = check_method(stats.method)
+    if content_stats is not None and method != "adain":
+        raise UsageError(f"given content statistics (a mean and std) work with method adain only, not {method}")
     if method == "wct":
         return wct_with_stats(content, stats.mean, _needed(stats, "colour"), mask)
     if method == "efdm":
         return efdm_with_stats(content, _needed(stats, "quantiles"), mask)
-    return adain_with_stats(content, stats.mean, stats.std, mask)
+    return adain_with_stats(content, stats.mean, stats.std, mask, content_stats=content_stats)
 
 
 def _needed(stats: StyleStats, name: str) -> Tensor:

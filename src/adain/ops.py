@@ -57,7 +57,16 @@ def mean_std(x: Tensor, mask: Tensor | None = None, eps: float = EPS) -> tuple[T
     return mean, (var + eps).sqrt()
 
 
-def adain_with_stats(content: Tensor, mean: Tensor, std: Tensor, mask: Tensor | None = None, eps: float = EPS) -> Tensor:
+def _check_stats(content: Tensor, mean: Tensor, std: Tensor, name: str) -> None:
+    """Raise ``ValueError`` unless ``mean`` and ``std`` are ``(N or 1, C, 1, 1)`` for features ``(N, C, H, W)``."""
+    if mean.shape != std.shape or mean.dim() != 4 or mean.shape[1] != content.shape[1] or mean.shape[2:] != (1, 1):
+        raise ValueError(f"{name} of shape {tuple(mean.shape)} / {tuple(std.shape)} do not fit content features of shape {tuple(content.shape)}")
+    if mean.shape[0] not in (1, content.shape[0]):
+        raise ValueError(f"batch of the {name} ({mean.shape[0]}) must be 1 or the content's ({content.shape[0]})")
+
+
+def adain_with_stats(content: Tensor, mean: Tensor, std: Tensor, mask: Tensor | None = None, eps: float = EPS,
+                     content_stats: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """Renormalise content features to a target per-channel mean and std.
 
     ``σ_target · (x − μ(x)) / σ(x) + μ_target``; with ``mask`` the content
@@ -67,19 +76,17 @@ def adain_with_stats(content: Tensor, mean: Tensor, std: Tensor, mask: Tensor | 
         content: ``(N, C, H, W)``.
         mean, std: target statistics, ``(N or 1, C, 1, 1)``.
         mask: optional ``(N or 1, 1, H, W)``.
+        content_stats: ``(μ, σ)``, each ``(N or 1, C, 1, 1)``, to normalise the content with instead of
+            its own (``mask`` then plays no part): a whole image's for a tile of it, a running average for video.
 
     Returns:
         ``(N, C, H, W)`` features, float32 (float64 for float64 input).
     """
     _check_features(content, "content features")
-    if mean.shape != std.shape or mean.dim() != 4 or mean.shape[1] != content.shape[1] or mean.shape[2:] != (1, 1):
-        raise ValueError(
-            f"target statistics of shape {tuple(mean.shape)} / {tuple(std.shape)} do not fit "
-            f"content features of shape {tuple(content.shape)}"
-        )
-    if mean.shape[0] not in (1, content.shape[0]):
-        raise ValueError(f"batch of the statistics ({mean.shape[0]}) must be 1 or the content's ({content.shape[0]})")
-    c_mean, c_std = mean_std(content, mask, eps)
+    _check_stats(content, mean, std, "target statistics")
+    if content_stats is not None:
+        _check_stats(content, *content_stats, "content statistics")
+    c_mean, c_std = mean_std(content, mask, eps) if content_stats is None else content_stats
     return (upcast(content) - c_mean) / c_std * std + mean
 
 
@@ -161,26 +168,6 @@ class StyleStats:
             raise ValueError(f"style statistics of different methods cannot be joined: {sorted(methods)}")
         names = parts[0].tensors()
         return StyleStats(method=parts[0].method, **{name: torch.cat([p.tensors()[name] for p in parts]) for name in names})
-
-
-def rebase_stats(stats: StyleStats, local: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> StyleStats:
-    """Style statistics that make AdaIN on features with ``local`` statistics act as if they had ``target`` ones.
-
-    AdaIN normalises content features ``x`` with their own mean/std ``(μ_l, σ_l)``.
-    With the returned statistics, ``σ'(x − μ_l)/σ_l + μ' = σ_s(x − μ_t)/σ_t + μ_s``
-    exactly: ``σ' = σ_s·σ_l/σ_t`` and ``μ' = μ_s + σ_s·(μ_l − μ_t)/σ_t``. The map is
-    linear in ``(μ_s, σ_s)``, so interpolating several styles still works.
-
-    Args:
-        stats: K styles, mean/std ``(K, C, 1, 1)``.
-        local: the statistics AdaIN will measure, ``(1 or K, C, 1, 1)`` each.
-        target: the statistics to normalise with instead, same shapes as ``local``.
-
-    Returns:
-        :class:`StyleStats` ``(K, C, 1, 1)``.
-    """
-    (l_mean, l_std), (t_mean, t_std) = local, target
-    return StyleStats(stats.mean + stats.std * (l_mean - t_mean) / t_std, stats.std * l_std / t_std)
 
 
 class StatsAccumulator:

@@ -308,9 +308,11 @@ class Stylizer(nn.Module):
     @torch.no_grad()
     def stylize_batch(
         self, contents: Tensor, stats: StyleStats, controls: Controls | None = None, *, refine: int = 0,
-        tap_stats: list[StyleStats] | None = None, on_step: Callable[[float], None] | None = None, **given: Any
+        tap_stats: list[StyleStats] | None = None, on_step: Callable[[float], None] | None = None,
+        features: Tensor | None = None, content_stats: tuple[Tensor, Tensor] | None = None, **given: Any
     ) -> Tensor:
-        """Stylize a batch of same-size content images with encoded styles.
+        """Stylize a batch of same-size content images with encoded styles: the pipeline every stylization goes
+        through (the images the encoder sees, relu4_1, masks on the feature grid, the transfer, the decoder, colours put back).
 
         Args:
             contents: ``(N, 3, H, W)`` in [0, 1].
@@ -320,6 +322,11 @@ class Stylizer(nn.Module):
             refine: optimisation steps after the decoder (:mod:`adain.refine`, in the stylizer's precision); they need ``tap_stats``
                 (:meth:`tap_stats` of the same styles, method, colour mode and reference).
             on_step: called with the objective after each refinement step (progress).
+            features: the contents' relu4_1 features if the caller has them, as :meth:`content_features` gives
+                them, ``(N, 512, ⌈H/8⌉, ⌈W/8⌉)`` (saves the encoder pass; a tile's, encoded with its surroundings).
+            content_stats: the relu4_1 mean and std to normalise the content features with instead of their own
+                (adain only, :func:`~adain.controls.target_features`): each ``(N or 1, 512, 1, 1)``, with masks
+                ``(K, N or 1, 512, 1, 1)``, one per region; a whole image's for its tiles, a running average for video.
 
         Returns:
             ``(N, 3, H, W)`` in [0, 1].
@@ -331,24 +338,72 @@ class Stylizer(nn.Module):
             check_unit_range(c.masks, "masks")
         size = (contents.shape[-2], contents.shape[-1])
         c.check_styles(len(stats), size)
-        if refine and (tap_stats is None or len(tap_stats[-1]) != len(stats)):
-            raise UsageError("refinement needs the styles' statistics at every tap (Stylizer.tap_stats of the same styles)")
-        if refine and not self.compilable:
-            raise UsageError("refinement needs gradients through the encoder: these networks run in ONNX Runtime, use the torch model")
-        inputs = content_inputs(contents, c.preserve_color)
-        content_feats = self.tap_features(pad_to_multiple(inputs.to(self.device))[0]) if refine else None
-        feats = self.encode(inputs) if content_feats is None else content_feats[-1]
-        grid = None if c.masks is None else feature_grid(c.masks, (feats.shape[-2], feats.shape[-1]))
         if c.method is not None and c.method != stats.method:
             raise UsageError(f"the styles were encoded for {stats.method}, not {c.method}")
+        if refine and (tap_stats is None or len(tap_stats[-1]) != len(stats)):
+            raise UsageError("refinement needs the styles' statistics at every tap (Stylizer.tap_stats of the same styles)")
+        if refine:
+            self.check_refinable()
+        if refine and (features is not None or content_stats is not None):
+            raise UsageError("refinement measures the contents at every tap itself: not with given features or content statistics")
+        content_feats = None
+        if features is None:
+            inputs = content_inputs(contents, c.preserve_color)
+            content_feats = self.tap_features(pad_to_multiple(inputs.to(self.device))[0]) if refine else None
+            features = self.encode(inputs) if content_feats is None else content_feats[-1]
+        grid = (padded_side(size[0]) // MULTIPLE, padded_side(size[1]) // MULTIPLE)
+        if features.dim() != 4 or features.shape[0] != len(contents) or tuple(features.shape[-2:]) != grid:
+            raise UsageError(f"features {tuple(features.shape)} are not those of {len(contents)} {size[1]}x{size[0]} contents (N, C, {grid[0]}, {grid[1]})")
+        masks = None if c.masks is None else feature_grid(c.masks, grid)
         weights = c.style_weights(len(stats))
-        t = target_features(feats, stats, alpha=c.alpha, weights=weights, masks=grid)
+        t = target_features(features, stats, alpha=c.alpha, weights=weights, masks=masks, content_stats=content_stats)
         if content_feats is None or tap_stats is None:
             return color_outputs(self.decode(t, size).cpu(), contents, c.preserve_color)
         out = self.decode(t, (t.shape[-2] * MULTIPLE, t.shape[-1] * MULTIPLE))
-        targets = refine_targets(content_feats, tap_stats, alpha=c.alpha, weights=weights, masks=c.masks)
+        return self.refine(out, contents, tap_stats, c, steps=refine, on_step=on_step, content_taps=content_feats)
+
+    def check_refinable(self) -> None:
+        """Raise :class:`UsageError` unless these networks can refine: gradients through the encoder need the torch model."""
+        if not self.compilable:
+            raise UsageError("refinement needs gradients through the encoder: these networks run in ONNX Runtime, use the torch model")
+
+    @torch.no_grad()
+    def refine(
+        self, images: Tensor, contents: Tensor, tap_stats: list[StyleStats], controls: Controls | None = None, *, steps: int,
+        on_step: Callable[[float], None] | None = None, content_taps: list[Tensor] | None = None, **given: Any
+    ) -> Tensor:
+        """Optimise stylizations of ``contents`` toward the transfer's targets (:mod:`adain.refine`), then put the colours back.
+
+        The start may be this decoder's output or another network's (the lite model's): what counts is that it is the
+        image before colour preservation, made from the images the encoder sees (the luminance with ``"luminance"``).
+
+        Args:
+            images: ``(N, 3, H, W)`` the contents' size, or padded (reflected) to a multiple of 8 as the decoder makes them.
+            contents: ``(N, 3, H, W)`` in [0, 1], the contents as given.
+            tap_stats: :meth:`tap_stats` of the styles (same method, colour mode and reference).
+            controls, given: the style controls, as for :meth:`stylize_batch`.
+            steps: optimisation steps (at least 1).
+            on_step: called with the objective after each step (progress).
+            content_taps: the contents' features at every tap if the caller has them (of the padded encoder inputs).
+
+        Returns:
+            ``(N, 3, H, W)`` in [0, 1], the contents' size.
+        """
+        c = Controls.resolve(controls, **given)
+        self.check_refinable()
+        if steps < 1:
+            raise UsageError(f"refinement takes at least one step, got {steps}")
+        size = (contents.shape[-2], contents.shape[-1])
+        c.check_styles(len(tap_stats[-1]), size)
+        padded = (padded_side(size[0]), padded_side(size[1]))
+        if tuple(images.shape) not in ((*contents.shape[:2], *size), (*contents.shape[:2], *padded)):
+            raise UsageError(f"images {tuple(images.shape)} are not stylizations of {len(contents)} {size[1]}x{size[0]} contents")
+        start = images.to(self.device) if tuple(images.shape[-2:]) == padded else pad_to_multiple(images.to(self.device))[0]
+        if content_taps is None:
+            content_taps = self.tap_features(pad_to_multiple(content_inputs(contents, c.preserve_color).to(self.device))[0])
+        targets = refine_targets(content_taps, tap_stats, alpha=c.alpha, weights=c.style_weights(len(tap_stats[-1])), masks=c.masks)
         with autocast_for(self.device, self.bf16):
-            out = refine_image(self.encoder, out.contiguous(memory_format=self.memory_format), targets, refine, on_step=on_step)
+            out = refine_image(self.encoder, start.float().contiguous(memory_format=self.memory_format), targets, steps, on_step=on_step)
         return color_outputs(out[..., : size[0], : size[1]].cpu(), contents, c.preserve_color)
 
     @torch.no_grad()
@@ -386,9 +441,11 @@ class Stylizer(nn.Module):
 
     @torch.no_grad()
     def content_features(self, content: Tensor, preserve_color: PreserveColor | None = None) -> Tensor:
-        """The relu4_1 features a stylization of ``content`` ``(3, H, W)`` starts from, ``(1, 512, ⌈H/8⌉, ⌈W/8⌉)``
-        (of its luminance with ``preserve_color="luminance"``)."""
-        return self.encode(content_inputs(check_image(content, "content")[None], preserve_color))
+        """The relu4_1 features a stylization of ``content`` ``(3, H, W)`` (or contents ``(N, 3, H, W)``) starts from,
+        ``(1 or N, 512, ⌈H/8⌉, ⌈W/8⌉)`` (of the luminance with ``preserve_color="luminance"``)."""
+        batched = isinstance(content, Tensor) and content.dim() == 4
+        images = check_image(content, "content", batched=batched)
+        return self.encode(content_inputs(images if batched else images[None], preserve_color))
 
     @torch.no_grad()
     def stylize_each(
@@ -425,10 +482,5 @@ class Stylizer(nn.Module):
         else:
             stats = self.style_stats(list(styles), c.method or "adain", preserve_color=c.preserve_color, reference=content)
         feats = self.content_features(content, c.preserve_color) if features is None else features
-        size = (content.shape[-2], content.shape[-1])
-        grid = (padded_side(size[0]) // MULTIPLE, padded_side(size[1]) // MULTIPLE)
-        if feats.dim() != 4 or feats.shape[0] != 1 or tuple(feats.shape[-2:]) != grid:
-            raise UsageError(f"features {tuple(feats.shape)} are not those of a {size[1]}x{size[0]} content (1, C, {grid[0]}, {grid[1]})")
         for k in range(len(stats)):
-            t = target_features(feats, stats[k], alpha=c.alpha)
-            yield color_outputs(self.decode(t, size).cpu(), content[None], c.preserve_color)[0]
+            yield self.stylize_batch(content[None], stats[k], c, features=feats)[0]

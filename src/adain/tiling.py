@@ -6,9 +6,10 @@ its features equal the untiled ones:
 1. The relu4_1 channel statistics of the whole image are accumulated tile by
    tile (sums and sums of squares in float64), so AdaIN normalises every tile
    with the statistics of the whole picture, as the untiled transfer does.
-2. Every tile is encoded with a margin, renormalised with the whole-image
-   statistics (:func:`adain.video.rebase_stats`), decoded with a margin of
-   features, and blended into the output with linear ramps where tiles overlap.
+2. Every tile is encoded with a margin, stylized with the whole-image
+   statistics (``content_stats`` of :meth:`~adain.stylizer.Stylizer.stylize_batch`),
+   decoded with a margin of features, and blended into the output with linear
+   ramps where tiles overlap.
 
 The margins cover the receptive fields (relu4_1: 68 px wide; the decoder:
 about ±3 feature positions), so tiles agree with the untiled result up to
@@ -27,11 +28,11 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from adain.color import color_outputs, content_inputs
-from adain.controls import Controls, target_features
+from adain.color import PreserveColor
+from adain.controls import Controls
 from adain.errors import UsageError
 from adain.geometry import MULTIPLE, check_image, pad_to_multiple
-from adain.ops import StatsAccumulator, StyleStats, mean_std, rebase_stats
+from adain.ops import StatsAccumulator, StyleStats
 from adain.stylizer import BYTES_PER_PIXEL, Stylizer
 
 ENCODER_MARGIN = 48  # image px around an encoded region: > the relu4_1 receptive radius (34 px), a multiple of 8
@@ -90,14 +91,13 @@ def ramp(length: int, rise: int, fall: int) -> Tensor:
     return w
 
 
-
-
-def encode_region(stylizer: Stylizer, image: Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> Tensor:
+def encode_region(stylizer: Stylizer, image: Tensor, rows: tuple[int, int], cols: tuple[int, int], preserve_color: PreserveColor | None) -> Tensor:
     """relu4_1 features of a region of the feature grid, computed from a crop with context.
 
     Args:
         image: ``(1, 3, H, W)`` with H and W multiples of 8.
         rows, cols: ``[start, end)`` on the feature grid (``H/8 × W/8``).
+        preserve_color: the colour mode (:meth:`Stylizer.content_features`).
 
     Returns:
         ``(1, 512, rows, cols)``: equal to the same slice of the whole image's features.
@@ -105,7 +105,7 @@ def encode_region(stylizer: Stylizer, image: Tensor, rows: tuple[int, int], cols
     m = ENCODER_MARGIN
     y0, y1 = max(0, rows[0] * MULTIPLE - m), min(image.shape[-2], rows[1] * MULTIPLE + m)
     x0, x1 = max(0, cols[0] * MULTIPLE - m), min(image.shape[-1], cols[1] * MULTIPLE + m)
-    feats = stylizer.encode(image[..., y0:y1, x0:x1])
+    feats = stylizer.content_features(image[0, :, y0:y1, x0:x1], preserve_color)
     fy, fx = y0 // MULTIPLE, x0 // MULTIPLE
     return feats[..., rows[0] - fy : rows[1] - fy, cols[0] - fx : cols[1] - fx]
 
@@ -142,7 +142,7 @@ def stylize_tiled(
         content: ``(3, H, W)`` RGB in [0, 1], any size.
         styles: one ``(3, H', W')`` image or a list of them (or of their :class:`StyleStats`).
         controls, given: the style controls as in :meth:`Stylizer.stylize` (``alpha``,
-            ``weights``, ``preserve_color``; masks are untiled only).
+            ``weights``, ``preserve_color``; masks and methods other than adain are untiled only).
         tile: tile side in output px (rounded down to a multiple of 8).
         overlap: px by which neighbouring tiles overlap and are blended
             (default: a quarter of the tile, at most 64).
@@ -156,6 +156,8 @@ def stylize_tiled(
     content = check_image(content, "content")
     if ctl.masks is not None:
         raise UsageError("tiling does not work with masks (spatial control is untiled only)")
+    if ctl.method not in (None, "adain"):
+        raise UsageError(f"tiling works with method adain only ({ctl.method} needs the statistics of the whole image at once)")
     styles = [styles] if isinstance(styles, Tensor) else list(styles)
     overlap = min(64, tile // 4) if overlap is None else overlap
     tile_f, overlap_f = tile // MULTIPLE, overlap // MULTIPLE
@@ -163,15 +165,14 @@ def stylize_tiled(
         raise UsageError(f"tile ({tile} px) must be larger than the overlap ({overlap} px) by at least {MULTIPLE} px")
     stats = stylizer.style_stats(styles, preserve_color=ctl.preserve_color, reference=content)
     ctl.check_styles(len(stats))
-    w = ctl.style_weights(len(stats))
-    image, (h, wd) = pad_to_multiple(content_inputs(content[None], ctl.preserve_color))
+    image, (h, wd) = pad_to_multiple(content[None])
     gh, gw = image.shape[-2] // MULTIPLE, image.shape[-1] // MULTIPLE
     rows, cols = tile_spans(gh, tile_f, overlap_f), tile_spans(gw, tile_f, overlap_f)
     parts = [(r, c) for r in partition(gh, tile_f) for c in partition(gw, tile_f)]
     bar = progress(len(parts) + len(rows) * len(cols)) if progress is not None else None
     acc = StatsAccumulator()
     for r, c in parts:
-        acc.add(encode_region(stylizer, image, r, c))
+        acc.add(encode_region(stylizer, image, r, c, ctl.preserve_color))
         if bar is not None:
             bar.update()
     whole = acc.mean_std()
@@ -182,12 +183,9 @@ def stylize_tiled(
         for j, c in enumerate(cols):
             rr = (max(0, r[0] - d), min(gh, r[1] + d))
             cc = (max(0, c[0] - d), min(gw, c[1] + d))
-            feats = encode_region(stylizer, image, rr, cc)
-            local = mean_std(feats)
-            rebased = rebase_stats(stats, local, whole)
-            t = target_features(feats, rebased.mean.to(feats), rebased.std.to(feats), alpha=ctl.alpha, weights=w)
-            size = ((rr[1] - rr[0]) * MULTIPLE, (cc[1] - cc[0]) * MULTIPLE)
-            piece = stylizer.decode(t, size)[0].cpu()
+            feats = encode_region(stylizer, image, rr, cc, ctl.preserve_color)
+            crop = image[..., rr[0] * MULTIPLE : rr[1] * MULTIPLE, cc[0] * MULTIPLE : cc[1] * MULTIPLE]
+            piece = stylizer.stylize_batch(crop, stats, ctl, features=feats, content_stats=whole)[0]
             y0, x0 = (r[0] - rr[0]) * MULTIPLE, (c[0] - cc[0]) * MULTIPLE
             piece = piece[:, y0 : y0 + (r[1] - r[0]) * MULTIPLE, x0 : x0 + (c[1] - c[0]) * MULTIPLE]
             ov_y = [v * MULTIPLE for v in neighbour_overlaps(rows, i)]
@@ -201,5 +199,4 @@ def stylize_tiled(
     if bar is not None:
         bar.close()
     del image
-    result = out.div_(total)[:, :h, :wd].clamp_(0, 1)
-    return color_outputs(result[None], content[None], ctl.preserve_color)[0]
+    return out.div_(total)[:, :h, :wd].clamp_(0, 1)

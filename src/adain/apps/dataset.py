@@ -40,18 +40,18 @@ from torch import Tensor
 from adain.apps.compiling import CompileRule
 from adain.apps.files import StylizeOptions, load_content, output_meta, plan_content
 from adain.apps.plan import InputFile
-from adain.atomic import is_stale, make_folder, temp_target
 from adain.controls import Controls
 from adain.device import dist_env
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare
-from adain.io import MIN_SIDE, find_images, save_image, write_text_atomic
+from adain.io.atomic import is_stale, make_folder, temp_target
+from adain.io.images import MIN_SIDE, find_images, save_image, write_text_atomic
+from adain.io.stylefile import SUFFIX, StyleFile, compute_style, encode_taps, has_every_tap, is_style_file
 from adain.lite.runtime import LiteStyle
 from adain.lite.stylizer import LiteStylizer
 from adain.losses import content_loss, style_distance_stats
 from adain.names import Method
 from adain.ops import StyleStats
-from adain.stylefile import SUFFIX, StyleFile, compute_style, encode_taps, has_every_tap, is_style_file
 from adain.stylizer import Stylizer
 
 SETTINGS_FILE = ".adain-dataset.json"
@@ -450,7 +450,8 @@ def check_stylizer(stylizer: Stylizer, opts: DatasetOptions, style_files: list[P
     model's encoder (the lite model, an ONNX export), a refinement with style files."""
     if opts.losses and isinstance(stylizer, LiteStylizer):
         raise UsageError("the manifest's losses are measured with the full model's encoder, which the lite model spares: skip them (--no-losses)")
-    if opts.refine and (isinstance(stylizer, LiteStylizer) or not has_every_tap(stylizer)):
+    refiner = stylizer.refiner if isinstance(stylizer, LiteStylizer) else stylizer  # the lite model's outputs are refined by the full model
+    if opts.refine and (refiner is None or not has_every_tap(refiner)):
         raise UsageError("--refine needs gradients through the full model's encoder (relu1_1 … relu4_1): use the full model in torch")
     if opts.refine and (files := [f for f in style_files if is_style_file(f)]):
         raise UsageError(f"{files[0]}: a style file holds statistics only; --refine needs paintings")

@@ -3,7 +3,7 @@
 Reads and checks every input before a model is loaded, so bad input fails fast
 with a one-line :class:`~adain.errors.InputError` naming the file.
 
-A style is a painting or a style file (``.safetensors``, :mod:`adain.stylefile`),
+A style is a painting or a style file (``.safetensors``, :mod:`adain.io.stylefile`),
 or the name of a bundled style (``hokusai``). Every output carries the photo's
 EXIF (unless ``strip_metadata``; GPS only with ``keep_gps``), its colour profile
 (sRGB, or the photo's with ``keep_profile``) and the record of how it was made.
@@ -18,24 +18,25 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
 from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
 from adain.apps.compiling import CompileRule
-from adain.apps.plan import InputFile, find_style, read_masks
-from adain.apps.plan import index_masks as index_masks  # the former home of the index-map reader
-from adain.atomic import check_not_an_input
+from adain.apps.masks import check_mask_count, read_masks
+from adain.apps.plan import InputFile, find_style
 from adain.color import PreserveColor
 from adain.controls import Controls, check_weights_or_masks, normalise_weights
 from adain.errors import InputError, UsageError
-from adain.geometry import prepare, resize_shorter
-from adain.io import DEFAULT_MAX_PIXELS, MIN_SIDE, check_job_settings, fit_height, image_format, make_grid, save_image, tensor_to_pil
+from adain.geometry import prepare, resize_shorter, resized_shape
+from adain.io.atomic import check_not_an_input
+from adain.io.images import DEFAULT_MAX_PIXELS, MIN_SIDE, check_job_settings, fit_height, image_format, make_grid, save_image, tensor_to_pil
+from adain.io.photo import PhotoInfo
+from adain.io.provenance import OutputMeta, picture_meta
+from adain.io.stylefile import StyleFile, compute_style
 from adain.names import Method
-from adain.photo import PhotoInfo
-from adain.provenance import OutputMeta, picture_meta
 from adain.refine import check_refine
-from adain.stylefile import StyleFile, compute_style
 from adain.stylizer import Stylizer
 from adain.tiling import resolve_tile, stylize_tiled
 
@@ -62,7 +63,7 @@ class StylizeOptions:
         method: transfer method, ``adain``, ``wct`` or ``efdm`` (:mod:`adain.methods`).
         crop: centre square crop of content and styles after resizing.
         max_pixels: largest image accepted, as stored and as processed (after resizing); ``None``:
-            images as stored up to :data:`~adain.io.DEFAULT_MAX_PIXELS`, as processed what fits
+            images as stored up to :data:`~adain.io.images.DEFAULT_MAX_PIXELS`, as processed what fits
             :func:`~adain.device.memory_budget` (see :func:`adain.apps.plan.check_memory`).
         quality: JPEG/WebP quality of written images.
         keep_profile: write outputs in the photo's own RGB colour profile (default: sRGB).
@@ -270,8 +271,8 @@ def load_pair(
 ) -> PairJob:
     """Read and check every input of a one-content run before any model is loaded.
 
-    Masks (one per style) or an index map (pixel value k picks style k) must
-    have the content file's size; they go through the same resize and crop.
+    Masks (one per style, or one fewer) or an index map (pixel value k picks style k) follow
+    :mod:`adain.apps.masks`: the content's aspect ratio, resized and cropped with it.
     Every size is checked from the files' headers before anything is decoded;
     ``tile`` (see :func:`~adain.tiling.resolve_tile`) is how the content will be
     stylized, for the memory check.
@@ -284,22 +285,18 @@ def load_pair(
     k = len(styles)
     if k == 0:
         raise UsageError("at least one style image is needed")
-    if masks is not None and index_map is not None:
-        raise UsageError("give masks or an index map, not both")
+    check_mask_count(len(masks or ()), k, index_map is not None)
     check_weights_or_masks(weights, masks if masks is not None else index_map)
-    if masks is not None and len(masks) != k:
-        raise UsageError(f"{len(masks)} masks given for {k} styles (one mask per style)")
     w = None if weights is None else tuple(normalise_weights(weights, k).tolist())  # bad weights fail before any file is read
     if opts.refine and tile not in (0, "0"):
         raise UsageError("--refine does not work with --tile (it optimises the whole image at once); use --tile 0 or a smaller --content-size")
     plan = plan_content(content, opts, tile)
     style_plans = [plan_style(s, opts) for s in styles]
+    size = resized_shape(plan.size[1], plan.size[0], opts.content_size)
+    read = read_masks(masks, index_map, k, size, crop=opts.crop, max_pixels=opts.stored_limit, names=[str(s) for s in styles])
     raw, info = plan.decode_photo(opts.stored_limit)
     image = prepare(raw, opts.content_size, opts.crop)
-    read = read_masks(masks, index_map, k, size=(raw.shape[-2], raw.shape[-1]), max_pixels=opts.stored_limit, styles=styles)
-    region = None if read is None else prepare(read.masks, opts.content_size, opts.crop)
-    if read is not None and opts.crop:
-        read.check_cropped(region)
+    region = None if read is None else torch.from_numpy(read)
     loaded_styles = [load_style(p, opts, image) for p in style_plans]
     check_style_files(loaded_styles, opts)
     weight_of = [None] * k if masks is not None or index_map is not None else normalise_weights(weights, k).tolist()

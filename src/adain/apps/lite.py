@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from adain.apps.masks import check_mask_count, read_masks
 from adain.errors import InputError, UsageError
-from adain.io import (
+from adain.io.images import (
     DEFAULT_MAX_PIXELS,
     array_to_pil,
     bundled_examples,
@@ -25,19 +26,18 @@ from adain.io import (
     check_pixels,
     fit_height,
     image_size,
-    load_mask_array,
     load_photo_array,
     load_pil,
     make_grid,
     pil_to_array,
     save_image,
 )
+from adain.io.photo import PhotoInfo
+from adain.io.provenance import OutputMeta, picture_meta, source_entry
 from adain.lite.runtime import PRESERVE_MODES, LiteModel, LiteStyle
 from adain.lite.stylefile import is_lite_style_file, read_lite_style
 from adain.lite.weights import STYLE_SIZE
 from adain.memory import available_memory
-from adain.photo import PhotoInfo
-from adain.provenance import OutputMeta, picture_meta, source_entry
 
 BYTES_PER_PIXEL = 600
 """Memory the lite model's stylization takes per content pixel (float32 activations at full resolution, measured with margin)."""
@@ -155,20 +155,6 @@ def load_style(path: str | Path, opts: LiteOptions, model: LiteModel) -> np.ndar
     return image
 
 
-def read_masks(paths: list[Path], size: tuple[int, int], opts: LiteOptions) -> np.ndarray:
-    """One mask file per style, each the content's ``(H, W)`` and covering something → ``(K, H, W)``."""
-    masks = []
-    for path in paths:
-        w, h = image_size(path, opts.stored_limit)
-        if (h, w) != size:
-            raise InputError(f"{path}: {w}x{h} but the content is {size[1]}x{size[0]} (masks must have the content's size)")
-        mask = load_mask_array(path, opts.stored_limit)
-        if float(mask.max()) <= 0:
-            raise InputError(f"{path}: the mask is black everywhere (it covers nothing)")
-        masks.append(mask)
-    return np.stack(masks)
-
-
 def output_meta(model: LiteModel, opts: LiteOptions, *, content: dict, info: PhotoInfo, styles: list[dict], size: tuple[int, int]) -> OutputMeta:
     """The metadata of one output, as :func:`adain.apps.files.output_meta` writes it, naming the lite model."""
     return picture_meta(opts, networks=model.record_entry, method="adain", content=content, info=info, styles=styles, size=size)
@@ -179,11 +165,11 @@ def stylize_file(
     masks: list[Path] | None = None,
 ) -> None:
     """One content file, one or several styles (mixed by ``weights`` or placed by ``masks``) → ``output``, every input checked first."""
-    if masks is not None and len(masks) != len(styles):
-        raise UsageError(f"{len(masks)} masks given for {len(styles)} styles")
+    check_mask_count(len(masks or ()), len(styles))
     image, info = load_content(content, opts)
     paintings = [load_style(s, opts, model) for s in styles]
-    mask_array = read_masks(masks, image.shape[:2], opts) if masks else None
+    w, h = image_size(content, opts.stored_limit)
+    mask_array = read_masks(masks, None, len(styles), planned_shape(h, w, opts.content_size, False), crop=opts.crop, max_pixels=opts.stored_limit)
     out = model.stylize(image, paintings, alpha=opts.alpha, weights=weights, masks=mask_array, preserve_color=opts.preserve_color)
     entries = [source_entry(find_painting(s)) for s in styles]
     if weights:

@@ -37,16 +37,15 @@ from adain.apps.compiling import CompileRule, can_compile
 from adain.apps.temporal import MAX_SOURCES, STRATEGIES, FlowBlend, TemporalBlend
 from adain.apps.video_io import VideoInfo, VideoReader, VideoWriter, frames_to_tensor, output_format, probe
 from adain.apps.video_metrics import FlickerMeter
-from adain.atomic import check_not_an_input
-from adain.color import color_outputs, content_inputs
-from adain.controls import Controls, feature_grid, target_features
+from adain.controls import Controls, feature_grid
 from adain.device import memory_budget
 from adain.errors import InputError, UsageError
 from adain.geometry import MIN_SIDE, resize_shorter, resized_shape
+from adain.io.atomic import check_not_an_input
+from adain.io.provenance import software, source_entry
 from adain.lite.runtime import LiteStyle
 from adain.lite.stylizer import LiteStylizer
-from adain.ops import StyleStats, mean_std, rebase_stats
-from adain.provenance import software, source_entry
+from adain.ops import StyleStats, mean_std
 from adain.stylizer import Stylizer
 from adain.tiling import stylize_memory
 
@@ -137,29 +136,20 @@ class FrameStyle:
 def stylize_frames(stylizer: Stylizer, frames: Tensor, style: FrameStyle, stabilizer: StatsStabilizer | None = None) -> Tensor:
     """Stylize a batch of consecutive frames ``(N, 3, H, W)`` → ``(N, 3, H, W)`` in [0, 1].
 
-    Without a stabiliser this is :meth:`Stylizer.stylize_batch`; with one, each
-    frame is normalised with the running statistics (per mask region with masks).
+    This is :meth:`Stylizer.stylize_batch`; with a stabiliser, each frame is normalised
+    with the running statistics instead of its own (per mask region with masks).
     """
     c = style.controls
     if stabilizer is None:
         return stylizer.stylize_batch(frames, style.stats, c)
-    c.check_styles(len(style.stats), (frames.shape[-2], frames.shape[-1]))
-    feats = stylizer.encode(content_inputs(frames, c.preserve_color))
-    k = len(style.stats)
+    feats = stylizer.content_features(frames, c.preserve_color)
     grid = None if c.masks is None else feature_grid(c.masks, (feats.shape[-2], feats.shape[-1])).to(feats)
-    weights = c.style_weights(k)
-    stats = style.stats.to(feats)
-    targets = []
-    for x in feats.split(1):
-        if grid is None:
-            local = mean_std(x)
-        else:
-            region = [mean_std(x, mask=grid[i : i + 1]) for i in range(k)]
-            local = torch.cat([m for m, _ in region]), torch.cat([s for _, s in region])
-        rebased = rebase_stats(stats, local, stabilizer.update(*local))
-        targets.append(target_features(x, rebased.mean, rebased.std, alpha=c.alpha, weights=weights, masks=grid))
-    out = stylizer.decode(torch.cat(targets), (frames.shape[-2], frames.shape[-1])).cpu()
-    return color_outputs(out, frames, c.preserve_color)
+    regions = [None] if grid is None else list(grid.split(1))
+    local = [mean_std(feats, mask=m) for m in regions]  # per region R: (N, C, 1, 1) each
+    means, stds = torch.stack([m for m, _ in local]), torch.stack([s for _, s in local])  # (R, N, C, 1, 1)
+    running = [stabilizer.update(means[:, n], stds[:, n]) for n in range(len(frames))]  # frame after frame: (R, C, 1, 1) each
+    mean, std = torch.stack([m for m, _ in running], dim=1), torch.stack([s for _, s in running], dim=1)  # (R, N, C, 1, 1)
+    return stylizer.stylize_batch(frames, style.stats, c, features=feats, content_stats=(mean[0], std[0]) if grid is None else (mean, std))
 
 
 # ---------------------------------------------------------------- the loop
@@ -194,7 +184,7 @@ def _frame_style(stylizer: Stylizer, images: Tensor, styles: list[Tensor | Style
 
 def video_record(stylizer: Stylizer, src: Path, info: VideoInfo, controls: Controls, styles: list[dict], size: tuple[int, int],
                  **settings: object) -> dict:
-    """How a stylized video was made, as :mod:`adain.provenance` records it for pictures.
+    """How a stylized video was made, as :mod:`adain.io.provenance` records it for pictures.
 
     Args:
         src, info: the input video and its :func:`~adain.video_io.probe`.

@@ -5,7 +5,7 @@
   packets handed on as they are demuxed.
 * :class:`VideoWriter`: frames with the input's time stamps, rate and rotation,
   audio packets copied unchanged (mp4/mov/mkv), GIF and animated WebP, with the
-  record of how the video was made (:mod:`adain.provenance`); written to a
+  record of how the video was made (:mod:`adain.io.provenance`); written to a
   hidden temp file next to the output and renamed at the end, so a failure or
   Ctrl-C leaves nothing.
 * :func:`describe_video`: what ``adain info`` shows of a video.
@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from adain.atomic import atomic_path
 from adain.errors import InputError
-from adain.provenance import gif_with_comment, parse_record, record_text, to_xmp, webp_with_xmp
+from adain.io.atomic import atomic_path
+from adain.io.provenance import gif_with_comment, parse_record, record_text, to_xmp, webp_with_xmp
 
 # output suffix → (codec, pixel format)
 OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
@@ -265,7 +265,7 @@ class VideoWriter:
         codec: override the encoder (e.g. ``mpeg4``).
         crf: H.264 quality (0 lossless … 51 worst).
         audio: the input's audio stream to copy (mp4/mov/mkv only), or ``None``.
-        record: how the video was made (:mod:`adain.provenance`): the container's ``comment``
+        record: how the video was made (:mod:`adain.io.provenance`): the container's ``comment``
             tag (mp4/mov/mkv), a GIF comment, a WebP XMP chunk; ``None``: none. The attribute
             may be set until the first frames are written.
 

@@ -131,7 +131,7 @@ def check_compile(args: argparse.Namespace) -> None:
 def stylizer_from_args(args: argparse.Namespace, torch_device: str | torch.device | None = None) -> Stylizer:
     """The :class:`~adain.stylizer.Stylizer` that ``--backend``, ``--models``, ``--precision``, ``--decoder`` and ``--device`` ask for
     (``torch_device``: the torch backend's device instead of ``--device``, e.g. a torchrun rank's)."""
-    from adain.onnxrt import make_stylizer
+    from adain.onnx.runtime import make_stylizer
 
     device = torch_device if torch_device is not None and args.backend == "torch" else args.device
     return make_stylizer(args.backend, models=args.models if args.backend == "onnxruntime" else None, decoder=args.decoder, device=device,

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> None:
 
         if args.backend != "torch" or args.decoder is not None or args.precision != "auto" or args.compile:
             raise UsageError("--model lite is one network, run in ONNX Runtime: no --backend, --decoder, --precision or --compile")
-        stylizer: Any = LiteStylizer()
+        stylizer: Any = LiteStylizer(refiner=stylizer_from_args(args, torch_device=rank_device(args.device)) if args.refine else None)
     else:
         stylizer = stylizer_from_args(args, torch_device=rank_device(args.device))
     report = stylize_dataset(args.src, args.styles, args.out, opts, stylizer=stylizer, shard=shard, compile=args.compile)

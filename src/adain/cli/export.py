@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
     import time
 
     from adain.decoder import load_decoder
-    from adain.export import export_onnx
+    from adain.onnx.export import export_onnx
 
     started = time.perf_counter()
     decoder = load_decoder(args.decoder)

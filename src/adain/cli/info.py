@@ -39,9 +39,9 @@ def describe(path: Path) -> dict:
         InputError: neither (one line naming the file).
     """
     from adain.errors import InputError
+    from adain.io.provenance import NotAPictureError, describe_file
+    from adain.io.stylefile import describe_style, is_style_file
     from adain.lite.stylefile import describe_lite_style, is_lite_style_file
-    from adain.provenance import NotAPictureError, describe_file
-    from adain.stylefile import describe_style, is_style_file
 
     if is_lite_style_file(path):
         return describe_lite_style(path)
@@ -63,7 +63,7 @@ def describe(path: Path) -> dict:
 def run(args: argparse.Namespace) -> None:
     import json
 
-    from adain.provenance import info_text
+    from adain.io.provenance import info_text
 
     infos = [describe(f) for f in args.files]
     print(json.dumps(infos, indent=1, ensure_ascii=False) if args.json else "\n\n".join(info_text(i) for i in infos))

@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> None:
     if args.model == "lite":
         return run_lite(args)
     from adain.apps.files import StylizeOptions, encode_styles, find_style
-    from adain.atomic import check_not_an_input
     from adain.controls import normalise_weights
     from adain.errors import InputError
-    from adain.stylefile import SUFFIX, mix, save_style
+    from adain.io.atomic import check_not_an_input
+    from adain.io.stylefile import SUFFIX, mix, save_style
     from adain.stylizer import Stylizer
 
     if args.output.suffix.lower() != SUFFIX:
@@ -65,12 +65,12 @@ def run(args: argparse.Namespace) -> None:
 def run_lite(args: argparse.Namespace) -> None:
     """``--model lite``: the lite model's statistics of the paintings (mixed by ``--weights``), without torch."""
     from adain.apps.lite import LiteOptions, find_painting, load_style
-    from adain.atomic import check_not_an_input
     from adain.cli._options import Default
     from adain.errors import InputError, UsageError
+    from adain.io.atomic import check_not_an_input
+    from adain.io.provenance import source_entry
     from adain.lite.runtime import LiteModel, LiteStyle, normalise_weights
     from adain.lite.stylefile import mix_styles, write_lite_style
-    from adain.provenance import source_entry
 
     if args.output.suffix.lower() != ".safetensors":
         raise InputError(f"{args.output}: a style file's name ends in .safetensors")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import cast
 
 from adain.cli._options import (
     Default,
@@ -69,8 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png, .webp), or a folder in folder mode")
     add_style_controls(
         p,
-        mask_help="one mask per style, the content's size; white = this style here",
-        index_help="palette or grey PNG, the content's size; pixel value k (0..K-1) picks style k",
+        mask_help="one mask per style, or one fewer (style 1 takes the rest); any size of the content's aspect ratio (resized to it); "
+        "white = this style here",
+        index_help="palette or grey PNG of the content's aspect ratio; pixel value k (0..K-1) picks style k",
         color_help="keep the content's colours: recolour the styles first, or transfer luminance only",
     )
     p.add_argument("--content-size", type=int, default=OPTION("content_size"), metavar="N",
@@ -95,18 +97,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid-height", type=int, default=160, metavar="PX", help="height of a grid row (default %(default)s)")
     p.add_argument("--tile", default="0", metavar="SIZE", help="one content file: stylize in SIZE px tiles, bounded memory for huge "
                    "images, same result (0: off; auto: 1024 px tiles above 4 megapixels) (default %(default)s)")
-    p.set_defaults(func=run, keeps_defaults=lambda args: args.model == "lite")  # --model lite reads LiteOptions' defaults, without torch
+    # --model lite reads LiteOptions' defaults, without torch (refining its output needs torch: then the full model's path)
+    p.set_defaults(func=run, keeps_defaults=lambda args: args.model == "lite" and not args.refine)
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.model == "lite":
+    if args.model == "lite" and not args.refine:
         return run_lite(args)
+    if args.model == "lite":
+        check_lite_options(args)
     from tqdm import tqdm
 
     from adain.apps.files import StylizeOptions, load_pair, stylize_folders, stylize_pair
     from adain.errors import InputError
-    from adain.io import list_images, save_image
-    from adain.stylefile import SUFFIX
+    from adain.io.images import list_images, save_image
+    from adain.io.stylefile import SUFFIX
     from adain.stylizer import Stylizer
 
     opts = StylizeOptions(
@@ -120,6 +125,10 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--grid-height must be at least 16, got {args.grid_height}")
 
     def make_stylizer() -> Stylizer:
+        if args.model == "lite":  # refined by the full model's encoder
+            from adain.lite.stylizer import LiteStylizer
+
+            return cast(Stylizer, LiteStylizer(refiner=stylizer_from_args(args)))
         return stylizer_from_args(args)
 
     if not args.content.is_dir() and not any(s.is_dir() for s in args.style):
@@ -156,9 +165,9 @@ def run(args: argparse.Namespace) -> None:
 
 def check_one_output(args: argparse.Namespace) -> None:
     """One content file: ``--output`` is an image file of a known format and none of the inputs; no ``--grid``."""
-    from adain.atomic import check_not_an_input
     from adain.errors import InputError
-    from adain.io import image_format
+    from adain.io.atomic import check_not_an_input
+    from adain.io.images import image_format
 
     if args.grid is not None:
         raise UsageError("--grid needs a folder of contents or styles")
@@ -183,20 +192,24 @@ LITE_UNSUPPORTED = (
 )
 
 
-def run_lite(args: argparse.Namespace) -> None:
-    """``adain stylize --model lite``: the same jobs without torch (:mod:`adain.apps.lite`)."""
-    from adain.apps.lite import LiteOptions, stylize_file, stylize_folders
-    from adain.errors import InputError
-    from adain.io import list_images
-    from adain.lite.runtime import LiteModel
-
-    if isinstance(args.refine, Default) or args.refine:
-        raise UsageError("--model lite does not take --refine (it needs gradients through the full model's encoder: use --model full)")
+def check_lite_options(args: argparse.Namespace) -> dict:
+    """Refuse in one line what ``--model lite`` does not take (:data:`LITE_UNSUPPORTED`); the options given, defaults left out."""
     given = {name: value for name, value in vars(args).items() if not isinstance(value, Default)}  # defaults left: LiteOptions' own
     for name, default, what in LITE_UNSUPPORTED:
         value = given.get(name)
         if value is not None and value != default and not (name == "compile" and value is False):
             raise UsageError(f"--model lite does not take {what.format(value)}")
+    return given
+
+
+def run_lite(args: argparse.Namespace) -> None:
+    """``adain stylize --model lite``: the same jobs without torch (:mod:`adain.apps.lite`)."""
+    from adain.apps.lite import LiteOptions, stylize_file, stylize_folders
+    from adain.errors import InputError
+    from adain.io.images import list_images
+    from adain.lite.runtime import LiteModel
+
+    given = check_lite_options(args)
     fields = ("alpha", "preserve_color", "content_size", "style_size", "crop", "quality", "max_pixels", "keep_profile", "strip_metadata", "keep_gps")
     opts = LiteOptions(**{name: given[name] for name in fields if given.get(name) is not None})
     if args.weights is not None and args.mask is not None:

@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from adain.apps.files import StylizeOptions, find_style, load_style
-    from adain.atomic import check_not_an_input
-    from adain.io import image_format, save_image
+    from adain.io.atomic import check_not_an_input
+    from adain.io.images import image_format, save_image
     from adain.stylizer import Stylizer
     from adain.texture import check_texture_options, check_texture_size, synthesize_texture
 

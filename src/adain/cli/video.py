@@ -57,8 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-s", "--style", type=Path, nargs="+", required=True, help="style image(s), style file(s) or bundled style names")
     add_style_controls(
         p,
-        mask_help="one mask per style, drawn on the video as displayed (resized to the frames)",
-        index_help="palette or grey PNG; pixel value k (0..K-1) picks style k",
+        mask_help="one mask per style, or one fewer (style 1 takes the rest), drawn on the video as displayed: its aspect ratio, "
+        "resized to the frames",
+        index_help="palette or grey PNG of the video's aspect ratio; pixel value k (0..K-1) picks style k",
         color_help="keep the video's colours (styles recoloured to the first frames, or luminance only)",
     )
     add_style_size(p)
@@ -109,14 +110,17 @@ def check_lite(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     import sys
 
+    import torch
     from tqdm import tqdm
 
     from adain.apps.files import StylizeOptions, check_style_files, load_style, network_styles, plan_style
-    from adain.apps.plan import find_style, read_masks
+    from adain.apps.masks import read_masks
+    from adain.apps.plan import find_style
     from adain.apps.video import VideoOptions, check_frames, stylize_video
     from adain.apps.video_io import output_format, probe
-    from adain.atomic import check_not_an_input
     from adain.controls import check_weights_or_masks
+    from adain.geometry import resized_shape
+    from adain.io.atomic import check_not_an_input
 
     # fail fast, before the networks load
     check_compile(args)
@@ -131,11 +135,13 @@ def run(args: argparse.Namespace) -> None:
                         batch=args.batch, size=args.size, crf=args.crf, codec=args.codec, audio=not args.no_audio,
                         max_frames=args.max_frames, style_size=args.style_size)
     output_format(args.output, opts.codec)
-    check_frames(args.input, probe(args.input), size=opts.size, batch=opts.batch, temporal=opts.temporal)
+    info = probe(args.input)
+    check_frames(args.input, info, size=opts.size, batch=opts.batch, temporal=opts.temporal)
     check_weights_or_masks(args.weights, args.mask or args.index_map)
-    masks = read_masks(args.mask, args.index_map, len(args.style))
+    shown = (info.width, info.height) if info.rotation % 180 else (info.height, info.width)  # (H, W) as displayed
+    masks = read_masks(args.mask, args.index_map, len(args.style), resized_shape(*shown, opts.size), names=[str(s) for s in args.style])
     if masks is not None:
-        opts = dataclasses.replace(opts, controls=opts.controls.replace(masks=masks.masks))
+        opts = dataclasses.replace(opts, controls=opts.controls.replace(masks=torch.from_numpy(masks)))
     plans = [plan_style(find_style(s, style_opts.needs_paintings or lite), style_opts) for s in args.style]
     styles = [load_style(plan, style_opts) for plan in plans]
     check_style_files(styles, style_opts)

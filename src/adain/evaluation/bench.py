@@ -262,7 +262,7 @@ class BenchReport:
 def example_pair(size: int) -> tuple[Tensor, Tensor]:
     """The shipped example content and style, resized and centre-cropped to ``size``², each ``(3, size, size)``."""
     from adain.geometry import prepare
-    from adain.io import EXAMPLES, load_image
+    from adain.io.images import EXAMPLES, load_image
 
     return prepare(load_image(EXAMPLES / "content" / "canyon.jpg"), size, crop=True), prepare(load_image(EXAMPLES / "style" / "hokusai.jpg"), size, crop=True)
 

@@ -39,7 +39,9 @@ from adain.errors import InputError, UsageError
 from adain.evaluation.measure import cpu_features, timed
 from adain.evaluation.pairs import FULL_SIZE, Pair, eval_data, eval_pairs, load_pair
 from adain.geometry import resize_shorter
-from adain.io import load_image
+from adain.io.images import load_image
+from adain.lite.runtime import LiteModel
+from adain.lite.stylizer import LiteStylizer
 from adain.losses import image_metrics
 from adain.refine import check_refine
 from adain.stylizer import Stylizer
@@ -160,10 +162,10 @@ def _stylize_fns(
     ``warm_up`` is the first call, untimed: ``stylize`` with at most one refinement step (which warms its path).
     """
     if model == "lite":
-        if refine:
-            raise UsageError("refinement needs the full model's encoder in torch, not the lite model")
-        stylize, dev, weights_path, steps = _lite_stylize(method, Path(decoder) if decoder is not None else None)
-        return stylize, stylize, dev, weights_path, steps
+        lite, weights_path, steps = _lite_model(method, Path(decoder) if decoder is not None else None)
+        refiner = Stylizer(load_decoder(DECODER_PATH), encoder=encoder, device=device, bf16=False) if refine else None  # its encoder measures the steps
+        networks = LiteStylizer(lite, refiner=refiner)
+        return partial(networks.stylize, refine=refine), partial(networks.stylize, refine=min(refine, 1)), networks.device, weights_path, steps
     weights_path = Path(decoder) if decoder is not None else DECODER_PATH
     steps = training_steps(read_metadata(weights_path))
     if stylizer is None:
@@ -211,15 +213,14 @@ def _measure_pairs(
     return rows, images
 
 
-def _lite_stylize(method: str, weights: Path | None = None) -> tuple[Callable[[Tensor, Tensor], Tensor], torch.device, Path, int | None]:
-    """The lite model (the shipped one, or ``weights``) as :func:`evaluate` calls it: ``(stylize(content, style), device, weights,
-    steps)``, images ``(3, H, W)``; paintings shrunk to its scale as every command does."""
+def _lite_model(method: str, weights: Path | None = None) -> tuple[LiteModel, Path, int | None]:
+    """The lite model (the shipped one, or ``weights``, exported to a temporary folder) as :func:`evaluate` runs it:
+    ``(model, weights, training steps)``."""
     import tempfile
 
     from adain.lite.export import export_lite
     from adain.lite.model import load_lite
-    from adain.lite.runtime import LiteModel
-    from adain.lite.weights import LITE_PATH, STYLE_SIZE
+    from adain.lite.weights import LITE_PATH
 
     if method != "adain":
         raise UsageError(f"the lite model transfers with adain only, not {method}")
@@ -229,13 +230,7 @@ def _lite_stylize(method: str, weights: Path | None = None) -> tuple[Callable[[T
         with tempfile.TemporaryDirectory(prefix="adain-lite-") as folder:
             export_lite(load_lite(weights), folder)
             lite = LiteModel(folder)
-
-    def stylize(content: Tensor, style: Tensor) -> Tensor:
-        painting = resize_shorter(style, STYLE_SIZE, enlarge=False).permute(1, 2, 0).numpy()
-        out = lite.stylize(content.permute(1, 2, 0).numpy(), [painting])
-        return torch.from_numpy(out).permute(2, 0, 1).contiguous()
-
-    return stylize, torch.device("cpu"), weights or LITE_PATH, lite.metadata["training"].get("total_steps")
+    return lite, weights or LITE_PATH, lite.metadata["training"].get("total_steps")
 
 
 def compare_methods(set_name: str, methods: list[str], **kwargs) -> tuple[dict, list[tuple[Tensor, ...]]]:

@@ -27,7 +27,6 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from adain.atomic import check_not_an_input
 from adain.device import hardware_name, pick_device
 from adain.encoder import Encoder
 from adain.errors import InputError, UsageError
@@ -35,7 +34,8 @@ from adain.evaluation.evaluate import mean_of, read_baseline
 from adain.evaluation.pairs import FULL_SIZE, eval_data, full_pairs, load_pair
 from adain.evaluation.report import write_json
 from adain.geometry import resize_shorter
-from adain.io import image_format, load_image, save_image
+from adain.io.atomic import check_not_an_input
+from adain.io.images import image_format, load_image, save_image
 from adain.losses import content_loss, image_metrics, style_loss
 from adain.ops import adain
 

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from adain.errors import InputError, UsageError
 from adain.geometry import resize_shorter
-from adain.io import list_images, load_image
+from adain.io.images import list_images, load_image
 
 SETS = ("release", "full")
 DATA_ENV = "ADAIN_EVAL_DATA"  # the eval data folder, when no --data / data= is given

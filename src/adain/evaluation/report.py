@@ -11,7 +11,7 @@ from torch import Tensor
 
 from adain.decoder import load_decoder, read_metadata, save_decoder
 from adain.evaluation.evaluate import GRID_ROWS, METRICS
-from adain.io import save_image, tensor_to_pil, write_text_atomic
+from adain.io.images import save_image, tensor_to_pil, write_text_atomic
 
 
 def make_grid(rows: list[tuple[Tensor, ...]], labels: tuple[str, ...], cell: int = 256, max_rows: int = GRID_ROWS) -> Image.Image:

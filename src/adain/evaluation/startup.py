@@ -69,7 +69,7 @@ def commands(folder: Path, sizes: tuple[int, ...], peer: bool = True, int8: bool
     with ``--precision int8``; the peer in its style-image mode on the CPU.
     """
     from adain.evaluation.bench import example_pair
-    from adain.io import save_image
+    from adain.io.images import save_image
 
     python = sys.executable
     plan = [(ProcessTiming(IMPORT_TORCH, None), [python, "-c", "import torch"])]

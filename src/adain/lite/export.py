@@ -9,7 +9,10 @@ Both carry the same metadata (:data:`adain.lite.weights.FORMAT`, the widths, the
 and their training record), so a pair from two different networks is refused.
 
 The graphs are written node by node from the weights (:class:`_Graph`), not traced: every dimension
-but the channels stays free, and the result does not depend on torch's exporters.
+but the channels stays free, and the result does not depend on torch's exporters. Each of the decoder's 2x nearest
+upsamplings and the reflection-padded 3x3 convolution after it are written at the low resolution
+(:func:`upsampled_kernel`): the same function with 4/9 of the multiply-adds and no full-resolution Resize or Pad
+(about a fifth less time for a 512 px image in ONNX Runtime on a CPU).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from adain.atomic import atomic_path
 from adain.encoder import fingerprint
+from adain.io.atomic import atomic_path
 from adain.lite.model import LiteNet
 from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, feature_names, stat_names
 from adain.ops import EPS
@@ -29,6 +32,24 @@ from adain.ops import EPS
 OPSET = 17
 IR_VERSION = 8
 """The ONNX file format of opset 17, which every ONNX Runtime since 1.13 reads (the page's onnxruntime-web too)."""
+
+_TAPS = np.array([[[1, 1, 0], [0, 0, 1]], [[1, 0, 0], [0, 1, 1]]], np.float32)
+"""Along one axis, for the sub-position ``s`` of DepthToSpace: which of a 3x3 kernel's taps ``w0, w1, w2`` sum to each
+of the 2x2 kernel's taps (``s = 0``: ``w0 + w1, w2``; ``s = 1``: ``w0, w1 + w2``), see :func:`upsampled_kernel`."""
+
+
+def upsampled_kernel(weight: np.ndarray) -> np.ndarray:
+    """The 3x3 kernel ``(C_out, C_in, 3, 3)`` of a convolution of the reflection-padded 2x nearest upsampling of ``x``,
+    as a 2x2 kernel ``(4·C_out, C_in, 2, 2)`` on ``x`` edge-padded by 1 whose DepthToSpace (DCR) is that convolution
+    with one more pixel on each side.
+
+    Along an axis, the reflection-padded upsampling is the upsampling of the edge-padded ``x`` ``e`` (``e[-1] = x[0]``,
+    ``e[n] = x[n-1]``), so output ``2i`` sees ``e[i-1], e[i], e[i]`` and output ``2i+1`` sees ``e[i], e[i], e[i+1]``. The 2x2
+    convolution at ``q`` sees ``e[q-1], e[q]``; DepthToSpace puts its channels of sub-position ``s`` at ``2q+s``, which
+    is output ``2q+s-1``: ``s = 0`` the odd output ``2(q-1)+1`` (taps ``w0 + w1, w2``), ``s = 1`` the even ``2q`` (``w0, w1 + w2``).
+    """
+    k = np.einsum("ykd,xlc,oidc->yxoikl", _TAPS, _TAPS, weight)
+    return np.ascontiguousarray(k.reshape(4 * weight.shape[0], weight.shape[1], 2, 2))
 
 
 class _Graph:
@@ -82,9 +103,17 @@ class _Graph:
         w = self.const(conv.weight.detach().float().numpy(), f"{prefix}.weight")
         return self.op("Conv", x, w, self.const(conv.bias.detach().float().numpy(), f"{prefix}.bias"), kernel_shape=[1, 1])
 
-    def up(self, x: str) -> str:
-        scales = self.const(np.array([1, 1, 2, 2], np.float32))
-        return self.op("Resize", x, "", scales, mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    def up_conv(self, x: str, layer: Any, prefix: str) -> str:
+        """A 2x nearest upsampling and a ``_conv`` block after it, at the low resolution: edge pad 1, a 2x2 convolution to
+        the four sub-positions (:func:`upsampled_kernel`), ReLU if the block has one, DepthToSpace, and a crop of 1."""
+        conv = layer[1]
+        weight, bias = conv.weight.detach().float().numpy(), conv.bias.detach().float().numpy()
+        x = self.op("Pad", x, self.const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)), mode="edge")
+        w = self.const(upsampled_kernel(weight), f"{prefix}.weight")
+        x = self.op("Conv", x, w, self.const(np.tile(bias, 4), f"{prefix}.bias"), kernel_shape=[2, 2])
+        x = self.op("DepthToSpace", self.op("Relu", x) if len(layer) > 2 else x, blocksize=2, mode="DCR")
+        ends = self.const(np.array([-1, -1], np.int64))
+        return self.op("Slice", x, self.const(np.array([1, 1], np.int64)), ends, self.const(np.array([2, 3], np.int64)))
 
     def model(self, inputs: list[tuple[str, list]], outputs: list[tuple[str, list]], meta: dict[str, str]) -> bytes:
         helper = self.onnx.helper
@@ -128,7 +157,7 @@ def decoder_graph(net: LiteNet, meta: dict[str, str]) -> bytes:
         x = g.conv(x, block, f"decoder.bottleneck.{j}")
     for i, up in enumerate(dec.ups):
         level = levels - 1 - i
-        x = g.op("Add", g.conv(g.up(x), up, f"decoder.ups.{i}"), g.skip(f"feature{level}", dec.skips[i], f"decoder.skips.{i}"))
+        x = g.op("Add", g.up_conv(x, up, f"decoder.ups.{i}"), g.skip(f"feature{level}", dec.skips[i], f"decoder.skips.{i}"))
         x = g.modulate(x, f"mean{level}", f"std{level}", net.widths[level - 1])
         x = g.conv(x, dec.afters[i], f"decoder.afters.{i}") if i < len(dec.afters) else g.conv(x, dec.out, "decoder.out")
     g.nodes.append(g.onnx.helper.make_node("Identity", [x], ["image"]))

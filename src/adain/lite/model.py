@@ -23,8 +23,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from adain.atomic import atomic_path
 from adain.errors import WeightsError
+from adain.io.atomic import atomic_path
 from adain.lite.weights import FORMAT, read_lite_metadata
 from adain.ops import EPS
 

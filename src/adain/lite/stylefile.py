@@ -17,8 +17,8 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as save_bytes
 
-from adain.atomic import atomic_path
 from adain.errors import InputError
+from adain.io.atomic import atomic_path
 from adain.lite.runtime import LiteModel, LiteStyle
 from adain.lite.weights import stat_names
 

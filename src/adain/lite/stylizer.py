@@ -8,18 +8,22 @@ one line: other transfer methods, style files (the full model's statistics).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from adain.color import content_inputs
 from adain.controls import Controls
 from adain.errors import UsageError
 from adain.geometry import resize_shorter
 from adain.lite.runtime import LiteModel, LiteStyle, match_color
 from adain.lite.weights import STYLE_SIZE
+from adain.ops import StyleStats
+from adain.refine import check_refine
+from adain.stylizer import Stylizer
 
 
 def _array(image: Tensor) -> np.ndarray:
@@ -33,14 +37,17 @@ class LiteStylizer:
     Args:
         model: the lite model (default: the shipped one).
         threads: ONNX Runtime's threads (default ``OMP_NUM_THREADS``, else all cores).
+        refiner: the full model, to refine the lite model's outputs (``stylize(..., refine=N)``): its VGG-19 measures the
+            paper's losses. Without it, a refinement is refused.
     """
 
     compilable = False  # ONNX Runtime optimises its own graph
     compiled = False
     bf16 = False
 
-    def __init__(self, model: LiteModel | None = None, *, threads: int | None = None) -> None:
+    def __init__(self, model: LiteModel | None = None, *, threads: int | None = None, refiner: Stylizer | None = None) -> None:
         self.model = model if model is not None else LiteModel(threads=threads)
+        self.refiner = refiner
 
     @property
     def device(self) -> torch.device:
@@ -77,11 +84,23 @@ class LiteStylizer:
             out.append(self.model.style(image))
         return out
 
-    def stylize_batch(self, contents: Tensor, stats: Sequence[LiteStyle], controls: Controls | None = None, **given: Any) -> Tensor:
-        """Contents ``(N, 3, H, W)`` with styles from :meth:`style_stats` (recoloured there for ``"color"``) → ``(N, 3, H, W)``."""
+    def stylize_batch(self, contents: Tensor, stats: Sequence[LiteStyle], controls: Controls | None = None, *, refine: int = 0,
+                      tap_stats: list[StyleStats] | None = None, on_step: Callable[[float], None] | None = None, **given: Any) -> Tensor:
+        """Contents ``(N, 3, H, W)`` with styles from :meth:`style_stats` (recoloured there for ``"color"``) → ``(N, 3, H, W)``.
+
+        With ``refine`` steps, the output (before colour preservation) is refined by :attr:`refiner` toward the full model's
+        targets: ``tap_stats`` are the paintings' statistics at its taps (``refiner.tap_stats`` of the same styles, colour mode
+        and reference), ``on_step`` is called after each step.
+        """
         c = Controls.resolve(controls, **given)
         if c.method not in (None, "adain"):
             raise UsageError(f"the lite model transfers with adain only, not {c.method}")
+        if refine:
+            if self.refiner is None or tap_stats is None:
+                raise UsageError("refining the lite model's output measures it with the full model's encoder: "
+                                 "LiteStylizer(refiner=Stylizer()), and the styles' tap_stats")
+            start = self.stylize_batch(content_inputs(contents, c.preserve_color), stats, c.replace(preserve_color=None))
+            return self.refiner.refine(start, contents, tap_stats, c, steps=refine, on_step=on_step)
         masks = None if c.masks is None else c.masks.detach().float().cpu().numpy()
         weights = None if c.masks is not None else list(c.weights) if c.weights is not None else None
         luminance = "luminance" if c.preserve_color == "luminance" else None  # "color" was applied to the paintings
@@ -99,9 +118,15 @@ class LiteStylizer:
         for style in styles:
             yield self.stylize_batch(content[None], [style], controls, **given)[0]
 
-    def stylize(self, content: Tensor, styles: Sequence[Tensor] | Tensor, controls: Controls | None = None, **given: Any) -> Tensor:
-        """One content ``(3, H, W)`` and its paintings → ``(3, H, W)`` (as :meth:`adain.stylizer.Stylizer.stylize`)."""
+    def stylize(self, content: Tensor, styles: Sequence[Tensor] | Tensor, controls: Controls | None = None, *, refine: int = 0,
+                on_step: Callable[[float], None] | None = None, **given: Any) -> Tensor:
+        """One content ``(3, H, W)`` and its paintings → ``(3, H, W)`` (as :meth:`adain.stylizer.Stylizer.stylize`); with
+        ``refine`` steps, refined by :attr:`refiner` (see :meth:`stylize_batch`)."""
         c = Controls.resolve(controls, **given)
+        check_refine(refine)
         paintings = [styles] if isinstance(styles, Tensor) and styles.dim() == 3 else list(styles)
         stats = self.style_stats(paintings, c.method or "adain", preserve_color=c.preserve_color, reference=content)
-        return self.stylize_batch(content[None], stats, c)[0]
+        taps = None
+        if refine and self.refiner is not None:
+            taps = self.refiner.tap_stats(paintings, "adain", preserve_color=c.preserve_color, reference=content)
+        return self.stylize_batch(content[None], stats, c, refine=refine, tap_stats=taps, on_step=on_step)[0]

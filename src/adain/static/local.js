@@ -200,7 +200,7 @@ export async function stylizeLite(job, nets) {
 const STYLE_FORMAT = "adain-style/1";
 
 /**
- * A style file's (adain save-style: safetensors) relu4_1 statistics {mean, std}, as adain.stylefile reads them,
+ * A style file's (adain save-style: safetensors) relu4_1 statistics {mean, std}, as adain.io.stylefile reads them,
  * checked against the exported encoder (`encoderIdentity`, from the export's manifest).
  */
 export function parseStyleFile(bytes, label, encoderIdentity) {
@@ -265,7 +265,7 @@ export function imageToTensor(source) {
   return { data, c: 3, h, w };
 }
 
-/** The first channel of a canvas's luminance (0.299 R + 0.587 G + 0.114 B) × alpha, as adain.io.load_mask. */
+/** The first channel of a canvas's luminance (0.299 R + 0.587 G + 0.114 B) × alpha, as adain.io.images.load_mask. */
 export function canvasToMask(canvas) {
   const { width: w, height: h } = canvas;
   const rgba = canvas.getContext("2d").getImageData(0, 0, w, h).data;
@@ -277,7 +277,7 @@ export function canvasToMask(canvas) {
   return { data, c: 1, h, w };
 }
 
-/** {data (3, H, W)} → an image blob (values clipped to [0, 1] and rounded, as adain.io.tensor_to_pil). */
+/** {data (3, H, W)} → an image blob (values clipped to [0, 1] and rounded, as adain.io.images.tensor_to_pil). */
 export function tensorToBlob(image, mime) {
   const canvas = document.createElement("canvas");
   canvas.width = image.w;
@@ -470,7 +470,7 @@ function targetFeatures(feat, stats, { alpha, weights, grid }) {
     });
     t = adainWithStats(feat, mean, std);
   } else {
-    if (grid.length !== stats.length) throw new Error(`${grid.length} masks given for ${stats.length} styles`);
+    if (grid.length !== stats.length) throw new Error(`${grid.length} mask maps for ${stats.length} styles`);
     t = new Float32Array(feat.data.length);
     const rest = new Float32Array(n);
     for (let i = 0; i < n; i++) {
@@ -625,13 +625,13 @@ function colorInputs(content, styles, mode) {
   return [content, styles];
 }
 
-/** Bilinear-resize a mask to the content's size; its aspect ratio must match (server.resize_mask). */
+/** Bilinear-resize a mask to the content's size; its aspect ratio must match (adain.apps.masks.resize_mask). */
 function resizeMask(mask, h, w, label) {
   if (Math.abs(mask.w / mask.h - w / h) > 0.02 * (w / h)) throw new Error(`${label}: ${mask.w}x${mask.h} does not have the content's aspect ratio (${w}x${h})`);
   return resize(mask, h, w).data;
 }
 
-/** K masks, or K − 1 (style 1 takes the rest), as server.complete_masks. */
+/** K masks, or K − 1 (style 1 takes the rest), as adain.apps.masks.complete_masks. */
 function completeMasks(masks, k) {
   if (masks.length === k) return masks;
   const rest = new Float32Array(masks[0].length);

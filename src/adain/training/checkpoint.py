@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from adain.atomic import atomic_path
 from adain.errors import InputError
-from adain.io import write_text_atomic
+from adain.io.atomic import atomic_path
+from adain.io.images import write_text_atomic
 from adain.training.config import TrainConfig, check_same_run
 
 LOG_HEADER = ["step", "loss", "content", "style", "lr", "images_per_s", "elapsed_s", "distill"]

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import Tensor
 
 from adain.errors import InputError, UsageError
-from adain.io import load_pil
+from adain.io.images import load_pil
 
 
 def resize_for_crops(img: Image.Image, *, size: int, crop: int) -> Tensor:

@@ -27,12 +27,12 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from adain.atomic import check_not_an_input
 from adain.decoder import Decoder, init_like_paper, load_decoder, read_metadata, save_decoder, training_steps
 from adain.device import auto_bf16, autocast_for, dist_env, hardware_name, rank_device
 from adain.encoder import Encoder, fingerprint
 from adain.errors import InputError, UsageError
-from adain.io import find_images, save_image
+from adain.io.atomic import check_not_an_input
+from adain.io.images import find_images, save_image
 from adain.lite.model import LiteNet, load_lite, save_lite
 from adain.lite.weights import read_lite_metadata
 from adain.losses import distill_terms, loss_terms

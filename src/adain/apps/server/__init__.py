@@ -18,7 +18,6 @@ Modules:
     * :mod:`~adain.apps.server.app`: the app, its routes and dependencies, :func:`serve`;
     * :mod:`~adain.apps.server.forms`: the forms of the two POST routes and their checks;
     * :mod:`~adain.apps.server.uploads`: where a request's files go, its job, its sizes planned from the headers;
-    * :mod:`~adain.apps.server.masks`: the server's rule for masks (any size of the content's aspect ratio, ``K`` or ``K − 1``);
     * :mod:`~adain.apps.server.service`: the models, the worker thread and queue, the style cache, the work itself;
     * :mod:`~adain.apps.server.connections`: the connection cap, the request deadline, the body limit, the bounded log;
     * :mod:`~adain.apps.server.site`: the page, its files and examples, the copy for static hosts;
@@ -29,17 +28,16 @@ from adain.apps.server.app import create_app, serve, validation_message
 from adain.apps.server.connections import BodyLimit, GuardedH11Protocol, LogBudget, run_server, uvicorn_config
 from adain.apps.server.forms import StylizeForm, TextureForm, check_counts
 from adain.apps.server.limits import Limits, default_connections
-from adain.apps.server.masks import ASPECT_TOLERANCE, complete_masks, resize_mask
 from adain.apps.server.schemas import ErrorBody, Example, Health, Info
 from adain.apps.server.service import FORMATS, Service, StyleCache, encode_image
 from adain.apps.server.site import PACKAGE, STATIC, Isolated, site_info, write_site
 from adain.apps.server.uploads import Job, Source, TextureJob, bundled_source, check_planned, load_source, save_upload
-from adain.io import EXAMPLES
+from adain.io.images import EXAMPLES
 
 __all__ = [
-    "ASPECT_TOLERANCE", "EXAMPLES", "FORMATS", "PACKAGE", "STATIC",
+    "EXAMPLES", "FORMATS", "PACKAGE", "STATIC",
     "BodyLimit", "ErrorBody", "Example", "GuardedH11Protocol", "Health", "Info", "Isolated", "Job", "Limits", "LogBudget",
     "Service", "Source", "StyleCache", "StylizeForm", "TextureForm", "TextureJob",
-    "bundled_source", "check_counts", "check_planned", "complete_masks", "create_app", "default_connections", "encode_image",
-    "load_source", "resize_mask", "run_server", "save_upload", "serve", "site_info", "uvicorn_config", "validation_message", "write_site",
+    "bundled_source", "check_counts", "check_planned", "create_app", "default_connections", "encode_image",
+    "load_source", "run_server", "save_upload", "serve", "site_info", "uvicorn_config", "validation_message", "write_site",
 ]

@@ -18,7 +18,7 @@ from adain.apps.server.service import FORMATS, Service
 from adain.apps.server.site import Isolated, mount_site, server_info
 from adain.apps.server.uploads import Uploads
 from adain.errors import AdainError
-from adain.io import bundled_examples
+from adain.io.images import bundled_examples
 from adain.lite.weights import lite_manifest
 from adain.stylizer import Stylizer
 
@@ -158,7 +158,7 @@ def create_app(
     """
     limits = limits or Limits()
     if models is not None:
-        from adain.onnxrt import read_manifest
+        from adain.onnx.runtime import read_manifest
 
         read_manifest(models)
     service = Service(stylizer or Stylizer(), limits, compile)

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from fastapi import File, Form, UploadFile
 
+from adain.apps.masks import check_mask_count
 from adain.apps.server.limits import Limits
-from adain.apps.server.masks import check_mask_count
 from adain.apps.server.uploads import Job, TextureJob, Uploads, save_upload
 from adain.controls import check_weights_or_masks
 from adain.errors import InputError, UsageError
@@ -65,8 +65,6 @@ class StylizeForm:
         check_counts(n_content, len(self.style_name) + len(self.style), len(self.mask), len(self.weight), limits)
         if self.model == "lite" and self.method != "adain":
             raise UsageError(f"the lite model transfers with adain only, not {self.method}")
-        if self.model == "lite" and self.refine:
-            raise UsageError("refinement needs the full model's encoder: use model=full")
 
     async def job(self, uploads: Uploads, folder: Path) -> Job:
         """The job: uploads written into ``folder``, bundled names looked up; styles named first, then uploaded."""

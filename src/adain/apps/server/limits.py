@@ -4,7 +4,7 @@ import resource
 from dataclasses import asdict, dataclass, field
 
 from adain.errors import UsageError
-from adain.io import MIN_SIDE
+from adain.io.images import MIN_SIDE
 from adain.texture import REFINE_STEPS
 
 

@@ -9,23 +9,24 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, cast
 
+import torch
 from fastapi import HTTPException
 from torch import Tensor
 
 from adain.apps.compiling import CompileRule
 from adain.apps.files import StylizeOptions, output_meta
+from adain.apps.masks import read_masks
 from adain.apps.server.limits import Limits
-from adain.apps.server.masks import prepare_masks
-from adain.apps.server.uploads import Job, Source, TextureJob, check_job, is_style_upload, load_source, read_style_file
+from adain.apps.server.uploads import Job, Source, TextureJob, check_job, is_style_upload, labelled, load_source, read_style_file
 from adain.controls import Controls
 from adain.device import memory_budget
 from adain.errors import InputError, UsageError
 from adain.geometry import padded_side, prepare, resize_shorter
-from adain.io import encode_for, load_photo, load_pil, pil_to_tensor
+from adain.io.images import encode_for, load_photo, load_pil, pil_to_tensor
+from adain.io.provenance import OutputMeta
 from adain.lite.runtime import LiteStyle
 from adain.lite.stylizer import LiteStylizer
 from adain.ops import StyleStats
-from adain.provenance import OutputMeta
 from adain.refine import refine_memory
 from adain.stylizer import Stylizer
 from adain.texture import synthesize_texture
@@ -86,7 +87,7 @@ class Service:
         if model == "full":
             return self.stylizer
         if self._lite is None:
-            self._lite = LiteStylizer()
+            self._lite = LiteStylizer(refiner=self.stylizer)  # the full model refines its outputs
         return self._lite
 
     @property
@@ -179,12 +180,12 @@ class Service:
     def stylize(self, job: Job, content: Tensor, controls: Controls) -> tuple[Tensor, list[bool]]:
         """``content`` ``(3, H, W)`` stylized as ``job`` asks, by its model; also the style cache hits."""
         stats, hits = self.style_stats(job, content)
+        taps = self.refine_stats(job, content, self.stylizer) if job.refine else None
         if job.model == "lite":
             lite = cast(LiteStylizer, self.networks(job.model))
-            return lite.stylize_batch(content[None], cast(list[LiteStyle], stats), controls)[0], hits
+            return lite.stylize_batch(content[None], cast(list[LiteStyle], stats), controls, refine=job.refine, tap_stats=taps)[0], hits
         full, styles = self.stylizer, cast(StyleStats, stats)
         if job.refine:
-            taps = self.refine_stats(job, content, full)
             return full.stylize_batch(content[None], styles, controls, refine=job.refine, tap_stats=taps)[0], hits
         with self.rule.timed((1, *content.shape)):
             return full.stylize_batch(content[None], styles, controls)[0], hits
@@ -198,7 +199,9 @@ class Service:
         raw, info = load_source(job.content, load_photo, self.limits.max_pixels)
         content = prepare(raw, job.size)
         h, w = content.shape[-2:]
-        masks = prepare_masks(job.masks, (h, w), len(job.styles), self.limits.max_pixels)
+        with labelled(job.masks):
+            read = read_masks([m.path for m in job.masks], None, len(job.styles), (h, w), max_pixels=self.limits.max_pixels)
+        masks = None if read is None else torch.from_numpy(read)
         controls = Controls(alpha=job.alpha, weights=job.weights, masks=masks, preserve_color=job.preserve_color, method=job.method)
         out, hits = self.stylize(job, content, controls)
         opts = StylizeOptions(alpha=job.alpha, preserve_color=job.preserve_color, content_size=job.size, style_size=self.limits.style_size,

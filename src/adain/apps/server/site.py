@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adain.apps.server.limits import Limits
 from adain.apps.server.schemas import Example, Info
 from adain.errors import InputError
-from adain.io import EXAMPLES, bundled_examples
+from adain.io.images import EXAMPLES, bundled_examples
 from adain.lite.weights import WEIGHTS_DIR
 
 PACKAGE = Path(__file__).parents[2]  # src/adain: static/

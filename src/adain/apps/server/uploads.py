@@ -6,7 +6,8 @@ headers and checked against the :class:`~adain.apps.server.limits.Limits` before
 
 import hashlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -17,9 +18,9 @@ from adain.apps.server.limits import Limits
 from adain.color import PreserveColor
 from adain.errors import InputError
 from adain.geometry import resized_shape
-from adain.io import image_size
+from adain.io.images import image_size
+from adain.io.stylefile import StyleFile, looks_like_style_file, parse_style
 from adain.names import Method
-from adain.stylefile import StyleFile, looks_like_style_file, parse_style
 
 T = TypeVar("T")
 
@@ -97,12 +98,22 @@ def bundled_source(name: str, examples: dict[str, Path], kind: str) -> Source:
     return Source(f"bundled {kind} '{name}'", path, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
+@contextmanager
+def labelled(sources: list[Source]) -> Iterator[None]:
+    """An :class:`InputError` raised inside names each of ``sources`` by its label, not its temporary path."""
+    try:
+        yield
+    except InputError as exc:
+        message = str(exc)
+        for source in sorted(sources, key=lambda s: len(str(s.path)), reverse=True):  # mask10 before mask1
+            message = message.replace(str(source.path), source.label)
+        raise InputError(message) from None
+
+
 def load_source(source: Source, loader: Callable[[Path, int], T], max_pixels: int) -> T:
     """``loader(source.path, max_pixels)`` with the label, not the temp path, in error messages."""
-    try:
+    with labelled([source]):
         return loader(source.path, max_pixels)
-    except InputError as exc:
-        raise InputError(str(exc).replace(str(source.path), source.label)) from None
 
 
 def check_planned(source: Source, size: int, limits: Limits, what: str, hint: str) -> tuple[int, int]:

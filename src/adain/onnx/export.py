@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from adain import __version__
 from adain.decoder import Decoder
 from adain.encoder import CAFFE_MEAN_BGR, Encoder, encoder_identity
 from adain.errors import AdainError, InputError, UsageError
 from adain.ops import EPS
+from adain.version import __version__
 
 if TYPE_CHECKING:
     import onnx
@@ -158,7 +158,7 @@ def calibration_images(size: int = CALIBRATION_SIZE) -> tuple[list[Tensor], list
     """The bundled photos and paintings, centre crops ``(3, size, size)`` in [0, 1] (one shape: the
     percentile calibration stacks them)."""
     from adain.geometry import prepare
-    from adain.io import bundled_examples, load_image
+    from adain.io.images import bundled_examples, load_image
 
     photos, paintings = ([prepare(load_image(f), size, crop=True) for f in bundled_examples(kind).values()] for kind in ("content", "style"))
     return photos, paintings

@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from adain.errors import InputError
-from adain.photo import (
+from adain.io.photo import (
     EXIF_IFD,
     GPS_IFD,
     JPEG_EXIF_LIMIT,
@@ -41,7 +41,7 @@ from adain.photo import (
     fit_exif,
     register_heif,
 )
-from adain.profiles import INTENT, OutputColour, describe, output_colour
+from adain.io.profiles import INTENT, OutputColour, describe, output_colour
 from adain.schema import SchemaError, load_json
 from adain.version import __version__
 
@@ -198,7 +198,7 @@ class OutputMeta:
 
     Attributes:
         record: how it was made (see the module's docstring), or ``None``.
-        exif: the photo's EXIF to carry over (see :func:`adain.photo.output_exif`), or ``None``.
+        exif: the photo's EXIF to carry over (see :func:`adain.io.photo.output_exif`), or ``None``.
         colour: the output's colour space (default: sRGB, tagged).
     """
 
@@ -210,7 +210,7 @@ class OutputMeta:
         """An sRGB picture → ``(pixels to write, keyword arguments of Image.save)`` for format ``fmt``.
 
         EXIF over the format's limit loses its maker notes first, then all but
-        the essential tags (see :func:`adain.photo.fit_exif`).
+        the essential tags (see :func:`adain.io.photo.fit_exif`).
 
         Raises:
             profiles.ProfileError: the kept profile cannot be applied.

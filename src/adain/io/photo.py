@@ -4,7 +4,7 @@
   'adain[heif]'``); AVIF through Pillow itself. Without the extra, a HEIC file
   gets a one-line error naming it.
 * :func:`managed_rgb` turns a decoded picture into 8-bit sRGB, honouring its
-  embedded colour profile (see :mod:`adain.profiles`).
+  embedded colour profile (see :mod:`adain.io.profiles`).
 * :func:`output_exif` keeps the photo's EXIF (camera, lens, exposure, dates) for
   the output: the orientation is reset (the pixels are upright), the GPS
   position is dropped unless asked for (privacy), the sizes of the original
@@ -22,7 +22,7 @@ from functools import lru_cache
 import PIL
 from PIL import Image
 
-from adain import profiles
+from adain.io import profiles
 
 HEIF_EXTRA = "heif"
 # ISO base media brands: HEIF images (HEVC and generic) and AVIF (which Pillow reads itself).
@@ -108,7 +108,7 @@ def managed_rgb(img: Image.Image, icc: bytes | None, flatten: Callable[[Image.Im
     """A decoded picture in the colour space ``icc`` describes → 8-bit sRGB (mode RGB).
 
     ``flatten`` turns any mode into 8-bit RGB, alpha composited
-    (:func:`adain.io.to_rgb`); it runs before the profile is applied.
+    (:func:`adain.io.images.to_rgb`); it runs before the profile is applied.
 
     No profile: the pixels are taken as sRGB. A grey profile applies to grey
     pictures, an RGB one to colour and grey ones (grey pixels are neutral in

@@ -4,8 +4,8 @@ Images are ``(3, H, W)`` float32 RGB tensors in [0, 1], sRGB. Every problem with
 an input file raises :class:`InputError` whose message names the file.
 
 Reading honours the file's orientation and colour profile (converted to sRGB,
-see :mod:`adain.profiles`); HEIC needs the ``heif`` extra. Writing embeds the
-sRGB profile, and with an :class:`adain.provenance.OutputMeta` the photo's EXIF
+see :mod:`adain.io.profiles`); HEIC needs the ``heif`` extra. Writing embeds the
+sRGB profile, and with an :class:`adain.io.provenance.OutputMeta` the photo's EXIF
 and the record of how the picture was made.
 """
 
@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from adain import photo
-from adain.atomic import atomic_path
 from adain.errors import InputError, UsageError
-from adain.profiles import ProfileError
-from adain.provenance import OutputMeta
+from adain.io import photo
+from adain.io.atomic import atomic_path
+from adain.io.profiles import ProfileError
+from adain.io.provenance import OutputMeta
 
 if TYPE_CHECKING:  # torch is imported where a tensor is made: the lite model's path reads and writes images without it
     from torch import Tensor
@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # torch is imported where a tensor is made: the lite model's 
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".hif", ".avif")
-EXAMPLES = Path(__file__).resolve().parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 """The bundled paintings (``style/``) and photos (``content/``)."""
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "HEIF", "AVIF")
 """The image formats read (Pillow's names), recognised from a file's first bytes, never from its name.
@@ -194,7 +194,7 @@ def _decode(img: Image.Image, path: Path) -> None:
 
 def check_heif(path: Path, head: bytes) -> str | None:
     """``"HEIC/HEIF"`` or ``"AVIF"`` if the file's first bytes ``head`` say it is such an image (HEIC: then make
-    Pillow able to read it), else ``None`` (:func:`adain.photo.container_family`).
+    Pillow able to read it), else ``None`` (:func:`adain.io.photo.container_family`).
 
     Raises:
         InputError: a HEIC/HEIF image, and the ``heif`` extra (``pillow-heif``) is not installed.
@@ -250,7 +250,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def colour_managed(img: Image.Image, path: str | Path) -> Image.Image:
-    """A decoded picture → 8-bit sRGB, through its colour profile (see :func:`adain.photo.managed_rgb`).
+    """A decoded picture → 8-bit sRGB, through its colour profile (see :func:`adain.io.photo.managed_rgb`).
 
     Raises:
         InputError: a colour profile that is unreadable, does not fit the pixels or cannot be applied.

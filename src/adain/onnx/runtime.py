@@ -1,4 +1,4 @@
-"""ONNX Runtime backend: the exported encoder and decoder (see :mod:`adain.export`) in place of torch's.
+"""ONNX Runtime backend: the exported encoder and decoder (see :mod:`adain.onnx.export`) in place of torch's.
 
 Only the two networks run in ONNX Runtime. Everything between them (AdaIN, α,
 interpolation, masks, colour preservation, padding, cropping) is the same code as the torch
@@ -22,7 +22,8 @@ from torch import Tensor
 
 from adain.decoder import training_steps
 from adain.errors import InputError, UsageError
-from adain.export import (
+from adain.names import PRECISIONS_RUN
+from adain.onnx.export import (
     CALIBRATION_PERCENTILE,
     CALIBRATION_SIZE,
     FILES,
@@ -35,7 +36,6 @@ from adain.export import (
     file_digest,
     require_onnx,
 )
-from adain.names import PRECISIONS_RUN
 from adain.schema import Int, Record, SchemaError, Str, load_json, short, shorten
 from adain.stylizer import Stylizer
 
@@ -260,7 +260,7 @@ def cache_folder() -> Path:
 
 def int8_models(decoder: str | Path | None = None, *, cache: Path | None = None,
                 log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
-    """The static int8 export (:func:`adain.export.export_onnx` with ``precision="int8"``) of ``decoder`` (default:
+    """The static int8 export (:func:`adain.onnx.export.export_onnx` with ``precision="int8"``) of ``decoder`` (default:
     the shipped one) and the pretrained encoder, built here the first time (a few minutes: ONNX export and
     calibration on the bundled examples; no download) and kept in ``cache/int8/<key>``, the key a digest of
     both networks' fingerprints, adain's, torch's, onnx's and ONNX Runtime's versions and the quantization settings.
@@ -277,9 +277,9 @@ def int8_models(decoder: str | Path | None = None, *, cache: Path | None = None,
         require_onnx()
         raise
 
-    from adain import __version__
     from adain.decoder import load_decoder
     from adain.encoder import Encoder, encoder_identity, fingerprint
+    from adain.version import __version__
 
     networks = Encoder(), load_decoder(decoder)
     recipe = {"encoder": encoder_identity(networks[0]), "decoder": fingerprint(networks[1]), "adain": __version__, "torch": torch.__version__,

@@ -16,7 +16,7 @@ from adain.controls import (
     target_features,
 )
 from adain.geometry import center_crop, pad_to_multiple, prepare, resize_shorter
-from adain.io import InputError
+from adain.io.images import InputError
 from adain.methods import style_statistics
 from adain.ops import StyleStats, adain_with_stats, mean_std
 from adain.stylizer import Stylizer
@@ -180,7 +180,7 @@ def test_mask_errors(stylizer):
         stylizer.stylize(content, [a, b], masks=torch.stack([torch.ones(24, 40), torch.zeros(24, 40)]))
     with pytest.raises(ValueError, match="masks are 20x24 but the content is 40x24"):
         stylizer.stylize(content, [a, b], masks=torch.ones(2, 24, 20))
-    with pytest.raises(ValueError, match="1 masks given for 2 styles"):
+    with pytest.raises(ValueError, match=r"the mask tensor holds 1 maps, not one per style \(2\)"):
         stylizer.stylize(content, [a, b], masks=torch.ones(1, 24, 40))
     with pytest.raises(ValueError, match=r"values must be in 0\.\.1"):
         index_map_to_masks(torch.full((4, 4), 2), 2)
@@ -239,6 +239,31 @@ def test_stylize_each_reuses_encoded_styles(stylizer):
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="needs the style images"):
         next(stylizer.stylize_each(content, stats, preserve_color="color"))
+
+
+def test_content_stats_replace_the_contents_own(stylizer):
+    """``content_stats``: the contents' own statistics give the plain result; others give AdaIN with them,
+    per image of a batch, and per mask region with masks; adain only."""
+    contents = torch.stack([smooth(24, 32, 5), smooth(24, 32, 6)])
+    stats = stylizer.style_stats([smooth(24, 24, 1), smooth(32, 24, 2)])
+    feats = stylizer.content_features(contents)
+    plain = stylizer.stylize_batch(contents, stats, alpha=0.8)
+    torch.testing.assert_close(stylizer.stylize_batch(contents, stats, alpha=0.8, content_stats=mean_std(feats)), plain, rtol=0, atol=1e-5)
+    gen = torch.Generator().manual_seed(0)
+    other = (torch.randn(2, 512, 1, 1, generator=gen), torch.rand(2, 512, 1, 1, generator=gen) + 0.5)
+    normalised = (feats - other[0]) / other[1]
+    t = 0.8 * (normalised * stats.std.mean(0, keepdim=True) + stats.mean.mean(0, keepdim=True)) + 0.2 * feats
+    got = stylizer.stylize_batch(contents, stats, alpha=0.8, content_stats=other)
+    torch.testing.assert_close(got, stylizer.decode(t, (24, 32)), rtol=0, atol=1e-5)
+    assert float((got - plain).abs().mean()) > 1e-2, "other statistics must change the picture"
+    masks = torch.zeros(2, 24, 32)
+    masks[0, :, :16], masks[1, :, 16:] = 1, 1  # feature columns 0-1 and 2-3
+    per_region = (other[0][:, None], other[1][:, None])  # (K, 1, C, 1, 1): region k of every image
+    t = torch.cat([((feats - other[0][k]) / other[1][k] * stats.std[k] + stats.mean[k])[..., 2 * k : 2 * k + 2] for k in range(2)], dim=-1)
+    got = stylizer.stylize_batch(contents, stats, masks=masks, content_stats=per_region)
+    torch.testing.assert_close(got, stylizer.decode(t, (24, 32)), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="adain only"):
+        stylizer.stylize_batch(contents, stylizer.style_stats([smooth(24, 24, 1)], "wct"), content_stats=mean_std(feats))
 
 
 # ---------------------------------------------------------------- file-level loading

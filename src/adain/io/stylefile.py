@@ -32,17 +32,17 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import Tensor, nn
 
-from adain.atomic import atomic_path
 from adain.device import autocast_for
 from adain.encoder import TAPS, encoder_identity
 from adain.errors import InputError, UsageError
+from adain.io.atomic import atomic_path
+from adain.io.provenance import software
 from adain.ops import StyleStats, mean_std
-from adain.provenance import software
 from adain.schema import Int, ListOf, Number, Record, SchemaError, Str, load_json, short, shorten
 
 FORMAT = "adain-style/1"
 SUFFIX = ".safetensors"
-BANK = Path(__file__).parent / "styles"
+BANK = Path(__file__).parents[1] / "styles"
 CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
 TENSORS = tuple(f"{t}.{kind}" for t in CHANNELS for kind in ("mean", "std"))
 MAX_BYTES = 10 * 2**20

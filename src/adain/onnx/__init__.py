@@ -1,0 +1,1 @@
+"""ONNX: ``export`` writes the full model's graphs, ``runtime`` runs them in ONNX Runtime behind the stylizer interface."""
