@@ -109,6 +109,36 @@ def lively_stylizer():
 
 
 @pytest.fixture
+def uploads(tmp_path: Path) -> Path:
+    """The folder the server's app puts its per-request temp folders in."""
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def make_client(lively_stylizer, uploads):
+    """``make_client(**limits)`` → a TestClient over a fresh app on :func:`lively_stylizer` (temp folders under
+    ``uploads``), its limits small styles (fast with the random VGG) and a 256 px largest size, and ``limits``."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from adain.apps.server import Limits, create_app
+
+    clients = []
+
+    def make(**overrides) -> TestClient:
+        client = TestClient(create_app(lively_stylizer, limits=Limits(**{"style_size": 32, "max_size": 256, **overrides}), temp_dir=uploads))
+        clients.append(client.__enter__())
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
 def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
     """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
     monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: tiny_encoder)

@@ -110,10 +110,9 @@ BAD_FILES = {
     "empty": (lambda p: (p.write_bytes(b""), p)[1], "empty file"),
     "truncated": (truncated_jpeg, "cannot decode"),
     "text": (lambda p: (p.write_text("hello, I am not a picture\n"), p)[1], "not an image"),
-    "tiny": (lambda p: write_image(p, (10, 10)), "too small"),
-    "bomb": (bomb_png, "over the limit"),
     "missing": (lambda p: p, "no such file"),
 }
+"""Files no image reader takes, and the message that says why (those too small or too large: tests/test_limits.py)."""
 
 
 def style_file_bytes(seed: int = 0, *, dtype: torch.dtype = torch.float32, **metadata: str) -> bytes:
@@ -272,6 +271,13 @@ def camera_photo(maker_note: int = 0) -> Image.Image:
 # ---------------------------------------------------------------- hostile files
 
 
+def encoded(fmt: str, size: tuple[int, int] = (40, 32), mode: str = "RGB") -> bytes:
+    """A one-colour image of ``size`` (W, H) in Pillow's format ``fmt``."""
+    buffer = io.BytesIO()
+    Image.new(mode, size, "red" if mode == "RGB" else 200).save(buffer, fmt)
+    return buffer.getvalue()
+
+
 def png_claiming(size: tuple[int, int], body: bytes = b"\x00" * 64) -> bytes:
     """A PNG whose header claims ``size`` (W, H) over a body far too short for it (a corrupt file or a bomb)."""
 
@@ -298,6 +304,29 @@ def png_zeros(size: tuple[int, int]) -> bytes:
 def ico_holding(png: bytes) -> bytes:
     """An .ico file whose one entry is ``png`` (Pillow's ICO plugin decodes it when the file is opened)."""
     return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
+
+
+def segment(path: Path, size: tuple[int, int], frames: int, start: int = 0) -> bytes:
+    """An MPEG-TS segment of ``frames`` grey frames of ``size`` (W, H); TS segments concatenate into one stream."""
+    import av
+
+    w, h = size
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("mpeg2video", rate=12)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 20 * i % 256, np.uint8), format="rgb24")
+            frame.pts = start + i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path.read_bytes()
+
+
+def short_clip(folder: Path, size: tuple[int, int] = (48, 32)) -> bytes:
+    """8 frames of ``size`` (W, H) in two segments (FFmpeg needs a little data to find the stream)."""
+    return segment(folder / "a.ts", size, 4) + segment(folder / "b.ts", size, 4, start=4)
 
 
 def read_frames(path: Path) -> tuple[list, int]:

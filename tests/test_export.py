@@ -550,7 +550,14 @@ def test_eval_precision_picks_the_stylizer(monkeypatch, tmp_path: Path, capsys):
 
     seen = []
     monkeypatch.setattr("adain.onnx.runtime.int8_models", lambda decoder: seen.append(("int8", decoder)) or tmp_path)
-    monkeypatch.setattr("adain.onnx.runtime.OnnxStylizer", lambda folder, threads: type("S", (), {"manifest": {"precision": "int8"}})())
+    from adain.onnx.runtime import OnnxStylizer
+
+    class FakeOnnx(OnnxStylizer):
+        def __init__(self, folder, threads):  # no sessions: only what eval reads
+            torch.nn.Module.__init__(self)
+            self.manifest = {"precision": "int8"}
+
+    monkeypatch.setattr("adain.onnx.runtime.OnnxStylizer", FakeOnnx)
     monkeypatch.setattr("adain.onnx.runtime.Stylizer", lambda decoder, device, bf16: seen.append(("torch", bf16)) or object())
 
     def fake_evaluate(which, **kw):

@@ -222,15 +222,3 @@ def test_video_metrics_cli(tmp_path: Path, capsys):
     assert main(["video-metrics", str(tmp_path / "missing.mp4"), str(src)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("adain video-metrics: error: ") and "missing.mp4: no such file" in err and "\n" not in err
-
-
-def test_memory_check_counts_the_frames_the_flow_strategy_keeps(monkeypatch):
-    import adain.apps.video as video
-    from adain.apps.video_io import VideoInfo
-    from adain.tiling import stylize_memory
-
-    info = VideoInfo(1280, 720, Fraction(24), 10, 0, "h264", None)
-    monkeypatch.setattr(video, "memory_budget", lambda: stylize_memory(720, 1280) + 3 * 720 * 1280)
-    video.check_frames(Path("in.mp4"), info, size=0, batch=1, temporal="blend")
-    with pytest.raises(InputError, match="in.mp4: 1280x720 frames"):
-        video.check_frames(Path("in.mp4"), info, size=0, batch=1, temporal="flow")

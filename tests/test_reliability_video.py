@@ -1,4 +1,4 @@
-"""Video and data-set runs under hostile input: resolution changes, sizes, outputs, signals, skipped files."""
+"""Video and data-set runs under hostile input: resolution changes, outputs, signals, skipped files (sizes: tests/test_limits.py)."""
 
 from __future__ import annotations
 
@@ -10,35 +10,13 @@ import time
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
 from adain.cli import main
-from helpers import write_image
+from helpers import segment, short_clip, write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples" / "style" / "hokusai.jpg")
-
-
-def segment(path: Path, size: tuple[int, int], frames: int, start: int = 0) -> bytes:
-    """An MPEG-TS segment of ``frames`` grey frames of ``size`` (W, H); TS segments concatenate into one stream."""
-    w, h = size
-    with av.open(str(path), "w", format="mpegts") as out:
-        stream = out.add_stream("mpeg2video", rate=12)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 20 * i % 256, np.uint8), format="rgb24")
-            frame.pts = start + i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path.read_bytes()
-
-
-def short_clip(folder: Path) -> bytes:
-    """8 frames of 48x32 (two segments: FFmpeg needs a little data to find the stream)."""
-    return segment(folder / "a.ts", (48, 32), 4) + segment(folder / "b.ts", (48, 32), 4, start=4)
 
 
 @pytest.fixture
@@ -89,17 +67,6 @@ def test_time_stamps_that_go_back_are_written_in_order(tmp_path, fast_models, ca
     assert len(frames) >= 10 and stamps == sorted(set(stamps)) and {(f.width, f.height) for f in frames} == {(48, 32)}
 
 
-@pytest.mark.parametrize(("size", "extra", "message"), [((2000, 2), [], "frames of 2000x2: each side must be at least 16 px"),
-                                                        ((48, 32), ["--size", "8"], "frames of 48x32 (12x8 at --size 8): each side")])
-def test_frames_too_small_name_the_video_before_any_frame(tmp_path, fast_models, capsys, size, extra, message):
-    clip = tmp_path / "thin.ts"
-    clip.write_bytes(segment(tmp_path / "a.ts", size, 4) + segment(tmp_path / "b.ts", size, 4, start=4))
-    out = tmp_path / "out.mp4"
-    code, err = video([clip, out, "-s", HOKUSAI, "--decoder", fast_models, *extra], capsys)
-    one_line(code, err, clip, message)
-    assert "frame/s" not in err and "\r" not in err and not out.exists()  # refused before the progress bar
-
-
 def test_video_metrics_names_the_file_with_one_frame(tmp_path, capsys):
     clip = tmp_path / "clip.ts"
     clip.write_bytes(short_clip(tmp_path))
@@ -108,14 +75,6 @@ def test_video_metrics_names_the_file_with_one_frame(tmp_path, capsys):
         code = main(["video-metrics", *map(str, args)])
         line = one_line(code, capsys.readouterr().err, blamed, f"the {role} has 1 frame", command="video-metrics")
         assert str(clip) not in line
-
-
-def test_video_frames_over_the_memory_limit_are_refused(tmp_path, fast_models, capsys, monkeypatch):
-    monkeypatch.setattr("adain.device.available_memory", lambda: 2**20)
-    clip = tmp_path / "clip.ts"
-    clip.write_bytes(short_clip(tmp_path))
-    code, err = video([clip, tmp_path / "out.mp4", "-s", HOKUSAI, "--decoder", fast_models], capsys)
-    one_line(code, err, clip, "memory")
 
 
 def test_output_equal_to_an_input_is_refused(tmp_path, capsys):
@@ -188,16 +147,3 @@ def test_dataset_into_an_unwritable_folder_is_one_line(tmp_path, fast_models, ca
     (tmp_path / "file").write_text("x")
     code = main(["stylize-dataset", str(tmp_path / "src"), str(tmp_path / "styles"), str(tmp_path / "file" / "out"), "--decoder", str(fast_models)])
     one_line(code, capsys.readouterr().err, tmp_path / "file", command="stylize-dataset")
-
-
-def test_dataset_checks_planned_sizes(tmp_path, fast_models, capsys, monkeypatch):
-    from helpers import png_claiming
-
-    monkeypatch.setattr("adain.device.available_memory", lambda: 4 * 2**30)
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "wide.png").write_bytes(png_claiming((3000, 16)))
-    write_image(tmp_path / "styles" / "s.png", (32, 32))
-    code = main(["stylize-dataset", str(tmp_path / "src"), str(tmp_path / "styles"), str(tmp_path / "out"), "--size", "512",
-                 "--style-size", "32", "--decoder", str(fast_models)])
-    err = capsys.readouterr().err
-    assert code == 2 and "96000x512" in err

@@ -11,9 +11,8 @@ from pathlib import Path
 import torch
 
 from adain.errors import UsageError
+from adain.limits import MEMORY_SHARE
 from adain.memory import available_memory
-
-MEMORY_SHARE = 0.5  # of the memory available when a command starts, what one image's work may take
 
 
 def pick_device(name: str) -> torch.device:
@@ -100,5 +99,5 @@ def hardware_name(device: torch.device) -> str:
 
 
 def memory_budget() -> int:
-    """Bytes one image's work may take: :data:`MEMORY_SHARE` of :func:`available_memory`."""
+    """Bytes one image's work may take: :data:`~adain.limits.MEMORY_SHARE` of :func:`available_memory`."""
     return int(available_memory() * MEMORY_SHARE)

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from adain.errors import UsageError
+from adain.limits import MIN_SIDE
 
 MULTIPLE = 8  # the encoder downsamples by 8: inputs are padded to a multiple of it
-MIN_SIDE = 16  # the smallest side the networks take (adain.io.images.MIN_SIDE, for files, is the same)
 RANGE_TOLERANCE = 1e-3  # resampling overshoot a caller may not have clipped
 
 
@@ -20,7 +20,7 @@ def check_image(image: object, name: str = "image", *, batched: bool = False) ->
 
     Args:
         image: ``(3, H, W)`` (``batched``: ``(N, 3, H, W)``) float tensor in [0, 1], each side at least
-            :data:`MIN_SIDE`; float64, float16 and bfloat16 are converted.
+            :data:`~adain.limits.MIN_SIDE`; float64, float16 and bfloat16 are converted.
         name: what messages call it (``"content"``, ``"style 2"``).
 
     Returns:

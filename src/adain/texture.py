@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from adain.errors import UsageError
+from adain.limits import MAX_TEXTURE_PIXELS, MIN_SIDE
 from adain.losses import gram
 from adain.methods import apply_statistics
 from adain.ops import StyleStats
@@ -27,7 +28,6 @@ from adain.stylizer import Stylizer
 M = TypeVar("M", bound=nn.Module)
 TILE_MULTIPLE = 8  # a tileable texture's sides: the encoder's downsampling
 REFINE_LR = 0.02  # Adam step on pixels in [0, 1]
-MAX_PIXELS = 16_000_000  # largest texture (4000x4000): bounds the decoder's memory
 SEEDS = range(0, 2**64)
 """The seeds a texture takes (those of ``torch.Generator.manual_seed``): the one bound of the CLI, the API and the server."""
 REFINE_STEPS = range(0, 1001)
@@ -81,8 +81,9 @@ def round_up(side: int) -> int:
     return -(-side // TILE_MULTIPLE) * TILE_MULTIPLE
 
 
-def check_texture_size(height: int, width: int, tileable: bool, *, min_side: int = 16, max_pixels: int = MAX_PIXELS) -> None:
-    """Raise a one-line :class:`UsageError` for a side under ``min_side``, too many pixels, or (tileable) not a multiple of 8."""
+def check_texture_size(height: int, width: int, tileable: bool, *, min_side: int = MIN_SIDE, max_pixels: int = MAX_TEXTURE_PIXELS) -> None:
+    """Raise a one-line :class:`UsageError` for a side under ``min_side``, over ``max_pixels`` (the server passes its own value,
+    ``Limits.max_output_pixels``), or (tileable) not a multiple of 8."""
     if min(height, width) < min_side:
         raise UsageError(f"texture size {width}x{height}: each side must be at least {min_side} px")
     if height * width > max_pixels:

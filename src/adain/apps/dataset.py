@@ -45,8 +45,9 @@ from adain.device import dist_env
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare
 from adain.io.atomic import is_stale, make_folder, temp_target
-from adain.io.images import MIN_SIDE, find_images, save_image, write_text_atomic
+from adain.io.images import find_images, save_image, write_text_atomic
 from adain.io.stylefile import SUFFIX, StyleFile, compute_style, encode_taps, has_every_tap, is_style_file
+from adain.limits import MIN_SIDE
 from adain.lite.runtime import LiteStyle
 from adain.lite.stylizer import LiteStylizer
 from adain.losses import content_loss, style_distance_stats

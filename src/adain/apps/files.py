@@ -31,10 +31,11 @@ from adain.controls import Controls, check_weights_or_masks, normalise_weights
 from adain.errors import InputError, UsageError
 from adain.geometry import prepare, resize_shorter, resized_shape
 from adain.io.atomic import check_not_an_input
-from adain.io.images import DEFAULT_MAX_PIXELS, MIN_SIDE, check_job_settings, fit_height, image_format, make_grid, save_image, tensor_to_pil
+from adain.io.images import check_job_settings, fit_height, image_format, make_grid, save_image, tensor_to_pil
 from adain.io.photo import PhotoInfo
 from adain.io.provenance import OutputMeta, picture_meta
 from adain.io.stylefile import StyleFile, compute_style
+from adain.limits import MAX_STORED_PIXELS, MIN_SIDE
 from adain.names import Method
 from adain.refine import check_refine
 from adain.stylizer import Stylizer
@@ -63,7 +64,7 @@ class StylizeOptions:
         method: transfer method, ``adain``, ``wct`` or ``efdm`` (:mod:`adain.methods`).
         crop: centre square crop of content and styles after resizing.
         max_pixels: largest image accepted, as stored and as processed (after resizing); ``None``:
-            images as stored up to :data:`~adain.io.images.DEFAULT_MAX_PIXELS`, as processed what fits
+            images as stored up to :data:`~adain.limits.MAX_STORED_PIXELS`, as processed what fits
             :func:`~adain.device.memory_budget` (see :func:`adain.apps.plan.check_memory`).
         quality: JPEG/WebP quality of written images.
         keep_profile: write outputs in the photo's own RGB colour profile (default: sRGB).
@@ -114,7 +115,7 @@ class StylizeOptions:
     @property
     def stored_limit(self) -> int:
         """Pixels an input file may have as stored."""
-        return DEFAULT_MAX_PIXELS if self.max_pixels is None else self.max_pixels
+        return MAX_STORED_PIXELS if self.max_pixels is None else self.max_pixels
 
 
 Style = Tensor | StyleFile  # a painting (3, H, W) or a style file's statistics

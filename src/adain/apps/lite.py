@@ -19,7 +19,6 @@ from PIL import Image
 from adain.apps.masks import check_mask_count, read_masks
 from adain.errors import InputError, UsageError
 from adain.io.images import (
-    DEFAULT_MAX_PIXELS,
     array_to_pil,
     bundled_examples,
     check_job_settings,
@@ -34,6 +33,7 @@ from adain.io.images import (
 )
 from adain.io.photo import PhotoInfo
 from adain.io.provenance import OutputMeta, picture_meta, source_entry
+from adain.limits import MAX_STORED_PIXELS, MEMORY_SHARE
 from adain.lite.runtime import PRESERVE_MODES, LiteModel, LiteStyle
 from adain.lite.stylefile import is_lite_style_file, read_lite_style
 from adain.lite.weights import STYLE_SIZE
@@ -71,7 +71,7 @@ class LiteOptions:
 
     @property
     def stored_limit(self) -> int:
-        return DEFAULT_MAX_PIXELS if self.max_pixels is None else self.max_pixels
+        return MAX_STORED_PIXELS if self.max_pixels is None else self.max_pixels
 
 
 def planned_shape(height: int, width: int, size: int, crop: bool, *, enlarge: bool = True) -> tuple[int, int]:
@@ -107,7 +107,7 @@ def check_planned(path: str | Path, size: int, opts: LiteOptions, *, enlarge: bo
     if opts.max_pixels is not None:
         check_pixels(path, pw, ph, opts.max_pixels, " after resizing")
     elif content:
-        need, have = ph * pw * BYTES_PER_PIXEL, available_memory() // 2
+        need, have = ph * pw * BYTES_PER_PIXEL, int(available_memory() * MEMORY_SHARE)
         if need > have:
             raise InputError(f"{path}: {pw}x{ph} needs about {need / 2**30:.1f} GB of memory to stylize with the lite model, more than the "
                              f"{have / 2**30:.1f} GB available to it: use a smaller --content-size (or set --max-pixels)")

@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from adain.errors import InputError, UsageError
-from adain.io.images import DEFAULT_MAX_PIXELS, image_size, load_index_map, load_mask_array
+from adain.io.images import image_size, load_index_map, load_mask_array
+from adain.limits import MAX_STORED_PIXELS
 
 ASPECT_TOLERANCE = 0.02
 """How far a mask's aspect ratio may be from the content's, as a fraction of the content's."""
@@ -66,7 +67,7 @@ def complete_masks(masks: np.ndarray, n_styles: int, where: str = "image") -> np
     return np.concatenate([rest[None], masks])
 
 
-def index_masks(path: str | Path, n_styles: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def index_masks(path: str | Path, n_styles: int, max_pixels: int = MAX_STORED_PIXELS) -> np.ndarray:
     """Index map file (palette or grey; value k picks style k) → one-hot masks ``(K, H, W)``.
 
     Raises:
@@ -92,7 +93,7 @@ def read_masks(
     size: tuple[int, int],
     *,
     crop: bool = False,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = MAX_STORED_PIXELS,
     names: Sequence[str] | None = None,
 ) -> np.ndarray | None:
     """Mask files (one per style, or one fewer) or an index map → ``(K, H, W)`` float32 in [0, 1], or ``None`` without either.

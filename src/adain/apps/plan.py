@@ -20,10 +20,11 @@ from torch import Tensor
 from adain.device import memory_budget
 from adain.errors import InputError
 from adain.geometry import padded_side, prepared_shape
-from adain.io.images import DEFAULT_MAX_PIXELS, bundled_examples, check_pixels, image_size, load_image, load_photo
+from adain.io.images import bundled_examples, check_pixels, image_size, load_image, load_photo
 from adain.io.photo import PhotoInfo
 from adain.io.provenance import file_sha256
 from adain.io.stylefile import StyleFile, bundled_styles, is_style_file, read_style
+from adain.limits import MAX_STORED_PIXELS
 from adain.refine import refine_memory
 from adain.tiling import resolve_tile, stylize_memory
 
@@ -71,7 +72,7 @@ class InputFile:
     sha256: str = ""
 
     @classmethod
-    def read(cls, path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, *, styles: bool = False) -> InputFile:
+    def read(cls, path: str | Path, max_pixels: int = MAX_STORED_PIXELS, *, styles: bool = False) -> InputFile:
         """Plan ``path``: a picture's header read, its size as stored at most ``max_pixels``; with ``styles``, a style
         file (by its suffix) read whole and checked.
 
@@ -96,11 +97,11 @@ class InputFile:
             check_memory(self.path, ph, pw, tile, refine)
         return ph, pw
 
-    def decode(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
+    def decode(self, max_pixels: int = MAX_STORED_PIXELS) -> Tensor:
         """The picture as ``(3, H, W)`` sRGB in [0, 1] (:func:`adain.io.images.load_image`), its bytes hashed as they are read."""
         return self._hashed(load_image, max_pixels)
 
-    def decode_photo(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Tensor, PhotoInfo]:
+    def decode_photo(self, max_pixels: int = MAX_STORED_PIXELS) -> tuple[Tensor, PhotoInfo]:
         """:meth:`decode`, and what reading the photo found for the output (:func:`adain.io.images.load_photo`)."""
         return self._hashed(load_photo, max_pixels)
 

@@ -40,9 +40,10 @@ from adain.apps.video_metrics import FlickerMeter
 from adain.controls import Controls, feature_grid
 from adain.device import memory_budget
 from adain.errors import InputError, UsageError
-from adain.geometry import MIN_SIDE, resize_shorter, resized_shape
+from adain.geometry import resize_shorter, resized_shape
 from adain.io.atomic import check_not_an_input
 from adain.io.provenance import software, source_entry
+from adain.limits import MIN_SIDE
 from adain.lite.runtime import LiteStyle
 from adain.lite.stylizer import LiteStylizer
 from adain.ops import StyleStats, mean_std
@@ -269,7 +270,7 @@ class VideoOptions:
 
 def check_frames(src: Path, info: VideoInfo, *, size: int, batch: int, temporal: str = "none") -> None:
     """Refuse frames that, at shorter side ``size``, are too small for the networks (a side under
-    :data:`~adain.geometry.MIN_SIDE`) or, ``batch`` at a time, would not fit the memory budget; before any frame is stylized.
+    :data:`~adain.limits.MIN_SIDE`) or, ``batch`` at a time, would not fit the memory budget; before any frame is stylized.
 
     ``temporal="flow"`` adds the past stylized frames the flow strategy keeps (:data:`~adain.apps.temporal.MAX_SOURCES`).
     """

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from adain.cli._options import add_command, add_model_options
 from adain.errors import UsageError
+from adain.limits import MIN_SIDE
 
 BENCH_EXAMPLES = """examples:
   adain bench                                   # 256, 512, 1024 px on the default device, markdown table
@@ -73,8 +74,8 @@ def run(args: argparse.Namespace) -> None:
         video = tuple(int(v) for v in args.video.lower().split("x")) if args.video else None
     except ValueError:
         video = ()
-    if video is not None and (len(video) != 2 or min(video) < 16):
-        raise UsageError(f"--video must be WIDTHxHEIGHT with sides ≥ 16, got {args.video!r}")
+    if video is not None and (len(video) != 2 or min(video) < MIN_SIDE):
+        raise UsageError(f"--video must be WIDTHxHEIGHT with sides ≥ {MIN_SIDE}, got {args.video!r}")
     device = pick_device(args.device)
     stylizer = Stylizer(args.decoder, device=device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile)
     peak_sizes = QUICK_PEAK_SIZES if args.quick and device.type == "cpu" else None

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> None:
     from adain.decoder import DECODER_PATH
     from adain.evaluation.evaluate import compare_methods, evaluate
     from adain.evaluation.report import write_eval_metadata, write_json, write_report
+    from adain.onnx.runtime import OnnxStylizer
 
     if args.limit < 0:
         raise UsageError(f"--limit must be ≥ 0, got {args.limit}")
@@ -79,11 +80,11 @@ def run(args: argparse.Namespace) -> None:
                    refine=args.refine)
     if args.backend != "torch" or args.precision != "auto":
         stylizer = stylizer_from_args(args)
-        manifest = getattr(stylizer, "manifest", None)
-        if manifest is None:  # torch
-            options.update(stylizer=stylizer, backend=f"torch {args.precision}")
+        if isinstance(stylizer, OnnxStylizer):
+            precision = stylizer.manifest.get("precision")
+            options.update(stylizer=stylizer, backend=f"onnxruntime {precision} ({args.models or 'built from the decoder'})")
         else:
-            options.update(stylizer=stylizer, backend=f"onnxruntime {manifest.get('precision')} ({args.models or 'built from the decoder'})")
+            options.update(stylizer=stylizer, backend=f"torch {args.precision}")
     if len(args.method) > 1:
         results, images = compare_methods(args.set, args.method, **options)
         for method, r in results["methods"].items():

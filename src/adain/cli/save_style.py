@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from adain.cli._options import add_command, add_model_options, add_style_size
+from adain.limits import MAX_STORED_PIXELS
 
 EXAMPLES = """examples:
   adain save-style wave.jpg --output wave.safetensors
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="the style file to write (.safetensors)")
     p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weights, one per painting (≥ 0, normalised to sum 1)")
     add_style_size(p)
-    p.add_argument("--max-pixels", type=int, metavar="N", help="refuse larger images (default: 50 million)")
+    p.add_argument("--max-pixels", type=int, metavar="N", help=f"refuse larger images (default: {MAX_STORED_PIXELS // 10**6} million)")
     p.add_argument("--model", choices=("full", "lite"), default="full",
                    help="the network the file is for: full (VGG-19's statistics) or lite (the lite model's, without torch) (default %(default)s)")
     add_model_options(p)

@@ -23,6 +23,7 @@ from adain.cli._options import (
     stylizer_from_args,
 )
 from adain.errors import UsageError
+from adain.limits import MAX_STORED_PIXELS
 
 OPTION = defaults_of("adain.apps.files:StylizeOptions")
 
@@ -84,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "full-size result look alike (0: off, use --style-size) (default %(default)s)")
     p.add_argument("--crop", action="store_true", help="centre square crop of content and styles (after resizing)")
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse images larger than N pixels, as stored or after resizing "
-                   "(default: 50 million as stored; after resizing, what fits half the memory available)")
+                   f"(default: {MAX_STORED_PIXELS // 10**6} million as stored; after resizing, what fits half the memory available)")
     p.add_argument("--model", choices=("full", "lite"), default="full",
                    help="full: the paper's network (VGG-19 and its decoder); lite: the small distilled network, several times faster, "
                         "run in ONNX Runtime without torch (adain method only; no style files, tiles or index maps) (default %(default)s)")

@@ -40,6 +40,7 @@ from adain.device import auto_bf16, autocast_for, hardware_name
 from adain.errors import UsageError
 from adain.evaluation.measure import cpu_features, peak_memory, time_calls
 from adain.geometry import MULTIPLE, padded_side
+from adain.limits import MIN_SIDE
 from adain.lite.weights import LITE_PATH
 from adain.losses import loss_terms
 from adain.stylizer import Stylizer
@@ -314,8 +315,8 @@ def run_bench(
         progress: called with a line before each case.
         lite: also time the lite model (:func:`lite_cases`; on the CPU, where the shipped lite model is installed).
     """
-    if not sizes or any(s < 16 or s % MULTIPLE for s in sizes):
-        raise UsageError(f"sizes must be multiples of {MULTIPLE}, at least 16, got {list(sizes)}")
+    if not sizes or any(s < MIN_SIDE or s % MULTIPLE for s in sizes):
+        raise UsageError(f"sizes must be multiples of {MULTIPLE}, at least {MIN_SIDE}, got {list(sizes)}")
     if batch < 1 or train_batch < 0:
         raise UsageError(f"batch must be ≥ 1 and train batch ≥ 0, got {batch} and {train_batch}")
     say = progress or (lambda _line: None)

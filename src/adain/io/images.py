@@ -28,12 +28,11 @@ from adain.io import photo
 from adain.io.atomic import atomic_path
 from adain.io.profiles import ProfileError
 from adain.io.provenance import OutputMeta
+from adain.limits import MAX_STORED_PIXELS, MIN_SIDE
 
 if TYPE_CHECKING:  # torch is imported where a tensor is made: the lite model's path reads and writes images without it
     from torch import Tensor
 
-MIN_SIDE = 16
-DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".hif", ".avif")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 """The bundled paintings (``style/``) and photos (``content/``)."""
@@ -50,7 +49,7 @@ Digest = Callable[[bytes], object]
 
 
 def check_job_settings(*, content_size: int, style_size: int, max_pixels: int | None, quality: int) -> None:
-    """The sizes and quality of a file job (``adain stylize``, either model): sizes 0 (keep) or at least :data:`MIN_SIDE`,
+    """The sizes and quality of a file job (``adain stylize``, either model): sizes 0 (keep) or at least :data:`~adain.limits.MIN_SIDE`,
     a pixel limit at least ``MIN_SIDE²``, quality in 1..100.
 
     Raises:
@@ -170,7 +169,7 @@ def _opened(path: Path, max_pixels: int) -> Iterator[tuple[Image.Image, BinaryIO
             yield img, f
 
 
-def image_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+def image_size(path: str | Path, max_pixels: int = MAX_STORED_PIXELS) -> tuple[int, int]:
     """``(W, H)`` of an image file as displayed, read from its header: nothing is decoded.
 
     Raises:
@@ -204,7 +203,7 @@ def check_heif(path: Path, head: bytes) -> str | None:
     return photo.container_family(head)
 
 
-def open_oriented(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 0, *, digest: Digest | None = None) -> Image.Image:
+def open_oriented(path: str | Path, max_pixels: int = MAX_STORED_PIXELS, min_side: int = 0, *, digest: Digest | None = None) -> Image.Image:
     """Open and decode an image file in its stored mode, EXIF rotation applied, each side at least ``min_side``;
     the file is opened once.
 
@@ -261,7 +260,7 @@ def colour_managed(img: Image.Image, path: str | Path) -> Image.Image:
         raise InputError(f"{path}: {exc}") from None
 
 
-def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE, *, digest: Digest | None = None) -> Image.Image:
+def load_pil(path: str | Path, max_pixels: int = MAX_STORED_PIXELS, min_side: int = MIN_SIDE, *, digest: Digest | None = None) -> Image.Image:
     """Open an image file as 8-bit sRGB, EXIF rotation and colour profile applied (``digest``: see :func:`open_oriented`).
 
     Raises:
@@ -272,7 +271,7 @@ def load_pil(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: i
         return colour_managed(img, path)
 
 
-def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, *, digest: Digest | None = None) -> tuple[Tensor, photo.PhotoInfo]:
+def load_photo(path: str | Path, max_pixels: int = MAX_STORED_PIXELS, *, digest: Digest | None = None) -> tuple[Tensor, photo.PhotoInfo]:
     """Image file → ``(3, H, W)`` sRGB in [0, 1] and what was found in it (decoder, profile, EXIF) for the output.
 
     Raises:
@@ -283,7 +282,7 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, *, digest
         return pil_to_tensor(colour_managed(img, path)), photo.PhotoInfo.of(img, photo.source_icc(img))
 
 
-def load_photo_array(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, photo.PhotoInfo]:
+def load_photo_array(path: str | Path, max_pixels: int = MAX_STORED_PIXELS) -> tuple[np.ndarray, photo.PhotoInfo]:
     """:func:`load_photo` without torch: ``(H, W, 3)`` float32 sRGB in [0, 1], and the photo's information."""
     img = open_oriented(path, max_pixels, MIN_SIDE)
     with _decoding(Path(path)):
@@ -309,12 +308,12 @@ def pil_to_tensor(img: Image.Image) -> Tensor:
     return torch.from_numpy(pil_to_array(img)).permute(2, 0, 1).contiguous()
 
 
-def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, *, digest: Digest | None = None) -> Tensor:
+def load_image(path: str | Path, max_pixels: int = MAX_STORED_PIXELS, *, digest: Digest | None = None) -> Tensor:
     """Image file → ``(3, H, W)`` float32 RGB in [0, 1]."""
     return pil_to_tensor(load_pil(path, max_pixels, digest=digest))
 
 
-def load_mask_array(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load_mask_array(path: str | Path, max_pixels: int = MAX_STORED_PIXELS) -> np.ndarray:
     """Mask image → ``(H, W)`` float32 in [0, 1] (luminance; alpha, if any, is multiplied in)."""
     img = open_oriented(path, max_pixels)
     with _decoding(Path(path)):
@@ -325,14 +324,14 @@ def load_mask_array(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
         return pil_to_array(to_rgb(img).convert("L").convert("RGB"))[..., 0]
 
 
-def load_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
+def load_mask(path: str | Path, max_pixels: int = MAX_STORED_PIXELS) -> Tensor:
     """:func:`load_mask_array` as a tensor ``(H, W)``."""
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(load_mask_array(path, max_pixels)))
 
 
-def load_index_map(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
+def load_index_map(path: str | Path, max_pixels: int = MAX_STORED_PIXELS) -> Tensor:
     """Index map → ``(H, W)`` int64 of its raw pixel values (palette indices or grey levels).
 
     Raises:

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from adain.errors import UsageError, WeightsError
+from adain.limits import MIN_SIDE
 from adain.lite.weights import DECODER_FILE, ENCODER_FILE, FORMAT, WEIGHTS_DIR, feature_names, stat_names
 
-MIN_SIDE = 16
 PRESERVE_MODES = (None, "color", "luminance")
 
 
@@ -194,7 +194,7 @@ class LiteModel:
         the image as it is, for a style).
 
         Raises:
-            UsageError: an image smaller than :data:`MIN_SIDE` pixels on a side.
+            UsageError: an image smaller than :data:`~adain.limits.MIN_SIDE` pixels on a side.
         """
         if image.ndim != 3 or image.shape[2] != 3:
             raise UsageError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from adain.decoder import Decoder
 from adain.encoder import CAFFE_MEAN_BGR, Encoder, encoder_identity
 from adain.errors import AdainError, InputError, UsageError
+from adain.limits import MIN_SIDE
 from adain.ops import EPS
 from adain.version import __version__
 
@@ -101,8 +102,8 @@ def _export(module: nn.Module, example: Tensor, path: Path, names: tuple[str, st
 
 def export_encoder(encoder: Encoder, path: str | Path) -> None:
     """Write the encoder (to relu4_1) as ONNX: input ``image`` ``(N, 3, H, W)``, output ``relu4_1``."""
-    # relu4_1's reflection padding needs 2 rows and columns there: images of at least 16 px
-    dims = {0: torch.export.Dim("batch", min=1, max=1024), 2: torch.export.Dim("height", min=16), 3: torch.export.Dim("width", min=16)}
+    # relu4_1's reflection padding needs 2 rows and columns there: images of at least MIN_SIDE (16) px
+    dims = {0: torch.export.Dim("batch", min=1, max=1024), 2: torch.export.Dim("height", min=MIN_SIDE), 3: torch.export.Dim("width", min=MIN_SIDE)}
     _export(_EncodeRelu41(encoder), torch.rand(1, 3, 64, 64), Path(path), ("image", "relu4_1"), dims)
 
 

@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from adain.errors import InputError, UsageError
+from adain.limits import MIN_SIDE
 from adain.losses import STYLE_BALANCES
 
-MIN_CROP = 16  # relu4_1 is 1/8 of the crop: 2x2 at least, or its std is 0
+MIN_CROP = MIN_SIDE  # a crop is an image the networks take: relu4_1 is 1/8 of it, 2x2 at least, or its std is 0
 MODELS = ("full", "lite")
 """What a run trains: the full model's decoder, or the lite network (distilled from the full model)."""
 RUN_SETTINGS = (

@@ -18,6 +18,7 @@ from adain.apps.server.limits import Limits
 from adain.apps.server.uploads import Job, TextureJob, Uploads, save_upload
 from adain.controls import check_weights_or_masks
 from adain.errors import InputError, UsageError
+from adain.limits import MIN_SIDE
 from adain.names import Method
 from adain.refine import REFINE_STEPS as STYLIZE_REFINE_STEPS
 from adain.texture import SEEDS, check_texture_size
@@ -148,8 +149,8 @@ def texture_form(limits: Limits, styles: dict[str, Path]) -> Callable[..., Textu
     def read_texture_form(
         style: Annotated[UploadFile | None, File(description="style image (or use style_name)")] = None,
         style_name: Annotated[str | None, Form(description=f"a bundled style: {', '.join(styles)}")] = None,
-        width: Annotated[int, Form(ge=16, le=limits.max_size, description="texture width in px")] = 512,
-        height: Annotated[int, Form(ge=16, le=limits.max_size, description="texture height in px")] = 512,
+        width: Annotated[int, Form(ge=MIN_SIDE, le=limits.max_size, description="texture width in px")] = 512,
+        height: Annotated[int, Form(ge=MIN_SIDE, le=limits.max_size, description="texture height in px")] = 512,
         seed: Annotated[int, Form(ge=SEEDS[0], le=SEEDS[-1], description="seed of the noise: same seed, same texture")] = 0,
         tileable: Annotated[bool, Form(description="wrap around seamlessly (sides multiples of 8)")] = False,
         method: Annotated[Method, Form(description="transfer method of the style's statistics")] = "adain",

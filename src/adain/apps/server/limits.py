@@ -4,7 +4,7 @@ import resource
 from dataclasses import asdict, dataclass, field
 
 from adain.errors import UsageError
-from adain.io.images import MIN_SIDE
+from adain.limits import MIN_SIDE, SERVER_MAX_OUTPUT_PIXELS, SERVER_MAX_REFINE_PIXELS, SERVER_MAX_SIZE, SERVER_MAX_STORED_PIXELS
 from adain.texture import REFINE_STEPS
 
 
@@ -19,12 +19,16 @@ def default_connections() -> int:
 class Limits:
     """What one request may ask for; over a limit is a 4xx answer.
 
+    The size limits (``max_pixels``, ``max_size``, ``max_output_pixels``, ``max_refine_pixels``) are the server's values of
+    the limits of the same meaning in :mod:`adain.limits`, where their defaults are defined.
+
     Attributes:
         max_upload_bytes: the whole request body (413 over it).
-        max_pixels: pixels of each uploaded image, as decoded.
-        max_size: the largest output shorter side a request may ask for.
-        max_output_pixels: pixels of the output image, and of each style once resized to ``style_size``
-            (both are checked from the files' headers, before anything is decoded).
+        max_pixels: as stored: pixels of each uploaded image (the server's :data:`~adain.limits.MAX_STORED_PIXELS`).
+        max_size: after resizing: the largest output shorter side a request may ask for.
+        max_output_pixels: after resizing: pixels of the output image (a texture too: the server's
+            :data:`~adain.limits.MAX_TEXTURE_PIXELS`), and of each style once resized to ``style_size`` (both are
+            checked from the files' headers, before anything is decoded).
         max_styles: styles per request.
         queue: requests waiting or running at once (503 over it).
         cache: encoded styles kept (LRU).
@@ -36,14 +40,14 @@ class Limits:
             start or from the previous answer; then it is closed (idle and slow clients).
         max_refine: optimisation steps a texture or stylization request may ask for (at most :data:`adain.texture.REFINE_STEPS`'
             and :data:`adain.refine.REFINE_STEPS`' last).
-        max_refine_pixels: the largest output a stylization with refinement steps may have (a step costs a few
+        max_refine_pixels: after resizing: the largest output a stylization with refinement steps may have (a step costs a few
             seconds per megapixel on a CPU, and :data:`adain.refine.BYTES_PER_PIXEL` of memory).
     """
 
     max_upload_bytes: int = 20 * 2**20
-    max_pixels: int = 40_000_000
-    max_size: int = 1024
-    max_output_pixels: int = 2_000_000
+    max_pixels: int = SERVER_MAX_STORED_PIXELS
+    max_size: int = SERVER_MAX_SIZE
+    max_output_pixels: int = SERVER_MAX_OUTPUT_PIXELS
     max_styles: int = 4
     queue: int = 4
     cache: int = 64
@@ -51,7 +55,7 @@ class Limits:
     max_connections: int = field(default_factory=default_connections)
     request_timeout: float = 30.0
     max_refine: int = 20
-    max_refine_pixels: int = 600_000
+    max_refine_pixels: int = SERVER_MAX_REFINE_PIXELS
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
