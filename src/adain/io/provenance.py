@@ -21,12 +21,12 @@ give the same file.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
@@ -90,8 +90,8 @@ def parse_record(text: str | bytes | None) -> dict | None:
 
 def to_xmp(record: dict) -> bytes:
     """An XMP packet holding ``record`` as JSON in ``adain:Provenance``."""
-    text = escape(record_text(record))
-    tool = escape(str(record.get("software", software())), {'"': "&quot;"})
+    text = html.escape(record_text(record), quote=False)  # & < >, as XML needs (xml.sax would import urllib and http)
+    tool = html.escape(str(record.get("software", software())), quote=False).replace('"', "&quot;")
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
