@@ -141,7 +141,7 @@ def make_client(lively_stylizer, uploads):
 @pytest.fixture
 def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
     """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
-    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: tiny_encoder)
+    monkeypatch.setattr("adain.networks.Encoder", lambda **settings: tiny_encoder)
     path = tmp_path / "tiny.safetensors"
     save_decoder(lively_nets()[1], path, {"steps": 0})
     return path

@@ -58,7 +58,7 @@ def test_pair_controls(pair, fast_models, capsys, extra):
 def test_masks_of_the_contents_aspect_ratio_at_any_size_and_one_fewer(tmp_path, pair, fast_models, monkeypatch, capsys):
     """Half-size masks and one mask fewer than styles (style 1 takes the rest) are accepted; with the edge inside one
     8 px block of the relu4_1 grid, they give the full-size masks' output exactly."""
-    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: lively_nets()[0])  # outputs that vary with the inputs
+    monkeypatch.setattr("adain.networks.Encoder", lambda **settings: lively_nets()[0])  # outputs that vary with the inputs
     content = write_image(tmp_path / "c.png", (64, 48), seed=1)
     left, small = np.zeros((48, 64), np.uint8), np.zeros((24, 32), np.uint8)
     left[:, :28], small[:, :14] = 255, 255  # resized, the half-size edge averages to the same grid values

@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -387,11 +388,18 @@ def test_server_serves_the_models(exported, torch_stylizer, tmp_path):
     assert TestClient(create_app(torch_stylizer)).get("/api/info").json()["models"] is None
 
 
-def test_onnx_stylizer_has_what_a_stylizer_has(exported, torch_stylizer):
-    """OnnxStylizer skips Stylizer.__init__ (no torch weights): every attribute it sets must be set here too."""
+def test_onnx_stylizer_is_a_stylizer_composed_with_onnx_networks(exported, torch_stylizer):
+    """OnnxStylizer is the Stylizer itself on other networks: no torch weights, and the torch modules refused in one line."""
+    from adain.errors import UsageError
+    from adain.networks import TorchNetworks
+
     ours = OnnxStylizer(exported, threads=1)
-    assert set(vars(torch_stylizer)) - set(vars(ours)) == set()
-    assert set(torch_stylizer._modules) == {"encoder", "decoder"} and set(ours._modules) == set()
+    assert type(ours) is Stylizer and isinstance(ours.networks, OnnxNetworks) and isinstance(torch_stylizer.networks, TorchNetworks)
+    assert list(ours.parameters()) == [] and ours.device == torch.device("cpu") and ours.taps == ("relu4_1",)
+    with pytest.raises(UsageError, match="ONNX Runtime"):
+        assert ours.encoder is None
+    with pytest.raises(UsageError, match="networks= run as they are"):
+        Stylizer(torch_stylizer.decoder, networks=ours.networks)
 
 
 # ---------------------------------------------------------------- style files, video and data sets on ONNX Runtime
@@ -550,15 +558,14 @@ def test_eval_precision_picks_the_stylizer(monkeypatch, tmp_path: Path, capsys):
 
     seen = []
     monkeypatch.setattr("adain.onnx.runtime.int8_models", lambda decoder: seen.append(("int8", decoder)) or tmp_path)
-    from adain.onnx.runtime import OnnxStylizer
 
-    class FakeOnnx(OnnxStylizer):
+    class FakeOnnx(OnnxNetworks):
         def __init__(self, folder, threads):  # no sessions: only what eval reads
-            torch.nn.Module.__init__(self)
             self.manifest = {"precision": "int8"}
 
-    monkeypatch.setattr("adain.onnx.runtime.OnnxStylizer", FakeOnnx)
-    monkeypatch.setattr("adain.onnx.runtime.Stylizer", lambda decoder, device, bf16: seen.append(("torch", bf16)) or object())
+    monkeypatch.setattr("adain.onnx.runtime.OnnxStylizer", lambda folder, threads: Stylizer(networks=FakeOnnx(folder, threads)))
+    fake_torch = SimpleNamespace(networks=object())  # stands for a torch Stylizer: eval tells the backends apart by their networks
+    monkeypatch.setattr("adain.onnx.runtime.Stylizer", lambda decoder, device, bf16: seen.append(("torch", bf16)) or fake_torch)
 
     def fake_evaluate(which, **kw):
         seen.append(kw.get("backend"))

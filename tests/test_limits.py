@@ -156,11 +156,16 @@ def thin_video(call: Call, size: tuple[int, int] = (2000, 2), *extra: str) -> st
     return line
 
 
-def thin_texture(call: Call) -> str:
-    out = call.tmp_path / "t.png"
-    line = call.cli("texture", "-s", call.fixture("pair")["a"], "-o", out, "--size", "8x24")
-    assert not out.exists()
-    return line
+def texture_of(size: str) -> Callable[[Call], str]:
+    """``adain texture --size SIZE``, which must be refused in one line, nothing written."""
+
+    def run(call: Call) -> str:
+        out = call.tmp_path / "t.png"
+        line = call.cli("texture", "-s", call.fixture("pair")["a"], "-o", out, "--size", size)
+        assert not out.exists()
+        return line
+
+    return run
 
 
 @pytest.mark.parametrize(("entry", "message"), [
@@ -172,7 +177,7 @@ def thin_texture(call: Call) -> str:
                  "content 'tiny.png': 8x8 is too small", id="server-content"),
     pytest.param(lambda call: call.http(400, [upload("content", "photo.png", photo())], style_name="marc", size="8"),
                  "size must be 0 (keep) or at least 16", id="server-size"),
-    pytest.param(thin_texture, "each side must be at least 16", id="texture"),
+    pytest.param(texture_of("8x24"), "each side must be at least 16", id="texture"),
     pytest.param(thin_video, "frames of 2000x2: each side must be at least 16 px", id="video-frames"),
     pytest.param(lambda call: thin_video(call, (48, 32), "--size", "8"), "frames of 48x32 (12x8 at --size 8): each side", id="video-size"),
 ])
@@ -344,11 +349,6 @@ def wide_in_a_dataset(call: Call) -> str:
     return err
 
 
-def huge_texture(call: Call) -> str:
-    out = call.tmp_path / "t.png"
-    line = call.cli("texture", "-s", call.fixture("pair")["a"], "-o", out, "--size", "40000x40000")
-    assert not out.exists()
-    return line
 
 
 def pair_upload(content: bytes, style: bytes) -> list:
@@ -375,7 +375,7 @@ def refined_upload(call: Call) -> str:
     pytest.param(wide_by_python, "96000x512", id="python"),
     pytest.param(wide_by_python_lite, "96000x512 after resizing = 49152000 pixels is over the limit of 1000000", id="python-lite"),
     pytest.param(wide_in_a_dataset, "96000x512", id="stylize-dataset"),
-    pytest.param(huge_texture, "over the limit", id="texture"),
+    pytest.param(texture_of("40000x40000"), "over the limit", id="texture"),
     pytest.param(tall_upload, "64x16000", id="server-content"),
     pytest.param(lambda call: call.http(400, pair_upload(photo(), png_zeros((4000, 16))), {"max_output_pixels": 100_000}, size="64"),
                  "style 1 's.png': resized to 32 px would be 8000x32", id="server-style"),

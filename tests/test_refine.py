@@ -163,7 +163,7 @@ def fast_models(monkeypatch, tmp_path):
     from helpers import lively_nets
 
     encoder, decoder = lively_nets()
-    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: encoder)
+    monkeypatch.setattr("adain.networks.Encoder", lambda **settings: encoder)
     path = tmp_path / "tiny.safetensors"
     save_decoder(decoder, path, {"steps": 0})
     return path

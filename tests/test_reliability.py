@@ -31,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture
 def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
     """The CLI builds its Stylizer with the tiny random encoder; returns the path of a tiny decoder file."""
-    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: tiny_encoder)
+    monkeypatch.setattr("adain.networks.Encoder", lambda **settings: tiny_encoder)
     torch.manual_seed(0)
     path = tmp_path / "tiny.safetensors"
     save_decoder(Decoder(width=0.0625), path, {"steps": 0})

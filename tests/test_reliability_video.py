@@ -23,7 +23,7 @@ HOKUSAI = str(Path(__file__).resolve().parents[1] / "src" / "adain" / "examples"
 def fast_models(monkeypatch, tiny_encoder, tmp_path) -> Path:
     from adain.decoder import Decoder, save_decoder
 
-    monkeypatch.setattr("adain.stylizer.Encoder", lambda **settings: tiny_encoder)
+    monkeypatch.setattr("adain.networks.Encoder", lambda **settings: tiny_encoder)
     path = tmp_path / "tiny.safetensors"
     save_decoder(Decoder(width=0.0625), path, {"steps": 0})
     return path

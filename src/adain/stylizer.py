@@ -6,22 +6,22 @@ preservation; this module holds no file or image-codec code.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from adain.color import PreserveColor, color_outputs, content_inputs, style_inputs
 from adain.controls import Controls, feature_grid, target_features
-from adain.decoder import Decoder, load_decoder, training_steps
-from adain.device import auto_bf16, autocast_for, pick_device
-from adain.encoder import Encoder, encoder_identity, fingerprint
+from adain.decoder import Decoder
+from adain.device import autocast_for
+from adain.encoder import Encoder
 from adain.errors import UsageError
 from adain.geometry import MULTIPLE, check_image, check_unit_range, pad_to_multiple, padded_side
 from adain.methods import check_method, check_varies, style_statistics
+from adain.networks import Networks, TorchNetworks
 from adain.ops import StyleStats
 from adain.refine import check_refine, refine_image, refine_targets
 
@@ -113,6 +113,8 @@ class Stylizer(nn.Module):
         compile: ``torch.compile`` the encoder and decoder with frozen weights (and CUDA
             graphs on CUDA): the first call per input shape compiles (tens of seconds),
             later ones are faster. For video, servers and batch jobs.
+        networks: the networks to run instead of torch ones built from the arguments above (``decoder``,
+            ``encoder`` and ``compile`` left out): :class:`~adain.onnx.runtime.OnnxNetworks`, :mod:`adain.networks`.
 
     The modules passed in are copied, never changed (moved, converted or compiled) in place;
     :attr:`device` follows the modules, so ``stylizer.to("cuda")`` keeps it right.
@@ -131,21 +133,20 @@ class Stylizer(nn.Module):
         bf16: bool | None = None,
         channels_last: bool = True,
         compile: bool = False,
+        networks: Networks | None = None,
     ) -> None:
         super().__init__()
-        target = pick_device(device) if isinstance(device, str) else torch.device(device)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        # weights are loaded in their final layout; modules passed in are copied, then converted
-        fmt = self.memory_format
-        self.encoder = (copy.deepcopy(encoder) if encoder is not None else Encoder(memory_format=fmt)).to(target, memory_format=fmt).eval()
-        own_decoder = copy.deepcopy(decoder) if isinstance(decoder, nn.Module) else load_decoder(decoder, memory_format=fmt)
-        self.decoder = own_decoder.to(target, memory_format=fmt).eval()
-        self.bf16 = auto_bf16(target) if bf16 is None else bf16
-        self.compilable = True  # torch modules; networks run elsewhere (ONNX Runtime) are not
-        self._run_encoder, self._run_decoder = self.encoder.encode, self.decoder.forward
+        if networks is None:
+            networks = TorchNetworks(decoder, encoder=encoder, device=device, bf16=bf16, channels_last=channels_last)
+        elif decoder is not None or encoder is not None or compile:
+            raise UsageError("networks= run as they are: decoder=, encoder= and compile= build and compile torch networks")
+        self.networks: Networks = networks
+        # how the networks run (bf16 autocast, the inputs' layout) and whether torch.compile and refinement apply to them
+        self.bf16, self.memory_format, self.compilable = self.networks.bf16, self.networks.memory_format, self.networks.compilable
+        self._run_encoder, self._run_decoder = self.networks.encode, self.networks.decode
         self.compiled = compile
         if compile:
-            options = compile_options(target, self.bf16)
+            options = compile_options(self.device, self.bf16)
             self._run_encoder = torch.compile(self._run_encoder, dynamic=False, options=options)
             self._run_decoder = torch.compile(self._run_decoder, dynamic=False, options=options)
 
@@ -172,8 +173,8 @@ class Stylizer(nn.Module):
         ph, pw = padded_side(h), padded_side(w)
         if not isinstance(self._run_encoder, ShapeCompiled) or not isinstance(self._run_decoder, ShapeCompiled):
             options = compile_options(self.device, self.bf16)
-            self._run_encoder = ShapeCompiled(self.encoder.encode, options=options, warn=warn, compiler=compiler)
-            self._run_decoder = ShapeCompiled(self.decoder.forward, options=options, warn=warn, compiler=compiler)
+            self._run_encoder = ShapeCompiled(self.networks.encode, options=options, warn=warn, compiler=compiler)
+            self._run_decoder = ShapeCompiled(self.networks.decode, options=options, warn=warn, compiler=compiler)
         self.compiled = True
         grid = (n, RELU4_1_CHANNELS, ph // MULTIPLE, pw // MULTIPLE)
         if not warm:
@@ -192,24 +193,35 @@ class Stylizer(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        """The device the networks are on (that of the decoder's weights)."""
-        return next(self.decoder.parameters()).device
+        """The device the networks are on (torch: that of the decoder's weights)."""
+        return self.networks.device
+
+    @property
+    def encoder(self) -> Encoder:
+        """The torch encoder (refinement, every tap's features). Raises :class:`UsageError` for networks run elsewhere."""
+        self.check_refinable()
+        return cast(TorchNetworks, self.networks).encoder
+
+    @property
+    def decoder(self) -> Decoder:
+        """The torch decoder. Raises :class:`UsageError` for networks run elsewhere."""
+        self.check_refinable()
+        return cast(TorchNetworks, self.networks).decoder
 
     @property
     def encoder_identity(self) -> str:
         """Which encoder this is, as style files record it (:func:`adain.encoder.encoder_identity`)."""
-        return encoder_identity(self.encoder)
+        return self.networks.encoder_identity
 
     @property
     def model_entry(self) -> dict:
         """The networks, as an output's record names them: decoder and encoder fingerprints, training steps, precision."""
-        return {"decoder": fingerprint(self.decoder), "decoder_steps": training_steps(getattr(self.decoder, "metadata", {}) or {}),
-                "encoder": self.encoder_identity, "precision": "bf16" if self.bf16 else "fp32"}
+        return self.networks.model_entry
 
     @property
     def taps(self) -> tuple[str, ...]:
         """The encoder's taps this Stylizer can compute (``relu1_1`` … ``relu4_1``; an ONNX export: ``relu4_1`` only)."""
-        return tuple(self.encoder.taps)
+        return self.networks.taps
 
     @torch.no_grad()
     def encode(self, images: Tensor, *, pad: bool = True) -> Tensor:

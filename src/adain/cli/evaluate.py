@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
     from adain.decoder import DECODER_PATH
     from adain.evaluation.evaluate import compare_methods, evaluate
     from adain.evaluation.report import write_eval_metadata, write_json, write_report
-    from adain.onnx.runtime import OnnxStylizer
+    from adain.onnx.runtime import OnnxNetworks
 
     if args.limit < 0:
         raise UsageError(f"--limit must be ≥ 0, got {args.limit}")
@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> None:
                    refine=args.refine)
     if args.backend != "torch" or args.precision != "auto":
         stylizer = stylizer_from_args(args)
-        if isinstance(stylizer, OnnxStylizer):
-            precision = stylizer.manifest.get("precision")
+        if isinstance(stylizer.networks, OnnxNetworks):
+            precision = stylizer.networks.manifest.get("precision")
             options.update(stylizer=stylizer, backend=f"onnxruntime {precision} ({args.models or 'built from the decoder'})")
         else:
             options.update(stylizer=stylizer, backend=f"torch {args.precision}")

@@ -2,8 +2,8 @@
 
 Only the two networks run in ONNX Runtime. Everything between them (AdaIN, α,
 interpolation, masks, colour preservation, padding, cropping) is the same code as the torch
-path: :class:`OnnxStylizer` is a :class:`~adain.stylizer.Stylizer` whose network calls go
-through ONNX Runtime sessions.
+path: :func:`OnnxStylizer` gives a :class:`~adain.stylizer.Stylizer` composed with :class:`OnnxNetworks`,
+whose network calls go through ONNX Runtime sessions.
 """
 
 from __future__ import annotations
@@ -145,8 +145,9 @@ def check_network(session: object, role: str, entry: dict, file: Path) -> None:
 
 
 class OnnxNetworks:
-    """The encoder and decoder of an export folder as ONNX Runtime sessions (CPU), each checked to be the
-    network its manifest says (:func:`check_network`) before it runs.
+    """The encoder and decoder of an export folder as ONNX Runtime sessions (CPU, float32 in and out), each checked
+    to be the network its manifest says (:func:`check_network`) before it runs: a Stylizer's
+    :class:`~adain.networks.Networks`, not torch modules (no ``torch.compile``, no refinement).
 
     Args:
         folder: an export folder (checked with :func:`read_manifest`).
@@ -155,6 +156,12 @@ class OnnxNetworks:
     Raises:
         ExportError: a damaged manifest, a model file ONNX Runtime cannot load, or another network.
     """
+
+    bf16 = False
+    memory_format = torch.contiguous_format
+    compilable = False
+    device = torch.device("cpu")  # ONNX Runtime's sessions take and give CPU arrays
+    taps = ("relu4_1",)  # the export holds the encoder to relu4_1 only
 
     def __init__(self, folder: str | Path, *, threads: int | None = None) -> None:
         require_onnx(("onnxruntime",))
@@ -193,32 +200,6 @@ class OnnxNetworks:
         """Features ``(N, 512, h, w)`` → ``(N, 3, 8h, 8w)``, unclamped."""
         return self._run("decoder", t)
 
-
-class OnnxStylizer(Stylizer):
-    """A :class:`~adain.stylizer.Stylizer` running its networks in ONNX Runtime (CPU, float32 in and out).
-
-    Every control is the torch Stylizer's own code; only the encoder and decoder calls differ.
-
-    Args:
-        folder: an export folder (``adain export --format onnx --output DIR``).
-        threads: intra-op threads (``None``: one per core).
-    """
-
-    def __init__(self, folder: str | Path, *, threads: int | None = None) -> None:
-        torch.nn.Module.__init__(self)
-        self.networks = OnnxNetworks(folder, threads=threads)
-        self.manifest = self.networks.manifest
-        self.bf16 = False
-        self.compiled = False
-        self.compilable = False
-        self.memory_format = torch.contiguous_format
-        self._run_encoder, self._run_decoder = self.networks.encode, self.networks.decode
-
-    @property
-    def device(self) -> torch.device:
-        """The CPU: ONNX Runtime's sessions take and give CPU arrays."""
-        return torch.device("cpu")
-
     @property
     def encoder_identity(self) -> str:
         """The exported encoder's identity, as its manifest records it (style files are checked against it).
@@ -228,14 +209,9 @@ class OnnxStylizer(Stylizer):
         """
         identity = self.manifest.get("encoder_identity")
         if not isinstance(identity, str):
-            raise ExportError(f"{self.networks.folder / MANIFEST}: does not say which encoder it holds (an earlier export): "
+            raise ExportError(f"{self.folder / MANIFEST}: does not say which encoder it holds (an earlier export): "
                               "export it again to use style files")
         return identity
-
-    @property
-    def taps(self) -> tuple[str, ...]:
-        """``("relu4_1",)``: the export holds the encoder to relu4_1 only."""
-        return ("relu4_1",)
 
     @property
     def model_entry(self) -> dict:
@@ -244,6 +220,22 @@ class OnnxStylizer(Stylizer):
         return {"decoder": str(files.get("decoder", {}).get("sha256", "onnx"))[:16], "decoder_steps": training_steps(self.manifest.get("decoder") or {}),
                 "encoder": self.manifest.get("encoder_identity") or str(files.get("encoder", {}).get("sha256", "onnx"))[:16],
                 "precision": f"{self.manifest.get('precision', 'fp32')} (onnxruntime)"}
+
+
+def OnnxStylizer(folder: str | Path, *, threads: int | None = None) -> Stylizer:
+    """A :class:`~adain.stylizer.Stylizer` running the networks of an export folder in ONNX Runtime (:class:`OnnxNetworks`:
+    CPU, float32 in and out; ``stylizer.networks.manifest`` is the export's manifest).
+
+    Every control is the torch Stylizer's own code; only the encoder and decoder calls differ.
+
+    Args:
+        folder: an export folder (``adain export --format onnx --output DIR``).
+        threads: intra-op threads (``None``: one per core).
+
+    Raises:
+        ExportError: as :class:`OnnxNetworks`.
+    """
+    return Stylizer(networks=OnnxNetworks(folder, threads=threads))
 
 
 BACKENDS = ("torch", "onnxruntime")
