@@ -39,6 +39,12 @@ def mean_std(x: Tensor, mask: Tensor | None = None, eps: float = EPS) -> tuple[T
     Returns:
         ``(mean, std)``, each ``(N, C, 1, 1)``, in float32 or the input's dtype
         if it is float64.
+
+    Example:
+        >>> x = torch.arange(8.0).reshape(1, 2, 2, 2)
+        >>> mean, std = mean_std(x, eps=0.0)
+        >>> mean.flatten().tolist(), std.flatten().tolist()
+        ([1.5, 5.5], [1.1180340051651, 1.1180340051651])
     """
     _check_features(x, "features")
     x = upcast(x)
@@ -99,6 +105,14 @@ def adain(content: Tensor, style: Tensor, eps: float = EPS) -> Tensor:
 
     Returns:
         ``(N, C, H, W)``: the content features with the style's channel statistics.
+
+    Example:
+        >>> content, style = torch.randn(2, 64, 32, 32), 3 * torch.randn(1, 64, 16, 24) + 1
+        >>> out = adain(content, style)
+        >>> out.shape
+        torch.Size([2, 64, 32, 32])
+        >>> torch.allclose(mean_std(out)[1], mean_std(style)[1].expand(2, -1, -1, -1), atol=1e-3)
+        True
     """
     _check_features(content, "content features")
     _check_features(style, "style features")
@@ -110,7 +124,12 @@ def adain(content: Tensor, style: Tensor, eps: float = EPS) -> Tensor:
 
 
 class AdaIN(nn.Module):
-    """Module form of :func:`adain` (no parameters)."""
+    """Module form of :func:`adain` (no parameters).
+
+    Example:
+        >>> AdaIN()(torch.randn(1, 8, 4, 4), torch.randn(1, 8, 6, 6)).shape
+        torch.Size([1, 8, 4, 4])
+    """
 
     def __init__(self, eps: float = EPS) -> None:
         super().__init__()
