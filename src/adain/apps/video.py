@@ -1,10 +1,10 @@
 """Video style transfer: frames in batches through the networks, a temporal strategy, the input's timing and audio kept.
 
-The loop (:func:`stylize_video`) is short: :class:`adain.video_io.VideoReader`
+The loop (:func:`stylize_video`) is short: :class:`adain.apps.video_io.VideoReader`
 decodes batches of frames (and hands on audio packets),
 :func:`stylize_frames` stylizes them with styles encoded once, a temporal
-strategy of :mod:`adain.temporal` ties each frame to the ones before
-(``none``, ``blend`` or ``flow``), and :class:`adain.video_io.VideoWriter`
+strategy of :mod:`adain.apps.temporal` ties each frame to the ones before
+(``none``, ``blend`` or ``flow``), and :class:`adain.apps.video_io.VideoWriter`
 encodes them with the input's time stamps, size, rotation and audio, into a
 temp file renamed at the end.
 
@@ -12,7 +12,7 @@ Flicker is measured as the mean absolute difference between consecutive
 output frames divided by the same for the input frames (1 = the output
 changes as much as the input; AdaIN on independent frames is well above, as
 the decoder's texture boils with small input changes);
-:mod:`adain.video_metrics` has the flow-warped error, which does not count
+:mod:`adain.apps.video_metrics` has the flow-warped error, which does not count
 real motion. :class:`StatsStabilizer` (``stats_momentum``) is a running
 average of the content features' channel statistics, used instead of each
 frame's own in AdaIN (restarted at scene cuts), meant against colour pumping
@@ -188,7 +188,7 @@ def video_record(stylizer: Stylizer, src: Path, info: VideoInfo, controls: Contr
     """How a stylized video was made, as :mod:`adain.io.provenance` records it for pictures.
 
     Args:
-        src, info: the input video and its :func:`~adain.video_io.probe`.
+        src, info: the input video and its :func:`~adain.apps.video_io.probe`.
         controls: the style controls (masks ``(K, H, W)`` or ``None``).
         styles: each style's entry (name and SHA-256, :meth:`adain.apps.plan.InputFile.entry`); the
             weights of ``controls`` are added to them.

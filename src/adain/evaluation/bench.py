@@ -6,7 +6,7 @@ For each square size (content and style of that size) :func:`run_bench` times
 * ``cached style``: one stylization with the style's statistics already computed
   (the video and server case);
 * ``batch of N``: throughput for ``N`` frames in one call, cached style;
-* ``train step``: :func:`adain.train.loss_terms` + backward + Adam on random images.
+* ``train step``: :func:`adain.losses.loss_terms` + backward + Adam on random images.
 
 Every time is the median of ``runs`` timed calls after ``warmup`` untimed ones.
 The model's FLOPs (convolutions and matrix products, 2 per multiply-add) are
@@ -151,7 +151,7 @@ def train_step_fn(stylizer: Stylizer, batch: int, size: int, *, lr: float = 1e-4
     """A training step on ``batch`` random ``size``² content and style images.
 
     The decoder is a trainable copy of the stylizer's (the stylizer is left
-    untouched); the step runs :func:`adain.train.loss_terms` under the
+    untouched); the step runs :func:`adain.losses.loss_terms` under the
     stylizer's precision, ``Lc + λ·Ls``, backward and an Adam update.
     """
     device = stylizer.device

@@ -12,7 +12,7 @@ with ``t = AdaIN(f(c), f(s))`` (``content_target="adain"``, as in training) or
 the image is clipped to [0, 1] after every step. Computation is in float32.
 
 ``adain optimize --baseline FILE`` runs it over the pairs of ``adain eval --set
-full`` and caches the per-pair metrics of :mod:`adain.evaluate` in a JSON file;
+full`` and caches the per-pair metrics of :mod:`adain.evaluation.evaluate` in a JSON file;
 a rerun skips the pairs already there, so a larger ``--limit`` extends it.
 """
 
@@ -149,7 +149,7 @@ def optimize_file(
     device: str = "auto",
     progress: bool = True,
 ) -> dict[str, float]:
-    """Optimise one image from files and save it (atomically); returns the metrics of :func:`adain.evaluate.image_metrics` and seconds."""
+    """Optimise one image from files and save it (atomically); returns the metrics of :func:`adain.losses.image_metrics` and seconds."""
     output = check_output_path(output)
     check_not_an_input(output, {"content": content, "style": style})
     dev = pick_device(device)

@@ -1,4 +1,4 @@
-"""The lite network in torch: what ``adain train --model lite`` trains and ``adain.lite.onnx`` exports.
+"""The lite network in torch: what ``adain train --model lite`` trains and :mod:`adain.lite.export` writes as ONNX graphs.
 
 A micro encoder ``E`` (four stages, at full, 1/2, 1/4 and 1/8 resolution) and a micro decoder ``D``
 that mirrors it, with skip connections from the content's encoder stages (its structure at every scale). The style
