@@ -8,7 +8,8 @@
 ``memory``: the peak memory a refinement adds to a stylization, per pixel (each size in a fresh process: peak RSS
 after a plain stylization, then after ``--steps`` refinement steps); prints JSON.
 ``optimize``: ``adain optimize``'s defaults started from the content with each number of ``--steps``, on the release
-pairs, scored as ``adain eval`` scores (fp32): the mean ratios to the original's outputs and seconds per image (JSON).
+pairs (or ``--set full --limit 21``), scored as ``adain eval`` scores (fp32): the means, the mean ratios to the
+original's outputs where it has them, and seconds per image (JSON).
 """
 
 from __future__ import annotations
@@ -45,25 +46,32 @@ def optimize(args: argparse.Namespace) -> None:
 
     from adain.encoder import Encoder
     from adain.evaluation.optimize import OptimizeConfig, optimize_image
-    from adain.evaluation.pairs import eval_data, eval_pairs, load_pair
+    from adain.evaluation.pairs import FULL_SIZE, eval_data, eval_pairs, load_pair
     from adain.io.images import load_image
     from adain.losses import image_metrics
 
     encoder = Encoder(last="relu5_1")
-    pairs = eval_pairs("release", eval_data(args.data))
+    pairs = eval_pairs(args.set, eval_data(args.data), args.limit)
+    size = FULL_SIZE if args.set == "full" else 0  # as adain eval loads each set
     for steps in args.steps:
-        ratios: dict[str, list[float]] = {"content": [], "style": [], "gram": []}
+        ours: dict[str, list[float]] = {"content": [], "style": [], "gram": []}
+        ratios: dict[str, list[float]] = {key: [] for key in ours}
         seconds = []
         for pair in pairs:
-            content, style = (x[None] for x in load_pair(pair, 0))
+            content, style = (x[None] for x in load_pair(pair, size))
             start = time.perf_counter()
             image, _ = optimize_image(content, style, encoder=encoder, config=OptimizeConfig(steps=steps), progress=False)
             seconds.append(time.perf_counter() - start)
-            ours, reference = image_metrics(encoder, image, content, style), image_metrics(encoder, load_image(pair.reference)[None], content, style)
-            for key, values in ratios.items():
-                values.append(ours[key] / reference[key])
-        mean = {key: round(sum(v) / len(v), 3) for key, v in ratios.items()}
-        print(json.dumps({"steps": steps, "pairs": len(pairs), "mean_ratio": mean, "seconds": round(sum(seconds) / len(seconds), 1)}), flush=True)
+            metrics = image_metrics(encoder, image, content, style)
+            reference = image_metrics(encoder, load_image(pair.reference)[None], content, style) if pair.reference is not None else None
+            for key in ours:
+                ours[key].append(metrics[key])
+                if reference is not None:
+                    ratios[key].append(metrics[key] / reference[key])
+        mean = {key: round(sum(v) / len(v), 4) for key, v in ours.items()}
+        ratio = {key: round(sum(v) / len(v), 3) for key, v in ratios.items() if v}
+        print(json.dumps({"set": args.set, "steps": steps, "pairs": len(pairs), "mean": mean, "mean_ratio": ratio,
+                          "seconds": round(sum(seconds) / len(seconds), 1)}), flush=True)
 
 
 def peak() -> int:
@@ -106,6 +114,8 @@ def main() -> None:
     o = sub.add_parser("optimize")
     o.add_argument("--data", type=Path)
     o.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20])
+    o.add_argument("--set", choices=("release", "full"), default="release")
+    o.add_argument("--limit", type=int, default=0, help="the first N pairs (0: all)")
     one = sub.add_parser("_one")
     one.add_argument("size")
     one.add_argument("steps", type=int)
